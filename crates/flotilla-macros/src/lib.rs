@@ -1,0 +1,119 @@
+//! Attribute macros for [flotilla](https://docs.rs/flotilla). Use them through the `flotilla`
+//! crate (`#[flotilla::task]`), which documents them with examples.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, ReturnType, parse_macro_input};
+
+/// Turns a function into a [`flotilla::Task`]: a unit struct of the same name that executors
+/// can run on a thread, in a worker process or on another machine.
+///
+/// ```ignore
+/// #[flotilla::task]
+/// fn resize(path: String, width: u32) -> u64 { /* ... */ }
+///
+/// executor.submit(resize, ("a.jpg".into(), 200))?; // arguments as one value: a tuple here
+/// resize::call("a.jpg".into(), 200);               // the function, called directly
+/// ```
+///
+/// One parameter travels as itself, several as a tuple, none as `()`. Parameters and the return
+/// value must be serde types (owned: `String`, not `&str`). The task's stable name is the
+/// module path plus the function name.
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        let err = syn::Error::new(
+            TokenStream2::from(attr).span(),
+            "#[flotilla::task] takes no arguments",
+        );
+        return err.to_compile_error().into();
+    }
+    let function = parse_macro_input!(item as ItemFn);
+    match expand(function) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand(function: ItemFn) -> syn::Result<TokenStream2> {
+    let sig = &function.sig;
+    if let Some(asyncness) = &sig.asyncness {
+        return Err(syn::Error::new(
+            asyncness.span(),
+            "a flotilla task must be a plain function; async tasks are not supported",
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "a flotilla task cannot be generic: workers look it up by one name",
+        ));
+    }
+    let mut types = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                return Err(syn::Error::new(
+                    receiver.span(),
+                    "a flotilla task is a free function, not a method",
+                ));
+            }
+            FnArg::Typed(typed) => types.push((*typed.ty).clone()),
+        }
+    }
+    let vis = &function.vis;
+    let name = &sig.ident;
+    let attrs = &function.attrs;
+    let docs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    let inputs = &sig.inputs;
+    let output_ty = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    let output = &sig.output;
+    let body = &function.block;
+    let unsafety = &sig.unsafety;
+    if unsafety.is_some() {
+        return Err(syn::Error::new(
+            sig.span(),
+            "a flotilla task cannot be an unsafe fn",
+        ));
+    }
+    let vars: Vec<_> = (0..types.len())
+        .map(|i| format_ident!("__flotilla_arg{}", i, span = Span::mixed_site()))
+        .collect();
+    let (args_ty, unpack) = match types.len() {
+        1 => {
+            let ty = &types[0];
+            let var = &vars[0];
+            (quote!(#ty), quote!(let #var = args;))
+        }
+        _ => (quote!((#(#types,)*)), quote!(let (#(#vars,)*) = args;)),
+    };
+    Ok(quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        #vis struct #name;
+
+        impl #name {
+            /// Calls the task's function directly on this thread.
+            #(#attrs)*
+            #[allow(clippy::too_many_arguments)]
+            #vis fn call(#inputs) #output #body
+        }
+
+        impl ::flotilla::Task for #name {
+            const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name));
+            type Args = #args_ty;
+            type Output = #output_ty;
+
+            fn run(&self, args: Self::Args) -> Self::Output {
+                #unpack
+                #name::call(#(#vars),*)
+            }
+        }
+    })
+}

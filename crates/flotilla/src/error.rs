@@ -1,0 +1,158 @@
+//! The one error type every flotilla operation returns.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why a task, a wait or a submission did not produce a value.
+///
+/// Each failure cause is its own variant so that code can react precisely (`match`, or the
+/// `is_*` helpers). The type is `Clone` because a future's error is handed to every reader of
+/// that future, like an exception object in Python.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::{Error, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let fut = pool.spawn(|| -> u32 { panic!("bad input") })?;
+/// let err = fut.result(None).unwrap_err();
+/// assert!(err.is_panic());
+/// assert!(err.to_string().contains("bad input"));
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The future was cancelled before it produced a value.
+    #[error("the task was cancelled")]
+    Cancelled,
+    /// A wait ran out of time; the task itself goes on and can still be waited for.
+    #[error("{}", timeout_message(.waited, .unfinished))]
+    Timeout {
+        /// How long the caller waited.
+        waited: Duration,
+        /// For `as_completed`: how many of how many futures were still unfinished.
+        unfinished: Option<(usize, usize)>,
+    },
+    /// The task panicked. This is flotilla's equivalent of a Python exception raised by a task.
+    #[error("{0}")]
+    Panicked(Panic),
+    /// The executor was shut down before the task could be submitted.
+    #[error("cannot submit: the executor has been shut down")]
+    Shutdown,
+    /// The executor is broken (for example its initializer failed) and runs no more tasks.
+    #[error("the executor is broken: {reason}")]
+    Broken {
+        /// What broke it.
+        reason: String,
+    },
+    /// The executor's task queue is bounded, full, and the executor was built not to block.
+    #[error("cannot submit: the executor's task queue is full")]
+    QueueFull,
+    /// A builder was given an unusable setting.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The executor dropped the task without running it or saying why.
+    #[error("the task was dropped by its executor before it finished")]
+    Abandoned,
+    /// Another handle already moved the value out of this future (`into_result` or `.await`).
+    #[error("the result was already taken out of this future by another handle")]
+    ResultTaken,
+}
+
+fn timeout_message(waited: &Duration, unfinished: &Option<(usize, usize)>) -> String {
+    match unfinished {
+        Some((left, total)) => {
+            format!("timed out after {waited:?}: {left} (of {total}) futures unfinished")
+        }
+        None => format!("timed out after {waited:?} waiting for the result"),
+    }
+}
+
+impl Error {
+    /// True if the future was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled)
+    }
+
+    /// True if a wait timed out (the task may still finish later).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// True if the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Panicked(_))
+    }
+
+    /// True if the executor was shut down or is broken, so nothing more can be submitted.
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self, Error::Shutdown | Error::Broken { .. })
+    }
+
+    /// The panic, if the task panicked.
+    pub fn panic(&self) -> Option<&Panic> {
+        match self {
+            Error::Panicked(panic) => Some(panic),
+            _ => None,
+        }
+    }
+}
+
+/// A panic caught in a task: its message and where it happened.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let err = pool.spawn(|| -> () { panic!("out of range") })?.result(None).unwrap_err();
+/// let panic = err.panic().unwrap();
+/// assert_eq!(panic.message(), "out of range");
+/// assert!(panic.location().unwrap().contains(".rs:"));
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Panic {
+    message: String,
+    location: Option<String>,
+}
+
+impl Panic {
+    /// Builds a panic report; executors that catch panics elsewhere (in another process, say)
+    /// use this to hand them on.
+    pub fn new(message: impl Into<String>, location: Option<String>) -> Panic {
+        Panic {
+            message: message.into(),
+            location,
+        }
+    }
+
+    /// The panic message (`"<non-string panic payload>"` when the payload was not a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// `file:line:column` of the panic, when it could be captured.
+    ///
+    /// Capture needs flotilla's panic hook, which chains to any hook installed before it; if the
+    /// program replaces the hook later, locations are no longer recorded.
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
+}
+
+impl fmt::Display for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task panicked: {}", self.message)?;
+        if let Some(location) = &self.location {
+            write!(f, " (at {location})")?;
+        }
+        Ok(())
+    }
+}

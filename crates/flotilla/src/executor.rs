@@ -1,0 +1,144 @@
+//! The portable surface every backend implements: [`Executor`], [`Task`] and [`Shutdown`].
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::future::Future;
+use crate::map::Map;
+
+/// A function that can run on any executor: on a thread, in a worker process or on another
+/// machine.
+///
+/// Implement it with the `#[flotilla::task]` attribute rather than by hand: the attribute turns
+/// a plain function into a unit struct of the same name implementing `Task`, with a stable
+/// [`NAME`](Task::NAME) under which worker processes find it. Arguments travel as one value
+/// (a tuple for several parameters), so they and the result must be serde types.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::{Executor, ThreadPoolExecutor};
+///
+/// #[flotilla::task]
+/// fn add(a: u64, b: u64) -> u64 {
+///     a + b
+/// }
+///
+/// let pool = ThreadPoolExecutor::new();
+/// assert_eq!(pool.submit(add, (2, 3))?.result(None)?, 5);
+/// assert_eq!(add::call(2, 3), 5); // the function itself is still there
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub trait Task: Send + Sync + 'static {
+    /// The name workers use to find this task; unique within a program.
+    const NAME: &'static str;
+    /// The arguments, as one value.
+    type Args: Serialize + DeserializeOwned + Send + 'static;
+    /// What the task returns.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+
+    /// Runs the task on the calling thread.
+    fn run(&self, args: Self::Args) -> Self::Output;
+}
+
+/// Python's `concurrent.futures.Executor`: the one API over thread pools, process pools and
+/// clusters.
+///
+/// Code written against `Executor` runs on any backend; switching is a change to the line that
+/// builds the executor. Backends add their own extras as inherent methods (the thread pool
+/// also runs plain closures with [`spawn`](crate::ThreadPoolExecutor::spawn)).
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::{Executor, ThreadPoolExecutor};
+///
+/// #[flotilla::task]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn sum_of_squares(executor: &impl Executor, n: u64) -> Result<u64, flotilla::Error> {
+///     executor.map(square, 0..n).chunksize(16).sum()
+/// }
+///
+/// let pool = ThreadPoolExecutor::new();
+/// assert_eq!(sum_of_squares(&pool, 10)?, 285);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub trait Executor {
+    /// Schedules `task(args)` and returns its future at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shutdown`] after [`shutdown`](Executor::shutdown), [`Error::Broken`] if the
+    /// executor broke, [`Error::QueueFull`] if its queue is bounded, full and set not to block.
+    fn submit<T: Task>(&self, task: T, args: T::Args) -> Result<Future<T::Output>, Error>;
+
+    /// Lazily applies `task` to every item of `inputs`, yielding results in input order.
+    ///
+    /// Nothing is submitted until the first call to `next`; inputs are pulled only as results
+    /// are consumed (see [`Map`] for `chunksize`, `buffer`, `timeout` and `unordered`). Each
+    /// item yields its own `Result`, so one failure does not hide the others.
+    fn map<T, I>(&self, task: T, inputs: I) -> Map<'_, I::IntoIter, T::Output>
+    where
+        T: Task,
+        I: IntoIterator<Item = T::Args>,
+        I::IntoIter: Send;
+
+    /// Stops accepting tasks and releases the workers; see [`Shutdown`] for the options.
+    fn shutdown(&self, how: Shutdown);
+
+    /// How many tasks can run at once.
+    fn max_workers(&self) -> usize;
+}
+
+/// How [`Executor::shutdown`] proceeds: Python's `shutdown(wait=True, cancel_futures=False)`.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::{Executor, Shutdown, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let fut = pool.spawn(|| 1)?;
+/// pool.shutdown(Shutdown::new().wait(true).cancel_futures(true));
+/// assert!(fut.done());
+/// assert!(pool.spawn(|| 2).unwrap_err().is_shutdown());
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shutdown {
+    pub(crate) wait: bool,
+    pub(crate) cancel_futures: bool,
+}
+
+impl Shutdown {
+    /// Wait for running and queued tasks; cancel nothing (Python's defaults).
+    pub fn new() -> Shutdown {
+        Shutdown {
+            wait: true,
+            cancel_futures: false,
+        }
+    }
+
+    /// Whether `shutdown` blocks until every worker has exited.
+    pub fn wait(self, wait: bool) -> Shutdown {
+        Shutdown { wait, ..self }
+    }
+
+    /// Whether tasks still queued are cancelled instead of run.
+    pub fn cancel_futures(self, cancel_futures: bool) -> Shutdown {
+        Shutdown {
+            cancel_futures,
+            ..self
+        }
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Shutdown {
+        Shutdown::new()
+    }
+}

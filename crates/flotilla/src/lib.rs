@@ -1,0 +1,75 @@
+//! Python's concurrency toolkit for Rust: one [`Executor`]/[`Future`] API over threads,
+//! processes and clusters, with the `threading` primitives Python users know.
+//!
+//! # A guide for Python users
+//!
+//! | Python | flotilla |
+//! |---|---|
+//! | `ThreadPoolExecutor(max_workers=4)` | [`ThreadPoolExecutor::builder()`](ThreadPoolExecutor::builder)`.max_workers(4).build()?` |
+//! | `pool.submit(fn, x)` | [`pool.spawn(move \|\| f(x))`](ThreadPoolExecutor::spawn), or [`pool.submit(task, x)`](Executor::submit) for a `#[flotilla::task]` |
+//! | `pool.map(fn, xs, timeout=, chunksize=, buffersize=)` | [`pool.map_fn(f, xs)`](ThreadPoolExecutor::map_fn)`.timeout(..).chunksize(..).buffer(..)` — lazy |
+//! | `pool.shutdown(wait=True, cancel_futures=False)` / `with` | [`Executor::shutdown`] with [`Shutdown`] / `Drop` |
+//! | `fut.result(timeout)`, `fut.exception(timeout)` | [`Future::result`], [`Future::exception`] |
+//! | `fut.cancel()`, `cancelled()`, `running()`, `done()` | same names on [`Future`] |
+//! | `fut.add_done_callback(fn)` | [`Future::add_done_callback`] |
+//! | `wait(fs, timeout, return_when=FIRST_COMPLETED)` | [`wait`]`(&fs, timeout, `[`ReturnWhen::FirstCompleted`]`)` |
+//! | `as_completed(fs, timeout)` | [`as_completed`] (an `Iterator`), [`as_completed_stream`] (a `Stream`) |
+//! | `await loop.run_in_executor(pool, fn)` | `pool.spawn(f)?.await` — a [`Future`] is a `std::future::Future` |
+//! | `asyncio.wait(fs, return_when=...)` | [`wait_async`] |
+//! | exception raised in a task | a panic, caught: [`Error::Panicked`] with message and location |
+//! | `threading.Semaphore`, `BoundedSemaphore`, `Event`, `Timer` | [`sync::Semaphore`], [`sync::BoundedSemaphore`], [`sync::Event`], [`sync::Timer`] |
+//! | `queue.Queue`, `LifoQueue`, `PriorityQueue` | [`sync::Queue`], [`sync::LifoQueue`], [`sync::PriorityQueue`] |
+//! | `threading.Lock`, `Condition`, `Barrier`, `Thread(name=...)` | `std::sync::{Mutex, Condvar, Barrier}`, `std::thread::Builder` (see [`sync`]) |
+//!
+//! # Where flotilla differs from Python, on purpose
+//!
+//! - **`map` is lazy.** Python's `Executor.map` submits every input before returning; [`Map`]
+//!   pulls inputs only as results are consumed, keeps a bounded number of chunks in flight, and
+//!   yields a `Result` per item so one failure does not end the iteration.
+//! - **Queues can be bounded.** The pool's task queue takes an optional bound
+//!   ([`ThreadPoolBuilder::max_queued`]); submit then blocks or fails, as you choose.
+//! - **Nothing is left hanging.** An executor that drops a task without running it completes the
+//!   future with [`Error::Abandoned`]; dropping a pool never deadlocks, even from its own tasks.
+//!
+//! # Example
+//!
+//! ```
+//! use flotilla::{as_completed, ThreadPoolExecutor};
+//!
+//! let pool = ThreadPoolExecutor::builder().max_workers(4).build()?;
+//! let futures: Vec<_> = ["a", "bb", "ccc"]
+//!     .into_iter()
+//!     .map(|word| pool.spawn(move || word.len()))
+//!     .collect::<Result<_, _>>()?;
+//! let mut lengths: Vec<usize> = as_completed(&futures, None)
+//!     .map(|fut| fut?.result(None))
+//!     .collect::<Result<_, _>>()?;
+//! lengths.sort();
+//! assert_eq!(lengths, [1, 2, 3]);
+//! # Ok::<(), flotilla::Error>(())
+//! ```
+
+// Lets `#[flotilla::task]` expand to `::flotilla::...` inside this crate too.
+#[allow(unused_extern_crates)]
+extern crate self as flotilla;
+
+mod error;
+mod executor;
+mod future;
+mod map;
+mod panic;
+mod primitives;
+pub mod sync;
+mod thread_pool;
+mod wait;
+
+pub use crate::error::{Error, Panic};
+pub use crate::executor::{Executor, Shutdown, Task};
+pub use crate::future::{Future, Promise};
+pub use crate::map::Map;
+pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
+pub use crate::wait::{
+    AsCompleted, AsCompletedStream, ReturnWhen, WaitAsync, as_completed, as_completed_stream, wait,
+    wait_async,
+};
+pub use flotilla_macros::task;

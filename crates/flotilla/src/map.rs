@@ -1,0 +1,238 @@
+//! [`Map`]: the lazy, bounded iterator behind every executor's `map`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::Error;
+use crate::future::Future;
+
+/// The results of one chunk of inputs, one per input, in order.
+pub(crate) type Chunk<R> = Vec<Result<R, Error>>;
+
+/// Submits one chunk of inputs to a backend.
+pub(crate) type SubmitChunk<'a, A, R> =
+    Box<dyn FnMut(Vec<A>) -> Result<Future<Chunk<R>>, Error> + Send + 'a>;
+
+/// The results of [`Executor::map`](crate::Executor::map), computed on the executor as the
+/// iterator is consumed.
+///
+/// Unlike Python's `Executor.map`, which submits every input at once, `Map` is lazy: nothing is
+/// submitted before the first `next()`, and at most [`buffer`](Map::buffer) chunks are in flight
+/// at a time, so an endless input iterator is fine. Each item yields its own `Result`: a task
+/// that fails (panics) gives an `Err` for that item and the others still come. Dropping the
+/// iterator cancels the chunks still queued.
+///
+/// Configure it before the first `next()`:
+///
+/// - [`chunksize`](Map::chunksize): inputs sent to a worker at a time (default 1); larger
+///   chunks amortise the per-task cost for small tasks.
+/// - [`buffer`](Map::buffer): chunks in flight at most (default twice the workers).
+/// - [`timeout`](Map::timeout): a deadline measured from the call to `map`; when it passes, the
+///   iterator yields one [`Error::Timeout`], cancels what is left and ends.
+/// - [`unordered`](Map::unordered): yield results as they complete, not in input order.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::builder().max_workers(4).build()?;
+/// // An endless input: only what is consumed is computed.
+/// let evens: Vec<u64> = pool
+///     .map_fn(|n: u64| n * 2, 0..)
+///     .chunksize(8)
+///     .take(5)
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(evens, [0, 2, 4, 6, 8]);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub struct Map<'a, I: Iterator, R> {
+    inputs: I,
+    submit: SubmitChunk<'a, I::Item, R>,
+    chunksize: usize,
+    buffer: usize,
+    started: Instant,
+    timeout: Option<Duration>,
+    /// Chunks in flight, oldest first, each with its length and an id for unordered mode.
+    in_flight: VecDeque<InFlight<R>>,
+    ready: VecDeque<Result<R, Error>>,
+    /// Set in unordered mode: chunk ids arrive here as their futures complete.
+    completions: Option<(Sender<u64>, Receiver<u64>)>,
+    next_id: u64,
+    inputs_done: bool,
+    ended: bool,
+}
+
+struct InFlight<R> {
+    id: u64,
+    len: usize,
+    future: Future<Chunk<R>>,
+}
+
+impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
+    pub(crate) fn new(inputs: I, workers: usize, submit: SubmitChunk<'a, I::Item, R>) -> Self {
+        Map {
+            inputs,
+            submit,
+            chunksize: 1,
+            buffer: workers.max(1) * 2,
+            started: Instant::now(),
+            timeout: None,
+            in_flight: VecDeque::new(),
+            ready: VecDeque::new(),
+            completions: None,
+            next_id: 0,
+            inputs_done: false,
+            ended: false,
+        }
+    }
+
+    /// Sends `size` inputs to a worker at a time (at least 1).
+    pub fn chunksize(mut self, size: usize) -> Self {
+        self.chunksize = size.max(1);
+        self
+    }
+
+    /// Keeps at most `chunks` chunks submitted and unconsumed (at least 1).
+    pub fn buffer(mut self, chunks: usize) -> Self {
+        self.buffer = chunks.max(1);
+        self
+    }
+
+    /// Gives up `timeout` after the call to `map`, yielding one [`Error::Timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Yields results as chunks complete instead of in input order.
+    pub fn unordered(mut self) -> Self {
+        self.completions = Some(crossbeam_channel::unbounded());
+        self
+    }
+
+    /// Submits chunks until the buffer is full or the inputs run out.
+    fn fill(&mut self) {
+        while !self.inputs_done && self.in_flight.len() < self.buffer {
+            let chunk: Vec<I::Item> = self.inputs.by_ref().take(self.chunksize).collect();
+            if chunk.len() < self.chunksize {
+                self.inputs_done = true;
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let len = chunk.len();
+            match (self.submit)(chunk) {
+                Ok(future) => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    if let Some((tx, _)) = &self.completions {
+                        let tx = tx.clone();
+                        // The receiver may be gone when the chunk finishes; that is fine.
+                        future.add_done_callback(move |_| {
+                            let _ = tx.send(id);
+                        });
+                    }
+                    self.in_flight.push_back(InFlight { id, len, future });
+                }
+                Err(err) => {
+                    // The executor refuses work (shut down, broken): report it once, stop.
+                    self.ready.push_back(Err(err));
+                    self.inputs_done = true;
+                }
+            }
+        }
+    }
+
+    /// Picks the next chunk to wait for: the oldest, or in unordered mode the first to finish.
+    fn next_chunk(&mut self, deadline: Option<Instant>) -> Option<InFlight<R>> {
+        let Some((_, done)) = &self.completions else {
+            return self.in_flight.pop_front();
+        };
+        loop {
+            let id = match deadline {
+                None => done.recv().ok()?,
+                Some(deadline) => done.recv_deadline(deadline).ok()?,
+            };
+            if let Some(at) = self.in_flight.iter().position(|c| c.id == id) {
+                return self.in_flight.remove(at);
+            }
+        }
+    }
+
+    fn time_out(&mut self) -> Option<Result<R, Error>> {
+        self.ended = true;
+        self.cancel_all();
+        self.ready.clear();
+        Some(Err(Error::Timeout {
+            waited: self.timeout.unwrap_or_default(),
+            unfinished: None,
+        }))
+    }
+}
+
+impl<I: Iterator, R: Send + 'static> Iterator for Map<'_, I, R> {
+    type Item = Result<R, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            if self.ended {
+                return None;
+            }
+            self.fill();
+            if !self.ready.is_empty() {
+                continue;
+            }
+            if self.in_flight.is_empty() {
+                self.ended = true;
+                return None;
+            }
+            let deadline = self.timeout.map(|t| self.started + t);
+            let Some(chunk) = self.next_chunk(deadline) else {
+                return self.time_out();
+            };
+            match chunk.future.take_by(deadline) {
+                None => {
+                    self.in_flight.push_front(chunk);
+                    return self.time_out();
+                }
+                Some(Ok(results)) => self.ready.extend(results),
+                Some(Err(err)) => self
+                    .ready
+                    .extend(std::iter::repeat_n(err, chunk.len).map(Err)),
+            }
+        }
+    }
+}
+
+impl<I: Iterator, R> Map<'_, I, R> {
+    fn cancel_all(&mut self) {
+        for chunk in self.in_flight.drain(..) {
+            chunk.future.cancel();
+        }
+    }
+}
+
+impl<I: Iterator, R> Drop for Map<'_, I, R> {
+    fn drop(&mut self) {
+        self.cancel_all();
+    }
+}
+
+impl<I: Iterator, R> fmt::Debug for Map<'_, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("chunksize", &self.chunksize)
+            .field("buffer", &self.buffer)
+            .field("timeout", &self.timeout)
+            .field("unordered", &self.completions.is_some())
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}

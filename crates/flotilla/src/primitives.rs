@@ -1,0 +1,45 @@
+//! The locks every state machine in this crate is built on, gathered in one module.
+//!
+//! Model-checking tests (`tests/shuttle_*.rs`) compile the state-machine files a second time
+//! with their own `primitives` module that re-exports `shuttle::sync` instead of `std::sync`, so
+//! code in those files must take its `Arc`, `Mutex`, `Condvar` and atomics from here, never from
+//! `std::sync` directly.
+
+pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// Every critical section in this crate leaves its data consistent before it can panic (user
+/// code never runs under these locks), so a poisoned lock holds valid data.
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits on `cond` until notified or until `deadline` (forever when `None`).
+///
+/// Returns the guard and whether the deadline has passed.
+pub(crate) fn wait_until<'a, T>(
+    cond: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Option<std::time::Instant>,
+) -> (MutexGuard<'a, T>, bool) {
+    match deadline {
+        None => (
+            cond.wait(guard)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            false,
+        ),
+        Some(deadline) => {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return (guard, true);
+            }
+            let (guard, _) = cond
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (guard, std::time::Instant::now() >= deadline)
+        }
+    }
+}
