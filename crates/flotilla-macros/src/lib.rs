@@ -115,5 +115,14 @@ fn expand(function: ItemFn) -> syn::Result<TokenStream2> {
                 #name::call(#(#vars),*)
             }
         }
+
+        // Registers the task by name so that worker processes can find it.
+        #[cfg(target_os = "linux")]
+        const _: () = {
+            #[::flotilla::__private::linkme::distributed_slice(::flotilla::__private::TASKS)]
+            #[linkme(crate = ::flotilla::__private::linkme)]
+            static ENTRY: ::flotilla::__private::TaskEntry =
+                ::flotilla::__private::TaskEntry::of::<#name>();
+        };
     })
 }

@@ -38,6 +38,36 @@ pub enum Error {
     /// The task panicked. This is flotilla's equivalent of a Python exception raised by a task.
     #[error("{0}")]
     Panicked(Panic),
+    /// The task ran longer than its time limit, so its worker process was killed.
+    #[error("the task exceeded its time limit of {limit:?}; its worker process was killed")]
+    TaskTimedOut {
+        /// The limit that was exceeded.
+        limit: Duration,
+    },
+    /// The worker process running the task died: a crash (signal), `exit`, or a kill from
+    /// outside. Only this task fails; the pool starts a new worker.
+    #[error("{0}")]
+    WorkerDied(WorkerExit),
+    /// A worker process could not be started.
+    #[error("could not start a worker process: {reason}")]
+    Spawn {
+        /// The operating system's or the worker's complaint.
+        reason: String,
+    },
+    /// The task's arguments or result could not be encoded or decoded, or a message from a
+    /// worker was malformed.
+    #[error("encoding failed: {message}")]
+    Codec {
+        /// What could not be encoded or decoded, and why.
+        message: String,
+    },
+    /// The worker does not know a task of this name: the task was not declared with
+    /// `#[flotilla::task]`, or the worker runs a different build of the program.
+    #[error("no task named `{name}` is registered in the worker")]
+    UnknownTask {
+        /// The task's name.
+        name: String,
+    },
     /// The executor was shut down before the task could be submitted.
     #[error("cannot submit: the executor has been shut down")]
     Shutdown,
@@ -87,6 +117,16 @@ impl Error {
     /// True if the task panicked.
     pub fn is_panic(&self) -> bool {
         matches!(self, Error::Panicked(_))
+    }
+
+    /// True if the task's worker process died (crashed, exited or was killed from outside).
+    pub fn is_worker_died(&self) -> bool {
+        matches!(self, Error::WorkerDied(_))
+    }
+
+    /// True if the task exceeded its time limit and was killed.
+    pub fn is_task_timeout(&self) -> bool {
+        matches!(self, Error::TaskTimedOut { .. })
     }
 
     /// True if the executor was shut down or is broken, so nothing more can be submitted.
@@ -154,5 +194,83 @@ impl fmt::Display for Panic {
             write!(f, " (at {location})")?;
         }
         Ok(())
+    }
+}
+
+/// How a worker process ended, as reported by [`Error::WorkerDied`].
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::WorkerExit;
+///
+/// let exit = WorkerExit::new(1234, None, Some(11));
+/// assert_eq!(exit.exitcode(), Some(-11)); // Python's convention for signals
+/// assert!(exit.to_string().contains("SIGSEGV"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerExit {
+    pid: u32,
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl WorkerExit {
+    /// Describes a worker that exited with `code` or was killed by `signal`.
+    pub fn new(pid: u32, code: Option<i32>, signal: Option<i32>) -> WorkerExit {
+        WorkerExit { pid, code, signal }
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The exit code, if the worker exited by itself.
+    pub fn code(&self) -> Option<i32> {
+        self.code
+    }
+
+    /// The signal that killed the worker, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        self.signal
+    }
+
+    /// Python's `Process.exitcode`: the exit code, or minus the signal number.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.code.or(self.signal.map(|s| -s))
+    }
+}
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker process {} ", self.pid)?;
+        match (self.signal, self.code) {
+            (Some(signal), _) => {
+                write!(f, "was killed by signal {signal} ({})", signal_name(signal))
+            }
+            (None, Some(code)) => write!(f, "exited with code {code}"),
+            (None, None) => write!(f, "ended for an unknown reason"),
+        }
+    }
+}
+
+/// The conventional name of a POSIX signal number.
+pub(crate) fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => "unknown signal",
     }
 }

@@ -112,6 +112,7 @@ pub trait Executor {
 pub struct Shutdown {
     pub(crate) wait: bool,
     pub(crate) cancel_futures: bool,
+    pub(crate) kill_workers: bool,
 }
 
 impl Shutdown {
@@ -120,6 +121,7 @@ impl Shutdown {
         Shutdown {
             wait: true,
             cancel_futures: false,
+            kill_workers: false,
         }
     }
 
@@ -132,6 +134,18 @@ impl Shutdown {
     pub fn cancel_futures(self, cancel_futures: bool) -> Shutdown {
         Shutdown {
             cancel_futures,
+            ..self
+        }
+    }
+}
+
+impl Shutdown {
+    /// Process pools: kill the worker processes, stopping running tasks (their futures fail
+    /// with [`Error::WorkerDied`]); Python 3.14's `kill_workers()`. Threads cannot be killed,
+    /// so thread pools ignore this.
+    pub fn kill_workers(self, kill_workers: bool) -> Shutdown {
+        Shutdown {
+            kill_workers,
             ..self
         }
     }

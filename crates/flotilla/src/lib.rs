@@ -59,17 +59,31 @@ mod future;
 mod map;
 mod panic;
 mod primitives;
+#[cfg(target_os = "linux")]
+mod process_pool;
+#[cfg(target_os = "linux")]
+mod registry;
 pub mod sync;
 mod thread_pool;
 mod wait;
 
-pub use crate::error::{Error, Panic};
+pub use crate::error::{Error, Panic, WorkerExit};
 pub use crate::executor::{Executor, Shutdown, Task};
 pub use crate::future::{Future, Promise};
 pub use crate::map::Map;
+#[cfg(target_os = "linux")]
+pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor, cpu_count};
 pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{
     AsCompleted, AsCompletedStream, ReturnWhen, WaitAsync, as_completed, as_completed_stream, wait,
     wait_async,
 };
 pub use flotilla_macros::task;
+
+/// What `#[flotilla::task]` expands to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(target_os = "linux")]
+    pub use crate::registry::{TASKS, TaskEntry};
+    pub use linkme;
+}

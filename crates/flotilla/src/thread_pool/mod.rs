@@ -78,11 +78,13 @@ struct Workers {
 
 type Job = Box<dyn Runnable>;
 
-/// A queued task, type-erased.
-trait Runnable: Send {
-    /// Runs the task (unless it was cancelled), adds an idle token just before completing the
-    /// future so that a caller woken by the result finds this worker free, then completes it.
-    fn run(self: Box<Self>, idle: &AtomicUsize);
+/// A queued task, type-erased. Other executors built on this pool (the process pool's slots)
+/// queue their own kinds of task.
+pub(crate) trait Runnable: Send {
+    /// Runs the task (unless it was cancelled), calls [`Worker::idle`] just before completing
+    /// the future so that a caller woken by the result finds this worker free, then completes
+    /// it.
+    fn run(self: Box<Self>, worker: &Worker<'_>);
     /// Drops the task unrun: cancels its future, or fails it with `error`.
     fn discard(self: Box<Self>, error: Option<Error>);
 }
@@ -97,14 +99,14 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    fn run(self: Box<Self>, idle: &AtomicUsize) {
+    fn run(self: Box<Self>, worker: &Worker<'_>) {
         let Closure { f, promise } = *self;
         if promise.set_running() {
             let outcome = panic::catch(f).map_err(Error::Panicked);
-            idle.fetch_add(1, Ordering::AcqRel);
+            worker.idle();
             promise.complete(outcome);
         } else {
-            idle.fetch_add(1, Ordering::AcqRel);
+            worker.idle();
         }
     }
 
@@ -113,6 +115,23 @@ where
             None => self.promise.cancel(),
             Some(error) => self.promise.complete(Err(error)),
         }
+    }
+}
+
+/// What a running [`Runnable`] may tell the pool about the thread running it.
+pub(crate) struct Worker<'a> {
+    shared: &'a Shared,
+}
+
+impl Worker<'_> {
+    /// This thread is about to be free for another task.
+    pub(crate) fn idle(&self) {
+        self.shared.idle.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The pool cannot work any more: fail what is queued and refuse what comes.
+    pub(crate) fn break_pool(&self, reason: String) {
+        self.shared.break_pool(reason);
     }
 }
 
@@ -228,6 +247,11 @@ impl ThreadPoolExecutor {
         Map::new(inputs.into_iter(), self.max_workers(), Box::new(submit))
     }
 
+    /// Queues a task of another executor's own kind.
+    pub(crate) fn submit_runnable(&self, job: Box<dyn Runnable>) -> Result<(), Error> {
+        self.shared.submit(job)
+    }
+
     /// How many threads are running now (they start on demand).
     ///
     /// # Examples
@@ -329,8 +353,9 @@ impl Shared {
                 return;
             }
         }
+        let worker = Worker { shared: &self };
         while let Ok(job) = self.jobs.recv() {
-            job.run(&self.idle);
+            job.run(&worker);
         }
     }
 

@@ -1,0 +1,312 @@
+//! The pool's side of one worker process: starting it, talking to it, stopping it.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::wire::{self, ReadError, Reply};
+use super::worker::{WORKER_ENV, WORKER_FD};
+use crate::error::{Error, WorkerExit};
+use crate::primitives::lock;
+
+/// How long a new worker may take to say hello (exec and start-up, on a loaded machine).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running worker process and the socket to it.
+pub(crate) struct WorkerProcess {
+    child: Child,
+    stream: UnixStream,
+    pid: u32,
+    switch: Arc<KillSwitch>,
+    tasks_run: usize,
+    body: Vec<u8>,
+}
+
+/// Kills a worker from another thread (a `cancel()`, a shutdown that kills) without ever
+/// signalling a process id that may have been reused: the pid is forgotten, under the lock,
+/// before the process is reaped.
+#[derive(Debug)]
+pub(crate) struct KillSwitch {
+    state: Mutex<SwitchState>,
+}
+
+#[derive(Debug)]
+struct SwitchState {
+    /// `None` once the process is being reaped.
+    pid: Option<u32>,
+    /// The task the worker is running, if any.
+    task: Option<u64>,
+}
+
+impl KillSwitch {
+    /// Kills the worker if it is still running task `task`; returns whether it did.
+    pub(crate) fn kill_task(&self, task: u64) -> bool {
+        let state = lock(&self.state);
+        match (state.pid, state.task) {
+            (Some(pid), Some(running)) if running == task => kill(pid),
+            _ => false,
+        }
+    }
+
+    /// Kills the worker, whatever it is doing.
+    pub(crate) fn kill(&self) -> bool {
+        lock(&self.state).pid.is_some_and(kill)
+    }
+}
+
+fn kill(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions. The pid is that of our own child,
+    // which has not been reaped yet (callers hold the switch's lock, and the pid is cleared
+    // under that lock before reaping), so it cannot name a recycled process.
+    unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
+}
+
+/// Why a call to a worker did not produce a reply.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// No reply within the time limit; the worker is still running.
+    TimedOut,
+    /// The worker died; it has been reaped.
+    Died(WorkerExit),
+    /// The worker sent something unreadable.
+    Garbled(String),
+}
+
+impl WorkerProcess {
+    /// Starts a worker: this same program, re-executed, caught before `main` by flotilla.
+    pub(crate) fn spawn() -> Result<WorkerProcess, Error> {
+        let spawn_error = |reason: String| Error::Spawn { reason };
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|e| spawn_error(format!("socketpair: {e}")))?;
+        let their_fd = theirs.as_raw_fd();
+        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+        let mut command = Command::new(program());
+        if let Some(arg0) = std::env::args_os().next() {
+            command.arg0(arg0);
+        }
+        command
+            .arg("--flotilla-worker")
+            .env(WORKER_ENV, WORKER_FD.to_string())
+            .stdin(Stdio::null());
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (dup2, fcntl, prctl, getppid); it allocates nothing and
+        // takes no locks.
+        unsafe {
+            command.pre_exec(move || {
+                if their_fd == WORKER_FD {
+                    // dup2 onto itself would keep close-on-exec set; clear it instead.
+                    if libc::fcntl(WORKER_FD, libc::F_SETFD, 0) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                } else if libc::dup2(their_fd, WORKER_FD) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                // Die with the thread that started us, even if it is killed with SIGKILL.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(io::Error::other(
+                        "the pool's process exited during start-up",
+                    ));
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| spawn_error(format!("{}: {e}", program())))?;
+        drop(theirs);
+        let pid = child.id();
+        let mut worker = WorkerProcess {
+            child,
+            stream: ours,
+            pid,
+            switch: Arc::new(KillSwitch {
+                state: Mutex::new(SwitchState {
+                    pid: Some(pid),
+                    task: None,
+                }),
+            }),
+            tasks_run: 0,
+            body: Vec::new(),
+        };
+        match worker.receive(Some(HELLO_TIMEOUT)) {
+            Ok(Reply::Hello { version, .. }) if version == wire::VERSION => Ok(worker),
+            Ok(Reply::Hello { version, .. }) => {
+                worker.kill_and_reap();
+                Err(spawn_error(format!(
+                    "the worker speaks protocol version {version}, this pool {}",
+                    wire::VERSION
+                )))
+            }
+            Ok(other) => {
+                worker.kill_and_reap();
+                Err(spawn_error(format!("expected a greeting, got {other:?}")))
+            }
+            Err(CallError::Died(exit)) => Err(spawn_error(format!(
+                "{exit} before it was ready (was the program built with flotilla's worker \
+                 entry point linked in?)"
+            ))),
+            Err(CallError::TimedOut) => {
+                worker.kill_and_reap();
+                Err(spawn_error(format!(
+                    "the worker did not start within {HELLO_TIMEOUT:?}"
+                )))
+            }
+            Err(CallError::Garbled(why)) => {
+                worker.kill_and_reap();
+                Err(spawn_error(why))
+            }
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub(crate) fn tasks_run(&self) -> usize {
+        self.tasks_run
+    }
+
+    pub(crate) fn switch(&self) -> &Arc<KillSwitch> {
+        &self.switch
+    }
+
+    /// Sends `frame` (request `task`) and waits up to `timeout` for the reply.
+    pub(crate) fn call(
+        &mut self,
+        task: u64,
+        frame: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Reply, CallError> {
+        lock(&self.switch.state).task = Some(task);
+        let outcome = match wire::write_frame(&mut self.stream, frame) {
+            Ok(()) => self.receive(timeout),
+            Err(_) => Err(CallError::Died(self.reap())),
+        };
+        lock(&self.switch.state).task = None;
+        self.tasks_run += 1;
+        outcome
+    }
+
+    fn receive(&mut self, timeout: Option<Duration>) -> Result<Reply, CallError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left == Some(Duration::ZERO) {
+                return Err(CallError::TimedOut);
+            }
+            // A zero duration means "no timeout" to set_read_timeout; `left` is never zero here.
+            if self.stream.set_read_timeout(left).is_err() {
+                return Err(CallError::Died(self.reap()));
+            }
+            return match wire::read_frame(&mut self.stream, &mut self.body) {
+                Ok(()) => wire::decode::<Reply>(&self.body)
+                    .map_err(|err| CallError::Garbled(err.to_string())),
+                Err(ReadError::Io(err))
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        Err(CallError::TimedOut)
+                    } else {
+                        continue;
+                    }
+                }
+                Err(ReadError::Malformed(why)) => Err(CallError::Garbled(why)),
+                Err(ReadError::Closed | ReadError::Io(_)) => Err(CallError::Died(self.reap())),
+            };
+        }
+    }
+
+    /// Kills the worker and waits for it to end.
+    pub(crate) fn kill_and_reap(&mut self) -> WorkerExit {
+        self.switch.kill();
+        self.reap()
+    }
+
+    /// Asks the worker to exit and waits for it; kills it if it does not go within a second.
+    pub(crate) fn retire(mut self) {
+        if lock(&self.switch.state).pid.is_none() {
+            return; // already reaped
+        }
+        if let Ok(frame) = wire::encode(&wire::Request::Exit) {
+            let _ = wire::write_frame(&mut self.stream, &frame);
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut body = Vec::new();
+        // Exit closes the socket; wait for that (or the timeout) before reaping.
+        while wire::read_frame(&mut self.stream, &mut body).is_ok() {}
+        self.reap();
+    }
+
+    /// Waits for the process to end. A worker whose socket closed is exiting, so this is short;
+    /// one that lingers past a second (a task that closed the socket itself) is killed.
+    fn reap(&mut self) -> WorkerExit {
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        let status = loop {
+            let mut state = lock(&self.switch.state);
+            // Reaping and forgetting the pid happen under one lock, so a concurrent kill
+            // either precedes the reaping or finds no pid.
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    state.pid = None;
+                    break Some(status);
+                }
+                Ok(None) if started.elapsed() < Duration::from_secs(1) => {
+                    drop(state);
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    if let Some(pid) = state.pid.take() {
+                        kill(pid);
+                    }
+                    drop(state);
+                    break self.child.wait().ok();
+                }
+                Err(_) => {
+                    state.pid = None;
+                    break None;
+                }
+            }
+        };
+        match status {
+            Some(status) => WorkerExit::new(self.pid, status.code(), status.signal()),
+            None => WorkerExit::new(self.pid, None, None),
+        }
+    }
+}
+
+impl std::fmt::Debug for WorkerProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerProcess")
+            .field("pid", &self.pid)
+            .field("tasks_run", &self.tasks_run)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The program to re-execute: the running binary itself.
+fn program() -> String {
+    if cfg!(target_os = "linux") {
+        // Works even if the file was replaced or deleted since start (a rebuild mid-run).
+        "/proc/self/exe".to_owned()
+    } else {
+        std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,105 @@
+//! The worker side: a re-executed copy of the program that runs tasks sent over a socket.
+//!
+//! A pool starts a worker by executing the program's own binary with [`WORKER_ENV`] naming the
+//! file descriptor of its socket. A constructor that runs before `main` sees the variable,
+//! serves tasks until told to exit (or until the pool goes away), and exits the process, so
+//! the user's `main` never runs in a worker and needs no guard. Tasks are found by name in the
+//! link-time registry, which is complete before any code runs.
+
+use std::io::Write;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+use super::wire::{self, Outcome, Reply, Request};
+use crate::{panic, registry};
+
+/// Set in a worker's environment to the file descriptor of its socket.
+pub(crate) const WORKER_ENV: &str = "FLOTILLA_WORKER_FD";
+
+/// The file descriptor the socket is given in the worker.
+pub(crate) const WORKER_FD: RawFd = 3;
+
+#[ctor::ctor(unsafe)]
+fn enter_worker_mode() {
+    let Some(fd) = std::env::var_os(WORKER_ENV) else {
+        return;
+    };
+    // SAFETY: constructors run before `main`, while the process has a single thread, so no
+    // other thread can be reading the environment concurrently.
+    unsafe { std::env::remove_var(WORKER_ENV) };
+    let code = match fd.to_str().and_then(|fd| fd.parse::<RawFd>().ok()) {
+        Some(fd) if fd == WORKER_FD => serve(fd),
+        _ => {
+            eprintln!("flotilla: {WORKER_ENV} must be {WORKER_FD}; not starting a worker");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Serves tasks on `fd` until the pool says exit or disconnects; returns the exit code.
+fn serve(fd: RawFd) -> i32 {
+    // SAFETY: the pool placed the worker's end of a socketpair at this descriptor just before
+    // exec, and nothing else in this fresh process knows of it, so we take sole ownership.
+    let mut stream = unsafe { UnixStream::from_raw_fd(fd) };
+    panic::install_hook();
+    let hello = Reply::Hello {
+        version: wire::VERSION,
+        pid: std::process::id(),
+    };
+    if send(&mut stream, &hello).is_err() {
+        return 3;
+    }
+    let mut body = Vec::new();
+    loop {
+        match wire::read_frame(&mut stream, &mut body) {
+            Ok(()) => {}
+            Err(wire::ReadError::Closed) => return 0,
+            Err(err) => {
+                eprintln!("flotilla worker {}: {err}", std::process::id());
+                return 4;
+            }
+        }
+        let reply = match wire::decode::<Request<'_>>(&body) {
+            Ok(Request::Run { id, task, args }) => Reply::Done {
+                id,
+                outcome: run(task, args),
+            },
+            Ok(Request::RunChunk { id, task, items }) => Reply::ChunkDone {
+                id,
+                outcomes: items.into_iter().map(|args| run(task, args)).collect(),
+            },
+            Ok(Request::Exit) => return 0,
+            Err(err) => {
+                eprintln!("flotilla worker {}: {err}", std::process::id());
+                return 4;
+            }
+        };
+        if send(&mut stream, &reply).is_err() {
+            // The pool is gone; nobody is left to report to.
+            return 0;
+        }
+    }
+}
+
+fn run(task: &str, args: &[u8]) -> Outcome {
+    match registry::lookup(task) {
+        Some(call) => call(args),
+        None => Outcome::UnknownTask(task.to_owned()),
+    }
+}
+
+fn send(stream: &mut UnixStream, reply: &Reply) -> std::io::Result<()> {
+    let frame = match wire::encode(reply) {
+        Ok(frame) => frame,
+        Err(why) => wire::encode(&Reply::Done {
+            id: match reply {
+                Reply::Done { id, .. } | Reply::ChunkDone { id, .. } => *id,
+                Reply::Hello { .. } => 0,
+            },
+            outcome: Outcome::Failed(why),
+        })
+        .map_err(std::io::Error::other)?,
+    };
+    stream.write_all(&frame)
+}

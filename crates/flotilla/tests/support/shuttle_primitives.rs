@@ -1,0 +1,33 @@
+//! The shuttle version of `src/primitives.rs`: the same names, backed by `shuttle::sync`, so a
+//! state-machine file compiled with `#[path]` inside a shuttle test runs under shuttle's
+//! scheduler. Keep the API in step with `src/primitives.rs`.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub(crate) use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Shuttle does not model time: a deadline is treated as "already passed" once the thread has
+/// been woken, which explores the timeout paths without real clocks.
+pub(crate) fn wait_until<'a, T>(
+    cond: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Option<std::time::Instant>,
+) -> (MutexGuard<'a, T>, bool) {
+    match deadline {
+        None => (
+            cond.wait(guard)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            false,
+        ),
+        Some(_) => {
+            let (guard, _) = cond
+                .wait_timeout(guard, std::time::Duration::from_millis(1))
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (guard, true)
+        }
+    }
+}
