@@ -60,7 +60,18 @@ fn expand(function: ItemFn) -> syn::Result<TokenStream2> {
                     "a flotilla task is a free function, not a method",
                 ));
             }
-            FnArg::Typed(typed) => types.push((*typed.ty).clone()),
+            FnArg::Typed(typed) => {
+                if let syn::Pat::Ident(pat) = &*typed.pat
+                    && pat.ident == sig.ident
+                {
+                    return Err(syn::Error::new(
+                        pat.ident.span(),
+                        "a parameter cannot have the task's own name: the task becomes a unit \
+                         struct of that name, so rename the parameter",
+                    ));
+                }
+                types.push((*typed.ty).clone());
+            }
         }
     }
     let vis = &function.vis;

@@ -180,14 +180,19 @@ impl WorkerProcess {
         &self.switch
     }
 
-    /// Sends `frame` (request `task`) and waits up to `timeout` for the reply.
+    /// Marks `task` as the one this worker runs (or `None`), so that
+    /// [`KillSwitch::kill_task`] can stop it from then on, even before it is sent.
+    pub(crate) fn arm(&self, task: Option<u64>) {
+        lock(&self.switch.state).task = task;
+    }
+
+    /// Sends `frame` (which must be the task given to [`arm`](Self::arm)) and waits up to
+    /// `timeout` for the reply.
     pub(crate) fn call(
         &mut self,
-        task: u64,
         frame: &[u8],
         timeout: Option<Duration>,
     ) -> Result<Reply, CallError> {
-        lock(&self.switch.state).task = Some(task);
         let outcome = match wire::write_frame(&mut self.stream, frame) {
             Ok(()) => self.receive(timeout),
             Err(_) => Err(CallError::Died(self.reap())),

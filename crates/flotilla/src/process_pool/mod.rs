@@ -76,7 +76,14 @@ struct Shared {
     initializer: Option<(&'static str, Vec<u8>)>,
     next_id: AtomicU64,
     /// Every live worker, for shutdowns that kill.
-    live: Mutex<Vec<(u32, Arc<KillSwitch>)>>,
+    live: Mutex<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    /// Set by a shutdown that kills: workers started from then on are killed at once.
+    killing: bool,
+    workers: Vec<(u32, Arc<KillSwitch>)>,
 }
 
 thread_local! {
@@ -104,7 +111,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         if let Some(process) = self.process.take() {
             let pid = process.pid();
-            lock(&self.shared.live).retain(|(p, _)| *p != pid);
+            lock(&self.shared.live).workers.retain(|(p, _)| *p != pid);
             process.retire();
         }
     }
@@ -208,7 +215,7 @@ impl ProcessPoolBuilder {
                 task_timeout: self.task_timeout,
                 initializer,
                 next_id: AtomicU64::new(1),
-                live: Mutex::new(Vec::new()),
+                live: Mutex::new(Live::default()),
             }),
         })
     }
@@ -384,7 +391,9 @@ impl Executor for ProcessPoolExecutor {
 
     fn shutdown(&self, how: Shutdown) {
         if how.kill_workers {
-            for (_, switch) in lock(&self.shared.live).iter() {
+            let mut live = lock(&self.shared.live);
+            live.killing = true;
+            for (_, switch) in &live.workers {
                 switch.kill();
             }
         }
@@ -402,7 +411,7 @@ impl fmt::Debug for ProcessPoolExecutor {
             .field("max_workers", &self.shared.max_workers)
             .field("max_tasks_per_child", &self.shared.max_tasks_per_child)
             .field("task_timeout", &self.shared.task_timeout)
-            .field("live_workers", &lock(&self.shared.live).len())
+            .field("live_workers", &lock(&self.shared.live).workers.len())
             .finish_non_exhaustive()
     }
 }
@@ -419,13 +428,15 @@ struct RemoteCall<R> {
 
 impl<R: Send> Runnable for RemoteCall<R> {
     fn run(self: Box<Self>, worker: &Worker<'_>) {
-        if !self.promise.set_running() {
+        if self.promise.is_cancelled() {
             worker.idle();
             return;
         }
         let outcome = SLOT.with(|slot| self.execute(&mut slot.borrow_mut(), worker));
         worker.idle();
-        self.promise.complete(outcome);
+        if let Some(outcome) = outcome {
+            self.promise.complete(outcome);
+        }
     }
 
     fn discard(self: Box<Self>, error: Option<Error>) {
@@ -437,29 +448,35 @@ impl<R: Send> Runnable for RemoteCall<R> {
 }
 
 impl<R> RemoteCall<R> {
-    fn execute(&self, slot: &mut Option<Slot>, worker: &Worker<'_>) -> Result<R, Error> {
+    /// Runs the task on this slot's worker, starting one if needed. `None` if the task was
+    /// cancelled before it started.
+    fn execute(&self, slot: &mut Option<Slot>, worker: &Worker<'_>) -> Option<Result<R, Error>> {
         if slot.is_none() {
             match self.shared.start_worker() {
                 Ok(started) => *slot = Some(started),
-                Err(err @ Error::Broken { .. }) => {
+                Err(err) => {
                     if let Error::Broken { reason } = &err {
                         worker.break_pool(reason.clone());
                     }
-                    return Err(err);
+                    return self.promise.set_running().then_some(Err(err));
                 }
-                Err(err) => return Err(err),
             }
         }
-        let Some(current) = slot.as_mut() else {
-            unreachable!("a worker was just started")
-        };
+        let current = slot.as_mut()?;
         let process = current.process();
-        let switch = Arc::clone(process.switch());
+        // Arm the kill switch before the task counts as running, so that a cancel() that sees
+        // it running always stops it, even before the request is sent.
         let id = self.id;
+        process.arm(Some(id));
+        let switch = Arc::clone(process.switch());
         self.promise.on_cancel(move || {
             switch.kill_task(id);
         });
-        match process.call(id, &self.frame, self.timeout) {
+        if !self.promise.set_running() {
+            process.arm(None);
+            return None;
+        }
+        Some(match process.call(&self.frame, self.timeout) {
             Ok(reply) => {
                 let worn_out = self
                     .shared
@@ -490,7 +507,7 @@ impl<R> RemoteCall<R> {
                 *slot = None;
                 Err(Error::Codec { message })
             }
-        }
+        })
     }
 }
 
@@ -498,7 +515,14 @@ impl Shared {
     /// Starts a worker for the calling slot and runs the initializer in it.
     fn start_worker(self: &Arc<Self>) -> Result<Slot, Error> {
         let mut process = WorkerProcess::spawn()?;
-        lock(&self.live).push((process.pid(), Arc::clone(process.switch())));
+        {
+            let mut live = lock(&self.live);
+            if live.killing {
+                process.switch().kill();
+            }
+            live.workers
+                .push((process.pid(), Arc::clone(process.switch())));
+        }
         if let Some((name, args)) = &self.initializer {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let frame = wire::encode(&Request::Run {
@@ -507,7 +531,8 @@ impl Shared {
                 args: serde_bytes::Bytes::new(args),
             })
             .map_err(|message| Error::Codec { message })?;
-            let failure = match process.call(id, &frame, None) {
+            process.arm(Some(id));
+            let failure = match process.call(&frame, None) {
                 Ok(reply) => decode_one::<()>(reply, id)
                     .or_else(|err| match err {
                         // Initializers may return anything; only failures matter.
@@ -521,7 +546,9 @@ impl Shared {
             };
             if let Some(why) = failure {
                 process.kill_and_reap();
-                lock(&self.live).retain(|(p, _)| *p != process.pid());
+                lock(&self.live)
+                    .workers
+                    .retain(|(p, _)| *p != process.pid());
                 return Err(Error::Broken {
                     reason: format!("the initializer `{name}` failed: {why}"),
                 });
