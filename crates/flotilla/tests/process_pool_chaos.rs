@@ -53,6 +53,14 @@ fn chaos(seed: u64) {
             }
         })
         .collect();
+    let crashes = steps
+        .iter()
+        .filter(|s| !matches!(s, Step::Square(_)))
+        .count();
+    assert!(
+        crashes as u64 >= TASKS / 100,
+        "the seed must inject about 2% crashes, got {crashes}"
+    );
     let pool = ProcessPoolExecutor::builder()
         .max_workers(2)
         .build()
