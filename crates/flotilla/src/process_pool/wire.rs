@@ -199,6 +199,39 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// The wire format's fuzz target, run as a property test on stable Rust: any byte
+        /// string read as a frame and decoded as either message yields a value or an error,
+        /// never a panic, and never a buffer larger than the bytes that arrived.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let mut body = Vec::new();
+            if read_frame(&mut &bytes[..], &mut body).is_ok() {
+                let _ = decode::<Reply>(&body);
+                let _ = decode::<Request<'_>>(&body);
+            }
+            proptest::prop_assert!(body.len() <= bytes.len());
+            let _ = decode::<Reply>(&bytes);
+            let _ = decode::<Request<'_>>(&bytes);
+        }
+
+        /// Whatever a worker may send, re-reading it gives back the same message.
+        #[test]
+        fn replies_roundtrip(id in proptest::num::u64::ANY, value in proptest::collection::vec(proptest::num::u8::ANY, 0..512), message in ".*") {
+            let frame = encode(&Reply::ChunkDone { id, outcomes: vec![Outcome::Value(value.clone()), Outcome::Failed(message.clone())] }).unwrap();
+            let mut body = Vec::new();
+            read_frame(&mut &frame[..], &mut body).unwrap();
+            match decode::<Reply>(&body).unwrap() {
+                Reply::ChunkDone { id: got, outcomes } => {
+                    proptest::prop_assert_eq!(got, id);
+                    proptest::prop_assert!(matches!(&outcomes[0], Outcome::Value(v) if *v == value));
+                    proptest::prop_assert!(matches!(&outcomes[1], Outcome::Failed(m) if *m == message));
+                }
+                other => proptest::prop_assert!(false, "unexpected {:?}", other),
+            }
+        }
+    }
+
     #[test]
     fn garbage_never_panics() {
         // A deterministic spread of byte patterns; the fuzz target covers the rest.
