@@ -8,8 +8,9 @@ use crate::executor::Task;
 use crate::panic;
 use crate::process_pool::wire::Outcome;
 
-/// Runs a task from its encoded arguments to its encoded outcome.
-pub(crate) type Call = fn(&[u8]) -> Outcome;
+/// Runs a task from its encoded arguments. On success it appends the encoded result to the
+/// buffer and returns [`Outcome::Value`]; otherwise the buffer's new contents are meaningless.
+pub(crate) type Call = fn(&[u8], &mut Vec<u8>) -> Outcome;
 
 /// One registered task; `#[flotilla::task]` creates these. Not for direct use.
 #[doc(hidden)]
@@ -34,7 +35,7 @@ impl TaskEntry {
 #[linkme::distributed_slice]
 pub static TASKS: [TaskEntry];
 
-fn call<T: Task + Default>(args: &[u8]) -> Outcome {
+fn call<T: Task + Default>(args: &[u8], out: &mut Vec<u8>) -> Outcome {
     let args: T::Args = match postcard::from_bytes(args) {
         Ok(args) => args,
         Err(err) => {
@@ -45,8 +46,11 @@ fn call<T: Task + Default>(args: &[u8]) -> Outcome {
         }
     };
     match panic::catch(|| T::default().run(args)) {
-        Ok(output) => match postcard::to_allocvec(&output) {
-            Ok(bytes) => Outcome::Value(bytes),
+        Ok(output) => match postcard::to_extend(&output, std::mem::take(out)) {
+            Ok(bytes) => {
+                *out = bytes;
+                Outcome::Value
+            }
             Err(err) => Outcome::Failed(format!(
                 "could not encode the result of task `{}`: {err}",
                 T::NAME

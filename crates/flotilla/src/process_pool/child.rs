@@ -24,6 +24,8 @@ pub(crate) struct WorkerProcess {
     switch: Arc<KillSwitch>,
     tasks_run: usize,
     body: Vec<u8>,
+    /// Where the last reply's payload starts in `body`.
+    payload_at: usize,
 }
 
 /// Kills a worker from another thread (a `cancel()`, a shutdown that kills) without ever
@@ -137,6 +139,7 @@ impl WorkerProcess {
             }),
             tasks_run: 0,
             body: Vec::new(),
+            payload_at: 0,
         };
         match worker.receive(Some(HELLO_TIMEOUT)) {
             Ok(Reply::Hello { version, .. }) if version == wire::VERSION => Ok(worker),
@@ -166,6 +169,11 @@ impl WorkerProcess {
                 Err(spawn_error(why))
             }
         }
+    }
+
+    /// The payload that followed the last reply's header.
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.body[self.payload_at..]
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -214,8 +222,13 @@ impl WorkerProcess {
                 return Err(CallError::Died(self.reap()));
             }
             return match wire::read_frame(&mut self.stream, &mut self.body) {
-                Ok(()) => wire::decode::<Reply>(&self.body)
-                    .map_err(|err| CallError::Garbled(err.to_string())),
+                Ok(()) => match wire::decode_head::<Reply>(&self.body) {
+                    Ok((reply, payload)) => {
+                        self.payload_at = self.body.len() - payload.len();
+                        Ok(reply)
+                    }
+                    Err(err) => Err(CallError::Garbled(err.to_string())),
+                },
                 Err(ReadError::Io(err))
                     if matches!(
                         err.kind(),

@@ -295,19 +295,14 @@ impl ProcessPoolExecutor {
     ) -> Result<Future<T::Output>, Error> {
         let _ = task;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = postcard::to_allocvec(&args)
+        let frame = wire::start(&Request::Run { id, task: T::NAME })
+            .and_then(|frame| wire::append(frame, &args))
+            .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
             .map_err(|err| {
                 format!(
                     "could not encode the arguments of task `{}`: {err}",
                     T::NAME
                 )
-            })
-            .and_then(|args| {
-                wire::encode(&Request::Run {
-                    id,
-                    task: T::NAME,
-                    args: serde_bytes::Bytes::new(&args),
-                })
             });
         self.queue(id, frame, timeout, decode_one::<T::Output>)
     }
@@ -348,7 +343,7 @@ impl ProcessPoolExecutor {
         id: u64,
         frame: Result<Vec<u8>, String>,
         timeout: Option<Duration>,
-        decode: fn(Reply, u64) -> Result<R, Error>,
+        decode: Decode<R>,
     ) -> Result<Future<R>, Error> {
         let promise = Promise::new();
         let future = promise.future();
@@ -422,9 +417,12 @@ struct RemoteCall<R> {
     id: u64,
     frame: Vec<u8>,
     timeout: Option<Duration>,
-    decode: fn(Reply, u64) -> Result<R, Error>,
+    decode: Decode<R>,
     shared: Arc<Shared>,
 }
+
+/// Turns a worker's reply to task `id` (header, then payload) into the task's value.
+type Decode<R> = fn(Reply, &[u8], u64) -> Result<R, Error>;
 
 impl<R: Send> Runnable for RemoteCall<R> {
     fn run(self: Box<Self>, worker: &Worker<'_>) {
@@ -482,10 +480,11 @@ impl<R> RemoteCall<R> {
                     .shared
                     .max_tasks_per_child
                     .is_some_and(|limit| process.tasks_run() >= limit);
+                let value = (self.decode)(reply, process.payload(), id);
                 if worn_out {
                     *slot = None; // retires the worker
                 }
-                (self.decode)(reply, id)
+                value
             }
             Err(CallError::TimedOut) => {
                 process.kill_and_reap();
@@ -525,15 +524,16 @@ impl Shared {
         }
         if let Some((name, args)) = &self.initializer {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let frame = wire::encode(&Request::Run {
-                id,
-                task: name,
-                args: serde_bytes::Bytes::new(args),
-            })
-            .map_err(|message| Error::Codec { message })?;
+            let frame = wire::start(&Request::Run { id, task: name })
+                .map(|mut frame| {
+                    frame.extend_from_slice(args);
+                    frame
+                })
+                .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
+                .map_err(|message| Error::Codec { message })?;
             process.arm(Some(id));
             let failure = match process.call(&frame, None) {
-                Ok(reply) => decode_one::<()>(reply, id)
+                Ok(reply) => decode_one::<()>(reply, &[], id)
                     .or_else(|err| match err {
                         // Initializers may return anything; only failures matter.
                         Error::Codec { .. } => Ok(()),
@@ -561,11 +561,18 @@ impl Shared {
     }
 }
 
-fn decode_value<T: DeserializeOwned>(outcome: Outcome) -> Result<T, Error> {
+fn decode_value<T: DeserializeOwned>(outcome: Outcome, payload: &[u8]) -> Result<T, Error> {
+    let bytes = match &outcome {
+        Outcome::Value => payload,
+        Outcome::Inline(bytes) => bytes,
+        _ => &[],
+    };
     match outcome {
-        Outcome::Value(bytes) => postcard::from_bytes(&bytes).map_err(|err| Error::Codec {
-            message: format!("could not decode a task's result: {err}"),
-        }),
+        Outcome::Value | Outcome::Inline(_) => {
+            postcard::from_bytes(bytes).map_err(|err| Error::Codec {
+                message: format!("could not decode a task's result: {err}"),
+            })
+        }
         Outcome::Panicked { message, location } => {
             Err(Error::Panicked(Panic::new(message, location)))
         }
@@ -580,18 +587,19 @@ fn unexpected(reply: &Reply, id: u64) -> Error {
     }
 }
 
-fn decode_one<T: DeserializeOwned>(reply: Reply, id: u64) -> Result<T, Error> {
+fn decode_one<T: DeserializeOwned>(reply: Reply, payload: &[u8], id: u64) -> Result<T, Error> {
     match reply {
-        Reply::Done { id: got, outcome } if got == id => decode_value(outcome),
+        Reply::Done { id: got, outcome } if got == id => decode_value(outcome, payload),
         other => Err(unexpected(&other, id)),
     }
 }
 
-fn decode_chunk<T: DeserializeOwned>(reply: Reply, id: u64) -> Result<Chunk<T>, Error> {
+fn decode_chunk<T: DeserializeOwned>(reply: Reply, _: &[u8], id: u64) -> Result<Chunk<T>, Error> {
     match reply {
-        Reply::ChunkDone { id: got, outcomes } if got == id => {
-            Ok(outcomes.into_iter().map(decode_value).collect())
-        }
+        Reply::ChunkDone { id: got, outcomes } if got == id => Ok(outcomes
+            .into_iter()
+            .map(|outcome| decode_value(outcome, &[]))
+            .collect()),
         other => Err(unexpected(&other, id)),
     }
 }

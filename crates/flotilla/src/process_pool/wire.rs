@@ -1,31 +1,31 @@
 //! The messages between a pool and its worker processes, and how they are framed.
 //!
-//! A frame is a little-endian `u32` length followed by that many bytes of a postcard-encoded
-//! [`Request`] or [`Reply`]. Task arguments and results travel inside as opaque byte strings,
-//! encoded and decoded by the task's own types. Reading never trusts the peer: a length over
-//! [`MAX_FRAME`] is refused before anything is allocated, and the buffer grows only as bytes
-//! actually arrive.
+//! A frame is a little-endian `u32` length followed by that many bytes: a postcard-encoded
+//! header ([`Request`] or [`Reply`]) and, for a single task, its payload: the postcard
+//! encoding of the task's arguments (in a `Run`) or of its result (in a `Done` whose outcome is
+//! [`Outcome::Value`]). Payloads are encoded straight into the frame and decoded straight out
+//! of the read buffer, so a large argument is copied as few times as possible. Reading never
+//! trusts the peer: a length over [`MAX_FRAME`] is refused before anything is allocated, and
+//! the buffer grows only as bytes actually arrive.
 
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the messages change, so a worker from another build is refused clearly.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
 
+/// How much of a frame's announced length is reserved before its bytes arrive.
+const INITIAL_RESERVE: usize = 128 << 20;
+
 /// From the pool to a worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Request<'a> {
-    /// Run one task.
-    Run {
-        id: u64,
-        task: &'a str,
-        #[serde(borrow)]
-        args: &'a serde_bytes::Bytes,
-    },
+    /// Run one task; its encoded arguments follow the header.
+    Run { id: u64, task: &'a str },
     /// Run a task on each item of a chunk (`map` with a chunksize).
     RunChunk {
         id: u64,
@@ -42,7 +42,7 @@ pub(crate) enum Request<'a> {
 pub(crate) enum Reply {
     /// Sent once at start.
     Hello { version: u32, pid: u32 },
-    /// The outcome of a `Run`.
+    /// The outcome of a `Run`; an [`Outcome::Value`]'s encoded result follows the header.
     Done { id: u64, outcome: Outcome },
     /// The outcomes of a `RunChunk`, in order.
     ChunkDone { id: u64, outcomes: Vec<Outcome> },
@@ -51,8 +51,10 @@ pub(crate) enum Reply {
 /// What became of one task in a worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Outcome {
-    /// The encoded result.
-    Value(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The task returned; its encoded result follows the header.
+    Value,
+    /// The task returned this encoded result (inside a chunk, where nothing follows).
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The task panicked.
     Panicked {
         message: String,
@@ -77,8 +79,23 @@ pub(crate) enum ReadError {
 
 /// Encodes `message` as one frame, ready to be written in a single call.
 pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, String> {
-    let mut frame =
-        postcard::to_extend(message, vec![0u8; 4]).map_err(|err| format!("encoding: {err}"))?;
+    let mut frame = start(message)?;
+    finish(&mut frame)?;
+    Ok(frame)
+}
+
+/// Starts a frame with `header`; append the payload, then call [`finish`].
+pub(crate) fn start<T: Serialize>(header: &T) -> Result<Vec<u8>, String> {
+    postcard::to_extend(header, vec![0u8; 4]).map_err(|err| format!("encoding: {err}"))
+}
+
+/// Appends `value`'s encoding to a frame begun with [`start`].
+pub(crate) fn append<T: Serialize + ?Sized>(frame: Vec<u8>, value: &T) -> Result<Vec<u8>, String> {
+    postcard::to_extend(value, frame).map_err(|err| err.to_string())
+}
+
+/// Writes the length prefix of a frame begun with [`start`].
+pub(crate) fn finish(frame: &mut [u8]) -> Result<(), String> {
     let len = frame.len() - 4;
     if len > MAX_FRAME {
         return Err(format!(
@@ -87,7 +104,7 @@ pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, String> {
     }
     let prefix = u32::try_from(len).map_err(|_| format!("message of {len} bytes is too long"))?;
     frame[..4].copy_from_slice(&prefix.to_le_bytes());
-    Ok(frame)
+    Ok(())
 }
 
 /// Writes an encoded frame.
@@ -121,6 +138,9 @@ pub(crate) fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<()
         )));
     }
     body.clear();
+    // Room for a typical large payload at once (address space only: pages are touched as
+    // bytes arrive); bigger frames grow the buffer as they come in.
+    body.reserve(len.min(INITIAL_RESERVE));
     let read = input
         .take(len as u64)
         .read_to_end(body)
@@ -134,9 +154,17 @@ pub(crate) fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<()
     Ok(())
 }
 
-/// Decodes a frame body.
+/// Decodes a frame body that is only a header.
+#[cfg(test)]
 pub(crate) fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ReadError> {
     postcard::from_bytes(body).map_err(|err| ReadError::Malformed(format!("decoding: {err}")))
+}
+
+/// Decodes a frame's header, returning it with the payload that follows.
+pub(crate) fn decode_head<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+) -> Result<(T, &'a [u8]), ReadError> {
+    postcard::take_from_bytes(body).map_err(|err| ReadError::Malformed(format!("decoding: {err}")))
 }
 
 impl std::fmt::Display for ReadError {
@@ -162,17 +190,29 @@ mod tests {
 
     #[test]
     fn frames_roundtrip() {
-        let reply = Reply::Done {
+        let reply = Reply::ChunkDone {
             id: 7,
-            outcome: Outcome::Value(vec![1, 2, 3]),
+            outcomes: vec![Outcome::Inline(vec![1, 2, 3])],
         };
         match roundtrip(&reply) {
-            Reply::Done {
-                id: 7,
-                outcome: Outcome::Value(bytes),
-            } => assert_eq!(bytes, [1, 2, 3]),
+            Reply::ChunkDone { id: 7, outcomes } => {
+                assert!(matches!(&outcomes[..], [Outcome::Inline(b)] if *b == [1, 2, 3]));
+            }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn payload_follows_the_header() {
+        let frame = start(&Request::Run { id: 3, task: "t" }).unwrap();
+        let mut frame = append(frame, &(5u32, String::from("x"))).unwrap();
+        finish(&mut frame).unwrap();
+        let mut body = Vec::new();
+        read_frame(&mut &frame[..], &mut body).unwrap();
+        let (head, rest) = decode_head::<Request<'_>>(&body).unwrap();
+        assert!(matches!(head, Request::Run { id: 3, task: "t" }));
+        let args: (u32, String) = postcard::from_bytes(rest).unwrap();
+        assert_eq!(args, (5, "x".into()));
     }
 
     #[test]
@@ -207,8 +247,8 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
             let mut body = Vec::new();
             if read_frame(&mut &bytes[..], &mut body).is_ok() {
-                let _ = decode::<Reply>(&body);
-                let _ = decode::<Request<'_>>(&body);
+                let _ = decode_head::<Reply>(&body);
+                let _ = decode_head::<Request<'_>>(&body);
             }
             proptest::prop_assert!(body.len() <= bytes.len());
             let _ = decode::<Reply>(&bytes);
@@ -218,13 +258,13 @@ mod tests {
         /// Whatever a worker may send, re-reading it gives back the same message.
         #[test]
         fn replies_roundtrip(id in proptest::num::u64::ANY, value in proptest::collection::vec(proptest::num::u8::ANY, 0..512), message in ".*") {
-            let frame = encode(&Reply::ChunkDone { id, outcomes: vec![Outcome::Value(value.clone()), Outcome::Failed(message.clone())] }).unwrap();
+            let frame = encode(&Reply::ChunkDone { id, outcomes: vec![Outcome::Inline(value.clone()), Outcome::Failed(message.clone())] }).unwrap();
             let mut body = Vec::new();
             read_frame(&mut &frame[..], &mut body).unwrap();
             match decode::<Reply>(&body).unwrap() {
                 Reply::ChunkDone { id: got, outcomes } => {
                     proptest::prop_assert_eq!(got, id);
-                    proptest::prop_assert!(matches!(&outcomes[0], Outcome::Value(v) if *v == value));
+                    proptest::prop_assert!(matches!(&outcomes[0], Outcome::Inline(v) if *v == value));
                     proptest::prop_assert!(matches!(&outcomes[1], Outcome::Failed(m) if *m == message));
                 }
                 other => proptest::prop_assert!(false, "unexpected {:?}", other),

@@ -60,46 +60,70 @@ fn serve(fd: RawFd) -> i32 {
                 return 4;
             }
         }
-        let reply = match wire::decode::<Request<'_>>(&body) {
-            Ok(Request::Run { id, task, args }) => Reply::Done {
-                id,
-                outcome: run(task, args),
-            },
-            Ok(Request::RunChunk { id, task, items }) => Reply::ChunkDone {
-                id,
-                outcomes: items.into_iter().map(|args| run(task, args)).collect(),
-            },
-            Ok(Request::Exit) => return 0,
+        let frame = match wire::decode_head::<Request<'_>>(&body) {
+            Ok((Request::Run { id, task }, args)) => run(id, task, args),
+            Ok((Request::RunChunk { id, task, items }, _)) => {
+                let outcomes = items
+                    .into_iter()
+                    .map(|args| {
+                        let mut out = Vec::new();
+                        match lookup(task).map(|call| call(args, &mut out)) {
+                            Ok(Outcome::Value) => Outcome::Inline(out),
+                            Ok(other) | Err(other) => other,
+                        }
+                    })
+                    .collect();
+                wire::encode(&Reply::ChunkDone { id, outcomes })
+            }
+            Ok((Request::Exit, _)) => return 0,
             Err(err) => {
                 eprintln!("flotilla worker {}: {err}", std::process::id());
                 return 4;
             }
         };
-        if send(&mut stream, &reply).is_err() {
+        let sent = match frame {
+            Ok(frame) => stream.write_all(&frame),
+            Err(why) => send(
+                &mut stream,
+                &Reply::Done {
+                    id: 0,
+                    outcome: Outcome::Failed(why),
+                },
+            ),
+        };
+        if sent.is_err() {
             // The pool is gone; nobody is left to report to.
             return 0;
         }
     }
 }
 
-fn run(task: &str, args: &[u8]) -> Outcome {
-    match registry::lookup(task) {
-        Some(call) => call(args),
-        None => Outcome::UnknownTask(task.to_owned()),
-    }
+/// Runs one task and builds the reply frame, with the result encoded straight into it.
+fn run(id: u64, task: &str, args: &[u8]) -> Result<Vec<u8>, String> {
+    let outcome = match lookup(task) {
+        Ok(call) => {
+            let mut frame = wire::start(&Reply::Done {
+                id,
+                outcome: Outcome::Value,
+            })?;
+            match call(args, &mut frame) {
+                Outcome::Value => match wire::finish(&mut frame) {
+                    Ok(()) => return Ok(frame),
+                    Err(why) => Outcome::Failed(format!("the result of task `{task}`: {why}")),
+                },
+                failure => failure,
+            }
+        }
+        Err(unknown) => unknown,
+    };
+    wire::encode(&Reply::Done { id, outcome })
+}
+
+fn lookup(task: &str) -> Result<registry::Call, Outcome> {
+    registry::lookup(task).ok_or_else(|| Outcome::UnknownTask(task.to_owned()))
 }
 
 fn send(stream: &mut UnixStream, reply: &Reply) -> std::io::Result<()> {
-    let frame = match wire::encode(reply) {
-        Ok(frame) => frame,
-        Err(why) => wire::encode(&Reply::Done {
-            id: match reply {
-                Reply::Done { id, .. } | Reply::ChunkDone { id, .. } => *id,
-                Reply::Hello { .. } => 0,
-            },
-            outcome: Outcome::Failed(why),
-        })
-        .map_err(std::io::Error::other)?,
-    };
+    let frame = wire::encode(reply).map_err(std::io::Error::other)?;
     stream.write_all(&frame)
 }
