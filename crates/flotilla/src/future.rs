@@ -341,6 +341,11 @@ impl<T> Future<T> {
             .map(|mut state| take_outcome(&mut state.phase))
     }
 
+    /// What makes this future itself: equal for all handles to one task.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// True if the future finished with an error (not a cancellation): `FIRST_EXCEPTION`.
     pub(crate) fn failed(&self) -> bool {
         matches!(lock(&self.inner.state).phase, Phase::Finished(Err(_)))
@@ -441,7 +446,7 @@ impl<T> Eq for Future<T> {}
 
 impl<T> Hash for Future<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.inner).hash(state);
+        self.identity().hash(state);
     }
 }
 

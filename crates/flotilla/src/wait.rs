@@ -348,7 +348,7 @@ impl<T> Watch<T> {
         let futures: Vec<Future<T>> = futures
             .into_iter()
             .map(Into::into)
-            .filter(|f| seen.insert(f.clone()))
+            .filter(|f| seen.insert(f.identity()))
             .collect();
         let signal = Arc::new(Signal::default());
         let n = futures.len();
