@@ -210,15 +210,13 @@ impl<T> fmt::Debug for AsCompleted<T> {
 
 /// Yields `futures` as they complete, as an async [`Stream`](futures_core::Stream).
 ///
-/// The async form of [`as_completed`]; for a time limit use your runtime's timeout.
+/// The async form of [`as_completed`]; for a time limit use your runtime's timeout. Consume
+/// it with [`next`](AsCompletedStream::next), or as a `Stream` with any stream combinators.
 ///
 /// # Examples
 ///
 /// ```
 /// use flotilla::{as_completed_stream, ThreadPoolExecutor};
-/// use std::future::poll_fn;
-/// use std::pin::Pin;
-/// use futures_core::Stream;
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let futures = vec![pool.spawn(|| 1)?, pool.spawn(|| 2)?];
@@ -226,7 +224,7 @@ impl<T> fmt::Debug for AsCompleted<T> {
 /// let mut stream = as_completed_stream(&futures);
 /// let sum = rt.block_on(async {
 ///     let mut sum = 0;
-///     while let Some(fut) = poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+///     while let Some(fut) = stream.next().await {
 ///         sum += fut.await.unwrap();
 ///     }
 ///     sum
@@ -247,6 +245,13 @@ where
 /// The stream returned by [`as_completed_stream`].
 pub struct AsCompletedStream<T> {
     watch: Watch<T>,
+}
+
+impl<T> AsCompletedStream<T> {
+    /// The next future to complete, or `None` when all have been yielded.
+    pub async fn next(&mut self) -> Option<Future<T>> {
+        std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut *self), cx)).await
+    }
 }
 
 impl<T> futures_core::Stream for AsCompletedStream<T> {
