@@ -1,0 +1,210 @@
+//! Rows, tables and the JSON file.
+//!
+//! A [`Row`] is one system in one scenario. Its JSON form is exactly
+//! `{"scenario", "system", "items", "seconds", "per_item_us"}`; for `idle-memory`, which is
+//! not timed, `seconds` is 0 and `per_item_us` holds the pool's RSS growth in **KiB** (one
+//! item = one pool).
+//!
+//! The table's last column compares each row with flotilla per item: "3.10× slower" means
+//! that system took 3.1 times as long per item as flotilla, "2.00× faster" half as long (for
+//! memory: "more" and "less").
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::scenarios::{Scenario, Unit};
+use crate::systems::Measurement;
+
+/// The system every ratio is measured against.
+pub(crate) const BASELINE: &str = "flotilla";
+
+/// One system's result in one scenario, as written to the JSON file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct Row {
+    /// The scenario's name.
+    pub(crate) scenario: String,
+    /// The system's name.
+    pub(crate) system: String,
+    /// Items run (tasks, map inputs, or 1 pool for `idle-memory`).
+    pub(crate) items: usize,
+    /// Median seconds for all items (0 for `idle-memory`).
+    pub(crate) seconds: f64,
+    /// Median microseconds per item; KiB of RSS growth for `idle-memory`.
+    pub(crate) per_item_us: f64,
+}
+
+impl Row {
+    /// The row of `system` in `scenario`.
+    pub(crate) fn new(scenario: Scenario, system: &str, measurement: &Measurement) -> Row {
+        let (seconds, per_item_us) = match scenario.unit() {
+            Unit::Time => (
+                measurement.value,
+                measurement.value / measurement.items.max(1) as f64 * 1e6,
+            ),
+            Unit::Memory => (0.0, measurement.value),
+        };
+        Row {
+            scenario: scenario.name().to_owned(),
+            system: system.to_owned(),
+            items: measurement.items,
+            seconds,
+            per_item_us,
+        }
+    }
+}
+
+/// How `value` compares with `baseline` (both per item, or both KiB).
+pub(crate) fn ratio_label(value: f64, baseline: Option<f64>, unit: Unit) -> String {
+    let Some(baseline) = baseline.filter(|b| b.is_finite() && *b > 0.0) else {
+        return "-".to_owned();
+    };
+    if !value.is_finite() || value <= 0.0 {
+        return "-".to_owned();
+    }
+    let ratio = value / baseline;
+    let (more, less) = match unit {
+        Unit::Time => ("slower", "faster"),
+        Unit::Memory => ("more", "less"),
+    };
+    if (ratio - 1.0).abs() < 0.005 {
+        "1.00× (same)".to_owned()
+    } else if ratio > 1.0 {
+        format!("{ratio:.2}× {more}")
+    } else {
+        format!("{:.2}× {less}", 1.0 / ratio)
+    }
+}
+
+/// A number with about four significant digits, without exponent.
+fn number(x: f64) -> String {
+    let magnitude = x.abs();
+    if !x.is_finite() {
+        "-".to_owned()
+    } else if magnitude >= 1000.0 {
+        format!("{x:.0}")
+    } else if magnitude >= 100.0 {
+        format!("{x:.1}")
+    } else if magnitude >= 10.0 {
+        format!("{x:.2}")
+    } else if magnitude >= 1.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// The table of one scenario: a heading, one line per row, then the notes.
+pub(crate) fn table(title: &str, unit: Unit, rows: &[Row], notes: &[String]) -> String {
+    let baseline = rows
+        .iter()
+        .find(|row| row.system == BASELINE)
+        .map(|row| row.per_item_us);
+    let per_item = match unit {
+        Unit::Time => "per-item µs",
+        Unit::Memory => "RSS KiB",
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "== {title}");
+    let _ = writeln!(
+        out,
+        "{:<11} {:>9} {:>10} {:>12}  vs {BASELINE} (per item)",
+        "system", "items", "seconds", per_item
+    );
+    for row in rows {
+        let ratio = if row.system == BASELINE {
+            "1.00× (baseline)".to_owned()
+        } else {
+            ratio_label(row.per_item_us, baseline, unit)
+        };
+        let seconds = match unit {
+            Unit::Time => number(row.seconds),
+            Unit::Memory => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<11} {:>9} {:>10} {:>12}  {ratio}",
+            row.system,
+            row.items,
+            seconds,
+            number(row.per_item_us)
+        );
+    }
+    for note in notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    out
+}
+
+/// Writes `rows` to `path` as a JSON array.
+pub(crate) fn write_json(path: &Path, rows: &[Row]) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(rows).map_err(|err| err.to_string())?;
+    std::fs::write(path, json + "\n")
+        .map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(system: &str, items: usize, seconds: f64) -> Row {
+        let measurement = Measurement {
+            items,
+            value: seconds,
+            own_serial: None,
+        };
+        Row::new(Scenario::ThreadOverhead, system, &measurement)
+    }
+
+    #[test]
+    fn json_row_has_exactly_the_documented_fields() {
+        let value = serde_json::to_value(row("rayon", 1000, 0.5)).unwrap();
+        let object = value.as_object().unwrap();
+        let mut keys: Vec<_> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["items", "per_item_us", "scenario", "seconds", "system"]
+        );
+        assert_eq!(object["scenario"], "thread-overhead");
+        assert_eq!(object["items"], 1000);
+        assert_eq!(object["per_item_us"], 500.0);
+    }
+
+    #[test]
+    fn memory_rows_carry_kib_in_per_item_us() {
+        let measurement = Measurement {
+            items: 1,
+            value: 132.0,
+            own_serial: None,
+        };
+        let row = Row::new(Scenario::IdleMemory, "floor", &measurement);
+        assert_eq!((row.seconds, row.per_item_us), (0.0, 132.0));
+    }
+
+    #[test]
+    fn ratios_say_which_way() {
+        assert_eq!(ratio_label(3.0, Some(1.0), Unit::Time), "3.00× slower");
+        assert_eq!(ratio_label(0.5, Some(1.0), Unit::Time), "2.00× faster");
+        assert_eq!(ratio_label(2.0, Some(1.0), Unit::Memory), "2.00× more");
+        assert_eq!(ratio_label(1.001, Some(1.0), Unit::Time), "1.00× (same)");
+        assert_eq!(ratio_label(1.0, None, Unit::Time), "-");
+        assert_eq!(ratio_label(1.0, Some(0.0), Unit::Memory), "-");
+    }
+
+    #[test]
+    fn table_compares_every_row_with_flotilla_per_item() {
+        // python ran a fifth of the items in the same time: five times slower per item.
+        let rows = [row("flotilla", 1000, 0.1), row("python", 200, 0.1)];
+        let text = table("t", Unit::Time, &rows, &["n".to_owned()]);
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines[0], "== t");
+        assert!(lines[1].starts_with("system") && lines[1].contains("per-item µs"));
+        assert!(lines[1].ends_with("vs flotilla (per item)"));
+        assert!(lines[2].starts_with("flotilla") && lines[2].ends_with("1.00× (baseline)"));
+        assert!(lines[3].starts_with("python") && lines[3].contains(" 500.0 "));
+        assert!(lines[3].ends_with("5.00× slower"));
+        assert_eq!(lines[4], "  note: n");
+    }
+}

@@ -1,0 +1,243 @@
+//! The systems under test, and the two small traits the scenarios run them through.
+//!
+//! - [`Pool`] is what a scenario's bench body needs from a Rust thread pool: submit a closure
+//!   and get a handle, wait on a handle, and map [`work`] in chunks. Each
+//!   Rust system implements it once, in its own module; the bodies in
+//!   [`scenarios`] are written once, generically.
+//! - [`System`] is one row of a table: a name, which scenarios it takes part in, and how it
+//!   measures one. [`Native`] turns any [`Pool`] into a `System`; the Python row
+//!   ([`Python`]) runs a script instead.
+//!
+//! | system | what it is |
+//! |---|---|
+//! | `flotilla` | `flotilla::ThreadPoolExecutor`: `spawn` returns a `Future`, `map_fn(..).chunksize(c)` for `thread-map` |
+//! | `python` | CPython's `concurrent.futures.ThreadPoolExecutor`, via `python/bench.py` |
+//! | `rayon` | a `rayon::ThreadPool` of the same size: `spawn` plus a bounded(1) channel per task, `par_iter().map().collect()` for `thread-map` |
+//! | `threadpool` | the `threadpool` crate: `execute` plus a crossbeam bounded(1) channel per task for the result |
+//! | `floor` | hand-written: N threads reading `Box<dyn FnOnce() + Send>` jobs from one crossbeam channel, each job sending its result back through its own crossbeam bounded(1) channel — about the least a pool that hands back one result per task can do |
+//! | `serial` | `cpu-scaling` only: the same tasks run one after another on the calling thread |
+//!
+//! `rayon`, `threadpool` and `floor` all return results through a per-task bounded(1) channel,
+//! the closest thing to a future each has; so differences among them and with flotilla come
+//! from queueing and waking, not from how results travel. A shared result channel would be
+//! cheaper still, but it does not give each task its own result.
+
+mod floor;
+mod flotilla_pool;
+mod rayon_pool;
+mod serial;
+mod threadpool_crate;
+
+use std::fmt;
+
+use crate::memory;
+use crate::python::Python;
+use crate::scenarios::{self, Plan, Scenario};
+use crate::work::work;
+
+/// What the scenario bodies need from a Rust thread pool.
+pub(crate) trait Pool {
+    /// What `submit` hands back: a future, or the receiving end of a result channel.
+    type Handle<T: Send + 'static>;
+
+    /// Queues `job`; its result comes back through the handle.
+    fn submit<T, F>(&self, job: F) -> Result<Self::Handle<T>, String>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static;
+
+    /// Blocks until the job behind `handle` has finished and returns its result.
+    fn wait<T: Send + 'static>(&self, handle: Self::Handle<T>) -> Result<T, String>;
+
+    /// [`work`] over `0..n`, results in input order, `chunksize` inputs per task.
+    ///
+    /// The default submits every chunk, then waits for each in order: what a user of a pool
+    /// without a map of its own would write.
+    fn map_work(&self, n: u64, chunksize: usize) -> Result<Vec<u64>, String> {
+        let chunksize = chunksize.max(1) as u64;
+        let handles = (0..n)
+            .step_by(chunksize as usize)
+            .map(|start| {
+                let end = (start + chunksize).min(n);
+                self.submit(move || (start..end).map(work).collect::<Vec<u64>>())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut results = Vec::with_capacity(n as usize);
+        for handle in handles {
+            results.extend(self.wait(handle)?);
+        }
+        Ok(results)
+    }
+}
+
+/// Why a system has no row in a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The system cannot run here (`python3` is missing): a note, not an error.
+    Unavailable(String),
+    /// The system ran and failed: the run exits with an error status.
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Failed(message)
+    }
+}
+
+/// One system's result for one scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Measurement {
+    /// How many items the system ran (the Python row runs fewer).
+    pub(crate) items: usize,
+    /// The median: seconds for all `items`, or KiB for `idle-memory`.
+    pub(crate) value: f64,
+    /// The median seconds of the same items run serially by the same system, when it reports
+    /// it (Python's `cpu-scaling`, which has its own serial baseline).
+    pub(crate) own_serial: Option<f64>,
+}
+
+impl Measurement {
+    /// A measurement of `items` from its samples.
+    pub(crate) fn from_samples(items: usize, samples: &[f64]) -> Measurement {
+        Measurement {
+            items,
+            value: scenarios::median(samples),
+            own_serial: None,
+        }
+    }
+}
+
+/// One row of every table.
+pub(crate) trait System {
+    /// The row's name: `flotilla`, `python`, ...
+    fn name(&self) -> &'static str;
+
+    /// Whether this system has a row in `scenario`'s table.
+    fn takes_part(&self, scenario: Scenario) -> bool;
+
+    /// Runs `plan` and reports the median.
+    fn measure(&self, plan: &Plan) -> Result<Measurement, Failure>;
+
+    /// `idle-memory` in the calling process, which must be fresh: KiB of VmRSS growth. Run by
+    /// the hidden `probe-idle-memory` command that [`measure`](System::measure) starts.
+    fn idle_memory_here(&self, workers: usize) -> Result<i64, String>;
+}
+
+/// A Rust [`Pool`] as a [`System`].
+pub(crate) struct Native<P> {
+    name: &'static str,
+    build: fn(usize) -> Result<P, String>,
+    scenarios: &'static [Scenario],
+}
+
+impl<P> fmt::Debug for Native<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Native").field("name", &self.name).finish()
+    }
+}
+
+impl<P: Pool> System for Native<P> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn takes_part(&self, scenario: Scenario) -> bool {
+        self.scenarios.contains(&scenario)
+    }
+
+    fn measure(&self, plan: &Plan) -> Result<Measurement, Failure> {
+        let samples = match plan.scenario {
+            Scenario::IdleMemory => memory::sample_in_fresh_processes(self.name, plan)?,
+            _ => {
+                let pool = (self.build)(plan.workers)?;
+                scenarios::time_on(&pool, plan)?
+            }
+        };
+        Ok(Measurement::from_samples(plan.items, &samples))
+    }
+
+    fn idle_memory_here(&self, workers: usize) -> Result<i64, String> {
+        scenarios::idle_memory(|| (self.build)(workers), workers)
+    }
+}
+
+const POOL_SCENARIOS: &[Scenario] = &Scenario::ALL;
+const SERIAL_SCENARIOS: &[Scenario] = &[Scenario::CpuScaling];
+
+/// Every system, flotilla (the baseline of the ratios) first.
+pub(crate) fn all() -> Vec<Box<dyn System>> {
+    vec![
+        Box::new(Native {
+            name: "flotilla",
+            build: flotilla_pool::build,
+            scenarios: POOL_SCENARIOS,
+        }),
+        Box::new(Python),
+        Box::new(Native {
+            name: "rayon",
+            build: rayon_pool::build,
+            scenarios: POOL_SCENARIOS,
+        }),
+        Box::new(Native {
+            name: "threadpool",
+            build: threadpool_crate::build,
+            scenarios: POOL_SCENARIOS,
+        }),
+        Box::new(Native {
+            name: "floor",
+            build: floor::build,
+            scenarios: POOL_SCENARIOS,
+        }),
+        Box::new(Native {
+            name: "serial",
+            build: serial::build,
+            scenarios: SERIAL_SCENARIOS,
+        }),
+    ]
+}
+
+/// The system called `name`.
+pub(crate) fn by_name(name: &str) -> Option<Box<dyn System>> {
+    all().into_iter().find(|system| system.name() == name)
+}
+
+/// Waits on a per-task result channel (the handle of `rayon`, `threadpool` and `floor`).
+fn recv<T>(handle: crossbeam_channel::Receiver<T>) -> Result<T, String> {
+    handle
+        .recv()
+        .map_err(|_| "the task was dropped without a result (did it panic?)".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every Rust pool runs every body and returns the right results.
+    #[test]
+    fn every_pool_runs_the_bodies() {
+        fn check<P: Pool>(pool: &P) {
+            assert_eq!(pool.wait(pool.submit(|| 7).unwrap()).unwrap(), 7);
+            let mapped = pool.map_work(2_500, 1_000).unwrap();
+            assert_eq!(mapped, (0..2_500).map(work).collect::<Vec<_>>());
+            scenarios::overhead(pool, 100).unwrap();
+            scenarios::roundtrip(pool, 10).unwrap();
+            scenarios::cpu_scaling(pool, 3, 10).unwrap();
+        }
+        check(&flotilla_pool::build(2).unwrap());
+        check(&rayon_pool::build(2).unwrap());
+        check(&threadpool_crate::build(2).unwrap());
+        check(&floor::build(2).unwrap());
+        check(&serial::build(2).unwrap());
+    }
+
+    #[test]
+    fn names_are_unique_and_flotilla_comes_first() {
+        let names: Vec<_> = all().iter().map(|s| s.name()).collect();
+        assert_eq!(names[0], "flotilla");
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(unique, names);
+        assert!(by_name("floor").is_some());
+    }
+}
