@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::panic;
-use crate::primitives::{Arc, Condvar, Mutex, MutexGuard, lock, wait_until};
+use crate::primitives::{
+    Arc, AtomicBool, Condvar, Mutex, MutexGuard, lock, spin_until, wait_until,
+};
+use std::sync::atomic::Ordering;
 
 /// The eventual result of a task: Python's `concurrent.futures.Future`.
 ///
@@ -76,6 +79,8 @@ pub struct Promise<T> {
 struct Inner<T> {
     state: Mutex<State<T>>,
     settled: Condvar,
+    /// Set (under the lock) once the phase is final, so waiters can spin on it without locking.
+    done: AtomicBool,
 }
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
@@ -117,6 +122,7 @@ impl<T> Inner<T> {
                 canceller: None,
             }),
             settled: Condvar::new(),
+            done: AtomicBool::new(false),
         })
     }
 }
@@ -321,6 +327,9 @@ impl<T> Future<T> {
 
     /// Blocks until the future is settled (`Some(state)`) or `deadline` passes (`None`).
     fn settled_by(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, State<T>>> {
+        if deadline.is_none_or(|d| d > Instant::now()) {
+            spin_until(|| self.inner.done.load(Ordering::Acquire));
+        }
         let mut state = lock(&self.inner.state);
         while !state.phase.is_done() {
             state.sleepers += 1;
@@ -376,6 +385,7 @@ impl<T> Future<T> {
     /// the lock.
     fn settle(&self, mut state: MutexGuard<'_, State<T>>, phase: Phase<T>) {
         state.phase = phase;
+        self.inner.done.store(true, Ordering::Release);
         let callbacks = std::mem::take(&mut state.callbacks);
         let wakers = std::mem::take(&mut state.wakers);
         let canceller = state.canceller.take();

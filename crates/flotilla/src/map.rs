@@ -10,7 +10,57 @@ use crate::error::Error;
 use crate::future::Future;
 
 /// The results of one chunk of inputs, one per input, in order.
-pub(crate) type Chunk<R> = Vec<Result<R, Error>>;
+pub(crate) enum Chunk<R> {
+    /// Every input produced a value (the common case, stored without per-item errors).
+    Values(Vec<R>),
+    /// Some inputs failed.
+    Mixed(Vec<Result<R, Error>>),
+}
+
+impl<R> Chunk<R> {
+    /// Runs `f` on each input, catching panics per input so one failure spares the rest.
+    pub(crate) fn run<A>(inputs: Vec<A>, f: impl Fn(A) -> R) -> Chunk<R> {
+        let mut values = Vec::with_capacity(inputs.len());
+        let mut inputs = inputs.into_iter();
+        while let Some(input) = inputs.next() {
+            match crate::panic::catch(|| f(input)) {
+                Ok(value) => values.push(value),
+                Err(panic) => {
+                    let mut mixed: Vec<Result<R, Error>> = values.into_iter().map(Ok).collect();
+                    mixed.push(Err(Error::Panicked(panic)));
+                    mixed
+                        .extend(inputs.map(|input| {
+                            crate::panic::catch(|| f(input)).map_err(Error::Panicked)
+                        }));
+                    return Chunk::Mixed(mixed);
+                }
+            }
+        }
+        Chunk::Values(values)
+    }
+}
+
+/// What is left to yield of a finished chunk.
+enum Ready<R> {
+    Values(std::vec::IntoIter<R>),
+    Mixed(std::vec::IntoIter<Result<R, Error>>),
+    /// The whole chunk failed: one error per input (or one, for a refused submit).
+    Failed(Error, usize),
+}
+
+impl<R> Ready<R> {
+    fn next(&mut self) -> Option<Result<R, Error>> {
+        match self {
+            Ready::Values(values) => values.next().map(Ok),
+            Ready::Mixed(results) => results.next(),
+            Ready::Failed(_, 0) => None,
+            Ready::Failed(error, left) => {
+                *left -= 1;
+                Some(Err(error.clone()))
+            }
+        }
+    }
+}
 
 /// Submits one chunk of inputs to a backend.
 pub(crate) type SubmitChunk<'a, A, R> =
@@ -58,10 +108,12 @@ pub struct Map<'a, I: Iterator, R> {
     timeout: Option<Duration>,
     /// Chunks in flight, oldest first, each with its length and an id for unordered mode.
     in_flight: VecDeque<InFlight<R>>,
-    ready: VecDeque<Result<R, Error>>,
+    ready: Option<Ready<R>>,
     /// Set in unordered mode: chunk ids arrive here as their futures complete.
     completions: Option<(Sender<u64>, Receiver<u64>)>,
     next_id: u64,
+    /// Why the executor refused a chunk; yielded once the chunks before it are.
+    refused: Option<Error>,
     inputs_done: bool,
     ended: bool,
 }
@@ -82,9 +134,10 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
             started: Instant::now(),
             timeout: None,
             in_flight: VecDeque::new(),
-            ready: VecDeque::new(),
+            ready: None,
             completions: None,
             next_id: 0,
+            refused: None,
             inputs_done: false,
             ended: false,
         }
@@ -140,7 +193,7 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
                 }
                 Err(err) => {
                     // The executor refuses work (shut down, broken): report it once, stop.
-                    self.ready.push_back(Err(err));
+                    self.refused = Some(err);
                     self.inputs_done = true;
                 }
             }
@@ -166,7 +219,7 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
     fn time_out(&mut self) -> Option<Result<R, Error>> {
         self.ended = true;
         self.cancel_all();
-        self.ready.clear();
+        self.ready = None;
         Some(Err(Error::Timeout {
             waited: self.timeout.unwrap_or_default(),
             unfinished: None,
@@ -179,19 +232,16 @@ impl<I: Iterator, R: Send + 'static> Iterator for Map<'_, I, R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(item) = self.ready.pop_front() {
+            if let Some(item) = self.ready.as_mut().and_then(Ready::next) {
                 return Some(item);
             }
             if self.ended {
                 return None;
             }
             self.fill();
-            if !self.ready.is_empty() {
-                continue;
-            }
             if self.in_flight.is_empty() {
                 self.ended = true;
-                return None;
+                return self.refused.take().map(Err);
             }
             let deadline = self.timeout.map(|t| self.started + t);
             let Some(chunk) = self.next_chunk(deadline) else {
@@ -202,10 +252,13 @@ impl<I: Iterator, R: Send + 'static> Iterator for Map<'_, I, R> {
                     self.in_flight.push_front(chunk);
                     return self.time_out();
                 }
-                Some(Ok(results)) => self.ready.extend(results),
-                Some(Err(err)) => self
-                    .ready
-                    .extend(std::iter::repeat_n(err, chunk.len).map(Err)),
+                Some(Ok(Chunk::Values(values))) => {
+                    self.ready = Some(Ready::Values(values.into_iter()))
+                }
+                Some(Ok(Chunk::Mixed(results))) => {
+                    self.ready = Some(Ready::Mixed(results.into_iter()))
+                }
+                Some(Err(err)) => self.ready = Some(Ready::Failed(err, chunk.len)),
             }
         }
     }
@@ -213,7 +266,9 @@ impl<I: Iterator, R: Send + 'static> Iterator for Map<'_, I, R> {
 
 impl<I: Iterator, R> Map<'_, I, R> {
     fn cancel_all(&mut self) {
-        for chunk in self.in_flight.drain(..) {
+        // Newest first, as CPython does: workers take chunks oldest first, so cancelling in
+        // the same order would race them down the queue and let later chunks start.
+        for chunk in self.in_flight.drain(..).rev() {
             chunk.future.cancel();
         }
     }

@@ -5,7 +5,25 @@
 //! code in those files must take its `Arc`, `Mutex`, `Condvar` and atomics from here, never from
 //! `std::sync` directly.
 
+pub(crate) use std::sync::atomic::AtomicBool;
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Spins briefly (then yields a few times) until `ready()` holds; returns whether it did.
+///
+/// Sleeping on a condition variable and being woken costs microseconds; a result that arrives
+/// within this short window is picked up without that cost, which is what makes a submit-then-
+/// wait round trip fast. The window is bounded (the same backoff crossbeam's channels use before
+/// they park), so a long wait costs almost nothing extra.
+pub(crate) fn spin_until(ready: impl Fn() -> bool) -> bool {
+    let backoff = crossbeam_utils::Backoff::new();
+    while !backoff.is_completed() {
+        if ready() {
+            return true;
+        }
+        backoff.snooze();
+    }
+    ready()
+}
 
 /// Locks `mutex`, ignoring poisoning.
 ///

@@ -596,10 +596,12 @@ fn decode_one<T: DeserializeOwned>(reply: Reply, payload: &[u8], id: u64) -> Res
 
 fn decode_chunk<T: DeserializeOwned>(reply: Reply, _: &[u8], id: u64) -> Result<Chunk<T>, Error> {
     match reply {
-        Reply::ChunkDone { id: got, outcomes } if got == id => Ok(outcomes
-            .into_iter()
-            .map(|outcome| decode_value(outcome, &[]))
-            .collect()),
+        Reply::ChunkDone { id: got, outcomes } if got == id => Ok(Chunk::Mixed(
+            outcomes
+                .into_iter()
+                .map(|outcome| decode_value(outcome, &[]))
+                .collect(),
+        )),
         other => Err(unexpected(&other, id)),
     }
 }

@@ -5,7 +5,7 @@ mod builder;
 use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -15,7 +15,7 @@ pub use self::builder::ThreadPoolBuilder;
 use crate::error::Error;
 use crate::executor::{Executor, Shutdown, Task};
 use crate::future::{Future, Promise};
-use crate::map::Map;
+use crate::map::{Chunk, Map};
 use crate::panic;
 use crate::primitives::lock;
 
@@ -62,7 +62,12 @@ struct Shared {
     /// Tokens for idle workers: a worker adds one when it finishes a task, a submit that finds
     /// one takes it instead of starting a thread (CPython's `_idle_semaphore`).
     idle: AtomicUsize,
+    /// `workers.started`, readable without the lock: once every thread is started, submits
+    /// skip the idle-token and spawn bookkeeping altogether.
+    started: AtomicUsize,
     workers: Mutex<Workers>,
+    /// Signalled each time a worker thread ends (`Workers::live` dropped).
+    exited: Condvar,
 }
 
 struct Gate {
@@ -73,6 +78,9 @@ struct Gate {
 #[derive(Default)]
 struct Workers {
     started: usize,
+    /// Worker threads that have not finished yet. A `shutdown` that waits waits for this to
+    /// reach 0, not only for the handles it joined: concurrent `shutdown`s share the handles.
+    live: usize,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -177,7 +185,9 @@ impl ThreadPoolExecutor {
                 }),
                 jobs,
                 idle: AtomicUsize::new(0),
+                started: AtomicUsize::new(0),
                 workers: Mutex::new(Workers::default()),
+                exited: Condvar::new(),
             }),
         }
     }
@@ -237,12 +247,7 @@ impl ThreadPoolExecutor {
         let f = Arc::new(f);
         let submit = move |chunk: Vec<A>| {
             let f = Arc::clone(&f);
-            self.spawn(move || {
-                chunk
-                    .into_iter()
-                    .map(|input| panic::catch(|| f(input)).map_err(Error::Panicked))
-                    .collect()
-            })
+            self.spawn(move || Chunk::run(chunk, |input| f(input)))
         };
         Map::new(inputs.into_iter(), self.max_workers(), Box::new(submit))
     }
@@ -302,6 +307,9 @@ impl Shared {
         self: &Arc<Self>,
         gate: std::sync::RwLockReadGuard<'_, Gate>,
     ) -> Result<(), Error> {
+        if self.started.load(Ordering::Acquire) >= self.config.max_workers {
+            return Ok(());
+        }
         let claimed = self
             .idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -322,6 +330,8 @@ impl Shared {
         match thread.spawn(move || shared.work()) {
             Ok(handle) => {
                 workers.started += 1;
+                self.started.store(workers.started, Ordering::Release);
+                workers.live += 1;
                 workers.handles.push(handle);
                 Ok(())
             }
@@ -342,6 +352,7 @@ impl Shared {
     /// A worker thread's life: run the initializer, then jobs until the queue closes.
     fn work(self: Arc<Self>) {
         CURRENT_POOL.with(|pool| pool.set(self.id));
+        let _exit = ExitGuard(&self);
         if let Some(init) = &self.config.initializer {
             let failure = match panic::catch(|| init()) {
                 Ok(Ok(())) => None,
@@ -395,7 +406,25 @@ impl Shared {
                 // Worker machinery does not panic; tasks' panics are caught.
                 let _ = handle.join();
             }
+            // Another `shutdown` may have taken the handles: wait for its workers too.
+            let mut workers = lock(&self.workers);
+            while workers.live > 0 {
+                workers = self
+                    .exited
+                    .wait(workers)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
         }
+    }
+}
+
+/// Counts a worker thread out when it ends, however it ends.
+struct ExitGuard<'a>(&'a Shared);
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.workers).live -= 1;
+        self.0.exited.notify_all();
     }
 }
 

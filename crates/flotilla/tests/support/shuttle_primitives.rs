@@ -4,10 +4,18 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub(crate) use shuttle::sync::atomic::AtomicBool;
 pub(crate) use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+/// No spinning under shuttle: it would only burn the scheduler's steps; report the state as is.
+pub(crate) fn spin_until(ready: impl Fn() -> bool) -> bool {
+    ready()
+}
+
 pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Shuttle does not model time: a deadline is treated as "already passed" once the thread has
