@@ -88,6 +88,11 @@ pub trait Executor {
         I::IntoIter: Send;
 
     /// Stops accepting tasks and releases the workers; see [`Shutdown`] for the options.
+    ///
+    /// Called from inside one of the executor's own tasks, a waiting shutdown does not wait
+    /// (that wait could never end); the workers finish the queue and exit by themselves. A
+    /// submit that was already blocked on a full bounded queue when the shutdown began may
+    /// still get its task in and run; submits that start afterwards get [`Error::Shutdown`].
     fn shutdown(&self, how: Shutdown);
 
     /// How many tasks can run at once.

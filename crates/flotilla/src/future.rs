@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::panic;
 use crate::primitives::{
-    Arc, AtomicBool, Condvar, Mutex, MutexGuard, lock, spin_until, wait_until,
+    Arc, AtomicBool, Condvar, Mutex, MutexGuard, deadline_in, lock, spin_until, wait_until,
 };
 use std::sync::atomic::Ordering;
 
@@ -283,9 +283,11 @@ impl<T> Future<T> {
 
     /// Calls `callback` with this future once it is done (finished or cancelled).
     ///
-    /// Callbacks run in the order they were added, on the thread that completes the future; if
-    /// the future is already done, `callback` runs at once on the calling thread. A callback
-    /// that panics is logged (`tracing` at error level) and the others still run.
+    /// Callbacks added before completion run in the order they were added, on the thread that
+    /// completes the future; a callback added once the future is done runs at once on the
+    /// calling thread (so, as in Python, it may run before earlier callbacks still being run by
+    /// the completing thread). Each runs exactly once. A callback that panics is logged
+    /// (`tracing` at error level) and the others still run.
     ///
     /// # Examples
     ///
@@ -315,7 +317,7 @@ impl<T> Future<T> {
 
     /// Blocks until the future is settled or `timeout` passes, returning the locked state.
     fn wait_settled(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, State<T>>, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(deadline_in);
         match self.settled_by(deadline) {
             Some(state) => Ok(state),
             None => Err(Error::Timeout {

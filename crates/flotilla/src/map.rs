@@ -243,7 +243,7 @@ impl<I: Iterator, R: Send + 'static> Iterator for Map<'_, I, R> {
                 self.ended = true;
                 return self.refused.take().map(Err);
             }
-            let deadline = self.timeout.map(|t| self.started + t);
+            let deadline = self.timeout.and_then(|t| self.started.checked_add(t));
             let Some(chunk) = self.next_chunk(deadline) else {
                 return self.time_out();
             };

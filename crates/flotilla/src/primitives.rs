@@ -25,6 +25,12 @@ pub(crate) fn spin_until(ready: impl Fn() -> bool) -> bool {
     ready()
 }
 
+/// The instant `timeout` from now, or `None` ("wait forever") when it is too far ahead to
+/// represent, like `Duration::MAX`.
+pub(crate) fn deadline_in(timeout: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(timeout)
+}
+
 /// Locks `mutex`, ignoring poisoning.
 ///
 /// Every critical section in this crate leaves its data consistent before it can panic (user

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::future::Future;
-use crate::primitives::{Condvar, Mutex, lock, wait_until};
+use crate::primitives::{Condvar, Mutex, deadline_in, lock, wait_until};
 
 /// When [`wait`] returns: Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION` and `ALL_COMPLETED`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ where
     I: IntoIterator,
     I::Item: Into<Future<T>>,
 {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(deadline_in);
     let mut watch = Watch::new(futures);
     loop {
         watch.collect();
@@ -158,7 +158,7 @@ where
     I::Item: Into<Future<T>>,
 {
     AsCompleted {
-        deadline: timeout.map(|t| (Instant::now() + t, t)),
+        deadline: timeout.and_then(|t| Some((deadline_in(t)?, t))),
         watch: Watch::new(futures),
         ended: false,
     }

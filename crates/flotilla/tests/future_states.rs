@@ -497,3 +497,27 @@ fn futures_compare_and_hash_by_identity() {
     // Identity does not depend on the value.
     assert_ne!(finished(1), finished(1));
 }
+
+#[test]
+fn huge_timeouts_mean_wait_forever_not_overflow() {
+    let pool = flotilla::ThreadPoolExecutor::new();
+    let fut = pool.spawn(|| 3).unwrap();
+    assert_eq!(fut.result(Some(Duration::MAX)).unwrap(), 3);
+    assert!(fut.exception(Some(Duration::MAX)).unwrap().is_none());
+    let (done, _) = flotilla::wait(
+        [&fut],
+        Some(Duration::MAX),
+        flotilla::ReturnWhen::AllCompleted,
+    );
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        flotilla::as_completed([&fut], Some(Duration::MAX)).count(),
+        1
+    );
+    let doubled: Vec<u32> = pool
+        .map_fn(|x: u32| x * 2, 0..3)
+        .timeout(Duration::MAX)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(doubled, [0, 2, 4]);
+}

@@ -8,7 +8,6 @@
 
 #![allow(dead_code)] // the included files have more than these scenarios use
 
-#[allow(unused_imports)]
 #[path = "support/shuttle_primitives.rs"]
 mod primitives;
 

@@ -5,7 +5,6 @@
 //! clock: a timed wait ends only when the thread is woken, and then counts as expired. Every
 //! timeout scenario below therefore makes sure a wake-up eventually comes.
 
-#[allow(unused_imports)] // the shim also exports `Arc`, which the queue does not use
 #[path = "support/shuttle_primitives.rs"]
 mod primitives;
 

@@ -7,7 +7,6 @@
 //! (`event.rs` is not compiled here: its unit tests need real threads and would run against
 //! shuttle's locks outside a shuttle execution.)
 
-#[allow(unused_imports)] // the shim also exports `Arc`, which the semaphore does not use
 #[path = "support/shuttle_primitives.rs"]
 mod primitives;
 

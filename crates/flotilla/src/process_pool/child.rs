@@ -211,7 +211,7 @@ impl WorkerProcess {
     }
 
     fn receive(&mut self, timeout: Option<Duration>) -> Result<Reply, CallError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left == Some(Duration::ZERO) {

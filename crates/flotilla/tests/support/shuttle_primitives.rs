@@ -2,7 +2,7 @@
 //! state-machine file compiled with `#[path]` inside a shuttle test runs under shuttle's
 //! scheduler. Keep the API in step with `src/primitives.rs`.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub(crate) use shuttle::sync::atomic::AtomicBool;
 pub(crate) use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -12,14 +12,19 @@ pub(crate) fn spin_until(ready: impl Fn() -> bool) -> bool {
     ready()
 }
 
+pub(crate) fn deadline_in(timeout: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(timeout)
+}
+
 pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Shuttle does not model time: a deadline is treated as "already passed" once the thread has
-/// been woken, which explores the timeout paths without real clocks.
+/// Shuttle does not model time, and its `wait_timeout` never times out: a timed wait returns
+/// only when notified and then reports the deadline as passed, so a timed wait that nobody
+/// wakes shows up as a deadlock in the model rather than as an expiry.
 pub(crate) fn wait_until<'a, T>(
     cond: &Condvar,
     guard: MutexGuard<'a, T>,
