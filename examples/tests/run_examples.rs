@@ -55,6 +55,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("primes", "1099726899285419 is prime: False"),
     ("segfault_among_healthy", "healthy tasks: 8 of 8 returned"),
     ("fib_server", "20 of 20 clients got the right answer"),
+    ("tour", "tour complete"),
 ];
 
 /// Generous: each example finishes in well under two seconds on an idle machine.
