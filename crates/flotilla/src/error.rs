@@ -92,6 +92,28 @@ pub enum Error {
     /// Another handle already moved the value out of this future (`into_result` or `.await`).
     #[error("the result was already taken out of this future by another handle")]
     ResultTaken,
+    /// The other end of a connection is gone: a pipe whose peer was closed, or a process queue
+    /// whose owning process has exited. Nothing more will arrive on it.
+    #[error("disconnected: {reason}")]
+    Disconnected {
+        /// Which connection, and what the operating system said.
+        reason: String,
+    },
+    /// The operation is not allowed on this object in its current state, like sending on the
+    /// receiving end of a one-way pipe or starting a process twice (Python raises
+    /// `ValueError`, `OSError` or `AssertionError` for these).
+    #[error("invalid operation: {reason}")]
+    InvalidOperation {
+        /// What was attempted, and why it cannot be done.
+        reason: String,
+    },
+    /// An operating-system resource (a socket, a thread, a temporary directory) could not be
+    /// created.
+    #[error("{reason}")]
+    Io {
+        /// What could not be created, and the operating system's complaint.
+        reason: String,
+    },
 }
 
 fn timeout_message(waited: &Duration, unfinished: &Option<(usize, usize)>) -> String {
@@ -132,6 +154,22 @@ impl Error {
     /// True if the executor was shut down or is broken, so nothing more can be submitted.
     pub fn is_shutdown(&self) -> bool {
         matches!(self, Error::Shutdown | Error::Broken { .. })
+    }
+
+    /// True if the other end of a pipe or queue is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// let (a, b) = flotilla::process::pipe::<u8>(true)?;
+    /// drop(b);
+    /// assert!(a.recv().unwrap_err().is_disconnected());
+    /// # }
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Error::Disconnected { .. })
     }
 
     /// The panic, if the task panicked.

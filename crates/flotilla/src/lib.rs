@@ -60,6 +60,8 @@ mod map;
 mod panic;
 mod primitives;
 #[cfg(target_os = "linux")]
+pub mod process;
+#[cfg(target_os = "linux")]
 mod process_pool;
 #[cfg(target_os = "linux")]
 mod registry;

@@ -19,14 +19,21 @@ pub(crate) const WORKER_ENV: &str = "FLOTILLA_WORKER_FD";
 /// The file descriptor the socket is given in the worker.
 pub(crate) const WORKER_FD: RawFd = 3;
 
+/// Catches a re-executed copy of the program before `main`: a pool worker (this module) or
+/// a `flotilla::process::Process` child; an ordinary start returns at once.
 #[ctor::ctor(unsafe)]
 fn enter_worker_mode() {
     let Some(fd) = std::env::var_os(WORKER_ENV) else {
+        // SAFETY: constructors run before `main`, while the process has a single thread.
+        if let Some(code) = unsafe { crate::process::child::enter() } {
+            std::process::exit(code);
+        }
         return;
     };
     // SAFETY: constructors run before `main`, while the process has a single thread, so no
     // other thread can be reading the environment concurrently.
     unsafe { std::env::remove_var(WORKER_ENV) };
+    crate::process::mark_pool_worker();
     let code = match fd.to_str().and_then(|fd| fd.parse::<RawFd>().ok()) {
         Some(fd) if fd == WORKER_FD => serve(fd),
         _ => {
