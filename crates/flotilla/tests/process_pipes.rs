@@ -151,8 +151,8 @@ fn connections_only_travel_through_process_start() {
         .unwrap()
         .result(None)
         .unwrap_err();
-    // (The pool reports postcard's generic text: "Serde Serialization Error".)
     assert!(matches!(err, Error::Codec { .. }), "{err}");
+    assert!(err.to_string().contains("Process::start"), "{err}");
     // Through a queue or another connection: the same.
     let q = Queue::<Connection<u8>>::new();
     let (a2, b2) = pipe::<u8>(true).unwrap();

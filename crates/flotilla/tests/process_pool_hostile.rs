@@ -1,15 +1,33 @@
 //! A worker that writes hostile bytes on its socket: the pool reports a clear error for that
 //! task, never panics or allocates without bound, and keeps serving the others.
 
+use std::io::Write;
+
 use flotilla::{Executor, ProcessPoolExecutor};
 
-/// Writes `bytes` straight onto the worker's socket to the pool (fd 3), then waits to be
-/// killed, as a buggy or compromised worker might.
+/// The worker's socket to the pool: the only socket a fresh worker has open.
+fn pool_socket() -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    let fd = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let fd: i32 = entry.file_name().to_str()?.parse().ok()?;
+            target.to_str()?.starts_with("socket:").then_some(fd)
+        })
+        .next()
+        .expect("a worker has a socket to its pool");
+    // SAFETY: the descriptor is open (just listed) and this task is the only code using it
+    // from now on: it writes to it and then never returns to the worker loop.
+    unsafe { std::fs::File::from_raw_fd(fd) }
+}
+
+/// Writes `bytes` straight onto the worker's socket to the pool, then waits to be killed, as a
+/// buggy or compromised worker might.
 #[flotilla::task]
 fn scribble(bytes: Vec<u8>) -> u8 {
-    // SAFETY: fd 3 is this worker's socket to the pool; writing a byte buffer we own to it has
-    // no memory-safety preconditions.
-    unsafe { libc::write(3, bytes.as_ptr().cast(), bytes.len()) };
+    let _ = pool_socket().write_all(&bytes);
     loop {
         std::thread::park();
     }
@@ -18,8 +36,7 @@ fn scribble(bytes: Vec<u8>) -> u8 {
 /// Writes a truncated frame and exits.
 #[flotilla::task]
 fn truncate(bytes: Vec<u8>) -> u8 {
-    // SAFETY: as above.
-    unsafe { libc::write(3, bytes.as_ptr().cast(), bytes.len()) };
+    let _ = pool_socket().write_all(&bytes);
     std::process::exit(0)
 }
 

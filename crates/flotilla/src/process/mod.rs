@@ -97,7 +97,7 @@ mod protocol;
 mod queue;
 mod queue_error;
 mod reaper;
-mod refusal;
+pub(crate) mod refusal;
 mod spawner;
 mod state;
 mod sys;

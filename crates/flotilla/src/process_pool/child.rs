@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::wire::{self, ReadError, Reply};
-use super::worker::{WORKER_ENV, WORKER_FD};
+use super::worker::WORKER_ENV;
 use crate::error::{Error, WorkerExit};
 use crate::primitives::lock;
 
@@ -95,19 +95,17 @@ impl WorkerProcess {
         }
         command
             .arg("--flotilla-worker")
-            .env(WORKER_ENV, WORKER_FD.to_string())
+            .env(WORKER_ENV, their_fd.to_string())
             .stdin(Stdio::null());
         // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (dup2, fcntl, prctl, getppid); it allocates nothing and
-        // takes no locks.
+        // async-signal-safe system calls (fcntl, prctl, getppid); it allocates nothing (errors
+        // are raw OS codes) and takes no locks.
         unsafe {
             command.pre_exec(move || {
-                if their_fd == WORKER_FD {
-                    // dup2 onto itself would keep close-on-exec set; clear it instead.
-                    if libc::fcntl(WORKER_FD, libc::F_SETFD, 0) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                } else if libc::dup2(their_fd, WORKER_FD) == -1 {
+                // Keep the worker's end open across exec, at the number named in the
+                // environment. (Moving it to a fixed number could clobber a descriptor std
+                // itself uses between fork and exec.)
+                if libc::fcntl(their_fd, libc::F_SETFD, 0) == -1 {
                     return Err(io::Error::last_os_error());
                 }
                 // Die with the thread that started us, even if it is killed with SIGKILL.
@@ -115,9 +113,8 @@ impl WorkerProcess {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::getppid() != parent {
-                    return Err(io::Error::other(
-                        "the pool's process exited during start-up",
-                    ));
+                    // The pool's process exited during start-up.
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 Ok(())
             });

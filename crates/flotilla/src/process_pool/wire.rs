@@ -91,7 +91,10 @@ pub(crate) fn start<T: Serialize>(header: &T) -> Result<Vec<u8>, String> {
 
 /// Appends `value`'s encoding to a frame begun with [`start`].
 pub(crate) fn append<T: Serialize + ?Sized>(frame: Vec<u8>, value: &T) -> Result<Vec<u8>, String> {
-    postcard::to_extend(value, frame).map_err(|err| err.to_string())
+    // postcard replaces a value's own error message with a fixed text; values that refuse to
+    // travel (a pipe's `Connection`, say) leave the real reason aside for us.
+    crate::process::refusal::clear();
+    postcard::to_extend(value, frame).map_err(crate::process::refusal::explain)
 }
 
 /// Writes the length prefix of a frame begun with [`start`].

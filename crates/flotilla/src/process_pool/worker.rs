@@ -16,9 +16,6 @@ use crate::{panic, registry};
 /// Set in a worker's environment to the file descriptor of its socket.
 pub(crate) const WORKER_ENV: &str = "FLOTILLA_WORKER_FD";
 
-/// The file descriptor the socket is given in the worker.
-pub(crate) const WORKER_FD: RawFd = 3;
-
 /// Catches a re-executed copy of the program before `main`: a pool worker (this module) or
 /// a `flotilla::process::Process` child; an ordinary start returns at once.
 #[ctor::ctor(unsafe)]
@@ -35,9 +32,12 @@ fn enter_worker_mode() {
     unsafe { std::env::remove_var(WORKER_ENV) };
     crate::process::mark_pool_worker();
     let code = match fd.to_str().and_then(|fd| fd.parse::<RawFd>().ok()) {
-        Some(fd) if fd == WORKER_FD => serve(fd),
+        // 0, 1 and 2 are standard streams; a socket from the pool is always above them.
+        Some(fd) if fd > 2 => serve(fd),
         _ => {
-            eprintln!("flotilla: {WORKER_ENV} must be {WORKER_FD}; not starting a worker");
+            eprintln!(
+                "flotilla: {WORKER_ENV} must name a socket descriptor; not starting a worker"
+            );
             2
         }
     };
