@@ -6,6 +6,8 @@
 //! | Python | flotilla |
 //! |---|---|
 //! | `ThreadPoolExecutor(max_workers=4)` | [`ThreadPoolExecutor::builder()`](ThreadPoolExecutor::builder)`.max_workers(4).build()?` |
+//! | `ProcessPoolExecutor(max_workers=2, max_tasks_per_child=50)` | `ProcessPoolExecutor::builder().max_workers(2).max_tasks_per_child(50).build()?` (Linux) |
+//! | a picklable module-level function | a `#[flotilla::task] fn` (serde arguments and result) |
 //! | `pool.submit(fn, x)` | [`pool.spawn(move \|\| f(x))`](ThreadPoolExecutor::spawn), or [`pool.submit(task, x)`](Executor::submit) for a `#[flotilla::task]` |
 //! | `pool.map(fn, xs, timeout=, chunksize=, buffersize=)` | [`pool.map_fn(f, xs)`](ThreadPoolExecutor::map_fn)`.timeout(..).chunksize(..).buffer(..)` — lazy |
 //! | `pool.shutdown(wait=True, cancel_futures=False)` / `with` | [`Executor::shutdown`] with [`Shutdown`] / `Drop` |
@@ -20,6 +22,10 @@
 //! | `threading.Semaphore`, `BoundedSemaphore`, `Event`, `Timer` | [`sync::Semaphore`], [`sync::BoundedSemaphore`], [`sync::Event`], [`sync::Timer`] |
 //! | `queue.Queue`, `LifoQueue`, `PriorityQueue` | [`sync::Queue`], [`sync::LifoQueue`], [`sync::PriorityQueue`] |
 //! | `threading.Lock`, `Condition`, `Barrier`, `Thread(name=...)` | `std::sync::{Mutex, Condvar, Barrier}`, `std::thread::Builder` (see [`sync`]) |
+//! | `multiprocessing.Process(target, args)` | `process::Process::new(task, args)` |
+//! | `multiprocessing.Pipe(duplex)` | `process::pipe(duplex)` |
+//! | `multiprocessing.Queue`, `JoinableQueue` | `process::Queue`, `process::JoinableQueue` |
+//! | `multiprocessing.current_process()`, `cpu_count()` | `process::current_process()`, `cpu_count()` |
 //!
 //! # Where flotilla differs from Python, on purpose
 //!
@@ -28,6 +34,10 @@
 //!   yields a `Result` per item so one failure does not end the iteration.
 //! - **Queues can be bounded.** The pool's task queue takes an optional bound
 //!   ([`ThreadPoolBuilder::max_queued`]); submit then blocks or fails, as you choose.
+//! - **A crashed worker breaks only its own task.** A process-pool task that panics, aborts,
+//!   segfaults, exits or is killed fails its own future with an error naming the cause
+//!   ([`Error::WorkerDied`]); there is no `BrokenProcessPool`. Running process tasks can be
+//!   cancelled, and given a time limit, for real: the worker is killed and replaced.
 //! - **Nothing is left hanging.** An executor that drops a task without running it completes the
 //!   future with [`Error::Abandoned`]; dropping a pool never deadlocks, even from its own tasks.
 //!
