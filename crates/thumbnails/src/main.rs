@@ -1,0 +1,285 @@
+//! `thumbnails`: the command line. Raw arguments (clap) → a validated [`Config`] → the run →
+//! the report; exit code 0 when every image succeeded, 1 when some failed, 2 when the run could
+//! not start.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use thumbnails::{
+    Config, DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, Mode, PhotoServer, Progress, ProgressMode, Report,
+    ResizeOn,
+};
+
+/// Makes thumbnails of images from the web or the disk: downloads on tokio, resizing on a
+/// flotilla process pool, pipelined.
+#[derive(Debug, Parser)]
+#[command(name = "thumbnails", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make thumbnails of URLs, image files and directories of images.
+    Make(MakeArgs),
+    /// Serve the bundled photos on 127.0.0.1 and run the whole pipeline against them.
+    Demo(DemoArgs),
+    /// Serve a directory of images (or the bundled photos) on 127.0.0.1; print their URLs.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct MakeArgs {
+    /// URLs (http, https), image files, or directories (their JPEG, PNG, WebP and GIF files).
+    #[arg(value_name = "URL|FILE|DIR")]
+    inputs: Vec<String>,
+    /// Also read URLs from FILE, one a line (blank lines and # comments are skipped).
+    #[arg(long, value_name = "FILE")]
+    urls: Option<PathBuf>,
+    /// Where the thumbnails go (created if missing): STEM_WIDTH.jpg, or .png for images with
+    /// transparency.
+    #[arg(long, short, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Where the thumbnails go [default: thumbnails-demo in the system's temporary directory].
+    #[arg(long, short, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Serve this directory's images instead of the bundled photos.
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// The port (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+}
+
+#[derive(Debug, Args)]
+struct Options {
+    /// Thumbnail widths, comma-separated; heights keep the aspect ratio.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "200,64,32",
+        value_name = "W,W,.."
+    )]
+    sizes: Vec<u32>,
+    /// Downloads running at once.
+    #[arg(long, default_value_t = thumbnails::DEFAULT_MAX_DOWNLOADS, value_name = "N")]
+    max_downloads: usize,
+    /// Images resized at once [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Where resizing runs: worker processes (a crash costs one image) or threads.
+    #[arg(long, value_enum, default_value_t = OnArg::Processes)]
+    resize_on: OnArg,
+    /// JPEG quality, 1 to 100.
+    #[arg(long, default_value_t = DEFAULT_QUALITY, value_name = "Q")]
+    quality: u8,
+    /// fast: reduced-scale JPEG decoding and SIMD Lanczos3; faithful: the course's full decode
+    /// and Lanczos3 from the full image to every width.
+    #[arg(long, value_enum, default_value_t = ModeArg::Fast)]
+    mode: ModeArg,
+    /// Refuse images declaring more pixels than this (decompression bombs), before decoding.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS, value_name = "N")]
+    max_pixels: u64,
+    /// Retries of a download after a connection error, a timeout or a 5xx answer.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    retries: u32,
+    /// Connect timeout, and the longest a download may stall, in seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    timeout: f64,
+    /// Print the report as JSON on standard output.
+    #[arg(long)]
+    json: bool,
+    /// No progress, no log lines, and no text report (errors and --json still print).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OnArg {
+    Processes,
+    Threads,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Fast,
+    Faithful,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let quiet = match &cli.command {
+        Command::Make(args) => args.options.quiet,
+        Command::Demo(args) => args.options.quiet,
+        Command::Serve(_) => false,
+    };
+    init_logging(quiet);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("thumbnails: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(quiet: bool) {
+    let default = if quiet { "error" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("THUMBNAILS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Make(args) => {
+            let mut builder = Config::builder(&args.out).inputs(args.inputs);
+            if let Some(file) = args.urls {
+                builder = builder.urls_file(file);
+            }
+            let config = configure(builder, &args.options)?;
+            make(&config, &args.options)
+        }
+        Command::Demo(args) => {
+            let server = PhotoServer::bundled()?;
+            let out = args
+                .out
+                .unwrap_or_else(|| std::env::temp_dir().join("thumbnails-demo"));
+            if !args.options.quiet {
+                eprintln!(
+                    "Serving {} bundled photos at {}/ (see assets/photos/ATTRIBUTION.md)",
+                    server.urls().len(),
+                    server.base_url()
+                );
+            }
+            let config = configure(Config::builder(out).inputs(server.urls()), &args.options)?;
+            make(&config, &args.options)
+        }
+        Command::Serve(args) => serve(&args),
+    }
+}
+
+/// Options → a validated configuration.
+fn configure(builder: thumbnails::ConfigBuilder, options: &Options) -> anyhow::Result<Config> {
+    if !(options.timeout.is_finite() && options.timeout > 0.0) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let mut builder = builder
+        .sizes(options.sizes.iter().copied())
+        .max_downloads(options.max_downloads)
+        .resize_on(match options.resize_on {
+            OnArg::Processes => ResizeOn::Processes,
+            OnArg::Threads => ResizeOn::Threads,
+        })
+        .quality(options.quality)
+        .mode(match options.mode {
+            ModeArg::Fast => Mode::Fast,
+            ModeArg::Faithful => Mode::Faithful,
+        })
+        .max_pixels(options.max_pixels)
+        .retries(options.retries)
+        .timeout(Duration::from_secs_f64(options.timeout));
+    if let Some(workers) = options.workers {
+        builder = builder.workers(workers);
+    }
+    Ok(builder.build()?)
+}
+
+fn make(config: &Config, options: &Options) -> anyhow::Result<ExitCode> {
+    let mode = if options.quiet {
+        ProgressMode::Off
+    } else {
+        ProgressMode::detect()
+    };
+    let progress = Progress::new(mode);
+    let report = thumbnails::run(config, &progress);
+    progress.finish();
+    let report = report?;
+    print_report(&report, options).context("writing the report")?;
+    Ok(if report.all_succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_report(report: &Report, options: &Options) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    if options.json {
+        writeln!(out, "{}", report.to_json())?;
+    } else if !options.quiet {
+        write!(out, "{report}")?;
+    }
+    out.flush()
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let server = match &args.dir {
+        Some(dir) => PhotoServer::from_dir(dir, args.port)?,
+        None => PhotoServer::serve_on(
+            thumbnails::bundled_photos()
+                .iter()
+                .map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec()))
+                .collect(),
+            args.port,
+        )?,
+    };
+    {
+        let mut out = io::stdout().lock();
+        for url in server.urls() {
+            writeln!(out, "{url}")?;
+        }
+        out.flush()?;
+    }
+    eprintln!(
+        "Serving at {}/ until interrupted (Ctrl-C).",
+        server.base_url()
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
