@@ -7,28 +7,14 @@ use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Future, Promise, ThreadPoolExecutor, as_completed, as_completed_stream};
+use flotilla::{Error, Future, ThreadPoolExecutor, as_completed, as_completed_stream};
+
+#[path = "support/futures.rs"]
+mod futures;
+use futures::{cancelled, finished, pending};
 
 const SHORT: Duration = Duration::from_millis(20);
 const GENEROUS: Duration = Duration::from_secs(30);
-
-fn pending() -> (Promise<u32>, Future<u32>) {
-    let promise = Promise::new();
-    let future = promise.future();
-    (promise, future)
-}
-
-fn finished(value: u32) -> Future<u32> {
-    let (promise, future) = pending();
-    promise.complete(Ok(value));
-    future
-}
-
-fn cancelled() -> Future<u32> {
-    let (_promise, future) = pending();
-    assert!(future.cancel());
-    future
-}
 
 #[test]
 fn an_empty_list_ends_at_once() {

@@ -12,41 +12,14 @@ use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Future, Panic, Promise};
+use flotilla::{Error, Future, Promise};
+
+#[path = "support/futures.rs"]
+mod futures;
+use futures::{cancelled, failed, finished, pending, running};
 
 const SHORT: Duration = Duration::from_millis(20);
 const GENEROUS: Duration = Duration::from_secs(30);
-
-fn pending() -> (Promise<u32>, Future<u32>) {
-    let promise = Promise::new();
-    let future = promise.future();
-    (promise, future)
-}
-
-fn running() -> (Promise<u32>, Future<u32>) {
-    let (promise, future) = pending();
-    assert!(promise.set_running());
-    (promise, future)
-}
-
-fn finished(value: u32) -> Future<u32> {
-    let (promise, future) = running();
-    promise.complete(Ok(value));
-    future
-}
-
-fn failed() -> Future<u32> {
-    let (promise, future) = running();
-    promise.complete(Err(Error::Panicked(Panic::new("boom", None))));
-    future
-}
-
-fn cancelled() -> Future<u32> {
-    let (promise, future) = pending();
-    assert!(future.cancel());
-    drop(promise);
-    future
-}
 
 /// `(cancelled, running, done)`.
 fn flags<T>(future: &Future<T>) -> (bool, bool, bool) {

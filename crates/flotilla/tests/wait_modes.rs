@@ -10,7 +10,11 @@ use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Future, Panic, Promise, ReturnWhen, ThreadPoolExecutor, wait, wait_async};
+use flotilla::{Error, Future, ReturnWhen, ThreadPoolExecutor, wait, wait_async};
+
+#[path = "support/futures.rs"]
+mod futures;
+use futures::{cancelled, failed, finished, pending};
 
 const SHORT: Duration = Duration::from_millis(20);
 const GENEROUS: Duration = Duration::from_secs(30);
@@ -19,30 +23,6 @@ const MODES: [ReturnWhen; 3] = [
     ReturnWhen::FirstException,
     ReturnWhen::AllCompleted,
 ];
-
-fn pending() -> (Promise<u32>, Future<u32>) {
-    let promise = Promise::new();
-    let future = promise.future();
-    (promise, future)
-}
-
-fn finished(value: u32) -> Future<u32> {
-    let (promise, future) = pending();
-    promise.complete(Ok(value));
-    future
-}
-
-fn failed() -> Future<u32> {
-    let (promise, future) = pending();
-    promise.complete(Err(Error::Panicked(Panic::new("boom", None))));
-    future
-}
-
-fn cancelled() -> Future<u32> {
-    let (_promise, future) = pending();
-    assert!(future.cancel());
-    future
-}
 
 /// Runs `complete` on another thread once the caller is about to block.
 fn later<F: FnOnce() + Send + 'static>(complete: F) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
