@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::report::{self, Row};
+use crate::report::{self, BASELINE, Row};
 use crate::scenarios::{Plan, Scenario};
 use crate::systems::{self, Failure};
 
@@ -34,8 +34,14 @@ pub(crate) struct Outcome {
 
 /// The legend printed before the tables.
 const LEGEND: &str = "\
-systems: flotilla   = flotilla::ThreadPoolExecutor (the baseline of every ratio)
-         python     = CPython's concurrent.futures.ThreadPoolExecutor (python/bench.py)
+systems: flotilla   = flotilla::ThreadPoolExecutor in thread-* scenarios, cpu-scaling and
+                      idle-memory; flotilla::ProcessPoolExecutor in process-* scenarios
+                      (the baseline of every ratio)
+         flotilla (Vec<u8>)   = process-large-arg with a plain Vec<u8> instead of a ByteBuf
+         flotilla (processes) = cpu-scaling's fib tasks on a flotilla::ProcessPoolExecutor
+         python     = CPython's concurrent.futures: ThreadPoolExecutor in thread scenarios,
+                      ProcessPoolExecutor (fork) in process-* scenarios (python/bench.py)
+         python (mp.Pool)     = CPython's multiprocessing.Pool (fork), process-map-chunked only
          rayon      = a rayon::ThreadPool of the same size
          threadpool = the threadpool crate
          floor      = N threads on one crossbeam channel of Box<dyn FnOnce>, a bounded(1)
@@ -159,8 +165,130 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
                 .to_owned(),
         ),
         Scenario::ThreadOverhead | Scenario::ThreadRoundtrip => {}
+        Scenario::ProcessOverhead | Scenario::ProcessRoundtrip | Scenario::ProcessMapChunked => {
+            if plan.scenario == Scenario::ProcessMapChunked {
+                let c = plan.chunksize;
+                notes.push(format!(
+                    "flotilla: map(double, 0..n).chunksize({c}); python: \
+                     ProcessPoolExecutor.map(chunksize={c}); python (mp.Pool): \
+                     multiprocessing.Pool.map(chunksize={c}) (same results: checksums match)"
+                ));
+            }
+        }
+        Scenario::ProcessStartup => {
+            let starts: Vec<String> = rows
+                .iter()
+                .map(|row| format!("{} {:.2} ms", row.system, row.seconds * 1e3))
+                .collect();
+            notes.push(format!(
+                "per start (build, first result, shutdown with the workers' exit): {}",
+                starts.join(", ")
+            ));
+            notes.push(
+                "flotilla starts workers on demand (one here) by re-executing this program; \
+                 python forks its workers"
+                    .to_owned(),
+            );
+        }
+        Scenario::ProcessLargeArg => {
+            let rates: Vec<String> = rows
+                .iter()
+                .map(|row| format!("{} {:.2} GiB/s", row.system, gib_per_s(plan, row)))
+                .collect();
+            notes.push(format!(
+                "throughput ({} each way per round trip, per_item = one round trip): {}",
+                plan.mib(),
+                rates.join(", ")
+            ));
+            notes.push(
+                "flotilla sends a serde_bytes::ByteBuf, copied as one byte string; a plain \
+                 Vec<u8> goes through serde's per-element sequence path (flotilla (Vec<u8>)); \
+                 python sends a bytes object"
+                    .to_owned(),
+            );
+        }
+        Scenario::ProcessIdleMemory => notes.push(
+            "KiB of VmRSS of the worker process that ran the task (its pid from a task, \
+             /proc/<pid>/status), shared pages included: python's forked workers share the \
+             parent's; in the JSON, seconds = 0 and per_item_us = KiB"
+                .to_owned(),
+        ),
     }
+    notes.extend(targets(plan, rows));
     notes
+}
+
+/// Bytes moved both ways per second in `process-large-arg`, in GiB/s.
+fn gib_per_s(plan: &Plan, row: &Row) -> f64 {
+    let moved = 2.0 * plan.bytes as f64 * row.items as f64;
+    moved / row.seconds / f64::from(1u32 << 30)
+}
+
+/// The performance targets of the process scenarios, each with whether this run met it.
+fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
+    let per_item = |name: &str| {
+        rows.iter()
+            .find(|row| row.system == name)
+            .map(|row| row.per_item_us)
+    };
+    let flotilla = per_item(BASELINE);
+    // Peer per item over flotilla per item, if both ran.
+    let ratio = |peer: &str| Some(per_item(peer)? / flotilla?);
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let faster = |peer: &str, at_least: f64| -> Option<String> {
+        let r = ratio(peer)?;
+        Some(format!(
+            "target: flotilla ≥ {at_least}× faster per item than {peer}: {} ({r:.2}×)",
+            verdict(r >= at_least)
+        ))
+    };
+    let found: Vec<Option<String>> = match plan.scenario {
+        Scenario::ProcessOverhead => vec![faster("python", 12.0)],
+        Scenario::ProcessRoundtrip => vec![faster("python", 15.0)],
+        Scenario::ProcessMapChunked => {
+            vec![faster("python", 3.0), faster("python (mp.Pool)", 3.0)]
+        }
+        Scenario::ProcessStartup => vec![
+            flotilla.map(|us| {
+                let ms = us / 1e3;
+                format!(
+                    "target: flotilla starts in < 10 ms: {} ({ms:.2} ms)",
+                    verdict(ms < 10.0)
+                )
+            }),
+            ratio("python").map(|r| {
+                format!(
+                    "target: flotilla starts faster than python: {} ({r:.2}×)",
+                    verdict(r > 1.0)
+                )
+            }),
+        ],
+        Scenario::ProcessLargeArg => {
+            vec![rows.iter().find(|row| row.system == BASELINE).map(|row| {
+                let rate = gib_per_s(plan, row);
+                format!(
+                    "target: flotilla ≥ 1 GiB/s: {} ({rate:.2} GiB/s)",
+                    verdict(rate >= 1.0)
+                )
+            })]
+        }
+        Scenario::ProcessIdleMemory => vec![flotilla.map(|kib| {
+            format!(
+                "target: an idle flotilla worker < 8 MiB: {} ({:.2} MiB)",
+                verdict(kib < 8192.0),
+                kib / 1024.0
+            )
+        })],
+        Scenario::CpuScaling => vec![per_item("serial").and_then(|serial| {
+            let speedup = serial / per_item("flotilla (processes)")?;
+            Some(format!(
+                "target: flotilla (processes) ≥ 1.85× over serial: {} ({speedup:.2}×)",
+                verdict(speedup >= 1.85)
+            ))
+        })],
+        _ => Vec::new(),
+    };
+    found.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
@@ -193,5 +321,56 @@ mod tests {
         assert!(speedups.contains("flotilla 2.00×"), "{speedups}");
         assert!(speedups.contains("python 0.98× (over its own serial run)"));
         assert!(notes.iter().any(|note| note.contains("GIL")));
+    }
+
+    #[test]
+    fn process_notes_report_targets_rates_and_milliseconds() {
+        let row = |scenario, system: &str, items: usize, value: f64| {
+            let m = Measurement {
+                items,
+                value,
+                own_serial: None,
+            };
+            Row::new(scenario, system, &m)
+        };
+        let plan = Plan::new(Scenario::ProcessOverhead, 1.0, 1);
+        let rows = [
+            row(Scenario::ProcessOverhead, "flotilla", 10_000, 0.1),
+            row(Scenario::ProcessOverhead, "python", 5_000, 0.5),
+        ];
+        let notes = scenario_notes(&plan, &rows, &HashMap::new());
+        let target = "target: flotilla ≥ 12× faster per item than python: MISSED (10.00×)";
+        assert!(notes.iter().any(|n| n == target), "{notes:?}");
+
+        let plan = Plan::new(Scenario::ProcessLargeArg, 1.0, 1);
+        // 2 round trips of 64 MiB each way in a second: 0.25 GiB/s.
+        let rows = [row(Scenario::ProcessLargeArg, "flotilla", 2, 1.0)];
+        let notes = scenario_notes(&plan, &rows, &HashMap::new());
+        assert!(
+            notes.iter().any(|n| n.contains("flotilla 0.25 GiB/s")),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.ends_with("MISSED (0.25 GiB/s)")),
+            "{notes:?}"
+        );
+
+        let plan = Plan::new(Scenario::ProcessStartup, 1.0, 1);
+        let rows = [
+            row(Scenario::ProcessStartup, "flotilla", 1, 0.004),
+            row(Scenario::ProcessStartup, "python", 1, 0.012),
+        ];
+        let notes = scenario_notes(&plan, &rows, &HashMap::new());
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("flotilla 4.00 ms, python 12.00 ms"))
+        );
+        assert!(notes.iter().any(|n| n.ends_with("< 10 ms: met (4.00 ms)")));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.ends_with("faster than python: met (3.00×)"))
+        );
     }
 }

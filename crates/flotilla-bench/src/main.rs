@@ -1,5 +1,6 @@
-//! `flotilla-bench`: flotilla's thread pool side by side with Python's `concurrent.futures`,
-//! rayon, the `threadpool` crate and a hand-written floor, in one run on one machine.
+//! `flotilla-bench`: flotilla's thread and process pools side by side with Python's
+//! `concurrent.futures` and `multiprocessing`, rayon, the `threadpool` crate and a hand-written
+//! floor, in one run on one machine.
 //!
 //! ```text
 //! cargo run --release -p flotilla-bench -- compare [SCENARIO..] [--reps N] [--json FILE]
@@ -12,7 +13,11 @@
 //!
 //! The code is laid out like flume's `benches/basic.rs`: one bench body per scenario
 //! ([`scenarios`]), written once against the small [`systems::Pool`] trait that each Rust
-//! system implements; the Python row runs the same scenarios in `python/bench.py`.
+//! system implements (or, for process pools, flotilla's `Executor` trait); the Python rows run
+//! the same scenarios in `python/bench.py`.
+//!
+//! The process scenarios' worker processes are this program itself: flotilla re-executes it
+//! and catches the copy before `main`, so `main` needs nothing for them.
 
 mod compare;
 mod memory;
@@ -131,7 +136,7 @@ fn list(out: &mut dyn Write) -> io::Result<()> {
         let plan = Plan::new(scenario, 1.0, 1);
         writeln!(
             out,
-            "{:<17} {:>9} items (python {:>6})  {}",
+            "{:<20} {:>9} items (python {:>6})  {}",
             scenario.name(),
             plan.items,
             plan.python_items,
@@ -143,7 +148,7 @@ fn list(out: &mut dyn Write) -> io::Result<()> {
 
 /// `probe-idle-memory SYSTEM`: prints the KiB that an idle pool of `system` added here.
 fn probe_idle_memory(name: &str, workers: usize, out: &mut dyn Write) -> io::Result<ExitCode> {
-    let Some(system) = systems::by_name(name) else {
+    let Some(system) = systems::idle_memory_system(name) else {
         eprintln!("flotilla-bench: no system called {name:?}");
         return Ok(ExitCode::FAILURE);
     };

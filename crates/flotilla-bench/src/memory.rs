@@ -1,4 +1,4 @@
-//! Resident memory, for `idle-memory`.
+//! Resident memory, for `idle-memory` and `process-idle-memory`.
 //!
 //! Each sample runs in a fresh process (this executable, re-run with the hidden
 //! `probe-idle-memory SYSTEM` command), because a process that has already started and joined
@@ -12,9 +12,19 @@ use crate::scenarios::Plan;
 
 /// This process's resident set size in KiB, from the `VmRSS:` line of `/proc/self/status`.
 pub(crate) fn vm_rss_kib() -> Result<i64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|err| format!("cannot read /proc/self/status: {err}"))?;
-    parse_vm_rss(&status).ok_or_else(|| "no VmRSS line in /proc/self/status".to_owned())
+    read_vm_rss("/proc/self/status")
+}
+
+/// The resident set size in KiB of process `pid` (a pool's worker), from
+/// `/proc/<pid>/status`.
+pub(crate) fn vm_rss_kib_of(pid: u32) -> Result<i64, String> {
+    read_vm_rss(&format!("/proc/{pid}/status"))
+}
+
+fn read_vm_rss(path: &str) -> Result<i64, String> {
+    let status =
+        std::fs::read_to_string(path).map_err(|err| format!("cannot read {path}: {err}"))?;
+    parse_vm_rss(&status).ok_or_else(|| format!("no VmRSS line in {path}"))
 }
 
 fn parse_vm_rss(status: &str) -> Option<i64> {
@@ -64,5 +74,6 @@ mod tests {
     #[test]
     fn reads_this_process() {
         assert!(vm_rss_kib().unwrap() > 0);
+        assert!(vm_rss_kib_of(std::process::id()).unwrap() > 0);
     }
 }

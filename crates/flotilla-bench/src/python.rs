@@ -1,14 +1,16 @@
-//! The `python` row: CPython's `concurrent.futures.ThreadPoolExecutor`, run by
-//! `python/bench.py`.
+//! The `python` rows: CPython's `concurrent.futures.ThreadPoolExecutor` (thread scenarios),
+//! `concurrent.futures.ProcessPoolExecutor` (process scenarios) and, in `process-map-chunked`,
+//! `multiprocessing.Pool`, run by `python/bench.py`.
 //!
 //! The script is embedded in this program (`include_str!`) and run as `python3 -c SCRIPT
 //! SCENARIO ITEMS WORKERS --reps N ...`, so the binary needs nothing but `python3` on `PATH`.
 //! It does its own warm-up and timing (`time.perf_counter`) and prints one JSON object; this
-//! module parses it. If `python3` is missing, the row is skipped with a note.
+//! module parses it. If `python3` is missing, the rows are skipped with a note.
 //!
-//! Python runs fewer items than the Rust systems (see [`Plan::python_items`]); the tables
-//! compare per item. For `thread-map` the script also returns a checksum of its results,
-//! checked here against [`work::checksum`], which shows that both sides
+//! Python runs fewer items than the Rust systems in some scenarios (see
+//! [`Plan::python_items`]); the tables compare per item. For `thread-map` and
+//! `process-map-chunked` the script also returns a checksum of its results, checked here
+//! against [`work::checksum`] and [`work::double_checksum`], which shows that both sides
 //! computed the same thing.
 
 use std::io::ErrorKind;
@@ -16,19 +18,44 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::scenarios::{self, Plan, Scenario};
+use crate::scenarios::{self, Plan, Scenario, Unit};
 use crate::systems::{Failure, Measurement, System};
 use crate::work::{self, WORK_ROUNDS};
 
 /// The script, as shipped at `crates/flotilla-bench/python/bench.py`.
 const SCRIPT: &str = include_str!("../python/bench.py");
 
-/// The interpreter the row runs.
+/// The interpreter the rows run.
 const PYTHON: &str = "python3";
 
-/// Python's `ThreadPoolExecutor`.
+/// A Python row.
 #[derive(Debug)]
-pub(crate) struct Python;
+pub(crate) struct Python {
+    /// The row's name.
+    pub(crate) name: &'static str,
+    /// Which of Python's pools it runs.
+    pub(crate) pool: PythonPool,
+}
+
+/// Which of Python's pools a row runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PythonPool {
+    /// `concurrent.futures`: threads for the thread scenarios, processes for the process
+    /// scenarios; every scenario.
+    Executor,
+    /// `multiprocessing.Pool`: `process-map-chunked` only.
+    MultiprocessingPool,
+}
+
+impl PythonPool {
+    /// The script's `--pool` argument.
+    fn arg(self) -> &'static str {
+        match self {
+            PythonPool::Executor => "executor",
+            PythonPool::MultiprocessingPool => "mp",
+        }
+    }
+}
 
 /// What the script prints.
 #[derive(Debug, Deserialize)]
@@ -46,11 +73,14 @@ struct Answer {
 
 impl System for Python {
     fn name(&self) -> &'static str {
-        "python"
+        self.name
     }
 
-    fn takes_part(&self, _scenario: Scenario) -> bool {
-        true
+    fn takes_part(&self, scenario: Scenario) -> bool {
+        match self.pool {
+            PythonPool::Executor => true,
+            PythonPool::MultiprocessingPool => scenario == Scenario::ProcessMapChunked,
+        }
     }
 
     fn measure(&self, plan: &Plan) -> Result<Measurement, Failure> {
@@ -58,11 +88,22 @@ impl System for Python {
             // One fresh interpreter per sample, like the Rust probes.
             let mut kib = Vec::with_capacity(plan.reps);
             for _ in 0..plan.reps {
-                kib.extend(run(plan, 0)?.kib);
+                kib.extend(run(plan, self.pool, 0)?.kib);
             }
             return Ok(Measurement::from_samples(plan.items, &kib));
         }
-        let answer = run(plan, plan.reps)?;
+        let answer = run(plan, self.pool, plan.reps)?;
+        if plan.scenario.unit() == Unit::Memory {
+            // process-idle-memory: one fresh pool per sample, in one interpreter.
+            if answer.kib.len() != plan.reps {
+                return Err(Failure::Failed(format!(
+                    "bench.py returned {} samples, not {}",
+                    answer.kib.len(),
+                    plan.reps
+                )));
+            }
+            return Ok(Measurement::from_samples(answer.items, &answer.kib));
+        }
         if answer.seconds.len() != plan.reps {
             return Err(Failure::Failed(format!(
                 "bench.py returned {} timings, not {}",
@@ -70,14 +111,18 @@ impl System for Python {
                 plan.reps
             )));
         }
-        if plan.scenario == Scenario::ThreadMap {
-            let expected = work::checksum(answer.items as u64);
-            if answer.checksum != Some(expected) {
-                return Err(Failure::Failed(format!(
-                    "bench.py's work differs from work.rs: checksum {:?}, expected {expected}",
-                    answer.checksum
-                )));
-            }
+        let expected = match plan.scenario {
+            Scenario::ThreadMap => Some(work::checksum(answer.items as u64)),
+            Scenario::ProcessMapChunked => Some(work::double_checksum(answer.items as u64)),
+            _ => None,
+        };
+        if let Some(expected) = expected
+            && answer.checksum != Some(expected)
+        {
+            return Err(Failure::Failed(format!(
+                "bench.py's work differs from work.rs: checksum {:?}, expected {expected}",
+                answer.checksum
+            )));
         }
         let mut measurement = Measurement::from_samples(answer.items, &answer.seconds);
         if !answer.serial_seconds.is_empty() {
@@ -91,8 +136,8 @@ impl System for Python {
     }
 }
 
-/// Runs the script on `plan` with `reps` timed repetitions and parses its answer.
-fn run(plan: &Plan, reps: usize) -> Result<Answer, Failure> {
+/// Runs the script on `plan` with `pool` and `reps` timed repetitions and parses its answer.
+fn run(plan: &Plan, pool: PythonPool, reps: usize) -> Result<Answer, Failure> {
     let output = Command::new(PYTHON)
         .arg("-c")
         .arg(SCRIPT)
@@ -103,6 +148,8 @@ fn run(plan: &Plan, reps: usize) -> Result<Answer, Failure> {
         .arg(format!("--rounds={WORK_ROUNDS}"))
         .arg(format!("--chunksize={}", plan.chunksize))
         .arg(format!("--fib={}", plan.fib_n))
+        .arg(format!("--bytes={}", plan.bytes))
+        .arg(format!("--pool={}", pool.arg()))
         .output()
         .map_err(|err| match err.kind() {
             ErrorKind::NotFound => Failure::Unavailable(format!("{PYTHON} not found on PATH")),

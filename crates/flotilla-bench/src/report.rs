@@ -3,7 +3,9 @@
 //! A [`Row`] is one system in one scenario. Its JSON form is exactly
 //! `{"scenario", "system", "items", "seconds", "per_item_us"}`; for `idle-memory`, which is
 //! not timed, `seconds` is 0 and `per_item_us` holds the pool's RSS growth in **KiB** (one
-//! item = one pool).
+//! item = one pool), and likewise for `process-idle-memory` the RSS of one idle worker.
+//! `process-startup` has one item, one start, so `per_item_us` is µs per start; in
+//! `process-large-arg` an item is one round trip (the table's notes give GiB/s).
 //!
 //! The table's last column compares each row with flotilla per item: "3.10× slower" means
 //! that system took 3.1 times as long per item as flotilla, "2.00× faster" half as long (for
@@ -105,11 +107,17 @@ pub(crate) fn table(title: &str, unit: Unit, rows: &[Row], notes: &[String]) -> 
         Unit::Time => "per-item µs",
         Unit::Memory => "RSS KiB",
     };
+    let width = rows
+        .iter()
+        .map(|row| row.system.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(11);
     let mut out = String::new();
     let _ = writeln!(out, "== {title}");
     let _ = writeln!(
         out,
-        "{:<11} {:>9} {:>10} {:>12}  vs {BASELINE} (per item)",
+        "{:<width$} {:>9} {:>10} {:>12}  vs {BASELINE} (per item)",
         "system", "items", "seconds", per_item
     );
     for row in rows {
@@ -124,7 +132,7 @@ pub(crate) fn table(title: &str, unit: Unit, rows: &[Row], notes: &[String]) -> 
         };
         let _ = writeln!(
             out,
-            "{:<11} {:>9} {:>10} {:>12}  {ratio}",
+            "{:<width$} {:>9} {:>10} {:>12}  {ratio}",
             row.system,
             row.items,
             seconds,

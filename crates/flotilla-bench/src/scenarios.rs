@@ -11,20 +11,33 @@
 //! | `thread-map` | bulk throughput on small work: 1,000,000 items of ~0.2 µs of CPU ([`work`]) mapped in chunks of 1,000, results collected in order | 1,000,000 (10,000) | 2 |
 //! | `cpu-scaling` | parallel speed-up on CPU-bound tasks: 16 × `fib(32)` on 2 workers, against the same tasks run serially on the calling thread (the `serial` row) | 16 (2) | 2 |
 //! | `idle-memory` | what an idle pool costs: VmRSS growth in KiB from before building a pool of 2 threads to after each thread ran one task and went idle, in a fresh process per sample | 1 pool | 2 |
+//! | `process-overhead` | a process task's life: 10,000 no-op tasks submitted one by one (chunksize 1), then every result read in order | 10,000 (5,000) | 2 |
+//! | `process-roundtrip` | latency: submit one no-op task to a worker process and wait for its result before the next | 2,000 (2,000) | 2 |
+//! | `process-map-chunked` | bulk throughput: `x * 2` mapped over 100,000 items in chunks of 1,000 | 100,000 (100,000) | 2 |
+//! | `process-startup` | build a pool, get the first result, shut it down (the workers exit); milliseconds, median of 3 × `--reps` runs | 1 start | 2 |
+//! | `process-large-arg` | a 64 MiB byte string sent to a worker and returned, twice per run; GiB/s of bytes moved both ways | 2 round trips | 2 |
+//! | `process-idle-memory` | VmRSS in KiB of one idle worker process that has run one task (its pid comes from a task), one fresh pool per sample | 1 worker | 2 |
 //!
 //! Every timed row is the median of `--reps` repetitions run after one warm-up, on a pool built
-//! before the warm-up (building the pool is not timed). Python runs fewer items because it is
-//! slower; compare the per-item column.
+//! before the warm-up (building the pool is not timed, except in `process-startup`). Python
+//! runs fewer items where it is slower; compare the per-item column.
+//!
+//! The thread scenarios' bodies are generic over [`Pool`], which takes closures. Closures cannot
+//! cross into another process, so the process scenarios' bodies are generic over flotilla's own
+//! [`Executor`] trait instead, and run `#[flotilla::task]` functions from [`work`](crate::work);
+//! the unit tests run them on a `ThreadPoolExecutor` as well.
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
+use flotilla::{Executor, Shutdown};
+use serde_bytes::ByteBuf;
 
 use crate::memory;
 use crate::systems::Pool;
-use crate::work::{fib, work};
+use crate::work::{self, double, echo_bytes, echo_vec, fib, fib_task, noop, work, worker_pid};
 
 /// A scenario, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
@@ -39,6 +52,18 @@ pub(crate) enum Scenario {
     CpuScaling,
     /// RSS growth of an idle pool of 2 threads.
     IdleMemory,
+    /// 10,000 no-op tasks on 2 worker processes, submitted, then every result read.
+    ProcessOverhead,
+    /// Submit one task to a worker process, wait for its result, repeat.
+    ProcessRoundtrip,
+    /// `x * 2` over 100,000 items on 2 worker processes, in chunks of 1,000.
+    ProcessMapChunked,
+    /// Build a process pool, get the first result, shut it down.
+    ProcessStartup,
+    /// A 64 MiB argument sent to a worker process and returned.
+    ProcessLargeArg,
+    /// RSS of one idle worker process.
+    ProcessIdleMemory,
 }
 
 /// What a scenario's number is.
@@ -52,12 +77,28 @@ pub(crate) enum Unit {
 
 impl Scenario {
     /// Every scenario, in the order `compare` runs them.
-    pub(crate) const ALL: [Scenario; 5] = [
+    pub(crate) const ALL: [Scenario; 11] = [
         Scenario::ThreadOverhead,
         Scenario::ThreadRoundtrip,
         Scenario::ThreadMap,
         Scenario::CpuScaling,
         Scenario::IdleMemory,
+        Scenario::ProcessOverhead,
+        Scenario::ProcessRoundtrip,
+        Scenario::ProcessMapChunked,
+        Scenario::ProcessStartup,
+        Scenario::ProcessLargeArg,
+        Scenario::ProcessIdleMemory,
+    ];
+
+    /// The scenarios run on process pools.
+    pub(crate) const PROCESS: [Scenario; 6] = [
+        Scenario::ProcessOverhead,
+        Scenario::ProcessRoundtrip,
+        Scenario::ProcessMapChunked,
+        Scenario::ProcessStartup,
+        Scenario::ProcessLargeArg,
+        Scenario::ProcessIdleMemory,
     ];
 
     /// The command-line name, also used in the JSON rows and by the Python script.
@@ -68,6 +109,12 @@ impl Scenario {
             Scenario::ThreadMap => "thread-map",
             Scenario::CpuScaling => "cpu-scaling",
             Scenario::IdleMemory => "idle-memory",
+            Scenario::ProcessOverhead => "process-overhead",
+            Scenario::ProcessRoundtrip => "process-roundtrip",
+            Scenario::ProcessMapChunked => "process-map-chunked",
+            Scenario::ProcessStartup => "process-startup",
+            Scenario::ProcessLargeArg => "process-large-arg",
+            Scenario::ProcessIdleMemory => "process-idle-memory",
         }
     }
 
@@ -87,13 +134,31 @@ impl Scenario {
             Scenario::IdleMemory => {
                 "VmRSS growth of a 2-thread pool whose threads each ran one task: idle cost"
             }
+            Scenario::ProcessOverhead => {
+                "no-op tasks on worker processes, all submitted, then every result read"
+            }
+            Scenario::ProcessRoundtrip => {
+                "one no-op task sent to a worker process and awaited, one at a time: latency"
+            }
+            Scenario::ProcessMapChunked => {
+                "x * 2 mapped on worker processes in chunks: bulk throughput"
+            }
+            Scenario::ProcessStartup => {
+                "build a pool of 2 processes, get the first result, shut down: milliseconds"
+            }
+            Scenario::ProcessLargeArg => {
+                "a 64 MiB argument sent to a worker process and returned: GiB/s"
+            }
+            Scenario::ProcessIdleMemory => {
+                "VmRSS of one idle worker process that ran one task: idle cost"
+            }
         }
     }
 
     /// Whether the scenario reports time or memory.
     pub(crate) fn unit(self) -> Unit {
         match self {
-            Scenario::IdleMemory => Unit::Memory,
+            Scenario::IdleMemory | Scenario::ProcessIdleMemory => Unit::Memory,
             _ => Unit::Time,
         }
     }
@@ -114,29 +179,45 @@ pub(crate) struct Plan {
     pub(crate) chunksize: usize,
     /// The argument of `fib` in `cpu-scaling`.
     pub(crate) fib_n: u32,
-    /// Timed repetitions (after one warm-up), or fresh processes for `idle-memory`.
+    /// The size of `process-large-arg`'s argument, in bytes.
+    pub(crate) bytes: usize,
+    /// Timed repetitions (after one warm-up), fresh processes for `idle-memory`, fresh pools
+    /// for `process-idle-memory`, and 3 × `--reps` starts for `process-startup`.
     pub(crate) reps: usize,
 }
 
 /// `fib`'s argument at scale 1.
 const FIB_N: u32 = 32;
 
+/// The size of `process-large-arg`'s argument at scale 1: 64 MiB.
+const LARGE_ARG_BYTES: usize = 64 << 20;
+
 impl Plan {
     /// The plan of `scenario`, with item counts multiplied by `scale` (at least 1 each). In
     /// `cpu-scaling` the number of tasks stays 16 and `scale` shrinks each task instead
-    /// (`fib(n)` costs about φⁿ).
+    /// (`fib(n)` costs about φⁿ); in `process-large-arg` the number of round trips stays 2 and
+    /// `scale` shrinks the argument. Scenarios of one pool or one start are not scaled.
     pub(crate) fn new(scenario: Scenario, scale: f64, reps: usize) -> Plan {
         let (items, python_items) = match scenario {
             Scenario::ThreadOverhead => (100_000, 20_000),
             Scenario::ThreadRoundtrip => (20_000, 5_000),
             Scenario::ThreadMap => (1_000_000, 10_000),
             Scenario::CpuScaling => (16, 2),
-            Scenario::IdleMemory => (1, 1),
+            Scenario::IdleMemory | Scenario::ProcessStartup | Scenario::ProcessIdleMemory => (1, 1),
+            Scenario::ProcessOverhead => (10_000, 5_000),
+            Scenario::ProcessRoundtrip => (2_000, 2_000),
+            Scenario::ProcessMapChunked => (100_000, 100_000),
+            Scenario::ProcessLargeArg => (2, 2),
         };
+        let by_scale = |n: usize| ((n as f64 * scale).round() as usize).max(1);
         let scaled = |n: usize| -> usize {
             match scenario {
-                Scenario::CpuScaling | Scenario::IdleMemory => n,
-                _ => ((n as f64 * scale).round() as usize).max(1),
+                Scenario::CpuScaling
+                | Scenario::IdleMemory
+                | Scenario::ProcessStartup
+                | Scenario::ProcessLargeArg
+                | Scenario::ProcessIdleMemory => n,
+                _ => by_scale(n),
             }
         };
         let golden = (1.0 + 5f64.sqrt()) / 2.0;
@@ -149,7 +230,26 @@ impl Plan {
             workers: 2,
             chunksize: 1_000,
             fib_n,
-            reps,
+            bytes: by_scale(LARGE_ARG_BYTES),
+            reps: match scenario {
+                Scenario::ProcessStartup => reps * 3,
+                _ => reps,
+            },
+        }
+    }
+
+    /// Whether the scenario runs on worker processes.
+    pub(crate) fn on_processes(&self) -> bool {
+        Scenario::PROCESS.contains(&self.scenario)
+    }
+
+    /// `process-large-arg`'s argument size for humans: "64 MiB", "0.64 MiB".
+    pub(crate) fn mib(&self) -> String {
+        let mib = self.bytes as f64 / f64::from(1u32 << 20);
+        if self.bytes.is_multiple_of(1 << 20) {
+            format!("{mib:.0} MiB")
+        } else {
+            format!("{mib:.2} MiB")
         }
     }
 
@@ -171,13 +271,41 @@ impl Plan {
             Scenario::IdleMemory => {
                 "VmRSS growth of a pool whose threads each ran one task, now idle".to_owned()
             }
+            Scenario::ProcessOverhead => format!(
+                "{} no-op tasks submitted one by one (chunksize 1), then every result read",
+                self.items
+            ),
+            Scenario::ProcessRoundtrip => {
+                format!("{} no-op tasks, each awaited before the next", self.items)
+            }
+            Scenario::ProcessMapChunked => format!(
+                "x * 2 over {} items, chunks of {}",
+                self.items, self.chunksize
+            ),
+            Scenario::ProcessStartup => {
+                "build a pool, get the first result, shut down (workers exit)".to_owned()
+            }
+            Scenario::ProcessLargeArg => format!(
+                "a {} byte string sent to a worker and returned, {} round trips",
+                self.mib(),
+                self.items
+            ),
+            Scenario::ProcessIdleMemory => {
+                "VmRSS of one idle worker process that ran one task".to_owned()
+            }
         };
         let repeats = match self.scenario {
             Scenario::IdleMemory => format!("median of {} fresh processes", self.reps),
+            Scenario::ProcessIdleMemory => format!("median of {} fresh pools", self.reps),
             _ => format!("median of {} after a warm-up", self.reps),
         };
+        let workers = if self.on_processes() {
+            "worker processes"
+        } else {
+            "workers"
+        };
         format!(
-            "{} - {what}; {} workers; {repeats}",
+            "{} - {what}; {} {workers}; {repeats}",
             self.scenario.name(),
             self.workers
         )
@@ -217,6 +345,7 @@ pub(crate) fn time_on<P: Pool>(pool: &P, plan: &Plan) -> Result<Vec<f64>, String
         Scenario::ThreadMap => repeat(plan.reps, || map(pool, items, plan.chunksize)),
         Scenario::CpuScaling => repeat(plan.reps, || cpu_scaling(pool, items, plan.fib_n)),
         Scenario::IdleMemory => Err("idle-memory is measured in a fresh process".to_owned()),
+        process => Err(format!("{} runs on a process pool", process.name())),
     }
 }
 
@@ -297,6 +426,199 @@ pub(crate) fn idle_memory<P: Pool>(
     let after = memory::vm_rss_kib()?;
     drop(pool);
     Ok(after - before)
+}
+
+/// How `process-large-arg` carries its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Payload {
+    /// `serde_bytes::ByteBuf`: one byte string, copied as a whole.
+    ByteBuf,
+    /// A plain `Vec<u8>`: serde's sequence path, one `u8` at a time.
+    Vec,
+}
+
+/// Runs a scenario of `plan` on executors made by `build` (given the number of workers) and
+/// returns its samples: seconds, or KiB for `process-idle-memory`.
+///
+/// Most scenarios build one pool, warm it up (which starts its workers) and time `plan.reps`
+/// runs on it; `process-startup` times building the pool itself, and `process-idle-memory`
+/// builds a fresh pool for each sample. `payload` matters only to `process-large-arg`.
+pub(crate) fn measure_executor<E: Executor>(
+    build: impl Fn(usize) -> Result<E, String>,
+    plan: &Plan,
+    payload: Payload,
+) -> Result<Vec<f64>, String> {
+    let (items, reps) = (plan.items, plan.reps);
+    match plan.scenario {
+        Scenario::ProcessStartup => repeat(reps, || startup(|| build(plan.workers))),
+        Scenario::ProcessIdleMemory => (0..reps)
+            .map(|_| worker_rss_kib(&build(plan.workers)?).map(|kib| kib as f64))
+            .collect(),
+        scenario => {
+            let pool = build(plan.workers)?;
+            match scenario {
+                Scenario::ProcessOverhead => repeat(reps, || task_overhead(&pool, items)),
+                Scenario::ProcessRoundtrip => repeat(reps, || task_roundtrip(&pool, items)),
+                Scenario::ProcessMapChunked => {
+                    repeat(reps, || map_double(&pool, items, plan.chunksize))
+                }
+                Scenario::ProcessLargeArg => {
+                    repeat(reps, || large_arg(&pool, payload, plan.bytes, items))
+                }
+                Scenario::CpuScaling => repeat(reps, || fib_tasks(&pool, items, plan.fib_n)),
+                other => Err(format!("{} does not run on an executor", other.name())),
+            }
+        }
+    }
+}
+
+/// Turns an executor's error into the harness's.
+fn text(err: flotilla::Error) -> String {
+    err.to_string()
+}
+
+/// `process-overhead`: submit `n` no-op tasks, then read every result in submission order.
+pub(crate) fn task_overhead<E: Executor>(pool: &E, n: usize) -> Result<Duration, String> {
+    let start = Instant::now();
+    let futures = (0..n as u64)
+        .map(|i| pool.submit(noop, i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(text)?;
+    for future in futures {
+        black_box(future.into_result(None).map_err(text)?);
+    }
+    Ok(start.elapsed())
+}
+
+/// `process-roundtrip`: `n` times, submit a no-op task and wait for its result.
+pub(crate) fn task_roundtrip<E: Executor>(pool: &E, n: usize) -> Result<Duration, String> {
+    let start = Instant::now();
+    for i in 0..n as u64 {
+        let future = pool.submit(noop, i).map_err(text)?;
+        black_box(future.into_result(None).map_err(text)?);
+    }
+    Ok(start.elapsed())
+}
+
+/// `process-map-chunked`: `map(double, 0..n).chunksize(c)`, results collected in order and
+/// checked (untimed).
+pub(crate) fn map_double<E: Executor>(
+    pool: &E,
+    n: usize,
+    chunksize: usize,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let results = pool
+        .map(double, 0..n as u64)
+        .chunksize(chunksize)
+        .collect::<Result<Vec<u64>, _>>()
+        .map_err(text)?;
+    let elapsed = start.elapsed();
+    let sum = results.iter().fold(0, |acc: u64, x| acc.wrapping_add(*x));
+    if results.len() != n || sum != work::double_checksum(n as u64) {
+        return Err(format!(
+            "map returned {} results, not the {n} doubles in order",
+            results.len()
+        ));
+    }
+    Ok(elapsed)
+}
+
+/// `process-startup`: build a pool, get the result of one task, shut down and wait for the
+/// workers to exit.
+pub(crate) fn startup<E: Executor>(
+    build: impl FnOnce() -> Result<E, String>,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let pool = build()?;
+    black_box(
+        pool.submit(noop, 1)
+            .map_err(text)?
+            .into_result(None)
+            .map_err(text)?,
+    );
+    pool.shutdown(Shutdown::new().wait(true));
+    drop(pool);
+    Ok(start.elapsed())
+}
+
+/// `process-large-arg`: `n` round trips of a `bytes`-long argument that the worker sends
+/// back; each round trip sends what the last one returned. The buffer is made before the
+/// clock starts, and its length and contents are checked after it stops.
+pub(crate) fn large_arg<E: Executor>(
+    pool: &E,
+    payload: Payload,
+    bytes: usize,
+    n: usize,
+) -> Result<Duration, String> {
+    let check = |got: &[u8]| {
+        if got.len() == bytes && got.first() == Some(&7) && got.last() == Some(&7) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the worker sent back {} bytes, not {bytes}",
+                got.len()
+            ))
+        }
+    };
+    match payload {
+        Payload::ByteBuf => {
+            let mut buf = ByteBuf::from(vec![7u8; bytes]);
+            let start = Instant::now();
+            for _ in 0..n {
+                buf = pool
+                    .submit(echo_bytes, buf)
+                    .map_err(text)?
+                    .into_result(None)
+                    .map_err(text)?;
+            }
+            let elapsed = start.elapsed();
+            check(&buf)?;
+            Ok(elapsed)
+        }
+        Payload::Vec => {
+            let mut buf = vec![7u8; bytes];
+            let start = Instant::now();
+            for _ in 0..n {
+                buf = pool
+                    .submit(echo_vec, buf)
+                    .map_err(text)?
+                    .into_result(None)
+                    .map_err(text)?;
+            }
+            let elapsed = start.elapsed();
+            check(&buf)?;
+            Ok(elapsed)
+        }
+    }
+}
+
+/// `cpu-scaling` on an executor: submit `tasks` × `fib(fib_n)`, then wait for all of them.
+pub(crate) fn fib_tasks<E: Executor>(
+    pool: &E,
+    tasks: usize,
+    fib_n: u32,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let futures = (0..tasks)
+        .map(|_| pool.submit(fib_task, fib_n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(text)?;
+    for future in futures {
+        black_box(future.into_result(None).map_err(text)?);
+    }
+    Ok(start.elapsed())
+}
+
+/// `process-idle-memory`: runs one task that reports its process id, then reads that
+/// process's VmRSS in KiB while it waits idle for the next task.
+pub(crate) fn worker_rss_kib<E: Executor>(pool: &E) -> Result<i64, String> {
+    let pid = pool
+        .submit(worker_pid, ())
+        .map_err(text)?
+        .into_result(None)
+        .map_err(text)?;
+    memory::vm_rss_kib_of(pid)
 }
 
 #[cfg(test)]

@@ -5,8 +5,15 @@
 //! functions as pure-Python loops, with the constants passed on its command line, and its
 //! `thread-map` answer carries a checksum that [`checksum`] must reproduce: the Python row does
 //! the same work, not merely similar work.
+//!
+//! The process scenarios need their work as `#[flotilla::task]` functions, which worker
+//! processes find by name: [`noop`], [`double`], [`fib_task`], [`echo_bytes`], [`echo_vec`] and
+//! [`worker_pid`]. Workers are this very program re-executed (flotilla catches them before
+//! `main`), so defining the tasks here is all it takes.
 
 use std::hint::black_box;
+
+use serde_bytes::ByteBuf;
 
 /// Rounds of [`work`] per item; passed to the Python script as `--rounds`.
 pub(crate) const WORK_ROUNDS: u32 = 128;
@@ -42,6 +49,52 @@ pub(crate) fn checksum(items: u64) -> u64 {
     (0..items).map(work).fold(0, u64::wrapping_add)
 }
 
+/// A no-op task: hands its argument back (`process-overhead`, `process-roundtrip`,
+/// `process-startup`).
+#[flotilla::task]
+pub(crate) fn noop(x: u64) -> u64 {
+    x
+}
+
+/// The trivial function of `process-map-chunked`: `x * 2`.
+#[flotilla::task]
+pub(crate) fn double(x: u64) -> u64 {
+    x.wrapping_mul(2)
+}
+
+/// [`fib`] as a task, for `cpu-scaling`'s process row.
+#[flotilla::task]
+pub(crate) fn fib_task(n: u32) -> u64 {
+    fib(n)
+}
+
+/// Sends a byte buffer back (`process-large-arg`). `ByteBuf` serializes as one byte string,
+/// so serde hands the codec the whole slice at once: the fast path for bytes.
+#[flotilla::task]
+pub(crate) fn echo_bytes(bytes: ByteBuf) -> ByteBuf {
+    bytes
+}
+
+/// The same as [`echo_bytes`] with a plain `Vec<u8>`, which serde treats as a sequence of
+/// `u8`s: every byte is encoded and decoded on its own (the slow path, reported as a row of
+/// its own).
+#[flotilla::task]
+pub(crate) fn echo_vec(bytes: Vec<u8>) -> Vec<u8> {
+    bytes
+}
+
+/// The worker's process id (`process-idle-memory` reads the worker's `/proc/<pid>/status`).
+#[flotilla::task]
+pub(crate) fn worker_pid() -> u32 {
+    std::process::id()
+}
+
+/// The wrapping sum of [`double`] over `0..items`, as `python/bench.py` reports it for
+/// `process-map-chunked`.
+pub(crate) fn double_checksum(items: u64) -> u64 {
+    (0..items).map(double::call).fold(0, u64::wrapping_add)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +111,16 @@ mod tests {
     fn work_mixes_its_input() {
         assert_ne!(work(0), work(1));
         assert_eq!(checksum(2), work(0).wrapping_add(work(1)));
+    }
+
+    #[test]
+    fn tasks_called_directly() {
+        assert_eq!(noop::call(7), 7);
+        assert_eq!(double::call(21), 42);
+        assert_eq!(fib_task::call(10), 55);
+        assert_eq!(echo_bytes::call(ByteBuf::from(vec![1, 2])).len(), 2);
+        assert_eq!(echo_vec::call(vec![3]), [3]);
+        assert_eq!(worker_pid::call(), std::process::id());
+        assert_eq!(double_checksum(4), 12);
     }
 }

@@ -1,7 +1,7 @@
 //! Drives the built binary: every scenario runs for every system and the JSON is well formed.
 //!
-//! The run is shrunk with the hidden `--scale 0.01` and `--reps 1`, so it takes about a second
-//! even in a debug build.
+//! The run is shrunk with the hidden `--scale 0.01` and `--reps 1`, so it takes a few seconds
+//! even in a debug build (the process scenarios start worker processes: this binary again).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -11,13 +11,34 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flotilla-bench");
 
-const SCENARIOS: [&str; 5] = [
+const THREAD_SCENARIOS: [&str; 5] = [
     "thread-overhead",
     "thread-roundtrip",
     "thread-map",
     "cpu-scaling",
     "idle-memory",
 ];
+
+const PROCESS_SCENARIOS: [&str; 6] = [
+    "process-overhead",
+    "process-roundtrip",
+    "process-map-chunked",
+    "process-startup",
+    "process-large-arg",
+    "process-idle-memory",
+];
+
+/// The rows every scenario must have beyond one per system of its kind.
+const EXTRA_ROWS: [(&str, &str); 4] = [
+    ("cpu-scaling", "serial"),
+    ("cpu-scaling", "flotilla (processes)"),
+    ("process-large-arg", "flotilla (Vec<u8>)"),
+    ("process-map-chunked", "python (mp.Pool)"),
+];
+
+fn all_scenarios() -> impl Iterator<Item = &'static str> {
+    THREAD_SCENARIOS.into_iter().chain(PROCESS_SCENARIOS)
+}
 
 /// A fresh directory under the system's temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -58,10 +79,12 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    for scenario in SCENARIOS {
+    for scenario in all_scenarios() {
         assert!(stdout.contains(&format!("== {scenario} - ")), "{stdout}");
     }
     assert!(stdout.contains("vs flotilla (per item)"));
+    assert!(stdout.contains("GiB/s"), "{stdout}");
+    assert!(stdout.contains("target: flotilla"), "{stdout}");
 
     let rows: Vec<Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let mut seen = BTreeSet::new();
@@ -80,21 +103,33 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
         assert!(seen.insert((scenario, system)), "duplicate row {row}");
     }
 
-    let mut systems = vec!["flotilla", "rayon", "threadpool", "floor"];
-    if python3_present() {
-        systems.push("python");
-    } else {
+    let python = python3_present();
+    if !python {
         assert!(stdout.contains("python: skipped"), "{stdout}");
     }
-    for scenario in SCENARIOS {
-        for system in &systems {
-            let key = (scenario.to_owned(), (*system).to_owned());
-            assert!(seen.contains(&key), "no {system} row in {scenario}");
+    let mut thread_systems = vec!["flotilla", "rayon", "threadpool", "floor"];
+    let mut process_systems = vec!["flotilla"];
+    if python {
+        thread_systems.push("python");
+        process_systems.push("python");
+    }
+    let mut expected = BTreeSet::new();
+    for (scenarios, systems) in [
+        (&THREAD_SCENARIOS[..], &thread_systems),
+        (&PROCESS_SCENARIOS[..], &process_systems),
+    ] {
+        for scenario in scenarios {
+            for system in systems.iter() {
+                expected.insert(((*scenario).to_owned(), (*system).to_owned()));
+            }
         }
     }
-    assert!(seen.contains(&("cpu-scaling".to_owned(), "serial".to_owned())));
-    let expected_rows = SCENARIOS.len() * systems.len() + 1;
-    assert_eq!(rows.len(), expected_rows);
+    for (scenario, system) in EXTRA_ROWS {
+        if python || !system.starts_with("python") {
+            expected.insert((scenario.to_owned(), system.to_owned()));
+        }
+    }
+    assert_eq!(seen, expected);
 }
 
 #[test]
@@ -102,7 +137,7 @@ fn list_names_every_scenario() {
     let output = Command::new(BIN).arg("list").output().unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for scenario in SCENARIOS {
+    for scenario in all_scenarios() {
         assert!(stdout.contains(scenario), "{stdout}");
     }
 }

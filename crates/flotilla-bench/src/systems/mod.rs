@@ -1,17 +1,23 @@
 //! The systems under test, and the two small traits the scenarios run them through.
 //!
-//! - [`Pool`] is what a scenario's bench body needs from a Rust thread pool: submit a closure
-//!   and get a handle, wait on a handle, and map [`work`] in chunks. Each
+//! - [`Pool`] is what a thread scenario's bench body needs from a Rust thread pool: submit a
+//!   closure and get a handle, wait on a handle, and map [`work`] in chunks. Each
 //!   Rust system implements it once, in its own module; the bodies in
-//!   [`scenarios`] are written once, generically.
+//!   [`scenarios`] are written once, generically. The process scenarios' bodies are generic
+//!   over flotilla's own `Executor` trait instead (closures cannot cross into a process).
 //! - [`System`] is one row of a table: a name, which scenarios it takes part in, and how it
-//!   measures one. [`Native`] turns any [`Pool`] into a `System`; the Python row
-//!   ([`Python`]) runs a script instead.
+//!   measures one. [`Native`] turns any [`Pool`] into a `System`; [`FlotillaProcesses`] runs
+//!   the process bodies on a `ProcessPoolExecutor`; the Python rows ([`Python`]) run a
+//!   script instead. A name is unique within each scenario's table, and every table starts
+//!   with a row called `flotilla`, the baseline of its ratios.
 //!
 //! | system | what it is |
 //! |---|---|
-//! | `flotilla` | `flotilla::ThreadPoolExecutor`: `spawn` returns a `Future`, `map_fn(..).chunksize(c)` for `thread-map` |
-//! | `python` | CPython's `concurrent.futures.ThreadPoolExecutor`, via `python/bench.py` |
+//! | `flotilla` | thread scenarios: `flotilla::ThreadPoolExecutor`: `spawn` returns a `Future`, `map_fn(..).chunksize(c)` for `thread-map`; process scenarios: `flotilla::ProcessPoolExecutor` running `#[flotilla::task]`s, `map(..).chunksize(c)` for `process-map-chunked`, a `serde_bytes::ByteBuf` for `process-large-arg` |
+//! | `flotilla (Vec<u8>)` | `process-large-arg` only: the same pool with a plain `Vec<u8>`, which serde encodes byte by byte |
+//! | `flotilla (processes)` | `cpu-scaling` only: the same `fib` tasks on a `ProcessPoolExecutor` |
+//! | `python` | CPython's `concurrent.futures.ThreadPoolExecutor` (thread scenarios) or `ProcessPoolExecutor` (process scenarios), via `python/bench.py` |
+//! | `python (mp.Pool)` | `process-map-chunked` only: CPython's `multiprocessing.Pool.map` |
 //! | `rayon` | a `rayon::ThreadPool` of the same size: `spawn` plus a bounded(1) channel per task, `par_iter().map().collect()` for `thread-map` |
 //! | `threadpool` | the `threadpool` crate: `execute` plus a crossbeam bounded(1) channel per task for the result |
 //! | `floor` | hand-written: N threads reading `Box<dyn FnOnce() + Send>` jobs from one crossbeam channel, each job sending its result back through its own crossbeam bounded(1) channel — about the least a pool that hands back one result per task can do |
@@ -24,15 +30,17 @@
 
 mod floor;
 mod flotilla_pool;
+mod flotilla_process;
 mod rayon_pool;
 mod serial;
 mod threadpool_crate;
 
 use std::fmt;
 
+use self::flotilla_process::FlotillaProcesses;
 use crate::memory;
-use crate::python::Python;
-use crate::scenarios::{self, Plan, Scenario};
+use crate::python::{Python, PythonPool};
+use crate::scenarios::{self, Payload, Plan, Scenario};
 use crate::work::work;
 
 /// What the scenario bodies need from a Rust thread pool.
@@ -162,32 +170,61 @@ impl<P: Pool> System for Native<P> {
     }
 }
 
-const POOL_SCENARIOS: &[Scenario] = &Scenario::ALL;
+/// The scenarios of the Rust thread pools.
+const THREAD_SCENARIOS: &[Scenario] = &[
+    Scenario::ThreadOverhead,
+    Scenario::ThreadRoundtrip,
+    Scenario::ThreadMap,
+    Scenario::CpuScaling,
+    Scenario::IdleMemory,
+];
 const SERIAL_SCENARIOS: &[Scenario] = &[Scenario::CpuScaling];
 
-/// Every system, flotilla (the baseline of the ratios) first.
+/// Every system, the `flotilla` rows (the baselines of the ratios) first.
 pub(crate) fn all() -> Vec<Box<dyn System>> {
     vec![
         Box::new(Native {
             name: "flotilla",
             build: flotilla_pool::build,
-            scenarios: POOL_SCENARIOS,
+            scenarios: THREAD_SCENARIOS,
         }),
-        Box::new(Python),
+        Box::new(FlotillaProcesses {
+            name: "flotilla",
+            payload: Payload::ByteBuf,
+            scenarios: &Scenario::PROCESS,
+        }),
+        Box::new(FlotillaProcesses {
+            name: "flotilla (Vec<u8>)",
+            payload: Payload::Vec,
+            scenarios: &[Scenario::ProcessLargeArg],
+        }),
+        Box::new(FlotillaProcesses {
+            name: "flotilla (processes)",
+            payload: Payload::ByteBuf,
+            scenarios: &[Scenario::CpuScaling],
+        }),
+        Box::new(Python {
+            name: "python",
+            pool: PythonPool::Executor,
+        }),
+        Box::new(Python {
+            name: "python (mp.Pool)",
+            pool: PythonPool::MultiprocessingPool,
+        }),
         Box::new(Native {
             name: "rayon",
             build: rayon_pool::build,
-            scenarios: POOL_SCENARIOS,
+            scenarios: THREAD_SCENARIOS,
         }),
         Box::new(Native {
             name: "threadpool",
             build: threadpool_crate::build,
-            scenarios: POOL_SCENARIOS,
+            scenarios: THREAD_SCENARIOS,
         }),
         Box::new(Native {
             name: "floor",
             build: floor::build,
-            scenarios: POOL_SCENARIOS,
+            scenarios: THREAD_SCENARIOS,
         }),
         Box::new(Native {
             name: "serial",
@@ -197,9 +234,11 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
     ]
 }
 
-/// The system called `name`.
-pub(crate) fn by_name(name: &str) -> Option<Box<dyn System>> {
-    all().into_iter().find(|system| system.name() == name)
+/// The system called `name` in the `idle-memory` table, for its probe.
+pub(crate) fn idle_memory_system(name: &str) -> Option<Box<dyn System>> {
+    all()
+        .into_iter()
+        .find(|system| system.name() == name && system.takes_part(Scenario::IdleMemory))
 }
 
 /// Waits on a per-task result channel (the handle of `rayon`, `threadpool` and `floor`).
@@ -231,13 +270,45 @@ mod tests {
         check(&serial::build(2).unwrap());
     }
 
+    /// Every process body runs on a flotilla process pool (whose workers are this test
+    /// binary, re-executed) and on a thread pool, through the same `Executor` trait.
     #[test]
-    fn names_are_unique_and_flotilla_comes_first() {
-        let names: Vec<_> = all().iter().map(|s| s.name()).collect();
-        assert_eq!(names[0], "flotilla");
-        let mut unique = names.clone();
-        unique.dedup();
-        assert_eq!(unique, names);
-        assert!(by_name("floor").is_some());
+    fn process_bodies_run_on_both_executors() {
+        fn check<E: flotilla::Executor>(pool: &E) {
+            scenarios::task_overhead(pool, 50).unwrap();
+            scenarios::task_roundtrip(pool, 10).unwrap();
+            scenarios::map_double(pool, 2_500, 1_000).unwrap();
+            scenarios::large_arg(pool, Payload::ByteBuf, 100_000, 2).unwrap();
+            scenarios::large_arg(pool, Payload::Vec, 100_000, 2).unwrap();
+            scenarios::fib_tasks(pool, 3, 10).unwrap();
+            assert!(scenarios::worker_rss_kib(pool).unwrap() > 0);
+        }
+        check(&flotilla_process::build(2).unwrap());
+        let threads = flotilla::ThreadPoolExecutor::builder()
+            .max_workers(2)
+            .build()
+            .unwrap();
+        check(&threads);
+        scenarios::startup(|| flotilla_process::build(2)).unwrap();
+    }
+
+    #[test]
+    fn names_are_unique_per_table_and_flotilla_comes_first() {
+        let systems = all();
+        for scenario in Scenario::ALL {
+            let names: Vec<_> = systems
+                .iter()
+                .filter(|s| s.takes_part(scenario))
+                .map(|s| s.name())
+                .collect();
+            assert_eq!(names[0], "flotilla", "{scenario:?}");
+            let mut unique = names.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{scenario:?}: {names:?}");
+        }
+        assert!(idle_memory_system("floor").is_some());
+        assert!(idle_memory_system("flotilla").is_some());
+        assert!(idle_memory_system("flotilla (Vec<u8>)").is_none());
     }
 }
