@@ -1,6 +1,6 @@
 //! The pool's side of one worker process: starting it, talking to it, stopping it.
 
-use std::io;
+use std::io::{self, BufReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -16,10 +16,18 @@ use crate::primitives::lock;
 /// How long a new worker may take to say hello (exec and start-up, on a loaded machine).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Buffer for replies: small ones arrive whole in one read; large ones bypass it.
+const READ_BUFFER: usize = 64 << 10;
+
 /// A running worker process and the socket to it.
 pub(crate) struct WorkerProcess {
     child: Child,
+    /// Writes go straight to the socket; reads go through `reader`, so that a small reply
+    /// (header and body) costs one `read`.
     stream: UnixStream,
+    reader: BufReader<UnixStream>,
+    /// The socket's read timeout as last set, so it is only changed when it differs.
+    read_timeout: Option<Duration>,
     pid: u32,
     switch: Arc<KillSwitch>,
     tasks_run: usize,
@@ -124,9 +132,20 @@ impl WorkerProcess {
             .map_err(|e| spawn_error(format!("{}: {e}", program())))?;
         drop(theirs);
         let pid = child.id();
+        let reader = match ours.try_clone() {
+            Ok(clone) => BufReader::with_capacity(READ_BUFFER, clone),
+            Err(err) => {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(spawn_error(format!("socket: {err}")));
+            }
+        };
         let mut worker = WorkerProcess {
             child,
             stream: ours,
+            reader,
+            read_timeout: None,
             pid,
             switch: Arc::new(KillSwitch {
                 state: Mutex::new(SwitchState {
@@ -208,39 +227,34 @@ impl WorkerProcess {
     }
 
     fn receive(&mut self, timeout: Option<Duration>) -> Result<Reply, CallError> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left == Some(Duration::ZERO) {
-                return Err(CallError::TimedOut);
-            }
-            // A zero duration means "no timeout" to set_read_timeout; `left` is never zero here.
-            if self.stream.set_read_timeout(left).is_err() {
+        // The socket's read timeout is the time left to the task, so a read that times out
+        // means the task ran out of time (a frame cut short by it cannot be resumed anyway).
+        // A zero duration would mean "no timeout" to the socket: round it up to a microsecond.
+        let limit = timeout.map(|t| t.max(Duration::from_micros(1)));
+        if limit != self.read_timeout {
+            if self.stream.set_read_timeout(limit).is_err() {
                 return Err(CallError::Died(self.reap()));
             }
-            return match wire::read_frame(&mut self.stream, &mut self.body) {
-                Ok(()) => match wire::decode_head::<Reply>(&self.body) {
-                    Ok((reply, payload)) => {
-                        self.payload_at = self.body.len() - payload.len();
-                        Ok(reply)
-                    }
-                    Err(err) => Err(CallError::Garbled(err.to_string())),
-                },
-                Err(ReadError::Io(err))
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        Err(CallError::TimedOut)
-                    } else {
-                        continue;
-                    }
+            self.read_timeout = limit;
+        }
+        match wire::read_frame(&mut self.reader, &mut self.body) {
+            Ok(()) => match wire::decode_head::<Reply>(&self.body) {
+                Ok((reply, payload)) => {
+                    self.payload_at = self.body.len() - payload.len();
+                    Ok(reply)
                 }
-                Err(ReadError::Malformed(why)) => Err(CallError::Garbled(why)),
-                Err(ReadError::Closed | ReadError::Io(_)) => Err(CallError::Died(self.reap())),
-            };
+                Err(err) => Err(CallError::Garbled(err.to_string())),
+            },
+            Err(ReadError::Io(err))
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(CallError::TimedOut)
+            }
+            Err(ReadError::Malformed(why)) => Err(CallError::Garbled(why)),
+            Err(ReadError::Closed | ReadError::Io(_)) => Err(CallError::Died(self.reap())),
         }
     }
 
@@ -262,7 +276,7 @@ impl WorkerProcess {
         let _ = self.stream.set_read_timeout(Some(Duration::from_secs(1)));
         let mut body = Vec::new();
         // Exit closes the socket; wait for that (or the timeout) before reaping.
-        while wire::read_frame(&mut self.stream, &mut body).is_ok() {}
+        while wire::read_frame(&mut self.reader, &mut body).is_ok() {}
         self.reap();
     }
 

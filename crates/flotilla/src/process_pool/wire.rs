@@ -86,7 +86,14 @@ pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, String> {
 
 /// Starts a frame with `header`; append the payload, then call [`finish`].
 pub(crate) fn start<T: Serialize>(header: &T) -> Result<Vec<u8>, String> {
-    postcard::to_extend(header, vec![0u8; 4]).map_err(|err| format!("encoding: {err}"))
+    start_in(Vec::new(), header)
+}
+
+/// [`start`], reusing `buffer`'s allocation (its contents are discarded).
+pub(crate) fn start_in<T: Serialize>(mut buffer: Vec<u8>, header: &T) -> Result<Vec<u8>, String> {
+    buffer.clear();
+    buffer.extend_from_slice(&[0; 4]);
+    postcard::to_extend(header, buffer).map_err(|err| format!("encoding: {err}"))
 }
 
 /// Appends `value`'s encoding to a frame begun with [`start`].

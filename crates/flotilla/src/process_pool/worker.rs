@@ -6,7 +6,7 @@
 //! the user's `main` never runs in a worker and needs no guard. Tasks are found by name in the
 //! link-time registry, which is complete before any code runs.
 
-use std::io::Write;
+use std::io::{BufReader, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
@@ -57,9 +57,16 @@ fn serve(fd: RawFd) -> i32 {
     if send(&mut stream, &hello).is_err() {
         return 3;
     }
+    let mut reader = match stream.try_clone() {
+        Ok(clone) => BufReader::with_capacity(64 << 10, clone),
+        Err(_) => return 3,
+    };
+    // Both buffers are reused from task to task, so a large payload does not pay for fresh
+    // pages every time (recycle workers with `max_tasks_per_child` to return the memory).
     let mut body = Vec::new();
+    let mut reply = Vec::new();
     loop {
-        match wire::read_frame(&mut stream, &mut body) {
+        match wire::read_frame(&mut reader, &mut body) {
             Ok(()) => {}
             Err(wire::ReadError::Closed) => return 0,
             Err(err) => {
@@ -68,7 +75,7 @@ fn serve(fd: RawFd) -> i32 {
             }
         }
         let frame = match wire::decode_head::<Request<'_>>(&body) {
-            Ok((Request::Run { id, task }, args)) => run(id, task, args),
+            Ok((Request::Run { id, task }, args)) => run(id, task, args, &mut reply),
             Ok((Request::RunChunk { id, task, items }, _)) => {
                 let outcomes = items
                     .into_iter()
@@ -80,7 +87,7 @@ fn serve(fd: RawFd) -> i32 {
                         }
                     })
                     .collect();
-                wire::encode(&Reply::ChunkDone { id, outcomes })
+                wire::encode(&Reply::ChunkDone { id, outcomes }).map(|frame| reply = frame)
             }
             Ok((Request::Exit, _)) => return 0,
             Err(err) => {
@@ -89,7 +96,7 @@ fn serve(fd: RawFd) -> i32 {
             }
         };
         let sent = match frame {
-            Ok(frame) => stream.write_all(&frame),
+            Ok(()) => stream.write_all(&reply),
             Err(why) => send(
                 &mut stream,
                 &Reply::Done {
@@ -105,17 +112,19 @@ fn serve(fd: RawFd) -> i32 {
     }
 }
 
-/// Runs one task and builds the reply frame, with the result encoded straight into it.
-fn run(id: u64, task: &str, args: &[u8]) -> Result<Vec<u8>, String> {
+/// Runs one task and builds the reply frame in `out`, with the result encoded straight into
+/// it.
+fn run(id: u64, task: &str, args: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let outcome = match lookup(task) {
         Ok(call) => {
-            let mut frame = wire::start(&Reply::Done {
+            let header = Reply::Done {
                 id,
                 outcome: Outcome::Value,
-            })?;
-            match call(args, &mut frame) {
-                Outcome::Value => match wire::finish(&mut frame) {
-                    Ok(()) => return Ok(frame),
+            };
+            *out = wire::start_in(std::mem::take(out), &header)?;
+            match call(args, out) {
+                Outcome::Value => match wire::finish(out) {
+                    Ok(()) => return Ok(()),
                     Err(why) => Outcome::Failed(format!("the result of task `{task}`: {why}")),
                 },
                 failure => failure,
@@ -123,7 +132,8 @@ fn run(id: u64, task: &str, args: &[u8]) -> Result<Vec<u8>, String> {
         }
         Err(unknown) => unknown,
     };
-    wire::encode(&Reply::Done { id, outcome })
+    *out = wire::start_in(std::mem::take(out), &Reply::Done { id, outcome })?;
+    wire::finish(out)
 }
 
 fn lookup(task: &str) -> Result<registry::Call, Outcome> {
