@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use crate::executor::Task;
 use crate::panic;
-use crate::process_pool::wire::Outcome;
+use crate::process_pool::wire::{Item, Outcome};
 
 /// Runs a task from its encoded arguments. On success it appends the encoded result to the
 /// buffer and returns [`Outcome::Value`]; otherwise the buffer's new contents are meaningless.
@@ -18,6 +18,7 @@ pub(crate) type Call = fn(&[u8], &mut Vec<u8>) -> Outcome;
 pub struct TaskEntry {
     name: &'static str,
     call: Call,
+    call_chunk: Call,
 }
 
 impl TaskEntry {
@@ -26,6 +27,7 @@ impl TaskEntry {
         TaskEntry {
             name: T::NAME,
             call: call::<T>,
+            call_chunk: call_chunk::<T>,
         }
     }
 }
@@ -63,11 +65,56 @@ fn call<T: Task + Default>(args: &[u8], out: &mut Vec<u8>) -> Outcome {
     }
 }
 
+/// Runs a task on each item of an encoded `Vec` of arguments, catching panics per item, and
+/// appends the encoded `Vec<Item>` of results.
+fn call_chunk<T: Task + Default>(items: &[u8], out: &mut Vec<u8>) -> Outcome {
+    let items: Vec<T::Args> = match postcard::from_bytes(items) {
+        Ok(items) => items,
+        Err(err) => {
+            return Outcome::Failed(format!(
+                "could not decode the arguments of task `{}`: {err}",
+                T::NAME
+            ));
+        }
+    };
+    let task = T::default();
+    let results: Vec<Item<T::Output>> = items
+        .into_iter()
+        .map(|args| match panic::catch(|| task.run(args)) {
+            Ok(value) => Item::Value(value),
+            Err(panic) => Item::Panicked {
+                message: panic.message().to_owned(),
+                location: panic.location().map(str::to_owned),
+            },
+        })
+        .collect();
+    match postcard::to_extend(&results, std::mem::take(out)) {
+        Ok(bytes) => {
+            *out = bytes;
+            Outcome::Value
+        }
+        Err(err) => Outcome::Failed(format!(
+            "could not encode the results of task `{}`: {err}",
+            T::NAME
+        )),
+    }
+}
+
+/// How a task is to be run: once, or over a chunk of arguments.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Shape {
+    One,
+    Chunk,
+}
+
 /// Finds a task by name.
-pub(crate) fn lookup(name: &str) -> Option<Call> {
-    static INDEX: OnceLock<HashMap<&'static str, Call>> = OnceLock::new();
-    INDEX
-        .get_or_init(|| TASKS.iter().map(|entry| (entry.name, entry.call)).collect())
-        .get(name)
-        .copied()
+pub(crate) fn lookup(name: &str, shape: Shape) -> Option<Call> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static TaskEntry>> = OnceLock::new();
+    let entry = INDEX
+        .get_or_init(|| TASKS.iter().map(|entry| (entry.name, entry)).collect())
+        .get(name)?;
+    Some(match shape {
+        Shape::One => entry.call,
+        Shape::Chunk => entry.call_chunk,
+    })
 }

@@ -94,7 +94,7 @@ fn run(mut control: UnixStream) -> i32 {
     panic::install_hook();
     let mut out = Vec::new();
     refusal::clear();
-    let outcome = match registry::lookup(start.task) {
+    let outcome = match registry::lookup(start.task, registry::Shape::One) {
         Some(call) => call(args, &mut out),
         None => Outcome::UnknownTask(start.task.to_owned()),
     };
@@ -102,7 +102,7 @@ fn run(mut control: UnixStream) -> i32 {
     fds::release_unclaimed();
     let who = format!("process {:?} (pid {})", start.name, std::process::id());
     match outcome {
-        Outcome::Value | Outcome::Inline(_) => 0,
+        Outcome::Value => 0,
         Outcome::Panicked { message, location } => {
             match location {
                 Some(at) => eprintln!("flotilla: {who} panicked at {at}: {message}"),

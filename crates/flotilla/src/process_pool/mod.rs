@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use self::child::{CallError, KillSwitch, WorkerProcess};
-use self::wire::{Outcome, Reply, Request};
+use self::wire::{Item, Outcome, Reply, Request};
 use crate::error::{Error, Panic};
 use crate::executor::{Executor, Shutdown, Task};
 use crate::future::{Future, Promise};
@@ -312,22 +312,14 @@ impl ProcessPoolExecutor {
         items: Vec<T::Args>,
     ) -> Result<Future<Chunk<T::Output>>, Error> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = items
-            .iter()
-            .map(postcard::to_allocvec)
-            .collect::<Result<Vec<_>, _>>()
+        let frame = wire::start(&Request::RunChunk { id, task: T::NAME })
+            .and_then(|frame| wire::append(frame, &items))
+            .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
             .map_err(|err| {
                 format!(
                     "could not encode the arguments of task `{}`: {err}",
                     T::NAME
                 )
-            })
-            .and_then(|encoded| {
-                wire::encode(&Request::RunChunk {
-                    id,
-                    task: T::NAME,
-                    items: encoded.iter().map(|a| serde_bytes::Bytes::new(a)).collect(),
-                })
             });
         self.queue(
             id,
@@ -562,17 +554,10 @@ impl Shared {
 }
 
 fn decode_value<T: DeserializeOwned>(outcome: Outcome, payload: &[u8]) -> Result<T, Error> {
-    let bytes = match &outcome {
-        Outcome::Value => payload,
-        Outcome::Inline(bytes) => bytes,
-        _ => &[],
-    };
     match outcome {
-        Outcome::Value | Outcome::Inline(_) => {
-            postcard::from_bytes(bytes).map_err(|err| Error::Codec {
-                message: format!("could not decode a task's result: {err}"),
-            })
-        }
+        Outcome::Value => postcard::from_bytes(payload).map_err(|err| Error::Codec {
+            message: format!("could not decode a task's result: {err}"),
+        }),
         Outcome::Panicked { message, location } => {
             Err(Error::Panicked(Panic::new(message, location)))
         }
@@ -594,14 +579,32 @@ fn decode_one<T: DeserializeOwned>(reply: Reply, payload: &[u8], id: u64) -> Res
     }
 }
 
-fn decode_chunk<T: DeserializeOwned>(reply: Reply, _: &[u8], id: u64) -> Result<Chunk<T>, Error> {
-    match reply {
-        Reply::ChunkDone { id: got, outcomes } if got == id => Ok(Chunk::Mixed(
-            outcomes
+fn decode_chunk<T: DeserializeOwned>(
+    reply: Reply,
+    payload: &[u8],
+    id: u64,
+) -> Result<Chunk<T>, Error> {
+    let items: Vec<Item<T>> = decode_one(reply, payload, id)?;
+    if items.iter().all(|item| matches!(item, Item::Value(_))) {
+        return Ok(Chunk::Values(
+            items
                 .into_iter()
-                .map(|outcome| decode_value(outcome, &[]))
+                .filter_map(|item| match item {
+                    Item::Value(value) => Some(value),
+                    Item::Panicked { .. } => None,
+                })
                 .collect(),
-        )),
-        other => Err(unexpected(&other, id)),
+        ));
     }
+    Ok(Chunk::Mixed(
+        items
+            .into_iter()
+            .map(|item| match item {
+                Item::Value(value) => Ok(value),
+                Item::Panicked { message, location } => {
+                    Err(Error::Panicked(Panic::new(message, location)))
+                }
+            })
+            .collect(),
+    ))
 }

@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the messages change, so a worker from another build is refused clearly.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
@@ -26,13 +26,9 @@ const INITIAL_RESERVE: usize = 128 << 20;
 pub(crate) enum Request<'a> {
     /// Run one task; its encoded arguments follow the header.
     Run { id: u64, task: &'a str },
-    /// Run a task on each item of a chunk (`map` with a chunksize).
-    RunChunk {
-        id: u64,
-        task: &'a str,
-        #[serde(borrow)]
-        items: Vec<&'a serde_bytes::Bytes>,
-    },
+    /// Run a task on each item of a chunk (`map` with a chunksize); the encoded `Vec` of
+    /// arguments follows the header, and the reply's value is an encoded `Vec<`[`Item`]`>`.
+    RunChunk { id: u64, task: &'a str },
     /// Finish and exit.
     Exit,
 }
@@ -44,8 +40,6 @@ pub(crate) enum Reply {
     Hello { version: u32, pid: u32 },
     /// The outcome of a `Run`; an [`Outcome::Value`]'s encoded result follows the header.
     Done { id: u64, outcome: Outcome },
-    /// The outcomes of a `RunChunk`, in order.
-    ChunkDone { id: u64, outcomes: Vec<Outcome> },
 }
 
 /// What became of one task in a worker.
@@ -53,8 +47,6 @@ pub(crate) enum Reply {
 pub(crate) enum Outcome {
     /// The task returned; its encoded result follows the header.
     Value,
-    /// The task returned this encoded result (inside a chunk, where nothing follows).
-    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The task panicked.
     Panicked {
         message: String,
@@ -64,6 +56,18 @@ pub(crate) enum Outcome {
     UnknownTask(String),
     /// The arguments or the result could not be decoded or encoded.
     Failed(String),
+}
+
+/// What became of one item of a chunk.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Item<T> {
+    /// The task returned.
+    Value(T),
+    /// The task panicked on this item; the rest of the chunk still ran.
+    Panicked {
+        message: String,
+        location: Option<String>,
+    },
 }
 
 /// Why a frame could not be read.
@@ -200,14 +204,21 @@ mod tests {
 
     #[test]
     fn frames_roundtrip() {
-        let reply = Reply::ChunkDone {
+        let reply = Reply::Done {
             id: 7,
-            outcomes: vec![Outcome::Inline(vec![1, 2, 3])],
+            outcome: Outcome::Panicked {
+                message: "boom".into(),
+                location: Some("a.rs:1:2".into()),
+            },
         };
         match roundtrip(&reply) {
-            Reply::ChunkDone { id: 7, outcomes } => {
-                assert!(matches!(&outcomes[..], [Outcome::Inline(b)] if *b == [1, 2, 3]));
-            }
+            Reply::Done {
+                id: 7,
+                outcome: Outcome::Panicked { message, location },
+            } => assert_eq!(
+                (message.as_str(), location.as_deref()),
+                ("boom", Some("a.rs:1:2"))
+            ),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -267,18 +278,23 @@ mod tests {
 
         /// Whatever a worker may send, re-reading it gives back the same message.
         #[test]
-        fn replies_roundtrip(id in proptest::num::u64::ANY, value in proptest::collection::vec(proptest::num::u8::ANY, 0..512), message in ".*") {
-            let frame = encode(&Reply::ChunkDone { id, outcomes: vec![Outcome::Inline(value.clone()), Outcome::Failed(message.clone())] }).unwrap();
+        fn replies_roundtrip(id in proptest::num::u64::ANY, values in proptest::collection::vec(proptest::num::u32::ANY, 0..64), message in ".*") {
+            let items: Vec<Item<u32>> = values.iter().map(|v| Item::Value(*v)).chain([Item::Panicked { message: message.clone(), location: None }]).collect();
+            let frame = start(&Reply::Done { id, outcome: Outcome::Value }).unwrap();
+            let mut frame = append(frame, &items).unwrap();
+            finish(&mut frame).unwrap();
             let mut body = Vec::new();
             read_frame(&mut &frame[..], &mut body).unwrap();
-            match decode::<Reply>(&body).unwrap() {
-                Reply::ChunkDone { id: got, outcomes } => {
-                    proptest::prop_assert_eq!(got, id);
-                    proptest::prop_assert!(matches!(&outcomes[0], Outcome::Inline(v) if *v == value));
-                    proptest::prop_assert!(matches!(&outcomes[1], Outcome::Failed(m) if *m == message));
-                }
-                other => proptest::prop_assert!(false, "unexpected {:?}", other),
+            let (head, payload) = decode_head::<Reply>(&body).unwrap();
+            let done = matches!(head, Reply::Done { id: got, outcome: Outcome::Value } if got == id);
+            proptest::prop_assert!(done, "unexpected header {:?}", head);
+            let back: Vec<Item<u32>> = postcard::from_bytes(payload).unwrap();
+            proptest::prop_assert_eq!(back.len(), values.len() + 1);
+            for (item, value) in back.iter().zip(&values) {
+                proptest::prop_assert!(matches!(item, Item::Value(v) if v == value));
             }
+            let last_is_panic = matches!(back.last(), Some(Item::Panicked { message: m, .. }) if *m == message);
+            proptest::prop_assert!(last_is_panic, "last item: {:?}", back.last());
         }
     }
 

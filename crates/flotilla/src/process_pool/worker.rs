@@ -11,7 +11,8 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use super::wire::{self, Outcome, Reply, Request};
-use crate::{panic, registry};
+use crate::panic;
+use crate::registry::{self, Shape};
 
 /// Set in a worker's environment to the file descriptor of its socket.
 pub(crate) const WORKER_ENV: &str = "FLOTILLA_WORKER_FD";
@@ -75,19 +76,9 @@ fn serve(fd: RawFd) -> i32 {
             }
         }
         let frame = match wire::decode_head::<Request<'_>>(&body) {
-            Ok((Request::Run { id, task }, args)) => run(id, task, args, &mut reply),
-            Ok((Request::RunChunk { id, task, items }, _)) => {
-                let outcomes = items
-                    .into_iter()
-                    .map(|args| {
-                        let mut out = Vec::new();
-                        match lookup(task).map(|call| call(args, &mut out)) {
-                            Ok(Outcome::Value) => Outcome::Inline(out),
-                            Ok(other) | Err(other) => other,
-                        }
-                    })
-                    .collect();
-                wire::encode(&Reply::ChunkDone { id, outcomes }).map(|frame| reply = frame)
+            Ok((Request::Run { id, task }, args)) => run(id, task, Shape::One, args, &mut reply),
+            Ok((Request::RunChunk { id, task }, items)) => {
+                run(id, task, Shape::Chunk, items, &mut reply)
             }
             Ok((Request::Exit, _)) => return 0,
             Err(err) => {
@@ -114,8 +105,8 @@ fn serve(fd: RawFd) -> i32 {
 
 /// Runs one task and builds the reply frame in `out`, with the result encoded straight into
 /// it.
-fn run(id: u64, task: &str, args: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    let outcome = match lookup(task) {
+fn run(id: u64, task: &str, shape: Shape, args: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let outcome = match lookup(task, shape) {
         Ok(call) => {
             let header = Reply::Done {
                 id,
@@ -136,8 +127,8 @@ fn run(id: u64, task: &str, args: &[u8], out: &mut Vec<u8>) -> Result<(), String
     wire::finish(out)
 }
 
-fn lookup(task: &str) -> Result<registry::Call, Outcome> {
-    registry::lookup(task).ok_or_else(|| Outcome::UnknownTask(task.to_owned()))
+fn lookup(task: &str, shape: Shape) -> Result<registry::Call, Outcome> {
+    registry::lookup(task, shape).ok_or_else(|| Outcome::UnknownTask(task.to_owned()))
 }
 
 fn send(stream: &mut UnixStream, reply: &Reply) -> std::io::Result<()> {
