@@ -75,6 +75,8 @@ pub mod process;
 mod process_pool;
 #[cfg(target_os = "linux")]
 mod registry;
+#[cfg(target_os = "linux")]
+pub mod shared;
 pub mod sync;
 mod thread_pool;
 mod wait;

@@ -45,6 +45,12 @@ pub(crate) fn collecting<R>(encode: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
     (result, collected.unwrap_or_default())
 }
 
+/// Whether a `Process::start` is encoding arguments on this thread, so that [`export`] would
+/// succeed; lets other descriptor-carrying types refuse with their own message.
+pub(crate) fn is_collecting() -> bool {
+    OUTGOING.with(|slot| slot.borrow().is_some())
+}
+
 /// Hands a duplicate of `fd` to the active collector and returns its slot.
 ///
 /// # Errors

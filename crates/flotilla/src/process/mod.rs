@@ -90,7 +90,7 @@
 mod broker;
 pub(crate) mod child;
 mod current;
-mod fds;
+pub(crate) mod fds;
 mod handle;
 mod pipe;
 mod protocol;
