@@ -55,6 +55,28 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("primes", "1099726899285419 is prime: False"),
     ("segfault_among_healthy", "healthy tasks: 8 of 8 returned"),
     ("fib_server", "20 of 20 clients got the right answer"),
+    (
+        "resized_bytes_counter",
+        "shared total equals the serial sum",
+    ),
+    (
+        "shared_array",
+        "4 processes filled 20 squares; their sum is 2470",
+    ),
+    ("hello_processes", "all 4 processes exited with code 0"),
+    (
+        "parmap",
+        "parmap(self_power, 1..=8) = [1, 4, 27, 256, 3125, 46656, 823543, 16777216]",
+    ),
+    ("pipe_ping_pong", "ping-pong: 1000 rounds, counter = 2000"),
+    (
+        "process_producer_consumer",
+        "consumed 300 of 300 items across 3 consumer processes, none lost",
+    ),
+    (
+        "kill_runaways",
+        "all 10 runaways are dead: 7 by SIGTERM (-15), 3 by SIGKILL (-9)",
+    ),
     ("tour", "tour complete"),
 ];
 
