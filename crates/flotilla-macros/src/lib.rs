@@ -20,7 +20,8 @@ use syn::{FnArg, ItemFn, ReturnType, parse_macro_input};
 ///
 /// One parameter travels as itself, several as a tuple, none as `()`. Parameters and the return
 /// value must be serde types (owned: `String`, not `&str`). The task's stable name is the
-/// module path plus the function name.
+/// module path plus the function name. The unit struct takes the function's name, so neither a
+/// parameter nor a local binding in the same scope can share it.
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {

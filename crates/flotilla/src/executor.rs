@@ -15,6 +15,10 @@ use crate::map::Map;
 /// [`NAME`](Task::NAME) under which worker processes find it. Arguments travel as one value
 /// (a tuple for several parameters), so they and the result must be serde types.
 ///
+/// The unit struct takes the function's name in both the type and the value namespace, so a
+/// local binding of the same name (`let producer = Process::new(producer, ..)`) does not
+/// compile: name tasks after what they do (`produce`) and values after what they are.
+///
 /// # Examples
 ///
 /// ```
