@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::report::{self, BASELINE, Row};
-use crate::scenarios::{Plan, Scenario};
+use crate::report::{self, Row};
+use crate::scenarios::{Plan, Scenario, THUMBNAILS_BASELINE};
 use crate::systems::{self, Failure};
 
 /// A validated `compare` command line.
@@ -17,12 +17,15 @@ use crate::systems::{self, Failure};
 pub(crate) struct Config {
     /// The scenarios to run, in order.
     pub(crate) scenarios: Vec<Scenario>,
-    /// Timed repetitions per system (after one warm-up).
-    pub(crate) reps: usize,
+    /// Timed repetitions per system (after one warm-up); `None` for each scenario's default
+    /// ([`Scenario::default_reps`]).
+    pub(crate) reps: Option<usize>,
     /// Multiplies item counts; 1 for real runs.
     pub(crate) scale: f64,
     /// Where to write the JSON rows, if anywhere.
     pub(crate) json: Option<PathBuf>,
+    /// The directory of `thumbnails`' photos.
+    pub(crate) photos: PathBuf,
 }
 
 /// How a `compare` run went.
@@ -47,6 +50,11 @@ systems: flotilla   = flotilla::ThreadPoolExecutor in thread-* scenarios, cpu-sc
          floor      = N threads on one crossbeam channel of Box<dyn FnOnce>, a bounded(1)
                       crossbeam channel per task for its result (rayon and threadpool too)
          serial     = the calling thread, no pool (cpu-scaling only)
+thumbnails: flotilla fast|faithful (processes|threads) = thumbnails::bench_run in that mode,
+                      resizing on a flotilla process or thread pool (fast (processes): the
+                      baseline)
+         python course = crates/thumbnails/bench/course.py, the course's design (Pillow)
+         vipsthumbnail = libvips' vipsthumbnail, one pass per width over local files
 ";
 
 /// Runs `config`, writing the tables to `out`.
@@ -60,10 +68,23 @@ pub(crate) fn run(config: &Config, out: &mut dyn Write) -> io::Result<Outcome> {
     let mut failures = 0;
     writeln!(out, "{LEGEND}")?;
     for &scenario in &config.scenarios {
-        let plan = Plan::new(scenario, config.scale, config.reps);
+        let reps = config.reps.unwrap_or_else(|| scenario.default_reps());
+        let mut plan = Plan::new(scenario, config.scale, reps);
         let mut rows = Vec::new();
         let mut notes = Vec::new();
         let mut own_serial = HashMap::new();
+        let ready = match scenario {
+            Scenario::Thumbnails => plan.select_photos(&config.photos, config.scale),
+            _ => Ok(()),
+        };
+        if let Err(why) = ready {
+            eprintln!("{}: skipped: {why}", scenario.name());
+            notes.push(format!("skipped: {why}"));
+            let title = format!("{} - skipped", scenario.name());
+            let table = report::table(&title, scenario.unit(), scenario.baseline(), &[], &notes);
+            writeln!(out, "{table}")?;
+            continue;
+        }
         for system in systems.iter().filter(|system| system.takes_part(scenario)) {
             eprintln!("{}: {} ...", scenario.name(), system.name());
             match system.measure(&plan) {
@@ -86,7 +107,13 @@ pub(crate) fn run(config: &Config, out: &mut dyn Write) -> io::Result<Outcome> {
         writeln!(
             out,
             "{}",
-            report::table(&plan.title(), scenario.unit(), &rows, &notes)
+            report::table(
+                &plan.title(),
+                scenario.unit(),
+                scenario.baseline(),
+                &rows,
+                &notes
+            )
         )?;
         out.flush()?;
         all_rows.extend(rows);
@@ -213,6 +240,34 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
              parent's; in the JSON, seconds = 0 and per_item_us = KiB"
                 .to_owned(),
         ),
+        Scenario::Thumbnails => {
+            notes.push(
+                "flotilla rows: thumbnails::bench_run (4 downloads at once, one resize worker \
+                 per CPU, JPEG quality 75) in a fresh `flotilla-bench thumbnails-run` process \
+                 per run, timed by its report; python course: course.py (4 download threads, \
+                 cpu_count() Pillow LANCZOS processes), timed by itself; both download from \
+                 the same server"
+                    .to_owned(),
+            );
+            notes.push(
+                "vipsthumbnail: `vipsthumbnail FILES --size Wx -o OUT/%s_W.jpg[Q=75]` for W = \
+                 200, 64, 32 over local copies (no download), timed wall-clock over the three"
+                    .to_owned(),
+            );
+            if rows.iter().any(|row| row.peak_rss_kib.is_some()) {
+                notes.push(
+                    "peak RSS: the largest single process of a run (GNU time's %M: a process \
+                     pool's workers count one by one, threads together), largest over the \
+                     timed runs"
+                        .to_owned(),
+                );
+            } else if !rows.is_empty() {
+                notes.push(
+                    "peak RSS not measured: /usr/bin/time is missing (apt-get install time)"
+                        .to_owned(),
+                );
+            }
+        }
     }
     notes.extend(targets(plan, rows));
     notes
@@ -231,7 +286,7 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
             .find(|row| row.system == name)
             .map(|row| row.per_item_us)
     };
-    let flotilla = per_item(BASELINE);
+    let flotilla = per_item(plan.scenario.baseline());
     // Peer per item over flotilla per item, if both ran.
     let ratio = |peer: &str| Some(per_item(peer)? / flotilla?);
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
@@ -264,13 +319,17 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
             }),
         ],
         Scenario::ProcessLargeArg => {
-            vec![rows.iter().find(|row| row.system == BASELINE).map(|row| {
-                let rate = gib_per_s(plan, row);
-                format!(
-                    "target: flotilla ≥ 1 GiB/s: {} ({rate:.2} GiB/s)",
-                    verdict(rate >= 1.0)
-                )
-            })]
+            vec![
+                rows.iter()
+                    .find(|row| row.system == plan.scenario.baseline())
+                    .map(|row| {
+                        let rate = gib_per_s(plan, row);
+                        format!(
+                            "target: flotilla ≥ 1 GiB/s: {} ({rate:.2} GiB/s)",
+                            verdict(rate >= 1.0)
+                        )
+                    }),
+            ]
         }
         Scenario::ProcessIdleMemory => vec![flotilla.map(|kib| {
             format!(
@@ -286,6 +345,32 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
                 verdict(speedup >= 1.85)
             ))
         })],
+        Scenario::Thumbnails => {
+            let faster_than = |system: &str, peer: &str, at_least: f64| -> Option<String> {
+                let r = per_item(peer)? / per_item(system)?;
+                Some(format!(
+                    "target: {system} ≥ {at_least}× faster per image than {peer}: {} ({r:.2}×)",
+                    verdict(r >= at_least)
+                ))
+            };
+            let largest = rows
+                .iter()
+                .filter(|row| row.system.starts_with("flotilla"))
+                .filter_map(|row| Some((row.peak_rss_kib?, row.system.as_str())))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            vec![
+                faster_than(THUMBNAILS_BASELINE, "python course", 8.0),
+                faster_than(THUMBNAILS_BASELINE, "vipsthumbnail", 3.0),
+                faster_than("flotilla faithful (processes)", "python course", 3.0),
+                largest.map(|(kib, system)| {
+                    let mib = kib / 1024.0;
+                    format!(
+                        "target: flotilla peak RSS < 400 MiB: {} (largest {mib:.1} MiB, {system})",
+                        verdict(mib < 400.0)
+                    )
+                }),
+            ]
+        }
         _ => Vec::new(),
     };
     found.into_iter().flatten().collect()
@@ -304,6 +389,7 @@ mod tests {
                 items,
                 value,
                 own_serial: None,
+                peak_rss_kib: None,
             };
             Row::new(Scenario::CpuScaling, system, &m)
         };
@@ -330,6 +416,7 @@ mod tests {
                 items,
                 value,
                 own_serial: None,
+                peak_rss_kib: None,
             };
             Row::new(scenario, system, &m)
         };
@@ -372,5 +459,56 @@ mod tests {
                 .iter()
                 .any(|n| n.ends_with("faster than python: met (3.00×)"))
         );
+    }
+
+    #[test]
+    fn thumbnails_notes_report_every_target() {
+        let plan = Plan::new(Scenario::Thumbnails, 1.0, 3);
+        let row = |system: &str, seconds: f64, mib: f64| {
+            let m = Measurement {
+                items: 39,
+                value: seconds,
+                own_serial: None,
+                peak_rss_kib: Some(mib * 1024.0),
+            };
+            Row::new(Scenario::Thumbnails, system, &m)
+        };
+        let rows = [
+            row(THUMBNAILS_BASELINE, 1.0, 60.0),
+            row("flotilla faithful (processes)", 1.5, 100.0),
+            row("flotilla fast (threads)", 0.9, 120.0),
+            row("python course", 4.5, 130.0),
+            row("vipsthumbnail", 6.0, 220.0),
+        ];
+        let notes = scenario_notes(&plan, &rows, &HashMap::new());
+        let has = |text: &str| notes.iter().any(|n| n == text);
+        assert!(
+            has(
+                "target: flotilla fast (processes) ≥ 8× faster per image than python course: \
+                 MISSED (4.50×)"
+            ),
+            "{notes:?}"
+        );
+        assert!(has(
+            "target: flotilla fast (processes) ≥ 3× faster per image than vipsthumbnail: met \
+             (6.00×)"
+        ));
+        assert!(has(
+            "target: flotilla faithful (processes) ≥ 3× faster per image than python course: \
+             met (3.00×)"
+        ));
+        assert!(has(
+            "target: flotilla peak RSS < 400 MiB: met (largest 120.0 MiB, flotilla fast \
+             (threads))"
+        ));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("peak RSS: the largest single process"))
+        );
+
+        // Rows that did not run have no target line.
+        let notes = scenario_notes(&plan, &rows[..1], &HashMap::new());
+        assert_eq!(notes.iter().filter(|n| n.starts_with("target:")).count(), 1);
     }
 }

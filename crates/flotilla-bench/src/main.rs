@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p flotilla-bench -- compare [SCENARIO..] [--reps N] [--json FILE]
+//! cargo run --release -p flotilla-bench -- compare thumbnails [--photos DIR]
 //! cargo run --release -p flotilla-bench -- list
 //! ```
 //!
@@ -17,7 +18,9 @@
 //! the same scenarios in `python/bench.py`.
 //!
 //! The process scenarios' worker processes are this program itself: flotilla re-executes it
-//! and catches the copy before `main`, so `main` needs nothing for them.
+//! and catches the copy before `main`, so `main` needs nothing for them. The `thumbnails` rows
+//! of flotilla run this program too, as the hidden `thumbnails-run` command, one fresh process
+//! per run so that each run's peak RSS is its own.
 
 mod compare;
 mod memory;
@@ -32,6 +35,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use thumbnails::{Mode, ResizeOn};
 
 use crate::scenarios::{Plan, Scenario};
 
@@ -61,6 +65,23 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
+    /// Makes thumbnails of the URLs in FILE with `thumbnails::bench_run` and prints
+    /// {"images", "seconds"}; run by `compare` for the flotilla rows of `thumbnails`.
+    #[command(hide = true)]
+    ThumbnailsRun {
+        /// One URL a line.
+        #[arg(long, value_name = "FILE")]
+        urls: PathBuf,
+        /// Where the thumbnails go.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// fast or faithful.
+        #[arg(long, default_value = "fast")]
+        mode: Mode,
+        /// processes or threads.
+        #[arg(long, default_value = "processes")]
+        resize_on: ResizeOn,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -68,14 +89,20 @@ struct CompareArgs {
     /// Scenarios to run (default: all).
     #[arg(value_enum)]
     scenarios: Vec<Scenario>,
-    /// Timed repetitions per system, after one warm-up; the median is reported.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
-    reps: u16,
+    /// Timed repetitions per system, after one warm-up; the median is reported [default: 5,
+    /// and 3 for thumbnails].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    reps: Option<u16>,
     /// Also writes every row to FILE as a JSON array of
-    /// {scenario, system, items, seconds, per_item_us}.
+    /// {scenario, system, items, seconds, per_item_us} (thumbnails rows add peak_rss_kib).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Multiplies the item counts (and shrinks cpu-scaling's tasks); for quick test runs.
+    /// The photos of `thumbnails` [default: $FLOTILLA_BENCH_PHOTOS, else the workspace's
+    /// ../shared/corpus/photos].
+    #[arg(long, value_name = "DIR")]
+    photos: Option<PathBuf>,
+    /// Multiplies the item counts (shrinks cpu-scaling's tasks, keeps thumbnails' smallest
+    /// photos); for quick test runs.
     #[arg(long, default_value_t = 1.0, value_parser = positive, hide = true)]
     scale: f64,
 }
@@ -96,9 +123,10 @@ impl CompareArgs {
         };
         compare::Config {
             scenarios,
-            reps: usize::from(self.reps),
+            reps: self.reps.map(usize::from),
             scale: self.scale,
             json: self.json,
+            photos: self.photos.unwrap_or_else(systems::default_photos_dir),
         }
     }
 }
@@ -119,6 +147,12 @@ fn main() -> ExitCode {
         Command::ProbeIdleMemory { system, workers } => {
             probe_idle_memory(&system, workers, &mut stdout)
         }
+        Command::ThumbnailsRun {
+            urls,
+            out,
+            mode,
+            resize_on,
+        } => systems::run_here(&urls, &out, mode, resize_on, &mut stdout),
     };
     match result {
         Ok(code) => code,
@@ -182,8 +216,54 @@ mod tests {
         };
         let config = args.into_config();
         assert_eq!(config.scenarios, Scenario::ALL);
-        assert_eq!(config.reps, 5);
+        assert_eq!(config.reps, None);
         assert!(Cli::try_parse_from(["flotilla-bench", "compare", "no-such"]).is_err());
         assert!(Cli::try_parse_from(["flotilla-bench", "compare", "--scale", "0"]).is_err());
+        assert!(Cli::try_parse_from(["flotilla-bench", "compare", "--reps", "0"]).is_err());
+    }
+
+    #[test]
+    fn compare_takes_reps_and_a_photo_directory() {
+        let cli = Cli::try_parse_from([
+            "flotilla-bench",
+            "compare",
+            "thumbnails",
+            "--reps",
+            "2",
+            "--photos",
+            "/some/photos",
+        ])
+        .unwrap();
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare");
+        };
+        let config = args.into_config();
+        assert_eq!(config.scenarios, [Scenario::Thumbnails]);
+        assert_eq!(config.reps, Some(2));
+        assert_eq!(config.photos, PathBuf::from("/some/photos"));
+    }
+
+    #[test]
+    fn thumbnails_run_parses_mode_and_executor() {
+        let cli = Cli::try_parse_from([
+            "flotilla-bench",
+            "thumbnails-run",
+            "--urls",
+            "u.txt",
+            "--out",
+            "o",
+            "--mode",
+            "faithful",
+            "--resize-on",
+            "threads",
+        ])
+        .unwrap();
+        let Command::ThumbnailsRun {
+            mode, resize_on, ..
+        } = cli.command
+        else {
+            panic!("not thumbnails-run");
+        };
+        assert_eq!((mode, resize_on), (Mode::Faithful, ResizeOn::Threads));
     }
 }

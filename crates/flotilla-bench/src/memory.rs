@@ -1,12 +1,21 @@
-//! Resident memory, for `idle-memory` and `process-idle-memory`.
+//! Resident memory, for `idle-memory`, `process-idle-memory` and the peak RSS of the
+//! `thumbnails` runs.
 //!
 //! Each sample runs in a fresh process (this executable, re-run with the hidden
 //! `probe-idle-memory SYSTEM` command), because a process that has already started and joined
 //! threads keeps their stacks and malloc arenas cached, and a second pool in it would look
 //! cheaper than a first. The probe prints one number: the KiB of VmRSS growth. There is no
 //! warm-up for this scenario: a warm-up is exactly what it must not have.
+//!
+//! A `thumbnails` run is a child process run under GNU time (`/usr/bin/time -f %M`), whose
+//! `%M` is the child's `ru_maxrss` as `wait4` reports it: the peak RSS of the largest single
+//! process among the child and the descendants it waited for (a process pool's workers count
+//! one by one, a thread pool's threads together).
 
-use std::process::Command;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use crate::scenarios::Plan;
 
@@ -60,6 +69,73 @@ pub(crate) fn sample_in_fresh_processes(system: &str, plan: &Plan) -> Result<Vec
         .collect()
 }
 
+/// GNU time, which reports a child's peak RSS.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// What [`run_with_peak_rss`] saw.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// The program's exit status and output.
+    pub(crate) output: Output,
+    /// Wall-clock time from spawning to exit.
+    pub(crate) wall: Duration,
+    /// The peak RSS of the largest process of the run in KiB, if GNU time is installed.
+    pub(crate) peak_rss_kib: Option<u64>,
+}
+
+/// Runs `program` with `args` to completion, under GNU time when `/usr/bin/time` exists (its
+/// report goes to `rss_file`, not to the program's stderr).
+///
+/// # Errors
+///
+/// The program (or GNU time) could not be started, as [`Command::output`] reports it.
+pub(crate) fn run_with_peak_rss<I, S>(
+    program: impl AsRef<OsStr>,
+    args: I,
+    rss_file: &Path,
+) -> std::io::Result<Run>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let timed = Path::new(GNU_TIME).is_file();
+    let mut command = if timed {
+        let mut command = Command::new(GNU_TIME);
+        command.args(["-f", "%M", "-o"]).arg(rss_file).arg(program);
+        command
+    } else {
+        Command::new(program)
+    };
+    command.args(args);
+    let start = Instant::now();
+    let output = command.output()?;
+    let wall = start.elapsed();
+    let peak_rss_kib = if timed {
+        std::fs::read_to_string(rss_file)
+            .ok()
+            .and_then(|report| parse_time_report(&report))
+    } else {
+        None
+    };
+    Ok(Run {
+        output,
+        wall,
+        peak_rss_kib,
+    })
+}
+
+/// The KiB in GNU time's `-f %M` report: its last line (a line before it says so when the
+/// command failed).
+fn parse_time_report(report: &str) -> Option<u64> {
+    report
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())?
+        .trim()
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +145,26 @@ mod tests {
         let status = "Name:\tbench\nVmPeak:\t   9000 kB\nVmRSS:\t    4242 kB\nThreads:\t1\n";
         assert_eq!(parse_vm_rss(status), Some(4242));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn parses_gnu_time_reports() {
+        assert_eq!(parse_time_report("66280\n"), Some(66280));
+        let failed = "Command exited with non-zero status 1\n131072\n";
+        assert_eq!(parse_time_report(failed), Some(131_072));
+        assert_eq!(parse_time_report(""), None);
+    }
+
+    #[test]
+    fn runs_a_child_and_reads_its_peak_rss() {
+        let file = std::env::temp_dir().join(format!("flotilla-bench-rss-{}", std::process::id()));
+        let run = run_with_peak_rss("sh", ["-c", "echo hi"], &file).unwrap();
+        assert!(run.output.status.success());
+        assert_eq!(String::from_utf8_lossy(&run.output.stdout), "hi\n");
+        if Path::new(GNU_TIME).is_file() {
+            assert!(run.peak_rss_kib.is_some_and(|kib| kib > 0), "{run:?}");
+        }
+        let _ = std::fs::remove_file(&file);
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl System for Python {
 
     fn takes_part(&self, scenario: Scenario) -> bool {
         match self.pool {
-            PythonPool::Executor => true,
+            PythonPool::Executor => scenario != Scenario::Thumbnails,
             PythonPool::MultiprocessingPool => scenario == Scenario::ProcessMapChunked,
         }
     }

@@ -17,10 +17,16 @@
 //! | `process-startup` | build a pool, get the first result, shut it down (the workers exit); milliseconds, median of 3 × `--reps` runs | 1 start | 2 |
 //! | `process-large-arg` | a 64 MiB byte string sent to a worker and returned, twice per run; GiB/s of bytes moved both ways | 2 round trips | 2 |
 //! | `process-idle-memory` | VmRSS in KiB of one idle worker process that has run one task (its pid comes from a task), one fresh pool per sample | 1 worker | 2 |
+//! | `thumbnails` | a real job: the 39-photo corpus served over HTTP on 127.0.0.1 made into JPEG thumbnails 200, 64 and 32 px wide by the `thumbnails` crate, the Python course's design (Pillow) and `vipsthumbnail`; per-image time, images/s and peak RSS, one fresh process per run | 39 photos (39) | one per CPU |
 //!
 //! Every timed row is the median of `--reps` repetitions run after one warm-up, on a pool built
 //! before the warm-up (building the pool is not timed, except in `process-startup`). Python
-//! runs fewer items where it is slower; compare the per-item column.
+//! runs fewer items where it is slower; compare the per-item column. `thumbnails` is slow, so
+//! it runs 3 repetitions unless `--reps` is given.
+//!
+//! The photos of `thumbnails` are read from `/work/shared/corpus/photos` (the workspace's
+//! `../shared/corpus/photos`), or from `--photos DIR` or `FLOTILLA_BENCH_PHOTOS`; without
+//! them the scenario is skipped with a note (see [`Plan::select_photos`]).
 //!
 //! The thread scenarios' bodies are generic over [`Pool`], which takes closures. Closures cannot
 //! cross into another process, so the process scenarios' bodies are generic over flotilla's own
@@ -28,6 +34,7 @@
 //! the unit tests run them on a `ThreadPoolExecutor` as well.
 
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -64,6 +71,8 @@ pub(crate) enum Scenario {
     ProcessLargeArg,
     /// RSS of one idle worker process.
     ProcessIdleMemory,
+    /// The 39-photo corpus made into thumbnails over HTTP: flotilla, Python, vipsthumbnail.
+    Thumbnails,
 }
 
 /// What a scenario's number is.
@@ -73,11 +82,14 @@ pub(crate) enum Unit {
     Time,
     /// KiB of resident memory.
     Memory,
+    /// Seconds for a batch of images: milliseconds per image, images per second, and the
+    /// run's peak RSS.
+    Images,
 }
 
 impl Scenario {
     /// Every scenario, in the order `compare` runs them.
-    pub(crate) const ALL: [Scenario; 11] = [
+    pub(crate) const ALL: [Scenario; 12] = [
         Scenario::ThreadOverhead,
         Scenario::ThreadRoundtrip,
         Scenario::ThreadMap,
@@ -89,6 +101,7 @@ impl Scenario {
         Scenario::ProcessStartup,
         Scenario::ProcessLargeArg,
         Scenario::ProcessIdleMemory,
+        Scenario::Thumbnails,
     ];
 
     /// The scenarios run on process pools.
@@ -115,6 +128,7 @@ impl Scenario {
             Scenario::ProcessStartup => "process-startup",
             Scenario::ProcessLargeArg => "process-large-arg",
             Scenario::ProcessIdleMemory => "process-idle-memory",
+            Scenario::Thumbnails => "thumbnails",
         }
     }
 
@@ -152,6 +166,10 @@ impl Scenario {
             Scenario::ProcessIdleMemory => {
                 "VmRSS of one idle worker process that ran one task: idle cost"
             }
+            Scenario::Thumbnails => {
+                "photos over local HTTP made into 3 thumbnail sizes: flotilla, Python (Pillow), \
+                 vipsthumbnail"
+            }
         }
     }
 
@@ -159,10 +177,36 @@ impl Scenario {
     pub(crate) fn unit(self) -> Unit {
         match self {
             Scenario::IdleMemory | Scenario::ProcessIdleMemory => Unit::Memory,
+            Scenario::Thumbnails => Unit::Images,
             _ => Unit::Time,
         }
     }
+
+    /// The row every ratio of the scenario's table is measured against.
+    pub(crate) fn baseline(self) -> &'static str {
+        match self {
+            Scenario::Thumbnails => THUMBNAILS_BASELINE,
+            _ => "flotilla",
+        }
+    }
+
+    /// Timed repetitions when `--reps` is not given: 5, or 3 for the slow `thumbnails`.
+    pub(crate) fn default_reps(self) -> usize {
+        match self {
+            Scenario::Thumbnails => 3,
+            _ => 5,
+        }
+    }
 }
+
+/// The baseline row of `thumbnails`.
+pub(crate) const THUMBNAILS_BASELINE: &str = "flotilla fast (processes)";
+
+/// The photos in the corpus that `thumbnails` is sized for.
+const CORPUS_PHOTOS: usize = 39;
+
+/// The file extensions `thumbnails` takes from the photo directory.
+const PHOTO_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "gif"];
 
 /// The sizes of one scenario's run, after `--scale`.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,8 +223,11 @@ pub(crate) struct Plan {
     pub(crate) chunksize: usize,
     /// The argument of `fib` in `cpu-scaling`.
     pub(crate) fib_n: u32,
-    /// The size of `process-large-arg`'s argument, in bytes.
+    /// The size of `process-large-arg`'s argument, in bytes; in `thumbnails`, the photos'
+    /// total size.
     pub(crate) bytes: usize,
+    /// The photos of `thumbnails`, by name (empty until [`select_photos`](Plan::select_photos)).
+    pub(crate) photos: Vec<PathBuf>,
     /// Timed repetitions (after one warm-up), fresh processes for `idle-memory`, fresh pools
     /// for `process-idle-memory`, and 3 × `--reps` starts for `process-startup`.
     pub(crate) reps: usize,
@@ -208,6 +255,7 @@ impl Plan {
             Scenario::ProcessRoundtrip => (2_000, 2_000),
             Scenario::ProcessMapChunked => (100_000, 100_000),
             Scenario::ProcessLargeArg => (2, 2),
+            Scenario::Thumbnails => (CORPUS_PHOTOS, CORPUS_PHOTOS),
         };
         let by_scale = |n: usize| ((n as f64 * scale).round() as usize).max(1);
         let scaled = |n: usize| -> usize {
@@ -227,10 +275,14 @@ impl Plan {
             scenario,
             items: scaled(items),
             python_items: scaled(python_items),
-            workers: 2,
+            workers: match scenario {
+                Scenario::Thumbnails => flotilla::cpu_count(),
+                _ => 2,
+            },
             chunksize: 1_000,
             fib_n,
             bytes: by_scale(LARGE_ARG_BYTES),
+            photos: Vec::new(),
             reps: match scenario {
                 Scenario::ProcessStartup => reps * 3,
                 _ => reps,
@@ -238,12 +290,56 @@ impl Plan {
         }
     }
 
+    /// Picks the photos of `thumbnails` from `dir`: its JPEG, PNG, WebP and GIF files,
+    /// all of them at `scale` 1; for a smaller `scale`, the `round(n × scale)` smallest (at
+    /// least one), so that quick runs stay quick. Sets [`photos`](Plan::photos) (by name),
+    /// [`bytes`](Plan::bytes) and the item counts.
+    ///
+    /// # Errors
+    ///
+    /// `dir` cannot be read or holds no photos: the message says why and how to point at
+    /// another directory.
+    pub(crate) fn select_photos(&mut self, dir: &Path, scale: f64) -> Result<(), String> {
+        let hint = "point --photos or FLOTILLA_BENCH_PHOTOS at a directory of JPEGs";
+        let entries = std::fs::read_dir(dir)
+            .map_err(|err| format!("no photos at {}: {err}; {hint}", dir.display()))?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|err| format!("cannot list {}: {err}", dir.display()))?;
+            let path = entry.path();
+            let is_photo = path
+                .extension()
+                .and_then(|ext| ext.to_str())
+                .is_some_and(|ext| PHOTO_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()));
+            let len = entry.metadata().map_err(|err| err.to_string())?.len();
+            if is_photo && path.is_file() {
+                found.push((len, path));
+            }
+        }
+        if found.is_empty() {
+            return Err(format!(
+                "no JPEG, PNG, WebP or GIF files in {}; {hint}",
+                dir.display()
+            ));
+        }
+        let keep = ((found.len() as f64 * scale).round() as usize).clamp(1, found.len());
+        found.sort();
+        found.truncate(keep);
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        self.bytes = found.iter().map(|(len, _)| *len as usize).sum();
+        self.photos = found.into_iter().map(|(_, path)| path).collect();
+        self.items = self.photos.len();
+        self.python_items = self.photos.len();
+        Ok(())
+    }
+
     /// Whether the scenario runs on worker processes.
     pub(crate) fn on_processes(&self) -> bool {
         Scenario::PROCESS.contains(&self.scenario)
     }
 
-    /// `process-large-arg`'s argument size for humans: "64 MiB", "0.64 MiB".
+    /// `process-large-arg`'s argument size (`thumbnails`' photos) for humans: "64 MiB",
+    /// "0.64 MiB".
     pub(crate) fn mib(&self) -> String {
         let mib = self.bytes as f64 / f64::from(1u32 << 20);
         if self.bytes.is_multiple_of(1 << 20) {
@@ -293,6 +389,13 @@ impl Plan {
             Scenario::ProcessIdleMemory => {
                 "VmRSS of one idle worker process that ran one task".to_owned()
             }
+            Scenario::Thumbnails => format!(
+                "{} photo{} ({}) served on 127.0.0.1, made into JPEG thumbnails 200, 64 and 32 \
+                 px wide",
+                self.items,
+                if self.items == 1 { "" } else { "s" },
+                self.mib()
+            ),
         };
         let repeats = match self.scenario {
             Scenario::IdleMemory => format!("median of {} fresh processes", self.reps),
@@ -301,6 +404,8 @@ impl Plan {
         };
         let workers = if self.on_processes() {
             "worker processes"
+        } else if self.scenario == Scenario::Thumbnails {
+            "resize workers (one per CPU)"
         } else {
             "workers"
         };
@@ -345,6 +450,7 @@ pub(crate) fn time_on<P: Pool>(pool: &P, plan: &Plan) -> Result<Vec<f64>, String
         Scenario::ThreadMap => repeat(plan.reps, || map(pool, items, plan.chunksize)),
         Scenario::CpuScaling => repeat(plan.reps, || cpu_scaling(pool, items, plan.fib_n)),
         Scenario::IdleMemory => Err("idle-memory is measured in a fresh process".to_owned()),
+        Scenario::Thumbnails => Err("thumbnails runs whole programs, not a pool".to_owned()),
         process => Err(format!("{} runs on a process pool", process.name())),
     }
 }
@@ -641,6 +747,48 @@ mod tests {
         assert!(tiny.fib_n < 25);
         assert_eq!(Plan::new(Scenario::ThreadMap, 0.01, 1).items, 10_000);
         assert_eq!(Plan::new(Scenario::ThreadOverhead, 1e-9, 1).items, 1);
+        assert_eq!(Plan::new(Scenario::Thumbnails, 1.0, 3).items, 39);
+    }
+
+    #[test]
+    fn select_photos_keeps_the_smallest_when_scaled_and_sorts_by_name() {
+        let dir =
+            std::env::temp_dir().join(format!("flotilla-bench-photos-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, len) in [
+            ("c.jpg", 30),
+            ("a.JPG", 20),
+            ("b.png", 10),
+            ("notes.txt", 1),
+        ] {
+            std::fs::write(dir.join(name), vec![0u8; len]).unwrap();
+        }
+        let mut plan = Plan::new(Scenario::Thumbnails, 1.0, 3);
+        plan.select_photos(&dir, 1.0).unwrap();
+        let names: Vec<_> = plan
+            .photos
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a.JPG", "b.png", "c.jpg"]);
+        assert_eq!((plan.items, plan.python_items, plan.bytes), (3, 3, 60));
+        assert!(
+            plan.title().starts_with("thumbnails - 3 photos"),
+            "{}",
+            plan.title()
+        );
+        plan.select_photos(&dir, 0.5).unwrap();
+        let names: Vec<_> = plan
+            .photos
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a.JPG", "b.png"]);
+        plan.select_photos(&dir, 0.01).unwrap();
+        assert_eq!(plan.items, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = plan.select_photos(&dir, 1.0).unwrap_err();
+        assert!(err.contains("FLOTILLA_BENCH_PHOTOS"), "{err}");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! The run is shrunk with the hidden `--scale 0.01` and `--reps 1`, so it takes a few seconds
 //! even in a debug build (the process scenarios start worker processes: this binary again).
+//! `thumbnails` then makes thumbnails of the corpus's smallest photo; without the corpus it is
+//! skipped, and its python and vipsthumbnail rows are skipped without Pillow or libvips-tools.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -36,8 +38,35 @@ const EXTRA_ROWS: [(&str, &str); 4] = [
     ("process-map-chunked", "python (mp.Pool)"),
 ];
 
+/// The rows of `thumbnails` that need nothing but this program.
+const THUMBNAIL_ROWS: [&str; 3] = [
+    "flotilla fast (processes)",
+    "flotilla faithful (processes)",
+    "flotilla fast (threads)",
+];
+
 fn all_scenarios() -> impl Iterator<Item = &'static str> {
-    THREAD_SCENARIOS.into_iter().chain(PROCESS_SCENARIOS)
+    THREAD_SCENARIOS
+        .into_iter()
+        .chain(PROCESS_SCENARIOS)
+        .chain(["thumbnails"])
+}
+
+/// Whether the photo directory `compare` reads (as `main` resolves it) holds a file.
+fn photos_present() -> bool {
+    let dir = match std::env::var_os("FLOTILLA_BENCH_PHOTOS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/photos"),
+    };
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
+
+/// Whether `program args` runs and succeeds.
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|output| output.status.success())
 }
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -58,10 +87,7 @@ impl Drop for TempDir {
 }
 
 fn python3_present() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success())
+    succeeds("python3", &["--version"])
 }
 
 #[test]
@@ -91,10 +117,13 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
     for row in &rows {
         let object = row.as_object().unwrap();
         let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            BTreeSet::from(["scenario", "system", "items", "seconds", "per_item_us"])
-        );
+        let mut documented =
+            BTreeSet::from(["scenario", "system", "items", "seconds", "per_item_us"]);
+        if object["scenario"] == "thumbnails" && keys.contains("peak_rss_kib") {
+            assert!(object["peak_rss_kib"].as_f64().unwrap() > 0.0, "{row}");
+            documented.insert("peak_rss_kib");
+        }
+        assert_eq!(keys, documented);
         assert!(object["items"].as_u64().unwrap() >= 1, "{row}");
         assert!(object["seconds"].as_f64().unwrap() >= 0.0, "{row}");
         assert!(object["per_item_us"].as_f64().unwrap().is_finite(), "{row}");
@@ -129,6 +158,28 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
             expected.insert((scenario.to_owned(), system.to_owned()));
         }
     }
+    if photos_present() {
+        let mut rows = THUMBNAIL_ROWS.to_vec();
+        if succeeds("python3", &["-c", "import PIL"]) {
+            rows.push("python course");
+        } else {
+            assert!(stdout.contains("pip install Pillow"), "{stdout}");
+        }
+        if succeeds("vipsthumbnail", &["--version"]) {
+            rows.push("vipsthumbnail");
+        } else {
+            assert!(stdout.contains("apt-get install libvips-tools"), "{stdout}");
+        }
+        for system in rows {
+            expected.insert(("thumbnails".to_owned(), system.to_owned()));
+        }
+        assert!(
+            stdout.contains("target: flotilla fast (processes)"),
+            "{stdout}"
+        );
+    } else {
+        assert!(stdout.contains("== thumbnails - skipped"), "{stdout}");
+    }
     assert_eq!(seen, expected);
 }
 
@@ -149,4 +200,18 @@ fn unknown_scenarios_are_refused() {
         .output()
         .unwrap();
     assert!(!output.status.success());
+}
+
+#[test]
+fn thumbnails_without_photos_is_skipped_with_a_note() {
+    let dir = TempDir::new("flotilla-bench-no-photos");
+    let output = Command::new(BIN)
+        .args(["compare", "thumbnails", "--photos"])
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("== thumbnails - skipped"), "{stdout}");
+    assert!(stdout.contains("FLOTILLA_BENCH_PHOTOS"), "{stdout}");
 }

@@ -8,8 +8,9 @@
 //! - [`System`] is one row of a table: a name, which scenarios it takes part in, and how it
 //!   measures one. [`Native`] turns any [`Pool`] into a `System`; [`FlotillaProcesses`] runs
 //!   the process bodies on a `ProcessPoolExecutor`; the Python rows ([`Python`]) run a
-//!   script instead. A name is unique within each scenario's table, and every table starts
-//!   with a row called `flotilla`, the baseline of its ratios.
+//!   script instead; the `thumbnails` rows ([`ThumbnailMaker`]) run whole programs. A name is
+//!   unique within each scenario's table, and every table starts with its baseline row
+//!   (`flotilla`, or `flotilla fast (processes)` in `thumbnails`).
 //!
 //! | system | what it is |
 //! |---|---|
@@ -22,6 +23,9 @@
 //! | `threadpool` | the `threadpool` crate: `execute` plus a crossbeam bounded(1) channel per task for the result |
 //! | `floor` | hand-written: N threads reading `Box<dyn FnOnce() + Send>` jobs from one crossbeam channel, each job sending its result back through its own crossbeam bounded(1) channel — about the least a pool that hands back one result per task can do |
 //! | `serial` | `cpu-scaling` only: the same tasks run one after another on the calling thread |
+//! | `flotilla fast (processes)`, `flotilla faithful (processes)`, `flotilla fast (threads)` | `thumbnails` only: `thumbnails::bench_run` in its fast or faithful mode, resizing on a flotilla process or thread pool, in a fresh child process (this program) per run |
+//! | `python course` | `thumbnails` only: the Python course's design, `crates/thumbnails/bench/course.py` (Pillow) |
+//! | `vipsthumbnail` | `thumbnails` only: libvips' `vipsthumbnail`, one pass per width over local copies of the photos |
 //!
 //! `rayon`, `threadpool` and `floor` all return results through a per-task bounded(1) channel,
 //! the closest thing to a future each has; so differences among them and with flotilla come
@@ -34,10 +38,14 @@ mod flotilla_process;
 mod rayon_pool;
 mod serial;
 mod threadpool_crate;
+mod thumbnail_makers;
 
 use std::fmt;
 
+use thumbnails::{Mode, ResizeOn};
+
 use self::flotilla_process::FlotillaProcesses;
+pub(crate) use self::thumbnail_makers::{ThumbnailMaker, default_photos_dir, run_here};
 use crate::memory;
 use crate::python::{Python, PythonPool};
 use crate::scenarios::{self, Payload, Plan, Scenario};
@@ -103,6 +111,9 @@ pub(crate) struct Measurement {
     /// The median seconds of the same items run serially by the same system, when it reports
     /// it (Python's `cpu-scaling`, which has its own serial baseline).
     pub(crate) own_serial: Option<f64>,
+    /// `thumbnails`: the largest peak RSS of one process over the timed runs, in KiB, when
+    /// it could be measured.
+    pub(crate) peak_rss_kib: Option<f64>,
 }
 
 impl Measurement {
@@ -112,6 +123,7 @@ impl Measurement {
             items,
             value: scenarios::median(samples),
             own_serial: None,
+            peak_rss_kib: None,
         }
     }
 }
@@ -231,6 +243,14 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
             build: serial::build,
             scenarios: SERIAL_SCENARIOS,
         }),
+        Box::new(ThumbnailMaker::flotilla(Mode::Fast, ResizeOn::Processes)),
+        Box::new(ThumbnailMaker::flotilla(
+            Mode::Faithful,
+            ResizeOn::Processes,
+        )),
+        Box::new(ThumbnailMaker::flotilla(Mode::Fast, ResizeOn::Threads)),
+        Box::new(ThumbnailMaker::python_course()),
+        Box::new(ThumbnailMaker::vips()),
     ]
 }
 
@@ -293,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique_per_table_and_flotilla_comes_first() {
+    fn names_are_unique_per_table_and_the_baseline_comes_first() {
         let systems = all();
         for scenario in Scenario::ALL {
             let names: Vec<_> = systems
@@ -301,7 +321,7 @@ mod tests {
                 .filter(|s| s.takes_part(scenario))
                 .map(|s| s.name())
                 .collect();
-            assert_eq!(names[0], "flotilla", "{scenario:?}");
+            assert_eq!(names[0], scenario.baseline(), "{scenario:?}");
             let mut unique = names.clone();
             unique.sort_unstable();
             unique.dedup();
