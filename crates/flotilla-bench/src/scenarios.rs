@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | `thread-overhead` | the cost of a task's life: 100,000 no-op tasks submitted, then every result read in order, so submit, queue, wake-up and result hand-back are all paid and overlap | 100,000 (20,000) | 2 |
 //! | `thread-roundtrip` | latency: submit one no-op task and wait for its result before the next, so every task wakes an idle worker and the worker wakes the caller | 20,000 (5,000) | 2 |
-//! | `thread-map` | bulk throughput on small work: 1,000,000 items of ~0.2 µs of CPU ([`work`]) mapped in chunks of 1,000, results collected in order | 1,000,000 (10,000) | 2 |
+//! | `thread-map` | bulk throughput on small work: 1,000,000 items of ~0.2 µs of CPU ([`work()`]) mapped in chunks of 1,000, results collected in order | 1,000,000 (10,000) | 2 |
 //! | `cpu-scaling` | parallel speed-up on CPU-bound tasks: 16 × `fib(32)` on 2 workers, against the same tasks run serially on the calling thread (the `serial` row) | 16 (2) | 2 |
 //! | `idle-memory` | what an idle pool costs: VmRSS growth in KiB from before building a pool of 2 threads to after each thread ran one task and went idle, in a fresh process per sample | 1 pool | 2 |
 //! | `process-overhead` | a process task's life: 10,000 no-op tasks submitted one by one (chunksize 1), then every result read in order | 10,000 (5,000) | 2 |
@@ -30,7 +30,7 @@
 //!
 //! The thread scenarios' bodies are generic over [`Pool`], which takes closures. Closures cannot
 //! cross into another process, so the process scenarios' bodies are generic over flotilla's own
-//! [`Executor`] trait instead, and run `#[flotilla::task]` functions from [`work`](crate::work);
+//! [`Executor`] trait instead, and run `#[flotilla::task]` functions from the [`work`](mod@crate::work) module;
 //! the unit tests run them on a `ThreadPoolExecutor` as well.
 
 use std::hint::black_box;
@@ -477,7 +477,7 @@ pub(crate) fn roundtrip<P: Pool>(pool: &P, n: usize) -> Result<Duration, String>
     Ok(start.elapsed())
 }
 
-/// `thread-map`: [`work`] over `0..n` through the pool's map, results in input order. The
+/// `thread-map`: [`work()`] over `0..n` through the pool's map, results in input order. The
 /// results are checked (untimed) so that no system can skip the work.
 pub(crate) fn map<P: Pool>(pool: &P, n: usize, chunksize: usize) -> Result<Duration, String> {
     let start = Instant::now();
