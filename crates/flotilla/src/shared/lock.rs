@@ -79,7 +79,7 @@ impl Header {
         }
     }
 
-    fn mutex(&self) -> *mut libc::pthread_mutex_t {
+    pub(crate) fn mutex(&self) -> *mut libc::pthread_mutex_t {
         self.mutex.get()
     }
 

@@ -20,6 +20,9 @@
 //! | `Array(.., lock=False)`, `RawArray` | [`RawArray::new(n)?`](RawArray::new) |
 //! | `Lock()`, `acquire()`, `release()`, `with lock:` | [`Lock::new()?`](Lock::new), [`lock()`](Lock::lock) returning a [`LockGuard`] that releases on drop |
 //! | `acquire(block=False)`, `acquire(timeout=t)` | [`try_lock()`](Lock::try_lock), [`lock_timeout(t)`](Lock::lock_timeout) |
+//! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`Semaphore::new(n)?`](Semaphore::new), [`BoundedSemaphore::new(n)?`](BoundedSemaphore::new) |
+//! | `Event()`, `set()`, `clear()`, `is_set()`, `wait(t)` | [`Event::new()?`](Event::new), [`set`](Event::set), [`clear`](Event::clear), [`is_set`](Event::is_set), [`wait(Some(t))`](Event::wait) |
+//! | `Barrier(n)`, `wait(t)` | [`Barrier::new(n)?`](Barrier::new), [`wait(Some(t))`](Barrier::wait) |
 //! | a holder killed while holding the lock: everyone else hangs forever | [`LockError::OwnerDied`] with the guard; repair, then [`mark_consistent()`](LockGuard::mark_consistent) |
 //!
 //! # How it differs from Python
@@ -74,6 +77,8 @@ mod data;
 mod layout;
 mod lock;
 mod segment;
+mod sync;
 
 pub use self::data::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 pub use self::lock::{Lock, LockError, LockGuard};
+pub use self::sync::{Barrier, BoundedSemaphore, Event, Semaphore, SyncError};

@@ -132,6 +132,10 @@ pub(crate) enum Kind {
     RawValue,
     Array,
     RawArray,
+    Semaphore,
+    BoundedSemaphore,
+    Event,
+    Barrier,
 }
 
 /// How a shared object is encoded in a child's arguments.
