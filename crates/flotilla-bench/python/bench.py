@@ -160,8 +160,30 @@ def process_idle_memory(args, ctx):
     return kib
 
 
+def count_up(counter, n):
+    for _ in range(n):
+        with counter.get_lock():
+            counter.value += 1
+
+
+def shared_counter(args, ctx):
+    """`workers` processes each add 1 to one multiprocessing.Value `items` times under its
+    lock (the course's idiom), from start to join; the total is checked."""
+    counter = ctx.Value("Q", 0)
+    procs = [ctx.Process(target=count_up, args=(counter, args.items)) for _ in range(args.workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    if counter.value != args.items * args.workers:
+        raise SystemExit(f"the counter reached {counter.value}, not {args.items * args.workers}")
+
+
 def run_process(args, out):
     ctx = multiprocessing.get_context("fork")
+    if args.scenario == "shared-counter":
+        out["seconds"], _ = timed(lambda: shared_counter(args, ctx), args.reps)
+        return
     if args.scenario == "process-idle-memory":
         out["kib"] = process_idle_memory(args, ctx)
         return
@@ -207,6 +229,7 @@ PROCESS_SCENARIOS = [
     "process-startup",
     "process-large-arg",
     "process-idle-memory",
+    "shared-counter",
 ]
 
 

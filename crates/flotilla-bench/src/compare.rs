@@ -234,6 +234,13 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
                     .to_owned(),
             );
         }
+        Scenario::SharedCounter => notes.push(
+            "flotilla: *value.get_lock()? += 1 on a flotilla::shared::Value<u64> (robust \
+             process-shared mutex, sealed memfd) in flotilla::process::Process children; \
+             python: `with v.get_lock(): v.value += 1` on multiprocessing.Value('Q') in forked \
+             multiprocessing.Process children; both timed from start to join, totals checked"
+                .to_owned(),
+        ),
         Scenario::ProcessIdleMemory => notes.push(
             "KiB of VmRSS of the worker process that ran the task (its pid from a task, \
              /proc/<pid>/status), shared pages included: python's forked workers share the \
@@ -300,6 +307,7 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
     let found: Vec<Option<String>> = match plan.scenario {
         Scenario::ProcessOverhead => vec![faster("python", 12.0)],
         Scenario::ProcessRoundtrip => vec![faster("python", 15.0)],
+        Scenario::SharedCounter => vec![faster("python", 10.0)],
         Scenario::ProcessMapChunked => {
             vec![faster("python", 3.0), faster("python (mp.Pool)", 3.0)]
         }

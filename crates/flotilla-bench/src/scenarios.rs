@@ -17,6 +17,7 @@
 //! | `process-startup` | build a pool, get the first result, shut it down (the workers exit); milliseconds, median of 3 × `--reps` runs | 1 start | 2 |
 //! | `process-large-arg` | a 64 MiB byte string sent to a worker and returned, twice per run; GiB/s of bytes moved both ways | 2 round trips | 2 |
 //! | `process-idle-memory` | VmRSS in KiB of one idle worker process that has run one task (its pid comes from a task), one fresh pool per sample | 1 worker | 2 |
+//! | `shared-counter` | shared state: 2 processes each add 1 to one shared counter 100,000 times, each addition under the counter's lock (flotilla's `shared::Value` with `get_lock()`, Python's `multiprocessing.Value` with `get_lock()`); from starting the processes to joining them | 100,000 per process (100,000) | 2 |
 //! | `thumbnails` | a real job: the 39-photo corpus served over HTTP on 127.0.0.1 made into JPEG thumbnails 200, 64 and 32 px wide by the `thumbnails` crate, the Python course's design (Pillow) and `vipsthumbnail`; per-image time, images/s and peak RSS, one fresh process per run | 39 photos (39) | one per CPU |
 //!
 //! Every timed row is the median of `--reps` repetitions run after one warm-up, on a pool built
@@ -44,7 +45,9 @@ use serde_bytes::ByteBuf;
 
 use crate::memory;
 use crate::systems::Pool;
-use crate::work::{self, double, echo_bytes, echo_vec, fib, fib_task, noop, work, worker_pid};
+use crate::work::{
+    self, count_up, double, echo_bytes, echo_vec, fib, fib_task, noop, work, worker_pid,
+};
 
 /// A scenario, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
@@ -71,6 +74,8 @@ pub(crate) enum Scenario {
     ProcessLargeArg,
     /// RSS of one idle worker process.
     ProcessIdleMemory,
+    /// 2 processes × 100,000 locked increments of one shared counter.
+    SharedCounter,
     /// The 39-photo corpus made into thumbnails over HTTP: flotilla, Python, vipsthumbnail.
     Thumbnails,
 }
@@ -89,7 +94,7 @@ pub(crate) enum Unit {
 
 impl Scenario {
     /// Every scenario, in the order `compare` runs them.
-    pub(crate) const ALL: [Scenario; 12] = [
+    pub(crate) const ALL: [Scenario; 13] = [
         Scenario::ThreadOverhead,
         Scenario::ThreadRoundtrip,
         Scenario::ThreadMap,
@@ -101,17 +106,19 @@ impl Scenario {
         Scenario::ProcessStartup,
         Scenario::ProcessLargeArg,
         Scenario::ProcessIdleMemory,
+        Scenario::SharedCounter,
         Scenario::Thumbnails,
     ];
 
     /// The scenarios run on process pools.
-    pub(crate) const PROCESS: [Scenario; 6] = [
+    pub(crate) const PROCESS: [Scenario; 7] = [
         Scenario::ProcessOverhead,
         Scenario::ProcessRoundtrip,
         Scenario::ProcessMapChunked,
         Scenario::ProcessStartup,
         Scenario::ProcessLargeArg,
         Scenario::ProcessIdleMemory,
+        Scenario::SharedCounter,
     ];
 
     /// The command-line name, also used in the JSON rows and by the Python script.
@@ -128,6 +135,7 @@ impl Scenario {
             Scenario::ProcessStartup => "process-startup",
             Scenario::ProcessLargeArg => "process-large-arg",
             Scenario::ProcessIdleMemory => "process-idle-memory",
+            Scenario::SharedCounter => "shared-counter",
             Scenario::Thumbnails => "thumbnails",
         }
     }
@@ -165,6 +173,9 @@ impl Scenario {
             }
             Scenario::ProcessIdleMemory => {
                 "VmRSS of one idle worker process that ran one task: idle cost"
+            }
+            Scenario::SharedCounter => {
+                "processes adding to one shared counter under its lock: locked increments"
             }
             Scenario::Thumbnails => {
                 "photos over local HTTP made into 3 thumbnail sizes: flotilla, Python (Pillow), \
@@ -255,6 +266,7 @@ impl Plan {
             Scenario::ProcessRoundtrip => (2_000, 2_000),
             Scenario::ProcessMapChunked => (100_000, 100_000),
             Scenario::ProcessLargeArg => (2, 2),
+            Scenario::SharedCounter => (100_000, 100_000),
             Scenario::Thumbnails => (CORPUS_PHOTOS, CORPUS_PHOTOS),
         };
         let by_scale = |n: usize| ((n as f64 * scale).round() as usize).max(1);
@@ -389,6 +401,10 @@ impl Plan {
             Scenario::ProcessIdleMemory => {
                 "VmRSS of one idle worker process that ran one task".to_owned()
             }
+            Scenario::SharedCounter => format!(
+                "{} locked increments of one shared counter in each process, from start to join",
+                self.items
+            ),
             Scenario::Thumbnails => format!(
                 "{} photo{} ({}) served on 127.0.0.1, made into JPEG thumbnails 200, 64 and 32 \
                  px wide",
@@ -557,6 +573,8 @@ pub(crate) fn measure_executor<E: Executor>(
     let (items, reps) = (plan.items, plan.reps);
     match plan.scenario {
         Scenario::ProcessStartup => repeat(reps, || startup(|| build(plan.workers))),
+        // Processes of their own, no pool.
+        Scenario::SharedCounter => repeat(reps, || shared_counter(plan.workers, items)),
         Scenario::ProcessIdleMemory => (0..reps)
             .map(|_| worker_rss_kib(&build(plan.workers)?).map(|kib| kib as f64))
             .collect(),
@@ -714,6 +732,36 @@ pub(crate) fn fib_tasks<E: Executor>(
         black_box(future.into_result(None).map_err(text)?);
     }
     Ok(start.elapsed())
+}
+
+/// `shared-counter`: starts `processes` processes that each add 1 to one shared
+/// [`Value`](flotilla::shared::Value) `n` times under its lock, and joins them; the total is
+/// checked (untimed).
+pub(crate) fn shared_counter(processes: usize, n: usize) -> Result<Duration, String> {
+    let counter = flotilla::shared::Value::new(0u64).map_err(text)?;
+    let start = Instant::now();
+    let mut children: Vec<flotilla::process::Process> = (0..processes)
+        .map(|_| flotilla::process::Process::new(count_up, (counter.clone(), n as u64)))
+        .collect();
+    for child in &mut children {
+        child.start().map_err(text)?;
+    }
+    for child in &children {
+        child.join(None);
+    }
+    let elapsed = start.elapsed();
+    if let Some(child) = children.iter().find(|c| c.exitcode() != Some(0)) {
+        return Err(format!(
+            "a counting process ended with exit code {:?}",
+            child.exitcode()
+        ));
+    }
+    let total = counter.load().map_err(|err| err.to_string())?;
+    let expected = (processes * n) as u64;
+    if total != expected {
+        return Err(format!("the counter reached {total}, not {expected}"));
+    }
+    Ok(elapsed)
 }
 
 /// `process-idle-memory`: runs one task that reports its process id, then reads that

@@ -8,7 +8,7 @@
 //!
 //! The process scenarios need their work as `#[flotilla::task]` functions, which worker
 //! processes find by name: [`noop`], [`double`], [`fib_task`], [`echo_bytes`], [`echo_vec`] and
-//! [`worker_pid`]. Workers are this very program re-executed (flotilla catches them before
+//! [`worker_pid`], and `shared-counter`'s processes run [`count_up`]. Workers are this very program re-executed (flotilla catches them before
 //! `main`), so defining the tasks here is all it takes.
 
 use std::hint::black_box;
@@ -122,5 +122,13 @@ mod tests {
         assert_eq!(echo_vec::call(vec![3]), [3]);
         assert_eq!(worker_pid::call(), std::process::id());
         assert_eq!(double_checksum(4), 12);
+    }
+}
+
+/// `shared-counter`'s process: adds 1 to `counter` `n` times, each time under its lock.
+#[flotilla::task]
+pub(crate) fn count_up(counter: flotilla::shared::Value<u64>, n: u64) {
+    for _ in 0..n {
+        *counter.get_lock().expect("no counting process dies") += 1;
     }
 }

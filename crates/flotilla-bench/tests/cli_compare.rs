@@ -21,13 +21,14 @@ const THREAD_SCENARIOS: [&str; 5] = [
     "idle-memory",
 ];
 
-const PROCESS_SCENARIOS: [&str; 6] = [
+const PROCESS_SCENARIOS: [&str; 7] = [
     "process-overhead",
     "process-roundtrip",
     "process-map-chunked",
     "process-startup",
     "process-large-arg",
     "process-idle-memory",
+    "shared-counter",
 ];
 
 /// The rows every scenario must have beyond one per system of its kind.

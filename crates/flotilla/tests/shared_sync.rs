@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use flotilla::process::{Process, Queue};
 use flotilla::shared::{Array, Barrier, BoundedSemaphore, Event, Semaphore, SyncError};
 
-/// Upper bound for anything that must not hang; tests finish far sooner.
-const PATIENCE: Duration = Duration::from_secs(10);
+#[path = "support/children.rs"]
+mod children;
+
+use children::{PATIENCE, finish, start};
 
 /// Repeatedly enters the section guarded by `sem`, recording in `stats` how many processes
 /// are inside (`stats[0]`) and the most ever seen (`stats[1]`).
@@ -29,16 +31,6 @@ fn enter_often(sem: Semaphore, stats: Array<u64>, rounds: u32) {
         stats.get_lock().unwrap()[0] -= 1;
         sem.release();
     }
-}
-
-fn start(mut child: Process) -> Process {
-    child.start().unwrap();
-    child
-}
-
-fn finish(child: &Process) {
-    assert!(child.join(Some(PATIENCE)));
-    assert_eq!(child.exitcode(), Some(0));
 }
 
 #[test]

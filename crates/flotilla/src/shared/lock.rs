@@ -32,13 +32,13 @@ unsafe impl Sync for Header {}
 unsafe impl Send for Header {}
 
 impl Header {
-    /// Initialises a robust, process-shared, error-checking mutex in fresh memory.
+    /// Initialises a robust, process-shared mutex of the given flavour in fresh memory.
     ///
     /// # Safety
     ///
     /// `header` must be valid for writes of a `Header`, aligned, and not yet visible to any
     /// other thread or process.
-    pub(crate) unsafe fn init(header: *mut Header) -> io::Result<()> {
+    pub(crate) unsafe fn init(header: *mut Header, flavor: Flavor) -> io::Result<()> {
         /// Destroys the attribute object on every path.
         struct Attr(libc::pthread_mutexattr_t);
         impl Drop for Attr {
@@ -66,7 +66,13 @@ impl Header {
         })?;
         // SAFETY: as above.
         check(unsafe {
-            libc::pthread_mutexattr_settype(&mut attr.0, libc::PTHREAD_MUTEX_ERRORCHECK)
+            libc::pthread_mutexattr_settype(
+                &mut attr.0,
+                match flavor {
+                    Flavor::ErrorChecking => libc::PTHREAD_MUTEX_ERRORCHECK,
+                    Flavor::Recursive => libc::PTHREAD_MUTEX_RECURSIVE,
+                },
+            )
         })?;
         // SAFETY: the caller guarantees `header` is valid, aligned and unshared, so writing
         // the flag and initialising the mutex in place race with nobody.
@@ -77,6 +83,24 @@ impl Header {
                 &attr.0,
             ))
         }
+    }
+
+    /// Records that a holder died, then makes the mutex usable again. The order matters: if
+    /// this process dies in between, the next holder sees `EOWNERDEAD` again.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread must hold the mutex, just acquired with `EOWNERDEAD`.
+    pub(crate) unsafe fn recover(&self) {
+        self.owner_died.store(1, Ordering::Relaxed);
+        // SAFETY: the caller holds the mutex, acquired with EOWNERDEAD.
+        unsafe { libc::pthread_mutex_consistent(self.mutex()) };
+    }
+
+    /// Whether a holder died and nobody has called `mark_consistent` since. Read it with the
+    /// mutex held.
+    pub(crate) fn died(&self) -> bool {
+        self.owner_died.load(Ordering::Relaxed) != 0
     }
 
     pub(crate) fn mutex(&self) -> *mut libc::pthread_mutex_t {
@@ -114,11 +138,8 @@ impl Header {
         let died = match rc {
             0 => false,
             libc::EOWNERDEAD => {
-                // Record the death before making the mutex usable again: if this process
-                // dies in between, the next holder sees EOWNERDEAD again.
-                self.owner_died.store(1, Ordering::Relaxed);
                 // SAFETY: this thread holds the mutex (EOWNERDEAD acquires it).
-                unsafe { libc::pthread_mutex_consistent(self.mutex()) };
+                unsafe { self.recover() };
                 true
             }
             libc::EBUSY => return Err(LockError::WouldBlock),
@@ -130,8 +151,17 @@ impl Header {
             header: self,
             _not_send: PhantomData,
         };
-        Ok((guard, died || self.owner_died.load(Ordering::Relaxed) != 0))
+        Ok((guard, died || self.died()))
     }
+}
+
+/// What a thread that already holds the mutex gets when it locks it again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Flavor {
+    /// [`LockError::WouldDeadlock`]: [`Lock`] and the locks of `Value`/`Array`.
+    ErrorChecking,
+    /// The lock again, counted: [`RLock`](super::RLock).
+    Recursive,
 }
 
 /// How long an acquisition may wait.
@@ -305,12 +335,17 @@ pub(crate) fn report<'a, G>(
 pub(crate) struct Locked(Segment);
 
 impl Locked {
-    /// Wraps a fresh segment, initialising its header.
+    /// Wraps a fresh segment, initialising its header with an error-checking mutex.
     pub(crate) fn init(segment: Segment) -> io::Result<Locked> {
+        Locked::init_as(segment, Flavor::ErrorChecking)
+    }
+
+    /// Wraps a fresh segment, initialising its header with a mutex of the given flavour.
+    pub(crate) fn init_as(segment: Segment, flavor: Flavor) -> io::Result<Locked> {
         // SAFETY: the segment is freshly created, so nobody else sees it yet; its base is
         // page-aligned and it is at least a `Header` long (every layout with a lock starts
         // with one).
-        unsafe { Header::init(segment.base().as_ptr().cast::<Header>()) }?;
+        unsafe { Header::init(segment.base().as_ptr().cast::<Header>(), flavor) }?;
         Ok(Locked(segment))
     }
 
@@ -480,7 +515,7 @@ impl<'de> Deserialize<'de> for Lock {
 }
 
 /// The length of a segment holding only a [`Header`].
-fn header_len() -> usize {
+pub(crate) fn header_len() -> usize {
     layout(size_of::<Header>(), 0, 1, 0).map_or(size_of::<Header>(), |l| l.total)
 }
 

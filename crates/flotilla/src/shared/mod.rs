@@ -1,5 +1,6 @@
-//! Python's `multiprocessing.Value`, `Array` and `Lock`: data and locks in real shared memory,
-//! seen by every process they are passed to, with no copies.
+//! Python's `multiprocessing.Value`, `Array`, `Lock`, `RLock`, `Condition`, `Semaphore`,
+//! `Event` and `Barrier`: data and synchronisation in real shared memory, seen by every process
+//! they are passed to, with no copies.
 //!
 //! A [`Value`] or [`Array`] lives in a shared-memory segment (a sealed `memfd`) created by the
 //! process that calls `new`. Pass it (or a clone) as an argument of
@@ -20,6 +21,8 @@
 //! | `Array(.., lock=False)`, `RawArray` | [`RawArray::new(n)?`](RawArray::new) |
 //! | `Lock()`, `acquire()`, `release()`, `with lock:` | [`Lock::new()?`](Lock::new), [`lock()`](Lock::lock) returning a [`LockGuard`] that releases on drop |
 //! | `acquire(block=False)`, `acquire(timeout=t)` | [`try_lock()`](Lock::try_lock), [`lock_timeout(t)`](Lock::lock_timeout) |
+//! | `RLock()`, acquired again by its holder | [`RLock::new()?`](RLock::new): each [`lock()`](RLock::lock) by the holding thread is another [`RLockGuard`] |
+//! | `Condition()`, `with cond: cond.wait(t)`, `cond.wait_for(pred, t)`, `notify(n)`, `notify_all()` | [`Condition::new()?`](Condition::new), [`lock()`](Condition::lock) returning a [`ConditionGuard`] with [`wait`](ConditionGuard::wait), [`wait_for`](ConditionGuard::wait_for), [`notify`](ConditionGuard::notify), [`notify_all`](ConditionGuard::notify_all) |
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`Semaphore::new(n)?`](Semaphore::new), [`BoundedSemaphore::new(n)?`](BoundedSemaphore::new) |
 //! | `Event()`, `set()`, `clear()`, `is_set()`, `wait(t)` | [`Event::new()?`](Event::new), [`set`](Event::set), [`clear`](Event::clear), [`is_set`](Event::is_set), [`wait(Some(t))`](Event::wait) |
 //! | `Barrier(n)`, `wait(t)` | [`Barrier::new(n)?`](Barrier::new), [`wait(Some(t))`](Barrier::wait) |
@@ -73,12 +76,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod condition;
 mod data;
 mod layout;
 mod lock;
+mod rlock;
 mod segment;
 mod sync;
 
+pub use self::condition::{Condition, ConditionGuard};
 pub use self::data::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 pub use self::lock::{Lock, LockError, LockGuard};
+pub use self::rlock::{RLock, RLockGuard};
 pub use self::sync::{Barrier, BoundedSemaphore, Event, Semaphore, SyncError};

@@ -128,6 +128,8 @@ impl Drop for Segment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Kind {
     Lock,
+    RLock,
+    Condition,
     Value,
     RawValue,
     Array,

@@ -31,7 +31,7 @@ use super::segment::{self, Kind, Segment};
 use crate::Error;
 
 /// Number of state words after the condition variable.
-const WORDS: usize = 6;
+pub(super) const WORDS: usize = 6;
 
 /// The start of every synchronisation segment.
 #[repr(C)]
@@ -73,13 +73,23 @@ pub enum SyncError {
 
 /// A segment starting with a [`SyncHeader`].
 #[derive(Debug)]
-struct Synced(Locked);
+pub(super) struct Synced(Locked);
+
+/// How a wait on the condition variable ended.
+pub(super) enum Waited {
+    /// Woken by a broadcast (or spuriously).
+    Woken,
+    /// The deadline passed.
+    TimedOut,
+    /// Woken, and the mutex was found abandoned by a dead holder (now recorded and usable).
+    OwnerDied,
+}
 
 /// The length of a synchronisation segment.
 const LEN: usize = size_of::<SyncHeader>();
 
 /// A deadline `timeout` from now; `None` (wait forever) if it is too far to represent.
-fn deadline_after(timeout: Duration) -> Option<Instant> {
+pub(super) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
@@ -94,7 +104,7 @@ fn unexpected(what: &str, rc: libc::c_int) -> ! {
 
 impl Synced {
     /// A fresh segment with an initialised mutex, condition variable and state `init`.
-    fn create(what: &str, init: [u64; WORDS]) -> Result<Synced, Error> {
+    pub(super) fn create(what: &str, init: [u64; WORDS]) -> Result<Synced, Error> {
         let segment = Segment::create(LEN).map_err(|err| segment::io_error(what, err))?;
         let base = segment.base().as_ptr().cast::<SyncHeader>();
         let locked = Locked::init(segment).map_err(|err| segment::io_error(what, err))?;
@@ -114,11 +124,11 @@ impl Synced {
         unsafe { self.0.segment().base().cast::<SyncHeader>().as_ref() }
     }
 
-    fn word(&self, i: usize) -> u64 {
+    pub(super) fn word(&self, i: usize) -> u64 {
         self.header().state[i].load(Ordering::Relaxed)
     }
 
-    fn set_word(&self, i: usize, value: u64) {
+    pub(super) fn set_word(&self, i: usize, value: u64) {
         self.header().state[i].store(value, Ordering::Relaxed);
     }
 
@@ -146,9 +156,23 @@ impl Synced {
     }
 
     /// Waits for a broadcast, until `until` if given, with the mutex held by `guard`.
-    /// `false` if the deadline has passed (the mutex is held again either way).
-    /// `_held` is the proof that this thread holds the mutex.
-    fn wait(&self, _held: &RawGuard<'_>, until: Option<Instant>) -> bool {
+    /// `false` if the deadline has passed (the mutex is held again either way). A holder found
+    /// dead on the way back is recovered from silently (see the module docs).
+    fn wait(&self, held: &RawGuard<'_>, until: Option<Instant>) -> bool {
+        match self.wait_reporting(held, until) {
+            Waited::Woken => true,
+            Waited::TimedOut => false,
+            Waited::OwnerDied => {
+                held.mark_consistent();
+                true
+            }
+        }
+    }
+
+    /// Waits for a broadcast, until `until` if given, with the mutex held by `_held`, and
+    /// says how the wait ended; the mutex is held again in every case. `_held` is the proof
+    /// that this thread holds the mutex.
+    pub(super) fn wait_reporting(&self, _held: &RawGuard<'_>, until: Option<Instant>) -> Waited {
         let cond = self.header().cond.get();
         let mutex = self.0.header().mutex();
         let rc = match until {
@@ -158,7 +182,7 @@ impl Synced {
             Some(until) => {
                 let left = until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return false;
+                    return Waited::TimedOut;
                 }
                 let ts = monotonic_after(left);
                 // SAFETY: as above; `ts` is a valid timespec on `CLOCK_MONOTONIC`, the clock
@@ -167,21 +191,24 @@ impl Synced {
             }
         };
         match rc {
-            0 => true,
-            libc::ETIMEDOUT => false,
+            0 => Waited::Woken,
+            libc::ETIMEDOUT => Waited::TimedOut,
             libc::EOWNERDEAD => {
-                // Reacquiring found the last holder dead: the state is single stores, so it
-                // is consistent; make the mutex usable again and carry on.
-                // SAFETY: EOWNERDEAD means this thread now holds `mutex`.
-                unsafe { libc::pthread_mutex_consistent(mutex) };
-                true
+                // SAFETY: EOWNERDEAD means this thread now holds the mutex.
+                unsafe { self.0.header().recover() };
+                Waited::OwnerDied
             }
             rc => unexpected("pthread_cond_wait", rc),
         }
     }
 
+    /// The mutex, for callers that report a dead holder instead of recovering silently.
+    pub(super) fn locked(&self) -> &Locked {
+        &self.0
+    }
+
     /// Wakes every waiter; they re-check the state.
-    fn notify_all(&self) {
+    pub(super) fn notify_all(&self) {
         // SAFETY: the condition variable was initialised as process-shared before the segment
         // was shared and lives as long as `self`.
         let rc = unsafe { libc::pthread_cond_broadcast(self.header().cond.get()) };
@@ -209,11 +236,18 @@ impl Synced {
         }
     }
 
-    fn encode<S: Serializer>(&self, serializer: S, kind: Kind) -> Result<S::Ok, S::Error> {
+    pub(super) fn encode<S: Serializer>(
+        &self,
+        serializer: S,
+        kind: Kind,
+    ) -> Result<S::Ok, S::Error> {
         segment::encode(serializer, self.0.segment(), kind, 0, (0, 1))
     }
 
-    fn decode<'de, D: Deserializer<'de>>(deserializer: D, kind: Kind) -> Result<Synced, D::Error> {
+    pub(super) fn decode<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        kind: Kind,
+    ) -> Result<Synced, D::Error> {
         let adopted = segment::decode(deserializer, kind, (0, 1))?;
         let segment = Segment::open(adopted.fd, LEN).map_err(crate::process::refusal::decoding)?;
         Ok(Synced(Locked::adopt(segment)))
