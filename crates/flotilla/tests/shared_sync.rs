@@ -260,3 +260,48 @@ fn a_barrier_releases_all_parties_together() {
     assert_eq!(barrier.n_waiting(), 0);
     assert!(!barrier.is_broken());
 }
+
+/// Arrives at the barrier, says so, and waits to be killed there.
+#[flotilla::task]
+fn die_at_barrier(barrier: Barrier, arrived: Queue<()>) {
+    let waiting = barrier.clone();
+    std::thread::spawn(move || waiting.wait(None));
+    while barrier.n_waiting() == 0 {
+        std::thread::yield_now();
+    }
+    arrived.put(()).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn a_party_killed_at_the_barrier_breaks_it_for_the_others_instead_of_hanging_them() {
+    let barrier = Barrier::new(4).unwrap();
+    let arrived = Queue::new();
+    let doomed = start(Process::new(
+        die_at_barrier,
+        (barrier.clone(), arrived.clone()),
+    ));
+    arrived.get_timeout(PATIENCE).unwrap();
+    children::kill(&doomed);
+
+    // The dead party counts as arrived but will never leave, and the fourth party never
+    // comes: the barrier cannot trip, and the live parties' timed waits end in an error
+    // rather than a hang.
+    let other = {
+        let barrier = barrier.clone();
+        std::thread::spawn(move || barrier.wait(Some(PATIENCE)))
+    };
+    let mine = barrier.wait(Some(Duration::from_millis(100)));
+    assert!(matches!(mine, Err(SyncError::TimedOut)), "{mine:?}");
+    let theirs = other.join().unwrap();
+    assert!(
+        matches!(theirs, Err(SyncError::BrokenBarrier)),
+        "{theirs:?}"
+    );
+    assert!(barrier.is_broken());
+    barrier.reset();
+    assert!(!barrier.is_broken());
+}
