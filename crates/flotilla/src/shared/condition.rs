@@ -128,7 +128,7 @@ impl Condition {
         self.acquire(Wait::Try)
     }
 
-    /// Takes the lock, waiting at most `timeout` (on the wall clock, as for
+    /// Takes the lock, waiting at most `timeout` (measured as for
     /// [`Lock::lock_timeout`](super::Lock::lock_timeout)).
     ///
     /// # Errors

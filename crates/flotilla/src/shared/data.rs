@@ -245,7 +245,8 @@ impl<T: Pod> Value<T> {
         self.lock_with(Wait::Block)
     }
 
-    /// Like [`get_lock`](Value::get_lock), waiting at most `timeout` (on the wall clock).
+    /// Like [`get_lock`](Value::get_lock), waiting at most `timeout` (measured as for
+    /// [`Lock::lock_timeout`](super::Lock::lock_timeout)).
     ///
     /// # Errors
     ///
@@ -535,7 +536,8 @@ impl<T: Pod> Array<T> {
         self.lock_with(Wait::Block)
     }
 
-    /// Like [`get_lock`](Array::get_lock), waiting at most `timeout` (on the wall clock).
+    /// Like [`get_lock`](Array::get_lock), waiting at most `timeout` (measured as for
+    /// [`Lock::lock_timeout`](super::Lock::lock_timeout)).
     ///
     /// # Errors
     ///

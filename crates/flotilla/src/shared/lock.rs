@@ -116,24 +116,8 @@ impl Header {
             Wait::Block => unsafe { libc::pthread_mutex_lock(self.mutex()) },
             // SAFETY: as above.
             Wait::Try => unsafe { libc::pthread_mutex_trylock(self.mutex()) },
-            Wait::For(wait) => {
-                let mut now = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                // SAFETY: `now` is a valid, writable timespec for the duration of the call.
-                unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
-                // `time_t` and `c_long` are narrower than `i64` on 32-bit targets.
-                #[allow(clippy::useless_conversion)]
-                let now = (i64::from(now.tv_sec), i64::from(now.tv_nsec));
-                let (secs, nanos) = deadline(now, wait);
-                let until = libc::timespec {
-                    tv_sec: libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX),
-                    tv_nsec: libc::c_long::try_from(nanos).unwrap_or(999_999_999),
-                };
-                // SAFETY: as for `Block`; `until` is a valid timespec for the call.
-                unsafe { libc::pthread_mutex_timedlock(self.mutex(), &until) }
-            }
+            // SAFETY: as above.
+            Wait::For(wait) => unsafe { timed_lock(self.mutex(), wait) },
         };
         let died = match rc {
             0 => false,
@@ -162,6 +146,53 @@ pub(crate) enum Flavor {
     ErrorChecking,
     /// The lock again, counted: [`RLock`](super::RLock).
     Recursive,
+}
+
+/// The clock of timed acquisitions: `CLOCK_MONOTONIC` where glibc can wait on it
+/// (`pthread_mutex_clocklock`, glibc 2.30), so that setting the wall clock neither shortens
+/// nor stretches a wait; `CLOCK_REALTIME` elsewhere (`pthread_mutex_timedlock`).
+#[cfg(target_env = "gnu")]
+const LOCK_CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+#[cfg(not(target_env = "gnu"))]
+const LOCK_CLOCK: libc::clockid_t = libc::CLOCK_REALTIME;
+
+#[cfg(target_env = "gnu")]
+unsafe extern "C" {
+    /// glibc 2.30+; not (yet) declared by the `libc` crate.
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+}
+
+/// Locks `mutex`, waiting at most `wait` on [`LOCK_CLOCK`]; the pthread return code.
+///
+/// # Safety
+///
+/// `mutex` must point to an initialised pthread mutex that stays alive during the call.
+unsafe fn timed_lock(mutex: *mut libc::pthread_mutex_t, wait: Duration) -> libc::c_int {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(LOCK_CLOCK, &mut now) };
+    // `time_t` and `c_long` are narrower than `i64` on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let now = (i64::from(now.tv_sec), i64::from(now.tv_nsec));
+    let (secs, nanos) = deadline(now, wait);
+    let until = libc::timespec {
+        tv_sec: libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::try_from(nanos).unwrap_or(999_999_999),
+    };
+    #[cfg(target_env = "gnu")]
+    // SAFETY: the caller guarantees `mutex` is initialised and alive; `until` is a valid
+    // timespec on `LOCK_CLOCK`, which the call supports.
+    return unsafe { pthread_mutex_clocklock(mutex, LOCK_CLOCK, &until) };
+    #[cfg(not(target_env = "gnu"))]
+    // SAFETY: as above, on the realtime clock that pthread_mutex_timedlock uses.
+    return unsafe { libc::pthread_mutex_timedlock(mutex, &until) };
 }
 
 /// How long an acquisition may wait.
@@ -460,9 +491,9 @@ impl Lock {
         report(self.inner.header().acquire(Wait::Try), LockGuard)
     }
 
-    /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`). The deadline
-    /// is on the wall clock (`CLOCK_REALTIME`, as `pthread_mutex_timedlock` requires), so a
-    /// clock step during the wait shortens or lengthens it.
+    /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`). The wait is
+    /// measured on the monotonic clock with glibc (on other C libraries, on the wall clock,
+    /// which `pthread_mutex_timedlock` requires, so that a clock step shortens or lengthens it).
     ///
     /// # Errors
     ///

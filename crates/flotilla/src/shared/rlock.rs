@@ -106,7 +106,7 @@ impl RLock {
     }
 
     /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`); the
-    /// deadline is on the wall clock, as for [`Lock::lock_timeout`](super::Lock::lock_timeout).
+    /// wait is measured as for [`Lock::lock_timeout`](super::Lock::lock_timeout).
     ///
     /// # Errors
     ///
