@@ -1,26 +1,24 @@
 //! Shutdown and drop never hang, whatever the workers are doing: dying mid-task, mid-encode of
 //! a result, or with a large payload in flight. Each case runs under a watchdog.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flotilla::{Executor, ProcessPoolExecutor, Shutdown};
 use serde::{Serialize, Serializer};
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 /// Fails any test that has not finished within this time: a hang, not slowness.
 const WATCHDOG: Duration = Duration::from_secs(60);
 
+/// Runs `case` under the watchdog; `name` says which case hung.
 fn within_watchdog(name: &str, case: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
+    let name = name.to_owned();
+    watchdog::watchdog(WATCHDOG, move || {
+        eprintln!("{name}: running");
         case();
-        let _ = done.send(());
     });
-    match finished.recv_timeout(WATCHDOG) {
-        Ok(()) => {}
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{name}: hang (over {WATCHDOG:?})"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{name}: failed (see above)"),
-    }
 }
 
 /// A result whose encoding kills the worker half-way: the worker dies mid-encode.

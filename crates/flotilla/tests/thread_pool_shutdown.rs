@@ -14,24 +14,12 @@ use flotilla::{Error, Executor, Future, Shutdown, ThreadPoolExecutor};
 
 const GENEROUS: Duration = Duration::from_secs(30);
 
+#[path = "support/watchdog.rs"]
+mod support_watchdog;
+
 /// Runs `body` on its own thread and fails with "hang" if it does not finish within 30 s.
 fn watchdog<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    let runner = thread::spawn(move || {
-        let outcome = body();
-        // The receiver is gone only if the watchdog already fired.
-        let _ = tx.send(());
-        outcome
-    });
-    match rx.recv_timeout(GENEROUS) {
-        Ok(()) => runner.join().unwrap(),
-        // The body panicked: its sender was dropped without a message.
-        Err(mpsc::RecvTimeoutError::Disconnected) => match runner.join() {
-            Err(payload) => std::panic::resume_unwind(payload),
-            Ok(_) => unreachable!("the body returned without reporting"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang"),
-    }
+    support_watchdog::watchdog(GENEROUS, body)
 }
 
 /// Releases `gate` when dropped, so that a failing assertion does not leave pool threads
