@@ -521,6 +521,18 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
                 Body::Queue { items, .. } => items.pop_front(),
                 _ => None,
             });
+            if let Ok(item) = &got
+                && wait.is_none_or(|wait| !wait.is_zero())
+                && peer.peer_gone()
+            {
+                // The client died while it waited: leave the item for the next reader rather
+                // than send it into a closed socket (TCP may accept that write).
+                if let Body::Queue { items, .. } = &mut *object.lock() {
+                    items.push_front(item.clone());
+                }
+                object.changed.notify_all();
+                return Err(Stop::PeerGone);
+            }
             return finish(object, got.map(|item| Reply::Value(Some(item))));
         }
         (Op::LockAcquire { wait }, Body::Lock { .. }) => {
