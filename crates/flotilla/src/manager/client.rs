@@ -9,6 +9,7 @@
 //! its own connection, so a blocking `get` on one thread never delays another thread's call.
 
 use std::fmt;
+use std::io::BufReader;
 use std::sync::Weak;
 
 use super::auth;
@@ -18,6 +19,9 @@ use crate::error::Error;
 use crate::primitives::{Arc, Mutex, lock};
 use crate::process::sys;
 use crate::process_pool::wire::{self, ReadError};
+
+/// The size of each connection's read buffer.
+const READ_BUFFER: usize = 8 << 10;
 
 /// Idle connections kept beyond this many are closed.
 const MAX_IDLE: usize = 16;
@@ -30,10 +34,11 @@ pub(crate) struct Client {
     idle: Mutex<Vec<Conn>>,
 }
 
-/// An authenticated connection with its read buffer.
+/// An authenticated connection, read through a buffer (so a small reply is one system call),
+/// and the buffer its replies are decoded from.
 struct Conn {
-    stream: Stream,
-    buffer: Vec<u8>,
+    input: BufReader<Stream>,
+    body: Vec<u8>,
 }
 
 /// Every client in this process, to share one per manager.
@@ -112,8 +117,8 @@ impl Client {
         })?;
         auth::connect(&stream, &self.authkey, &self.address.to_string())?;
         let mut conn = Conn {
-            stream,
-            buffer: Vec::new(),
+            input: BufReader::with_capacity(READ_BUFFER, stream),
+            body: Vec::new(),
         };
         let hello = Request::Hello {
             version: VERSION,
@@ -139,16 +144,18 @@ impl Conn {
         let gone = |what: String| Error::Disconnected {
             reason: format!("the manager at {address} is gone ({what})"),
         };
-        self.stream
+        let stream = self.input.get_ref();
+        stream
             .send_all(frame)
             .map_err(|err| gone(err.to_string()))?;
-        match wire::read_frame_limited(&mut &self.stream, &mut self.buffer, MAX_MESSAGE) {
+        stream.await_readable();
+        match wire::read_frame_limited(&mut self.input, &mut self.body, MAX_MESSAGE) {
             Ok(()) => {}
             Err(ReadError::Closed) => return Err(gone("connection closed".to_owned())),
             Err(ReadError::Io(err)) => return Err(gone(err.to_string())),
             Err(ReadError::Malformed(why)) => return Err(Error::Codec { message: why }),
         }
-        match postcard::from_bytes::<Reply>(&self.buffer) {
+        match postcard::from_bytes::<Reply>(&self.body) {
             Ok(Reply::Refused(why)) => Err(Error::Codec {
                 message: format!("the manager refused a request: {why}"),
             }),

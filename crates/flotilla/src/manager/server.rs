@@ -18,6 +18,7 @@
 //! marked so that its next holder learns that a holder died).
 
 use std::collections::{HashMap, VecDeque};
+use std::io::BufReader;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,10 @@ use super::transport::{self, Listener, Stream};
 use crate::primitives::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::process::Connection;
 use crate::process_pool::wire::{self, ReadError};
+
+/// Each connection reads through a buffer this large, so that a small request is one system
+/// call.
+const READ_BUFFER: usize = 8 << 10;
 
 /// How often a thread waiting for a client checks that the client is still connected.
 const PEER_CHECK: Duration = Duration::from_millis(200);
@@ -332,8 +337,9 @@ fn serve(server: &Server, stream: &Stream) {
         tracing::warn!(%why, "manager: connection refused");
         return;
     }
+    let mut input = BufReader::with_capacity(READ_BUFFER, stream);
     let mut body = Vec::new();
-    let session = match read_request(stream, &mut body) {
+    let session = match read_request(stream, &mut input, &mut body) {
         Some(Request::Hello { version, session }) if version == VERSION => session,
         Some(Request::Hello { version, .. }) => {
             refuse(
@@ -361,7 +367,7 @@ fn serve(server: &Server, stream: &Stream) {
         return;
     }
     loop {
-        let Some(request) = read_request(stream, &mut body) else {
+        let Some(request) = read_request(stream, &mut input, &mut body) else {
             return;
         };
         let reply = match request {
@@ -401,8 +407,15 @@ fn serve(server: &Server, stream: &Stream) {
 
 /// Reads and decodes the next request; on a malformed one, refuses it and returns `None`, as
 /// when the connection closed.
-fn read_request<'a>(stream: &Stream, body: &'a mut Vec<u8>) -> Option<Request<'a>> {
-    match wire::read_frame_limited(&mut &*stream, body, MAX_MESSAGE) {
+fn read_request<'a>(
+    stream: &Stream,
+    input: &mut BufReader<&Stream>,
+    body: &'a mut Vec<u8>,
+) -> Option<Request<'a>> {
+    if input.buffer().is_empty() {
+        stream.await_readable();
+    }
+    match wire::read_frame_limited(input, body, MAX_MESSAGE) {
         Ok(()) => {}
         Err(ReadError::Closed) => return None,
         Err(ReadError::Io(err)) => {

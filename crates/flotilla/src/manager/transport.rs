@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::protocol::Address;
+use crate::primitives::spin_until;
 use crate::process::{broker, sys};
 
 /// One connected socket.
@@ -46,7 +47,21 @@ impl Stream {
     /// Whether the peer has closed its end or sent something unasked: checked by a server
     /// thread waiting on the peer's behalf, when the peer should be silently awaiting a reply.
     pub(crate) fn peer_gone(&self) -> bool {
+        self.readable_now()
+    }
+
+    /// Whether a read would not block (data, end of file or an error is waiting).
+    fn readable_now(&self) -> bool {
         sys::wait_readable(self.as_fd(), Some(Duration::ZERO)).unwrap_or(true)
+    }
+
+    /// Waits briefly for the peer's next message before a blocking read would put the thread
+    /// to sleep. A request and its reply usually follow each other within microseconds; on a
+    /// small machine, being woken from sleep costs more than that, so polling for up to
+    /// [`spin_until`]'s budget halves a round trip (measured by `flotilla-bench compare
+    /// manager-dict`). A peer that stays silent costs that budget of CPU once.
+    pub(crate) fn await_readable(&self) {
+        spin_until(|| self.readable_now());
     }
 }
 
@@ -65,6 +80,12 @@ impl Read for &Stream {
             Stream::Unix(stream) => (&*stream).read(buf),
             Stream::Tcp(stream) => (&*stream).read(buf),
         }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
     }
 }
 
