@@ -270,6 +270,33 @@ fn wrong_types_and_misuse_are_errors_not_panics() -> Result<(), flotilla::Error>
 }
 
 #[test]
+fn an_oversized_value_is_refused_before_sending_and_loses_nothing() -> Result<(), flotilla::Error> {
+    let manager = Manager::new()?;
+    let blobs = manager.dict::<u8, serde_bytes::ByteBuf>()?;
+    blobs.insert(&1, &serde_bytes::ByteBuf::from(vec![1u8; 1 << 20]))?;
+    let huge = serde_bytes::ByteBuf::from(vec![2u8; 65 << 20]);
+    let err = blobs.insert(&2, &huge).unwrap_err();
+    assert!(
+        matches!(&err, flotilla::Error::Codec { message } if message.contains("limit")),
+        "{err}"
+    );
+    assert_eq!(blobs.len()?, 1);
+    assert_eq!(blobs.get(&1)?.map(|b| b.len()), Some(1 << 20));
+    Ok(())
+}
+
+#[test]
+fn a_taken_address_is_a_clear_start_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = Manager::builder()
+        .listen(taken.local_addr().unwrap())
+        .start()
+        .unwrap_err();
+    assert!(matches!(err, flotilla::Error::Spawn { .. }), "{err}");
+    assert!(err.to_string().contains("could not listen"), "{err}");
+}
+
+#[test]
 fn a_barrier_releases_all_parties_with_distinct_indexes() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
     let barrier = manager.barrier(3)?;

@@ -92,10 +92,19 @@ impl Client {
     /// # Errors
     ///
     /// [`Error::Disconnected`] if the manager is gone, [`Error::AuthenticationFailed`] for a
-    /// wrong key, [`Error::Codec`] for a message that cannot be encoded or a reply that makes
-    /// no sense.
+    /// wrong key, [`Error::Codec`] for a message that cannot be encoded or is over
+    /// [`MAX_MESSAGE`], or a reply that makes no sense.
     pub(crate) fn call(&self, request: &Request<'_>) -> Result<Reply, Error> {
         let frame = wire::encode(request).map_err(|message| Error::Codec { message })?;
+        if frame.len() - 4 > MAX_MESSAGE {
+            // The server would refuse it and hang up; say why without sending it.
+            return Err(Error::Codec {
+                message: format!(
+                    "a request of {} bytes exceeds a manager's limit of {MAX_MESSAGE} bytes",
+                    frame.len() - 4
+                ),
+            });
+        }
         let mut conn = self.take()?;
         let reply = conn.call(&frame, &self.address)?;
         self.put_back(conn);

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 /// Bumped whenever the messages change.
 pub(crate) const VERSION: u32 = 1;
@@ -91,20 +92,26 @@ pub(crate) enum Request<'a> {
     Op { id: u64, op: Op<'a> },
 }
 
-/// An operation on one object. Keys, values and items are the proxies' encodings.
+/// An operation on one object. Keys, values and items are the proxies' encodings, carried as
+/// byte strings (one copy, not a sequence of `u8`s; the bytes on the wire are the same).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Op<'a> {
     DictGet {
+        #[serde(with = "serde_bytes")]
         key: &'a [u8],
     },
     DictInsert {
+        #[serde(with = "serde_bytes")]
         key: &'a [u8],
+        #[serde(with = "serde_bytes")]
         value: &'a [u8],
     },
     DictRemove {
+        #[serde(with = "serde_bytes")]
         key: &'a [u8],
     },
     DictContains {
+        #[serde(with = "serde_bytes")]
         key: &'a [u8],
     },
     DictLen,
@@ -113,6 +120,7 @@ pub(crate) enum Op<'a> {
     DictItems,
     DictClear,
     ListPush {
+        #[serde(with = "serde_bytes")]
         value: &'a [u8],
     },
     ListGet {
@@ -120,10 +128,12 @@ pub(crate) enum Op<'a> {
     },
     ListSet {
         index: u64,
+        #[serde(with = "serde_bytes")]
         value: &'a [u8],
     },
     ListInsert {
         index: u64,
+        #[serde(with = "serde_bytes")]
         value: &'a [u8],
     },
     ListPop,
@@ -135,6 +145,7 @@ pub(crate) enum Op<'a> {
     },
     NsSet {
         name: &'a str,
+        #[serde(with = "serde_bytes")]
         value: &'a [u8],
     },
     NsRemove {
@@ -142,6 +153,7 @@ pub(crate) enum Op<'a> {
     },
     NsNames,
     QueuePut {
+        #[serde(with = "serde_bytes")]
         item: &'a [u8],
         wait: Option<Duration>,
     },
@@ -182,11 +194,11 @@ pub(crate) enum Reply {
     /// The request succeeded and has nothing to return.
     Done,
     /// One value, if there was one.
-    Value(Option<Vec<u8>>),
+    Value(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     /// Several values.
-    Values(Vec<Vec<u8>>),
+    Values(Vec<ByteBuf>),
     /// Key and value pairs.
-    Pairs(Vec<(Vec<u8>, Vec<u8>)>),
+    Pairs(Vec<(ByteBuf, ByteBuf)>),
     /// A count.
     Size(u64),
     /// A yes or no.

@@ -606,7 +606,7 @@ impl Namespace {
             Reply::Values(names) => names
                 .into_iter()
                 .map(|name| {
-                    String::from_utf8(name).map_err(|err| Error::Codec {
+                    String::from_utf8(name.into_vec()).map_err(|err| Error::Codec {
                         message: format!("a namespace name is not UTF-8: {err}"),
                     })
                 })

@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 use super::auth;
 use super::protocol::{Address, Kind, MAX_MESSAGE, Op, Reply, Request, Session, VERSION};
@@ -464,11 +465,11 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         (Op::DictRemove { key }, Body::Dict(map)) => Reply::Value(map.remove(key)),
         (Op::DictContains { key }, Body::Dict(map)) => Reply::Flag(map.contains_key(key)),
         (Op::DictLen, Body::Dict(map)) => Reply::Size(map.len() as u64),
-        (Op::DictKeys, Body::Dict(map)) => Reply::Values(map.keys().cloned().collect()),
-        (Op::DictValues, Body::Dict(map)) => Reply::Values(map.values().cloned().collect()),
+        (Op::DictKeys, Body::Dict(map)) => Reply::Values(map.keys().map(bytes).collect()),
+        (Op::DictValues, Body::Dict(map)) => Reply::Values(map.values().map(bytes).collect()),
         (Op::DictItems, Body::Dict(map)) => Reply::Pairs(
             map.iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
+                .map(|(key, value)| (bytes(key), bytes(value)))
                 .collect(),
         ),
         (Op::DictClear, Body::Dict(map)) => {
@@ -501,7 +502,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         }
         (Op::ListPop, Body::List(list)) => Reply::Value(list.pop()),
         (Op::ListLen, Body::List(list)) => Reply::Size(list.len() as u64),
-        (Op::ListAll, Body::List(list)) => Reply::Values(list.clone()),
+        (Op::ListAll, Body::List(list)) => Reply::Values(list.iter().map(bytes).collect()),
         (Op::ListClear, Body::List(list)) => {
             list.clear();
             Reply::Done
@@ -513,7 +514,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         }
         (Op::NsRemove { name }, Body::Namespace(map)) => Reply::Flag(map.remove(name).is_some()),
         (Op::NsNames, Body::Namespace(map)) => {
-            Reply::Values(map.keys().map(|name| name.as_bytes().to_vec()).collect())
+            Reply::Values(map.keys().map(|name| bytes(name.as_bytes())).collect())
         }
         (Op::QueueSize, Body::Queue { items, .. }) => Reply::Size(items.len() as u64),
         (Op::QueuePut { item, wait }, Body::Queue { .. }) => {
@@ -666,6 +667,11 @@ fn finish(object: &Object, outcome: Result<Reply, Stop>) -> Result<Reply, Stop> 
         object.changed.notify_all();
     }
     outcome
+}
+
+/// A stored value, copied for a reply.
+fn bytes(value: impl AsRef<[u8]>) -> ByteBuf {
+    ByteBuf::from(value.as_ref())
 }
 
 /// A list index as a `usize`, if it can be one.
