@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use flotilla::manager::{Barrier, Event, Lock, Manager, Queue, Semaphore};
+use flotilla::manager::{Address, Barrier, Event, Lock, Manager, Queue, Semaphore};
 use flotilla::process::{Process, pipe};
 use flotilla::shared::LockError;
 
@@ -63,11 +63,13 @@ fn shutdown_stops_the_server_and_only_the_owner_may_call_it() -> Result<(), flot
     Ok(())
 }
 
-/// An owner that reports its server's pid, then waits to be killed.
+/// An owner that reports its server's pid and address, then waits to be killed.
 #[flotilla::task]
-fn owner_then_wait(report: flotilla::process::Connection<u32>) {
+fn owner_then_wait(report: flotilla::process::Connection<(u32, Address)>) {
     let manager = Manager::new().unwrap();
-    report.send(&manager.pid().unwrap()).unwrap();
+    report
+        .send(&(manager.pid().unwrap(), manager.address().clone()))
+        .unwrap();
     loop {
         std::thread::park();
     }
@@ -75,14 +77,21 @@ fn owner_then_wait(report: flotilla::process::Connection<u32>) {
 
 #[test]
 fn the_server_exits_when_its_owner_is_killed() -> Result<(), flotilla::Error> {
-    let (ours, theirs) = pipe::<u32>(true)?;
+    let (ours, theirs) = pipe::<(u32, Address)>(true)?;
     let mut owner = Process::new(owner_then_wait, theirs);
     owner.start()?;
-    let server = ours.recv_timeout(PATIENCE)?;
+    let (server, address) = ours.recv_timeout(PATIENCE)?;
+    let Address::Unix(socket) = address else {
+        panic!("a local manager listens on a Unix socket, not {address}");
+    };
     assert!(!gone(server));
+    assert!(socket.exists());
     owner.kill();
     assert!(owner.join(Some(PATIENCE)));
     await_gone(server);
+    // It exited cleanly: its socket and private directory are gone too.
+    assert!(!socket.exists(), "{} was left behind", socket.display());
+    assert!(socket.parent().is_some_and(|dir| !dir.exists()));
     Ok(())
 }
 

@@ -28,8 +28,9 @@
 //! # How it works, and how it differs from Python
 //!
 //! - **The server is a child process** started like any [`Process`](crate::process::Process)
-//!   (this program re-executed, no `fork`), as a daemon: it stops when its [`Manager`] is
-//!   dropped or shut down, and the kernel kills it if the owner dies, even by `SIGKILL`.
+//!   (this program re-executed, no `fork`): it stops when its [`Manager`] is dropped or shut
+//!   down, and when the owner dies, even by `SIGKILL` (its control pipe closes; it also
+//!   checks every second that it has not been orphaned), removing its socket as it goes.
 //! - **Always authenticated.** Each connection runs a mutual HMAC-SHA256 challenge-response on
 //!   the authkey, as Python's `multiprocessing.connection` does, before the server reads a
 //!   single request; a peer with the wrong key is refused. Local servers also sit on a Unix

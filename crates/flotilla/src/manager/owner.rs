@@ -31,7 +31,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// The server stops when the `Manager` that started it is dropped or
 /// [`shut down`](Manager::shutdown), and when the process that started it dies, however it
-/// dies (the kernel kills it). Proxies then fail with [`Error::Disconnected`].
+/// dies (even by `SIGKILL`: the server's control pipe closes). Proxies then fail with
+/// [`Error::Disconnected`].
 ///
 /// # Examples
 ///
@@ -147,9 +148,9 @@ impl ManagerBuilder {
             authkey: authkey.clone(),
             listen: self.listen,
         };
-        let mut process = Process::new(serve_manager, (config, theirs))
-            .with_name("ManagerServer")
-            .with_daemon(true);
+        // Not a daemon: a parent-death SIGKILL would leave its socket behind. The server
+        // watches its control pipe and its parent instead, and exits cleanly.
+        let mut process = Process::new(serve_manager, (config, theirs)).with_name("ManagerServer");
         process.start()?;
         let failed = |reason: String| {
             process.kill();

@@ -1,10 +1,12 @@
 //! The manager's server: a process holding the shared objects, serving each connection on its
 //! own thread.
 //!
-//! [`Manager::start`](super::Manager) runs [`serve_manager`] as a daemon child process (so the
-//! kernel kills it if its owner dies, even by `SIGKILL`) and keeps the other end of a pipe;
-//! the server serves until that pipe closes, which happens when the owner drops the
-//! [`Manager`](super::Manager), shuts it down, or dies.
+//! [`Manager::start`](super::Manager) runs [`serve_manager`] as a child process and keeps the
+//! other end of a pipe; the server serves until that pipe closes, which happens when the owner
+//! drops the [`Manager`](super::Manager), shuts it down, or dies however it dies (the kernel
+//! closes a dead process's descriptors). In case a copy of the owner's end outlives the owner
+//! (a `fork` without `exec` in the owner), the server also exits once it is reparented. Either
+//! way it exits cleanly, removing its socket, which a parent-death `SIGKILL` would not allow.
 //!
 //! Each connection is authenticated first ([`auth::accept`]); nothing else is read before.
 //! After that a frame longer than [`MAX_MESSAGE`] or one that does not decode ends that one
@@ -35,6 +37,10 @@ use crate::process_pool::wire::{self, ReadError};
 /// Each connection reads through a buffer this large, so that a small request is one system
 /// call.
 const READ_BUFFER: usize = 8 << 10;
+
+/// How often the server checks that its owner is still its parent, in case the control pipe
+/// does not close when the owner dies.
+const OWNER_CHECK: Duration = Duration::from_secs(1);
 
 /// How often a thread waiting for a client checks that the client is still connected.
 const PEER_CHECK: Duration = Duration::from_millis(200);
@@ -85,8 +91,13 @@ pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
         Err(err) => Started::Failed(format!("could not start the accepting thread: {err}")),
     };
     if owner.send(&report).is_ok() && matches!(report, Started::Listening(_)) {
-        // Any message, or the pipe closing, means stop.
-        let _ = owner.recv();
+        let parent = std::os::unix::process::parent_id();
+        // Any message, or the pipe closing, means stop; so does being orphaned.
+        while !owner.poll(Some(OWNER_CHECK)) {
+            if std::os::unix::process::parent_id() != parent {
+                break;
+            }
+        }
     }
     if let (Address::Unix(path), Some(dir)) = (&address, dir) {
         let _ = std::fs::remove_file(path);
