@@ -576,9 +576,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         }
         (Op::LockRelease, Body::Lock { owner, .. }) if *owner == Some(session) => {
             *owner = None;
-            drop(body);
-            object.changed.notify_all();
-            return Ok(Reply::Done);
+            return wake(object, body);
         }
         (
             Op::LockMarkConsistent,
@@ -595,9 +593,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         }
         (Op::EventSet, Body::Event(flag)) => {
             *flag = true;
-            drop(body);
-            object.changed.notify_all();
-            return Ok(Reply::Done);
+            return wake(object, body);
         }
         (Op::EventClear, Body::Event(flag)) => {
             *flag = false;
@@ -610,11 +606,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
                 Body::Event(true) => Some(()),
                 _ => None,
             });
-            return match set {
-                Ok(()) => Ok(Reply::Flag(true)),
-                Err(Stop::TimedOut) => Ok(Reply::Flag(false)),
-                Err(Stop::PeerGone) => Err(Stop::PeerGone),
-            };
+            return flag(set);
         }
         (Op::SemAcquire { wait }, Body::Semaphore { .. }) => {
             drop(body);
@@ -626,11 +618,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
                 }
                 _ => None,
             });
-            return match got {
-                Ok(()) => Ok(Reply::Flag(true)),
-                Err(Stop::TimedOut) => Ok(Reply::Flag(false)),
-                Err(Stop::PeerGone) => Err(Stop::PeerGone),
-            };
+            return flag(got);
         }
         (Op::SemRelease, Body::Semaphore { value, held }) => {
             *value += 1;
@@ -640,9 +628,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
                     held.remove(&session);
                 }
             }
-            drop(body);
-            object.changed.notify_all();
-            return Ok(Reply::Done);
+            return wake(object, body);
         }
         (Op::SemValue, Body::Semaphore { value, .. }) => Reply::Size(*value),
         (Op::BarrierWait { wait }, Body::Barrier { .. }) => {
@@ -650,9 +636,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         }
         (Op::BarrierAbort, Body::Barrier { broken, .. }) => {
             *broken = true;
-            drop(body);
-            object.changed.notify_all();
-            return Ok(Reply::Done);
+            return wake(object, body);
         }
         (
             Op::BarrierState,
@@ -670,6 +654,23 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         _ => wrong(),
     };
     Ok(reply)
+}
+
+/// Ends an operation that changed the object: releases it, wakes its waiters, and replies
+/// [`Reply::Done`].
+fn wake(object: &Object, body: MutexGuard<'_, Body>) -> Result<Reply, Stop> {
+    drop(body);
+    object.changed.notify_all();
+    Ok(Reply::Done)
+}
+
+/// A wait's outcome as a yes-or-no reply: `false` if it timed out.
+fn flag(outcome: Result<(), Stop>) -> Result<Reply, Stop> {
+    match outcome {
+        Ok(()) => Ok(Reply::Flag(true)),
+        Err(Stop::TimedOut) => Ok(Reply::Flag(false)),
+        Err(Stop::PeerGone) => Err(Stop::PeerGone),
+    }
 }
 
 /// After an operation that changed the object: wakes its other waiters.
