@@ -77,6 +77,14 @@ const EXAMPLES: &[(&str, &str)] = &[
         "kill_runaways",
         "all 10 runaways are dead: 7 by SIGTERM (-15), 3 by SIGKILL (-9)",
     ),
+    (
+        "manager_dict",
+        "manager dict: 4 processes wrote 24 entries, none lost",
+    ),
+    (
+        "remote_manager",
+        "a wrong key is refused before any request is read",
+    ),
     ("tour", "tour complete"),
 ];
 

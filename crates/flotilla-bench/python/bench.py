@@ -14,7 +14,7 @@ Runs one scenario of `flotilla-bench compare` and prints one JSON object on stdo
 
 The thread-* scenarios, cpu-scaling and idle-memory run on a ThreadPoolExecutor; the process-*
 scenarios on a ProcessPoolExecutor or, with --pool mp (process-map-chunked only), on a
-multiprocessing.Pool. The pool is built before the warm-up and is not timed, as in the Rust
+multiprocessing.Pool; manager-dict on a multiprocessing.Manager().dict() proxy. The pool is built before the warm-up and is not timed, as in the Rust
 harness, except in process-startup, which times building it, one task and the shutdown.
 
 The work functions are the pure-Python twins of crates/flotilla-bench/src/work.rs; the checksum
@@ -117,6 +117,28 @@ def large_arg(ex, args, data):
     if len(data) != args.bytes:
         raise RuntimeError(f"the worker sent back {len(data)} bytes, not {args.bytes}")
     return data
+
+
+def manager_dict(d, args):
+    """manager-dict: set then get each key through the proxy; the dict is emptied untimed."""
+    for i in range(args.items):
+        d[i] = i
+        if d[i] != i:
+            raise RuntimeError(f"the manager dict lost key {i}")
+
+
+def run_manager(args, out):
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Manager() as manager:
+        d = manager.dict()
+        seconds = []
+        for rep in range(args.reps + 1):  # the first run is the warm-up
+            d.clear()
+            start = time.perf_counter()
+            manager_dict(d, args)
+            if rep > 0:
+                seconds.append(time.perf_counter() - start)
+        out["seconds"] = seconds
 
 
 def timed(body, reps):
@@ -232,11 +254,13 @@ PROCESS_SCENARIOS = [
     "shared-counter",
 ]
 
+OTHER_SCENARIOS = ["idle-memory", "manager-dict"]
+
 
 def main():
     parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "scenario", choices=sorted([*SCENARIOS, "idle-memory", *PROCESS_SCENARIOS])
+        "scenario", choices=sorted([*SCENARIOS, *OTHER_SCENARIOS, *PROCESS_SCENARIOS])
     )
     parser.add_argument("items", type=int)
     parser.add_argument("workers", type=int)
@@ -251,6 +275,8 @@ def main():
     out = {"scenario": args.scenario, "items": args.items, "workers": args.workers}
     if args.scenario in PROCESS_SCENARIOS:
         run_process(args, out)
+    elif args.scenario == "manager-dict":
+        run_manager(args, out)
     elif args.scenario == "idle-memory":
         out["kib"] = [idle_memory(args)]
     else:

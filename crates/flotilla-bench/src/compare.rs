@@ -247,6 +247,12 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
              parent's; in the JSON, seconds = 0 and per_item_us = KiB"
                 .to_owned(),
         ),
+        Scenario::ManagerDict => notes.push(
+            "flotilla: manager::Manager::new() (a server process on a Unix socket, HMAC \
+             handshake once per connection), dict.insert(&i, &i) then dict.get(&i); python: \
+             multiprocessing.Manager().dict(), d[i] = i then d[i]; one client thread each"
+                .to_owned(),
+        ),
         Scenario::Thumbnails => {
             notes.push(
                 "flotilla rows: thumbnails::bench_run (4 downloads at once, one resize worker \
@@ -308,6 +314,7 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
         Scenario::ProcessOverhead => vec![faster("python", 12.0)],
         Scenario::ProcessRoundtrip => vec![faster("python", 15.0)],
         Scenario::SharedCounter => vec![faster("python", 10.0)],
+        Scenario::ManagerDict => vec![faster("python", 5.0)],
         Scenario::ProcessMapChunked => {
             vec![faster("python", 3.0), faster("python (mp.Pool)", 3.0)]
         }

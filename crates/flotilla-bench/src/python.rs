@@ -1,6 +1,7 @@
 //! The `python` rows: CPython's `concurrent.futures.ThreadPoolExecutor` (thread scenarios),
-//! `concurrent.futures.ProcessPoolExecutor` (process scenarios) and, in `process-map-chunked`,
-//! `multiprocessing.Pool`, run by `python/bench.py`.
+//! `concurrent.futures.ProcessPoolExecutor` (process scenarios), in `process-map-chunked`
+//! `multiprocessing.Pool`, and in `manager-dict` `multiprocessing.Manager().dict()`, run by
+//! `python/bench.py`.
 //!
 //! The script is embedded in this program (`include_str!`) and run as `python3 -c SCRIPT
 //! SCENARIO ITEMS WORKERS --reps N ...`, so the binary needs nothing but `python3` on `PATH`.

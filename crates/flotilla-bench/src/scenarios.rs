@@ -18,6 +18,7 @@
 //! | `process-large-arg` | a 64 MiB byte string sent to a worker and returned, twice per run; GiB/s of bytes moved both ways | 2 round trips | 2 |
 //! | `process-idle-memory` | VmRSS in KiB of one idle worker process that has run one task (its pid comes from a task), one fresh pool per sample | 1 worker | 2 |
 //! | `shared-counter` | shared state: 2 processes each add 1 to one shared counter 100,000 times, each addition under the counter's lock (flotilla's `shared::Value` with `get_lock()`, Python's `multiprocessing.Value` with `get_lock()`); from starting the processes to joining them | 100,000 per process (100,000) | 2 |
+//! | `manager-dict` | a `multiprocessing.Manager` dict: 10,000 set+get round trips through a proxy (`insert` then `get` of the same key) to the manager's server process; flotilla's `manager::Dict` on its Unix socket against Python's `Manager().dict()` | 10,000 (10,000) | 1 server |
 //! | `thumbnails` | a real job: the 39-photo corpus served over HTTP on 127.0.0.1 made into JPEG thumbnails 200, 64 and 32 px wide by the `thumbnails` crate, the Python course's design (Pillow) and `vipsthumbnail`; per-image time, images/s and peak RSS, one fresh process per run | 39 photos (39) | one per CPU |
 //!
 //! Every timed row is the median of `--reps` repetitions run after one warm-up, on a pool built
@@ -76,6 +77,8 @@ pub(crate) enum Scenario {
     ProcessIdleMemory,
     /// 2 processes × 100,000 locked increments of one shared counter.
     SharedCounter,
+    /// 10,000 set+get round trips through a manager's dict proxy.
+    ManagerDict,
     /// The 39-photo corpus made into thumbnails over HTTP: flotilla, Python, vipsthumbnail.
     Thumbnails,
 }
@@ -94,7 +97,7 @@ pub(crate) enum Unit {
 
 impl Scenario {
     /// Every scenario, in the order `compare` runs them.
-    pub(crate) const ALL: [Scenario; 13] = [
+    pub(crate) const ALL: [Scenario; 14] = [
         Scenario::ThreadOverhead,
         Scenario::ThreadRoundtrip,
         Scenario::ThreadMap,
@@ -107,6 +110,7 @@ impl Scenario {
         Scenario::ProcessLargeArg,
         Scenario::ProcessIdleMemory,
         Scenario::SharedCounter,
+        Scenario::ManagerDict,
         Scenario::Thumbnails,
     ];
 
@@ -136,6 +140,7 @@ impl Scenario {
             Scenario::ProcessLargeArg => "process-large-arg",
             Scenario::ProcessIdleMemory => "process-idle-memory",
             Scenario::SharedCounter => "shared-counter",
+            Scenario::ManagerDict => "manager-dict",
             Scenario::Thumbnails => "thumbnails",
         }
     }
@@ -176,6 +181,9 @@ impl Scenario {
             }
             Scenario::SharedCounter => {
                 "processes adding to one shared counter under its lock: locked increments"
+            }
+            Scenario::ManagerDict => {
+                "set+get round trips through a manager's dict proxy: shared-state latency"
             }
             Scenario::Thumbnails => {
                 "photos over local HTTP made into 3 thumbnail sizes: flotilla, Python (Pillow), \
@@ -267,6 +275,7 @@ impl Plan {
             Scenario::ProcessMapChunked => (100_000, 100_000),
             Scenario::ProcessLargeArg => (2, 2),
             Scenario::SharedCounter => (100_000, 100_000),
+            Scenario::ManagerDict => (10_000, 10_000),
             Scenario::Thumbnails => (CORPUS_PHOTOS, CORPUS_PHOTOS),
         };
         let by_scale = |n: usize| ((n as f64 * scale).round() as usize).max(1);
@@ -289,6 +298,7 @@ impl Plan {
             python_items: scaled(python_items),
             workers: match scenario {
                 Scenario::Thumbnails => flotilla::cpu_count(),
+                Scenario::ManagerDict => 1,
                 _ => 2,
             },
             chunksize: 1_000,
@@ -405,6 +415,10 @@ impl Plan {
                 "{} locked increments of one shared counter in each process, from start to join",
                 self.items
             ),
+            Scenario::ManagerDict => format!(
+                "{} set+get round trips through a dict proxy, one client",
+                self.items
+            ),
             Scenario::Thumbnails => format!(
                 "{} photo{} ({}) served on 127.0.0.1, made into JPEG thumbnails 200, 64 and 32 \
                  px wide",
@@ -422,6 +436,8 @@ impl Plan {
             "worker processes"
         } else if self.scenario == Scenario::Thumbnails {
             "resize workers (one per CPU)"
+        } else if self.scenario == Scenario::ManagerDict {
+            "manager server process"
         } else {
             "workers"
         };
@@ -762,6 +778,24 @@ pub(crate) fn shared_counter(processes: usize, n: usize) -> Result<Duration, Str
         return Err(format!("the counter reached {total}, not {expected}"));
     }
     Ok(elapsed)
+}
+
+/// `manager-dict`: `n` times, set key `i` to `i` through the proxy, then read it back. The
+/// dict is emptied before the clock starts, and the values read are checked.
+pub(crate) fn manager_dict(
+    dict: &flotilla::manager::Dict<u64, u64>,
+    n: usize,
+) -> Result<Duration, String> {
+    dict.clear().map_err(text)?;
+    let start = Instant::now();
+    for i in 0..n as u64 {
+        dict.insert(&i, &i).map_err(text)?;
+        let got = dict.get(black_box(&i)).map_err(text)?;
+        if got != Some(i) {
+            return Err(format!("the manager dict returned {got:?} for key {i}"));
+        }
+    }
+    Ok(start.elapsed())
 }
 
 /// `process-idle-memory`: runs one task that reports its process id, then reads that

@@ -31,6 +31,9 @@ const PROCESS_SCENARIOS: [&str; 7] = [
     "shared-counter",
 ];
 
+/// Scenarios of a manager's server process: a flotilla row and a python row.
+const MANAGER_SCENARIOS: [&str; 1] = ["manager-dict"];
+
 /// The rows every scenario must have beyond one per system of its kind.
 const EXTRA_ROWS: [(&str, &str); 4] = [
     ("cpu-scaling", "serial"),
@@ -50,6 +53,7 @@ fn all_scenarios() -> impl Iterator<Item = &'static str> {
     THREAD_SCENARIOS
         .into_iter()
         .chain(PROCESS_SCENARIOS)
+        .chain(MANAGER_SCENARIOS)
         .chain(["thumbnails"])
 }
 
@@ -147,6 +151,7 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
     for (scenarios, systems) in [
         (&THREAD_SCENARIOS[..], &thread_systems),
         (&PROCESS_SCENARIOS[..], &process_systems),
+        (&MANAGER_SCENARIOS[..], &process_systems),
     ] {
         for scenario in scenarios {
             for system in systems.iter() {

@@ -107,6 +107,17 @@ pub enum Error {
         /// What was attempted, and why it cannot be done.
         reason: String,
     },
+    /// A peer could not prove that it knows the shared secret key (a manager's `authkey`), or
+    /// the server could not: Python's `AuthenticationError`. Nothing else was exchanged.
+    #[error("authentication failed: {reason}")]
+    AuthenticationFailed {
+        /// Who failed to prove what.
+        reason: String,
+    },
+    /// A barrier was broken (aborted, or a party timed out or died while waiting) before or
+    /// while this caller waited: Python's `BrokenBarrierError`.
+    #[error("the barrier is broken")]
+    BrokenBarrier,
     /// An operating-system resource (a socket, a thread, a temporary directory) could not be
     /// created.
     #[error("{reason}")]
@@ -170,6 +181,18 @@ impl Error {
     /// ```
     pub fn is_disconnected(&self) -> bool {
         matches!(self, Error::Disconnected { .. })
+    }
+
+    /// True if a peer failed to authenticate (a wrong manager `authkey`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::AuthenticationFailed { reason: "wrong key".into() };
+    /// assert!(err.is_authentication_failed());
+    /// ```
+    pub fn is_authentication_failed(&self) -> bool {
+        matches!(self, Error::AuthenticationFailed { .. })
     }
 
     /// The panic, if the task panicked.

@@ -26,6 +26,7 @@
 //! | `multiprocessing.Pipe(duplex)` | `process::pipe(duplex)` |
 //! | `multiprocessing.Queue`, `JoinableQueue` | `process::Queue`, `process::JoinableQueue` |
 //! | `multiprocessing.current_process()`, `cpu_count()` | `process::current_process()`, `cpu_count()` |
+//! | `multiprocessing.Manager()`, `m.dict()`, `m.Lock()`, remote `BaseManager(address, authkey)` | `manager::Manager::new()`, `m.dict()`, `m.lock()`, `Manager::builder().listen(addr).authkey(key)` |
 //!
 //! # Where flotilla differs from Python, on purpose
 //!
@@ -66,6 +67,8 @@ extern crate self as flotilla;
 mod error;
 mod executor;
 mod future;
+#[cfg(target_os = "linux")]
+pub mod manager;
 mod map;
 mod panic;
 mod primitives;

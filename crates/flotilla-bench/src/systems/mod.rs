@@ -17,6 +17,7 @@
 //! | `flotilla` | thread scenarios: `flotilla::ThreadPoolExecutor`: `spawn` returns a `Future`, `map_fn(..).chunksize(c)` for `thread-map`; process scenarios: `flotilla::ProcessPoolExecutor` running `#[flotilla::task]`s, `map(..).chunksize(c)` for `process-map-chunked`, a `serde_bytes::ByteBuf` for `process-large-arg` |
 //! | `flotilla (Vec<u8>)` | `process-large-arg` only: the same pool with a plain `Vec<u8>`, which serde encodes byte by byte |
 //! | `flotilla (processes)` | `cpu-scaling` only: the same `fib` tasks on a `ProcessPoolExecutor` |
+//! | `flotilla` (`manager-dict`) | `flotilla::manager::Manager::new()` and a `Dict<u64, u64>` proxy |
 //! | `python` | CPython's `concurrent.futures.ThreadPoolExecutor` (thread scenarios) or `ProcessPoolExecutor` (process scenarios), via `python/bench.py` |
 //! | `python (mp.Pool)` | `process-map-chunked` only: CPython's `multiprocessing.Pool.map` |
 //! | `rayon` | a `rayon::ThreadPool` of the same size: `spawn` plus a bounded(1) channel per task, `par_iter().map().collect()` for `thread-map` |
@@ -33,6 +34,7 @@
 //! cheaper still, but it does not give each task its own result.
 
 mod floor;
+mod flotilla_manager;
 mod flotilla_pool;
 mod flotilla_process;
 mod rayon_pool;
@@ -44,6 +46,7 @@ use std::fmt;
 
 use thumbnails::{Mode, ResizeOn};
 
+use self::flotilla_manager::FlotillaManager;
 use self::flotilla_process::FlotillaProcesses;
 pub(crate) use self::thumbnail_makers::{ThumbnailMaker, default_photos_dir, run_here};
 use crate::memory;
@@ -215,6 +218,7 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
             payload: Payload::ByteBuf,
             scenarios: &[Scenario::CpuScaling],
         }),
+        Box::new(FlotillaManager),
         Box::new(Python {
             name: "python",
             pool: PythonPool::Executor,
@@ -310,6 +314,16 @@ mod tests {
             .unwrap();
         check(&threads);
         scenarios::startup(|| flotilla_process::build(2)).unwrap();
+    }
+
+    /// The manager body runs against a real manager and leaves what it wrote.
+    #[test]
+    fn the_manager_body_runs() {
+        let manager = flotilla::manager::Manager::new().unwrap();
+        let dict = manager.dict().unwrap();
+        scenarios::manager_dict(&dict, 100).unwrap();
+        scenarios::manager_dict(&dict, 50).unwrap();
+        assert_eq!(dict.len().unwrap(), 50);
     }
 
     #[test]

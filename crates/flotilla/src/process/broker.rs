@@ -105,17 +105,32 @@ impl Broker {
 
 /// Creates the private directory and binds the socket in it.
 fn bind() -> Result<(PathBuf, PathBuf, UnixListener), String> {
+    bind_private("flotilla", "queues.sock")
+        .map_err(|complaint| format!("could not start the queue broker: {complaint}"))
+}
+
+/// Creates a directory only this user can enter (mode `0700`, named `{prefix}-{pid}-{random}`
+/// in `$TMPDIR` or `/tmp`) and binds a Unix socket called `file` in it. Returns the directory,
+/// the socket's path and the listener.
+///
+/// # Errors
+///
+/// Why no directory or socket could be made (the last complaint, when several bases failed).
+pub(crate) fn bind_private(
+    prefix: &str,
+    file: &str,
+) -> Result<(PathBuf, PathBuf, UnixListener), String> {
     let bases = std::env::var_os("TMPDIR")
         .map(PathBuf::from)
         .into_iter()
         .chain([PathBuf::from("/tmp")]);
     let mut complaint = String::from("no usable temporary directory");
     for base in bases {
-        let suffix: [u8; 6] = sys::random_bytes()
-            .map_err(|err| format!("could not name the queue broker's directory: {err}"))?;
+        let suffix: [u8; 6] =
+            sys::random_bytes().map_err(|err| format!("could not name a directory: {err}"))?;
         let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = base.join(format!("flotilla-{}-{hex}", std::process::id()));
-        let path = dir.join("queues.sock");
+        let dir = base.join(format!("{prefix}-{}-{hex}", std::process::id()));
+        let path = dir.join(file);
         if path.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
             complaint = format!("{} is too long for a socket path", path.display());
             continue;
@@ -132,7 +147,7 @@ fn bind() -> Result<(PathBuf, PathBuf, UnixListener), String> {
             }
         }
     }
-    Err(format!("could not start the queue broker: {complaint}"))
+    Err(complaint)
 }
 
 /// Removes the broker's socket and directory at exit.

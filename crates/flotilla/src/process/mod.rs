@@ -87,7 +87,7 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-mod broker;
+pub(crate) mod broker;
 pub(crate) mod child;
 mod current;
 pub(crate) mod fds;
@@ -100,7 +100,7 @@ mod reaper;
 pub(crate) mod refusal;
 mod spawner;
 mod state;
-mod sys;
+pub(crate) mod sys;
 
 pub use self::current::{CurrentProcess, current_process};
 pub use self::handle::Process;

@@ -129,6 +129,16 @@ pub(crate) fn write_frame(out: &mut impl Write, frame: &[u8]) -> io::Result<()> 
 
 /// Reads one frame's body into `body` (replacing its contents).
 pub(crate) fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<(), ReadError> {
+    read_frame_limited(input, body, MAX_FRAME)
+}
+
+/// [`read_frame`] with a smaller limit than [`MAX_FRAME`] on the announced length, checked
+/// before anything is allocated.
+pub(crate) fn read_frame_limited(
+    input: &mut impl Read,
+    body: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), ReadError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -146,9 +156,9 @@ pub(crate) fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<()
         }
     }
     let len = u32::from_le_bytes(prefix) as usize;
-    if len > MAX_FRAME {
+    if len > limit {
         return Err(ReadError::Malformed(format!(
-            "frame length {len} exceeds the limit of {MAX_FRAME} bytes"
+            "frame length {len} exceeds the limit of {limit} bytes"
         )));
     }
     body.clear();
