@@ -63,6 +63,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as flotilla;
 
+pub mod backend;
 mod error;
 mod executor;
 mod future;
