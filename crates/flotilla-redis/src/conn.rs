@@ -70,7 +70,7 @@ impl Conn {
         &mut self,
         f: &mut impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
-        let result = self.connect().and_then(|conn| f(conn));
+        let result = self.connect().and_then(f);
         if let Err(err) = &result
             && transient(err)
         {
@@ -163,18 +163,34 @@ pub(crate) fn transient(err: &redis::RedisError) -> bool {
         )
 }
 
-/// The URL with its password replaced by `***`.
+/// The URL with its password (`user:password@` or `?pass=`) replaced by `***`.
 pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.rsplit_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let mut shown = match rest.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or("", |(user, _)| user);
             format!("{scheme}://{user}:***@{host}")
         }
-        None => url.to_owned(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some(("pass", _)) => "pass=***".to_owned(),
+                _ => param.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&params.join("&"));
     }
+    shown
 }
 
 #[cfg(test)]
@@ -186,5 +202,9 @@ mod tests {
         assert_eq!(redact("redis://:pw@host:1/0"), "redis://:***@host:1/0");
         assert_eq!(redact("redis://u:pw@host"), "redis://u:***@host");
         assert_eq!(redact("redis+unix:///tmp/s"), "redis+unix:///tmp/s");
+        assert_eq!(
+            redact("redis+unix:///tmp/s?db=1&pass=pw"),
+            "redis+unix:///tmp/s?db=1&pass=***"
+        );
     }
 }

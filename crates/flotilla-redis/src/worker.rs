@@ -279,6 +279,9 @@ struct Held {
     future: Option<Future<Vec<u8>>>,
 }
 
+/// A held task as the lease keeper sees it: id, entry, attempt, and its local future.
+type Snapshot = (String, String, u32, Option<Future<Vec<u8>>>);
+
 /// A finished task on its way to the finisher.
 struct Done {
     id: String,
@@ -633,7 +636,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                     .query::<()>(c)
             });
         }
-        let held: Vec<(String, String, u32, Option<Future<Vec<u8>>>)> = lock(&shared.running)
+        let held: Vec<Snapshot> = lock(&shared.running)
             .iter()
             .map(|(id, held)| {
                 (
@@ -668,11 +671,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
 }
 
 /// Stops held tasks whose future was cancelled or that another worker took over.
-fn check_held(
-    shared: &Shared,
-    conn: &mut Conn,
-    held: &[(String, String, u32, Option<Future<Vec<u8>>>)],
-) {
+fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
     let states = conn.once(&mut |c| {
         let mut pipe = redis::pipe();
         for (id, _, _, _) in held {

@@ -136,7 +136,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 ///
 /// ```
 /// use flotilla::backend::{self, Shape};
-/// use flotilla::ProcessPoolExecutor;
+/// use flotilla::{ProcessPoolExecutor, Task};
 ///
 /// #[flotilla::task]
 /// fn halve(x: u32) -> u32 {
@@ -146,9 +146,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
 /// let args = backend::encode(&vec![2u32, 3, 4])?;
-/// let out = pool.submit_encoded("halve", Shape::Chunk, args, None)?.result(None)?;
-/// let map: Vec<_> = backend::map(std::iter::empty::<u32>(), 1, |_| unreachable!()).collect();
-/// assert!(map.is_empty());
+/// let out = pool.submit_encoded(halve::NAME, Shape::Chunk, args, None)?.result(None)?;
 /// match backend::decode_chunk::<u32>(&out)? {
 ///     backend::Chunk::Mixed(items) => {
 ///         assert_eq!(items[0].as_ref().ok(), Some(&1));
@@ -170,13 +168,15 @@ pub fn decode_chunk<T: DeserializeOwned>(bytes: &[u8]) -> Result<Chunk<T>, Error
 /// # Examples
 ///
 /// ```
+/// use flotilla::Task;
+///
 /// #[flotilla::task]
 /// fn inc(x: u64) -> u64 {
 ///     x + 1
 /// }
 ///
 /// let sig = flotilla::backend::signature::<inc>();
-/// assert_eq!(flotilla::backend::registered_signature("inc"), Some(sig));
+/// assert_eq!(flotilla::backend::registered_signature(inc::NAME), Some(sig));
 /// ```
 #[cfg(target_os = "linux")]
 pub fn signature<T: Task>() -> u64 {

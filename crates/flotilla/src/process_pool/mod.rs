@@ -322,7 +322,7 @@ impl ProcessPoolExecutor {
     ///
     /// ```
     /// use flotilla::backend::{self, Shape};
-    /// use flotilla::ProcessPoolExecutor;
+    /// use flotilla::{ProcessPoolExecutor, Task};
     ///
     /// #[flotilla::task]
     /// fn double(x: u32) -> u32 {
@@ -331,7 +331,7 @@ impl ProcessPoolExecutor {
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
     /// let args = backend::encode(&21u32)?;
-    /// let out = pool.submit_encoded("double", Shape::One, args, None)?.result(None)?;
+    /// let out = pool.submit_encoded(double::NAME, Shape::One, args, None)?.result(None)?;
     /// assert_eq!(backend::decode::<u32>(&out)?, 42);
     /// assert!(pool.submit_encoded("nope", Shape::One, vec![], None).unwrap_err().to_string().contains("nope"));
     /// # Ok::<(), flotilla::Error>(())
