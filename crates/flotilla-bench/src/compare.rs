@@ -192,6 +192,13 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
                 .to_owned(),
         ),
         Scenario::ThreadOverhead | Scenario::ThreadRoundtrip => {}
+        Scenario::RedisOverhead => notes.push(
+            "flotilla: RedisExecutor.submit to 2 flotilla_redis::Worker processes (1 slot \
+             each), redis-server on 127.0.0.1 with persistence off; python: \
+             concurrent.futures.ProcessPoolExecutor(2), no Redis (the reference row); \
+             python rq / python celery: their workers on the same server, when installed"
+                .to_owned(),
+        ),
         Scenario::ProcessOverhead | Scenario::ProcessRoundtrip | Scenario::ProcessMapChunked => {
             if plan.scenario == Scenario::ProcessMapChunked {
                 let c = plan.chunksize;
@@ -299,6 +306,16 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
     };
     let found: Vec<Option<String>> = match plan.scenario {
         Scenario::ProcessOverhead => vec![faster("python", 12.0)],
+        Scenario::RedisOverhead => vec![
+            flotilla.map(|us| {
+                format!(
+                    "target: flotilla < 200 µs per task end to end: {} ({us:.1} µs)",
+                    verdict(us < 200.0)
+                )
+            }),
+            faster("python rq", 5.0),
+            faster("python celery", 5.0),
+        ],
         Scenario::ProcessRoundtrip => vec![faster("python", 15.0)],
         Scenario::ProcessMapChunked => {
             vec![faster("python", 3.0), faster("python (mp.Pool)", 3.0)]

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,7 +51,7 @@ use crate::status::Status;
 /// ```
 pub struct RedisExecutor {
     client: Arc<Client>,
-    reader: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Configures a [`RedisExecutor`].
@@ -114,8 +116,9 @@ impl RedisBuilder {
         self
     }
 
-    /// How long a `submit` keeps retrying while the server is unreachable before it fails with
-    /// [`Error::Disconnected`] (default 30 s).
+    /// How long a task keeps being retried while the server is unreachable before its future
+    /// fails with [`Error::Disconnected`] (default 30 s). `submit` itself never waits for the
+    /// server: tasks are sent in batches by a background thread.
     pub fn reconnect_timeout(mut self, patience: Duration) -> RedisBuilder {
         self.patience = patience;
         self
@@ -137,6 +140,8 @@ impl RedisBuilder {
         let mut conn = Conn::open(&self.url)?;
         ensure_group(&mut conn, &self.prefix)?;
         let reader_conn = conn.another()?;
+        let sender_conn = conn.another()?;
+        let (outbox, outgoing) = crossbeam_channel::unbounded();
         let client = Arc::new(Client {
             id: client_id(),
             conn: Mutex::new(conn),
@@ -144,25 +149,43 @@ impl RedisBuilder {
             cancel: redis::Script::new(protocol::CANCEL),
             pending: Mutex::new(HashMap::new()),
             drained: Condvar::new(),
-            seq: AtomicU64::new(1),
+            order: Mutex::new(1),
+            outbox,
+            sent: Mutex::new(1),
+            sent_cv: Condvar::new(),
             shut: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             unmatched: AtomicU64::new(0),
             version: protocol::version(),
             options: self,
         });
-        let reader = {
-            let client = Arc::clone(&client);
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
-                .name("flotilla-redis-results".into())
-                .spawn(move || read_results(&client, reader_conn))
+                .name(name.into())
+                .spawn(body)
                 .map_err(|err| Error::Io {
-                    reason: format!("could not start the result reader thread: {err}"),
-                })?
+                    reason: format!("could not start the thread {name}: {err}"),
+                })
+        };
+        let reader = spawn("flotilla-redis-results", {
+            let client = Arc::clone(&client);
+            Box::new(move || read_results(&client, reader_conn))
+        })?;
+        let sender = spawn("flotilla-redis-submit", {
+            let client = Arc::clone(&client);
+            Box::new(move || send_tasks(&client, sender_conn, &outgoing))
+        });
+        let sender = match sender {
+            Ok(sender) => sender,
+            Err(err) => {
+                client.stop.store(true, Ordering::Release);
+                let _ = reader.join();
+                return Err(err);
+            }
         };
         Ok(RedisExecutor {
             client,
-            reader: Mutex::new(Some(reader)),
+            threads: Mutex::new(vec![reader, sender]),
         })
     }
 }
@@ -195,13 +218,28 @@ struct Client {
     pending: Mutex<HashMap<u64, Box<dyn Pending>>>,
     /// Signalled when `pending` becomes empty.
     drained: Condvar,
-    seq: AtomicU64,
+    /// The next task number; held while a task goes into `outbox`, so numbers leave in order.
+    order: Mutex<u64>,
+    /// Tasks on their way to the server, sent in batches by the sender thread.
+    outbox: Sender<Outgoing>,
+    /// Every task numbered below this has reached the server (or failed to).
+    sent: Mutex<u64>,
+    /// Signalled when `sent` grows.
+    sent_cv: Condvar,
     shut: AtomicBool,
     /// Stops the result reader.
     stop: AtomicBool,
     unmatched: AtomicU64,
     version: String,
     options: RedisBuilder,
+}
+
+/// A task on its way to the server.
+struct Outgoing {
+    seq: u64,
+    id: String,
+    msg: Vec<u8>,
+    ttl_ms: u64,
 }
 
 /// A future waiting for its result, with its result type erased.
@@ -378,38 +416,43 @@ impl Client {
                 return Ok(future);
             }
         };
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut order = lock(&self.order);
+        let seq = *order;
         let id = format!("{}-{seq}", self.id);
         let weak = Arc::downgrade(self);
         let cancel_id = id.clone();
         promise.on_cancel_request(move || cancel_request(&weak, seq, &cancel_id));
         lock(&self.pending).insert(seq, Box::new(Typed { promise, decode }));
-        let mut invocation = self.submit.prepare_invoke();
-        invocation
-            .arg(&options.prefix)
-            .arg(&id)
-            .arg(&self.version)
-            .arg(msg)
-            .arg(ttl_ms)
-            .arg(&self.id);
-        let never = AtomicBool::new(false);
-        let sent = lock(&self.conn).retry(&never, Some(options.patience), |c| {
-            invocation.invoke::<String>(c)
-        });
-        match sent {
-            Ok(_) => Ok(future),
-            Err(err) => {
-                if let Some(pending) = lock(&self.pending).remove(&seq) {
-                    pending.complete(Err(err.clone()));
-                }
-                Err(err)
-            }
+        let outgoing = Outgoing {
+            seq,
+            id,
+            msg,
+            ttl_ms,
+        };
+        if self.outbox.send(outgoing).is_err() {
+            drop(order);
+            self.settle(seq, |pending| pending.complete(Err(Error::Shutdown)));
+            return Err(Error::Shutdown);
+        }
+        *order += 1;
+        Ok(future)
+    }
+
+    /// Waits until task `seq` has reached the server (or failed to).
+    fn wait_sent(&self, seq: u64) {
+        let mut sent = lock(&self.sent);
+        while *sent <= seq {
+            sent = match self.sent_cv.wait(sent) {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
         }
     }
 
     /// Runs the cancel script: 1 cancelled while queued, 2 stopping on its worker, 3 already
     /// cancelled, 4 running and left alone, 0 finished.
-    fn cancel_on_server(&self, id: &str, running_too: bool) -> Result<i64, Error> {
+    fn cancel_on_server(&self, seq: u64, id: &str, running_too: bool) -> Result<i64, Error> {
+        self.wait_sent(seq);
         let mut invocation = self.cancel.prepare_invoke();
         invocation
             .arg(&self.options.prefix)
@@ -445,7 +488,7 @@ fn cancel_request(client: &Weak<Client>, seq: u64, id: &str) -> bool {
     let Some(client) = client.upgrade() else {
         return false;
     };
-    match client.cancel_on_server(id, true) {
+    match client.cancel_on_server(seq, id, true) {
         Ok(1) => {
             client.settle(seq, |pending| pending.cancel());
             true
@@ -455,6 +498,42 @@ fn cancel_request(client: &Weak<Client>, seq: u64, id: &str) -> bool {
         Err(err) => {
             tracing::warn!(%err, task = id, "could not cancel the task on the server");
             false
+        }
+    }
+}
+
+/// The sender: sends queued tasks to the server in batches, one script call per batch.
+fn send_tasks(client: &Arc<Client>, mut conn: Conn, outgoing: &Receiver<Outgoing>) {
+    let never = AtomicBool::new(false);
+    loop {
+        let first = match outgoing.recv_timeout(Duration::from_millis(100)) {
+            Ok(first) => first,
+            Err(_) if client.stop.load(Ordering::Acquire) => return,
+            Err(_) => continue,
+        };
+        let batch: Vec<Outgoing> = std::iter::once(first)
+            .chain(outgoing.try_iter().take(511))
+            .collect();
+        let mut invocation = client.submit.prepare_invoke();
+        invocation
+            .arg(&client.options.prefix)
+            .arg(&client.version)
+            .arg(&client.id);
+        for task in &batch {
+            invocation.arg(&task.id).arg(&task.msg).arg(task.ttl_ms);
+        }
+        let sent = conn.retry(&never, Some(client.options.patience), |c| {
+            invocation.invoke::<i64>(c)
+        });
+        if let Err(err) = sent {
+            tracing::error!(%err, tasks = batch.len(), "could not queue tasks");
+            for task in &batch {
+                client.settle(task.seq, |pending| pending.complete(Err(err.clone())));
+            }
+        }
+        if let Some(last) = batch.last() {
+            *lock(&client.sent) = last.seq + 1;
+            client.sent_cv.notify_all();
         }
     }
 }
@@ -596,7 +675,7 @@ impl Executor for RedisExecutor {
             let seqs: Vec<u64> = lock(&client.pending).keys().copied().collect();
             for seq in seqs {
                 let id = format!("{}-{seq}", client.id);
-                match client.cancel_on_server(&id, how.kills_workers()) {
+                match client.cancel_on_server(seq, &id, how.kills_workers()) {
                     Ok(1) => {
                         client.settle(seq, |pending| pending.cancel());
                     }
@@ -624,8 +703,8 @@ impl Executor for RedisExecutor {
 impl Drop for RedisExecutor {
     fn drop(&mut self) {
         self.client.stop.store(true, Ordering::Release);
-        if let Some(reader) = lock(&self.reader).take() {
-            let _ = reader.join();
+        for thread in lock(&self.threads).drain(..) {
+            let _ = thread.join();
         }
     }
 }

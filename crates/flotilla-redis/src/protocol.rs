@@ -136,20 +136,26 @@ impl WireError {
     }
 }
 
-/// Queues a task, idempotently (a retried submit finds the task already there).
+/// Queues tasks, idempotently (a retried submit finds a task already there).
 ///
-/// ARGV: prefix, task id, version, message, ttl (ms), client. Returns the entry id.
+/// ARGV: prefix, version, client, then for each task: task id, message, ttl (ms). Returns how
+/// many were queued anew.
 pub(crate) const SUBMIT: &str = r#"
-local p = ARGV[1]
-local key = p .. ':task:' .. ARGV[2]
-local entry = redis.call('HGET', key, 'entry')
-if entry then return entry end
-entry = redis.call('XADD', p .. ':tasks', '*', 'id', ARGV[2], 'v', ARGV[3], 'm', ARGV[4])
-redis.call('HSET', key, 'status', 'queued', 'attempts', 0, 'entry', entry, 'client', ARGV[6])
-redis.call('PEXPIRE', key, ARGV[5])
-redis.call('HINCRBY', p .. ':stats', 'queued', 1)
-redis.call('HINCRBY', p .. ':stats', 'submitted', 1)
-return entry
+local p, version, client = ARGV[1], ARGV[2], ARGV[3]
+local queued = 0
+for i = 4, #ARGV, 3 do
+  local id, msg, ttl = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local key = p .. ':task:' .. id
+  if redis.call('EXISTS', key) == 0 then
+    local entry = redis.call('XADD', p .. ':tasks', '*', 'id', id, 'v', version, 'm', msg)
+    redis.call('HSET', key, 'status', 'queued', 'attempts', 0, 'entry', entry, 'client', client)
+    redis.call('PEXPIRE', key, ttl)
+    queued = queued + 1
+  end
+end
+redis.call('HINCRBY', p .. ':stats', 'queued', queued)
+redis.call('HINCRBY', p .. ':stats', 'submitted', queued)
+return queued
 "#;
 
 /// Cancels a task: exactly when it is still queued, or asks its worker to stop it.

@@ -67,7 +67,8 @@ impl Status {
         let stats_key = protocol::stats_key(prefix);
         let pattern = protocol::worker_key(prefix, "*");
         let worker_prefix = protocol::worker_key(prefix, "");
-        let result = conn.once(&mut |c| {
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let result = conn.retry(&never, Some(std::time::Duration::from_secs(30)), |c| {
             let counters: Vec<(String, i64)> = redis::cmd("HGETALL").arg(&stats_key).query(c)?;
             let mut keys: Vec<String> = Vec::new();
             let mut cursor = 0u64;
@@ -96,7 +97,7 @@ impl Status {
             }
             Ok((counters, workers))
         });
-        let (counters, workers) = result.map_err(|err| conn.error(&err))?;
+        let (counters, workers) = result?;
         let mut status = Status {
             workers,
             ..Status::default()

@@ -94,7 +94,7 @@ impl WorkerBuilder {
     }
 
     /// How many tasks the worker holds beyond its slots, so a slot that frees up starts the
-    /// next task without a round trip (default: as many as slots).
+    /// next task without a round trip (default: four times the slots, like Celery).
     pub fn prefetch(mut self, tasks: usize) -> WorkerBuilder {
         self.prefetch = Some(tasks);
         self
@@ -136,7 +136,7 @@ impl WorkerBuilder {
         let (freed_tx, freed_rx) = crossbeam_channel::bounded(1);
         let shared = Arc::new(Shared {
             id: worker_id(),
-            limit: self.slots + self.prefetch.unwrap_or(self.slots),
+            limit: self.slots + self.prefetch.unwrap_or(4 * self.slots),
             pool,
             running: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),

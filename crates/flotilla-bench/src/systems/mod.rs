@@ -22,6 +22,7 @@
 //! | `rayon` | a `rayon::ThreadPool` of the same size: `spawn` plus a bounded(1) channel per task, `par_iter().map().collect()` for `thread-map` |
 //! | `threadpool` | the `threadpool` crate: `execute` plus a crossbeam bounded(1) channel per task for the result |
 //! | `floor` | hand-written: N threads reading `Box<dyn FnOnce() + Send>` jobs from one crossbeam channel, each job sending its result back through its own crossbeam bounded(1) channel — about the least a pool that hands back one result per task can do |
+//! | `flotilla` (`redis-overhead`) | `flotilla_redis::RedisExecutor` with 2 `flotilla_redis::Worker` processes of 1 slot, on a `redis-server` this harness starts on 127.0.0.1 |
 //! | `serial` | `cpu-scaling` only: the same tasks run one after another on the calling thread |
 //! | `flotilla fast (processes)`, `flotilla faithful (processes)`, `flotilla fast (threads)` | `thumbnails` only: `thumbnails::bench_run` in its fast or faithful mode, resizing on a flotilla process or thread pool, in a fresh child process (this program) per run |
 //! | `python course` | `thumbnails` only: the Python course's design, `crates/thumbnails/bench/course.py` (Pillow) |
@@ -35,6 +36,7 @@
 mod floor;
 mod flotilla_pool;
 mod flotilla_process;
+mod flotilla_redis;
 mod rayon_pool;
 mod serial;
 mod threadpool_crate;
@@ -45,6 +47,7 @@ use std::fmt;
 use thumbnails::{Mode, ResizeOn};
 
 use self::flotilla_process::FlotillaProcesses;
+use self::flotilla_redis::FlotillaRedis;
 pub(crate) use self::thumbnail_makers::{ThumbnailMaker, default_photos_dir, run_here};
 use crate::memory;
 use crate::python::{Python, PythonPool};
@@ -215,6 +218,7 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
             payload: Payload::ByteBuf,
             scenarios: &[Scenario::CpuScaling],
         }),
+        Box::new(FlotillaRedis),
         Box::new(Python {
             name: "python",
             pool: PythonPool::Executor,
