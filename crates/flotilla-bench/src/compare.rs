@@ -55,6 +55,10 @@ thumbnails: flotilla fast|faithful (processes|threads) = thumbnails::bench_run i
                       baseline)
          python course = crates/thumbnails/bench/course.py, the course's design (Pillow)
          vipsthumbnail = libvips' vipsthumbnail, one pass per width over local files
+redis-overhead: flotilla = flotilla_redis::RedisExecutor, 2 local workers of 1 slot, on a
+                      redis-server this run starts on 127.0.0.1; python = ProcessPoolExecutor
+                      (no Redis: the reference row)
+         python rq  = RQ (pip install rq), 2 default rq workers on the same kind of server
 ";
 
 /// Runs `config`, writing the tables to `out`.
@@ -196,7 +200,7 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
             "flotilla: RedisExecutor.submit to 2 flotilla_redis::Worker processes (1 slot \
              each), redis-server on 127.0.0.1 with persistence off; python: \
              concurrent.futures.ProcessPoolExecutor(2), no Redis (the reference row); \
-             python rq / python celery: their workers on the same server, when installed"
+             python rq: RQ's default workers (a forked work horse per job) on the same kind of server, when RQ is installed"
                 .to_owned(),
         ),
         Scenario::ProcessOverhead | Scenario::ProcessRoundtrip | Scenario::ProcessMapChunked => {
@@ -314,7 +318,6 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
                 )
             }),
             faster("python rq", 5.0),
-            faster("python celery", 5.0),
         ],
         Scenario::ProcessRoundtrip => vec![faster("python", 15.0)],
         Scenario::ProcessMapChunked => {

@@ -163,6 +163,11 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
     if python {
         expected.insert(("redis-overhead".to_owned(), "python".to_owned()));
     }
+    if python && succeeds("python3", &["-c", "import rq"]) {
+        expected.insert(("redis-overhead".to_owned(), "python rq".to_owned()));
+    } else {
+        assert!(stdout.contains("pip install rq"), "{stdout}");
+    }
     if succeeds("redis-server", &["--version"]) {
         expected.insert(("redis-overhead".to_owned(), "flotilla".to_owned()));
         assert!(

@@ -29,15 +29,15 @@ fn serve_redis(url: String) {
     }
 }
 
-/// A `redis-server` on 127.0.0.1, killed and cleaned up on drop.
-struct Server {
+/// A `redis-server` on 127.0.0.1 (shared with the `python rq` row), killed and cleaned up on drop.
+pub(crate) struct Server {
     child: Child,
     dir: PathBuf,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start() -> Result<Server, Failure> {
+    pub(crate) fn start() -> Result<Server, Failure> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .map_err(|err| Failure::Failed(format!("no free port on 127.0.0.1: {err}")))?
@@ -118,5 +118,70 @@ impl System for FlotillaRedis {
 
     fn idle_memory_here(&self, _workers: usize) -> Result<i64, String> {
         Err("the cluster row has no idle-memory scenario".to_owned())
+    }
+}
+
+/// RQ's row of `redis-overhead`: `python/rq_bench.py` against a server of its own.
+#[derive(Debug)]
+pub(crate) struct PythonRq;
+
+/// The RQ script, run with `python3 -c`.
+const RQ_SCRIPT: &str = include_str!("../../python/rq_bench.py");
+
+/// RQ forks a process per job: it runs fewer items, compared per item.
+const RQ_ITEMS: usize = 500;
+
+impl System for PythonRq {
+    fn name(&self) -> &'static str {
+        "python rq"
+    }
+
+    fn takes_part(&self, scenario: Scenario) -> bool {
+        scenario == Scenario::RedisOverhead
+    }
+
+    fn measure(&self, plan: &Plan) -> Result<Measurement, Failure> {
+        let has_rq = Command::new("python3")
+            .args(["-c", "import rq"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !has_rq {
+            return Err(Failure::Unavailable(
+                "RQ is not installed for python3: pip install rq".into(),
+            ));
+        }
+        let server = Server::start()?;
+        let items = RQ_ITEMS.min(plan.python_items);
+        let output = Command::new("python3")
+            .arg("-c")
+            .arg(RQ_SCRIPT)
+            .arg(&server.url)
+            .arg(items.to_string())
+            .arg(plan.workers.to_string())
+            .arg(plan.reps.to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|err| Failure::Failed(format!("cannot run python3: {err}")))?;
+        drop(server);
+        if !output.status.success() {
+            return Err(Failure::Failed(format!(
+                "rq_bench.py failed: {}",
+                String::from_utf8_lossy(&output.stdout)
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            items: usize,
+            seconds: Vec<f64>,
+        }
+        let answer: Answer = serde_json::from_slice(&output.stdout)
+            .map_err(|err| Failure::Failed(format!("rq_bench.py answered badly: {err}")))?;
+        Ok(Measurement::from_samples(answer.items, &answer.seconds))
+    }
+
+    fn idle_memory_here(&self, _workers: usize) -> Result<i64, String> {
+        Err("RQ has no idle-memory row".to_owned())
     }
 }
