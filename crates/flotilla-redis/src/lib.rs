@@ -22,7 +22,8 @@
 //!
 //! # How a task travels
 //!
-//! `submit` runs one Lua script that records the task (status `queued`) and appends it to the
+//! `submit` returns at once; a sender thread hands tasks to the server in batches, one Lua
+//! script call per batch, which records each task (status `queued`) and appends it to the
 //! stream `{prefix}:tasks`. A worker reads it through the consumer group, and a claim script
 //! moves it to `running` only if it is still queued — the same atomic step a cancel takes, so
 //! a queued task is either cancelled or run, never both. The worker runs it in a local

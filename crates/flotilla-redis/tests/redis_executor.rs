@@ -157,3 +157,42 @@ fn shutdown_cancels_queued_tasks() {
     let status = cluster.status().unwrap();
     assert_eq!((status.queued, status.cancelled), (0, 10), "{status}");
 }
+
+#[test]
+fn in_process_worker_runs_and_stops() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let worker = flotilla_redis::Worker::builder(&url)
+        .slots(1)
+        .start()
+        .unwrap();
+    assert!(!worker.id().is_empty());
+    let cluster = RedisExecutor::connect(&url).unwrap();
+    assert_eq!(cluster.submit(square, 4).unwrap().result(None).unwrap(), 16);
+    let held = cluster.submit(nap, 200).unwrap();
+    eventually("the task to start", || {
+        cluster.status().unwrap().running == 1
+    });
+    // stop() finishes and reports the task it holds before returning.
+    worker.stop();
+    assert_eq!(held.result(None).unwrap(), 200);
+    assert!(cluster.status().unwrap().workers.is_empty());
+    assert!(
+        flotilla_redis::Worker::builder(&url)
+            .slots(0)
+            .start()
+            .unwrap_err()
+            .to_string()
+            .contains("slot")
+    );
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<RedisExecutor>();
+    check::<flotilla_redis::RedisBuilder>();
+    check::<flotilla_redis::Worker>();
+    check::<flotilla_redis::WorkerBuilder>();
+    check::<Status>();
+}
