@@ -9,7 +9,7 @@ use flotilla::{Executor, Shutdown, as_completed};
 use flotilla_redis::{RedisExecutor, Status};
 use support::{RedisServer, eventually, spawn_worker};
 
-const LEASE: Duration = Duration::from_secs(2);
+const LEASE: Duration = Duration::from_secs(5);
 
 #[flotilla::task]
 fn square(x: u64) -> u64 {
