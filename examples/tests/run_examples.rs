@@ -53,6 +53,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "sha384(\"abc\") matches the FIPS 180-2 test vector",
     ),
     ("primes", "1099726899285419 is prime: False"),
+    (
+        "redis_primes",
+        "1099726899285419 is prime: False (on Redis)",
+    ),
     ("segfault_among_healthy", "healthy tasks: 8 of 8 returned"),
     ("fib_server", "20 of 20 clients got the right answer"),
     (

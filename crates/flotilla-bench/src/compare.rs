@@ -55,6 +55,10 @@ thumbnails: flotilla fast|faithful (processes|threads) = thumbnails::bench_run i
                       baseline)
          python course = crates/thumbnails/bench/course.py, the course's design (Pillow)
          vipsthumbnail = libvips' vipsthumbnail, one pass per width over local files
+redis-overhead: flotilla = flotilla_redis::RedisExecutor, 2 local workers of 1 slot, on a
+                      redis-server this run starts on 127.0.0.1; python = ProcessPoolExecutor
+                      (no Redis: the reference row)
+         python rq  = RQ (pip install rq), 2 default rq workers on the same kind of server
 ";
 
 /// Runs `config`, writing the tables to `out`.
@@ -192,6 +196,13 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
                 .to_owned(),
         ),
         Scenario::ThreadOverhead | Scenario::ThreadRoundtrip => {}
+        Scenario::RedisOverhead => notes.push(
+            "flotilla: RedisExecutor.submit to 2 flotilla_redis::Worker processes (1 slot \
+             each), redis-server on 127.0.0.1 with persistence off; python: \
+             concurrent.futures.ProcessPoolExecutor(2), no Redis (the reference row); \
+             python rq: RQ's default workers (a forked work horse per job) on the same kind of server, when RQ is installed"
+                .to_owned(),
+        ),
         Scenario::ProcessOverhead | Scenario::ProcessRoundtrip | Scenario::ProcessMapChunked => {
             if plan.scenario == Scenario::ProcessMapChunked {
                 let c = plan.chunksize;
@@ -312,6 +323,15 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
     };
     let found: Vec<Option<String>> = match plan.scenario {
         Scenario::ProcessOverhead => vec![faster("python", 12.0)],
+        Scenario::RedisOverhead => vec![
+            flotilla.map(|us| {
+                format!(
+                    "target: flotilla < 200 µs per task end to end: {} ({us:.1} µs)",
+                    verdict(us < 200.0)
+                )
+            }),
+            faster("python rq", 5.0),
+        ],
         Scenario::ProcessRoundtrip => vec![faster("python", 15.0)],
         Scenario::SharedCounter => vec![faster("python", 10.0)],
         Scenario::ManagerDict => vec![faster("python", 5.0)],

@@ -142,7 +142,11 @@ fn run(plan: &Plan, pool: PythonPool, reps: usize) -> Result<Answer, Failure> {
     let output = Command::new(PYTHON)
         .arg("-c")
         .arg(SCRIPT)
-        .arg(plan.scenario.name())
+        .arg(match plan.scenario {
+            // Python's reference for the cluster row: the same no-op tasks on its process pool.
+            Scenario::RedisOverhead => Scenario::ProcessOverhead.name(),
+            other => other.name(),
+        })
         .arg(plan.python_items.to_string())
         .arg(plan.workers.to_string())
         .arg(format!("--reps={reps}"))

@@ -81,6 +81,8 @@ pub(crate) enum Scenario {
     ManagerDict,
     /// The 39-photo corpus made into thumbnails over HTTP: flotilla, Python, vipsthumbnail.
     Thumbnails,
+    /// 10,000 no-op tasks through Redis Streams to 2 local workers, then every result read.
+    RedisOverhead,
 }
 
 /// What a scenario's number is.
@@ -97,7 +99,7 @@ pub(crate) enum Unit {
 
 impl Scenario {
     /// Every scenario, in the order `compare` runs them.
-    pub(crate) const ALL: [Scenario; 14] = [
+    pub(crate) const ALL: [Scenario; 15] = [
         Scenario::ThreadOverhead,
         Scenario::ThreadRoundtrip,
         Scenario::ThreadMap,
@@ -112,6 +114,7 @@ impl Scenario {
         Scenario::SharedCounter,
         Scenario::ManagerDict,
         Scenario::Thumbnails,
+        Scenario::RedisOverhead,
     ];
 
     /// The scenarios run on process pools.
@@ -142,6 +145,7 @@ impl Scenario {
             Scenario::SharedCounter => "shared-counter",
             Scenario::ManagerDict => "manager-dict",
             Scenario::Thumbnails => "thumbnails",
+            Scenario::RedisOverhead => "redis-overhead",
         }
     }
 
@@ -188,6 +192,10 @@ impl Scenario {
             Scenario::Thumbnails => {
                 "photos over local HTTP made into 3 thumbnail sizes: flotilla, Python (Pillow), \
                  vipsthumbnail"
+            }
+            Scenario::RedisOverhead => {
+                "no-op tasks through a Redis server on loopback to 2 local workers, all \
+                 submitted, then every result read"
             }
         }
     }
@@ -277,6 +285,7 @@ impl Plan {
             Scenario::SharedCounter => (100_000, 100_000),
             Scenario::ManagerDict => (10_000, 10_000),
             Scenario::Thumbnails => (CORPUS_PHOTOS, CORPUS_PHOTOS),
+            Scenario::RedisOverhead => (10_000, 2_000),
         };
         let by_scale = |n: usize| ((n as f64 * scale).round() as usize).max(1);
         let scaled = |n: usize| -> usize {
@@ -419,6 +428,11 @@ impl Plan {
                 "{} set+get round trips through a dict proxy, one client",
                 self.items
             ),
+            Scenario::RedisOverhead => format!(
+                "{} no-op tasks through redis-server on 127.0.0.1, submitted one by one, then \
+                 every result read",
+                self.items
+            ),
             Scenario::Thumbnails => format!(
                 "{} photo{} ({}) served on 127.0.0.1, made into JPEG thumbnails 200, 64 and 32 \
                  px wide",
@@ -432,7 +446,9 @@ impl Plan {
             Scenario::ProcessIdleMemory => format!("median of {} fresh pools", self.reps),
             _ => format!("median of {} after a warm-up", self.reps),
         };
-        let workers = if self.on_processes() {
+        let workers = if self.scenario == Scenario::RedisOverhead {
+            "workers of 1 slot each, on this machine"
+        } else if self.on_processes() {
             "worker processes"
         } else if self.scenario == Scenario::Thumbnails {
             "resize workers (one per CPU)"

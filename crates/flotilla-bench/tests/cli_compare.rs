@@ -54,7 +54,7 @@ fn all_scenarios() -> impl Iterator<Item = &'static str> {
         .into_iter()
         .chain(PROCESS_SCENARIOS)
         .chain(MANAGER_SCENARIOS)
-        .chain(["thumbnails"])
+        .chain(["thumbnails", "redis-overhead"])
 }
 
 /// Whether the photo directory `compare` reads (as `main` resolves it) holds a file.
@@ -163,6 +163,25 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
         if python || !system.starts_with("python") {
             expected.insert((scenario.to_owned(), system.to_owned()));
         }
+    }
+    // redis-overhead: the cluster row needs redis-server (`.ci/run` installs it); python's
+    // reference row is its process pool.
+    if python {
+        expected.insert(("redis-overhead".to_owned(), "python".to_owned()));
+    }
+    if python && succeeds("python3", &["-c", "import rq"]) {
+        expected.insert(("redis-overhead".to_owned(), "python rq".to_owned()));
+    } else {
+        assert!(stdout.contains("pip install rq"), "{stdout}");
+    }
+    if succeeds("redis-server", &["--version"]) {
+        expected.insert(("redis-overhead".to_owned(), "flotilla".to_owned()));
+        assert!(
+            stdout.contains("target: flotilla < 200 µs per task"),
+            "{stdout}"
+        );
+    } else {
+        assert!(stdout.contains("apt-get install redis-server"), "{stdout}");
     }
     if photos_present() {
         let mut rows = THUMBNAIL_ROWS.to_vec();

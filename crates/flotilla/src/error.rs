@@ -48,6 +48,14 @@ pub enum Error {
     /// outside. Only this task fails; the pool starts a new worker.
     #[error("{0}")]
     WorkerDied(WorkerExit),
+    /// A cluster executor delivered the task `attempts` times and each time lost the worker
+    /// running it (the worker died, hung or was cut off before its lease ran out); the task was
+    /// given up after its last allowed retry.
+    #[error("the task was given up after {attempts} attempts: each time its worker was lost")]
+    WorkerLost {
+        /// How many times the task was handed to a worker.
+        attempts: u32,
+    },
     /// A worker process could not be started.
     #[error("could not start a worker process: {reason}")]
     Spawn {
@@ -155,6 +163,18 @@ impl Error {
     /// True if the task's worker process died (crashed, exited or was killed from outside).
     pub fn is_worker_died(&self) -> bool {
         matches!(self, Error::WorkerDied(_))
+    }
+
+    /// True if a cluster executor gave the task up after losing its worker on every attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::WorkerLost { attempts: 4 };
+    /// assert!(err.is_worker_lost() && !err.is_worker_died());
+    /// ```
+    pub fn is_worker_lost(&self) -> bool {
+        matches!(self, Error::WorkerLost { .. })
     }
 
     /// True if the task exceeded its time limit and was killed.

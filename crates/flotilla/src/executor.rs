@@ -160,6 +160,42 @@ impl Shutdown {
     }
 }
 
+impl Shutdown {
+    /// Whether `shutdown` is to block until the work is done; for backends outside this crate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let how = flotilla::Shutdown::new().wait(false);
+    /// assert!(!how.waits() && !how.cancels_futures() && !how.kills_workers());
+    /// ```
+    pub fn waits(&self) -> bool {
+        self.wait
+    }
+
+    /// Whether queued tasks are to be cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(flotilla::Shutdown::new().cancel_futures(true).cancels_futures());
+    /// ```
+    pub fn cancels_futures(&self) -> bool {
+        self.cancel_futures
+    }
+
+    /// Whether running tasks are to be stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(flotilla::Shutdown::new().kill_workers(true).kills_workers());
+    /// ```
+    pub fn kills_workers(&self) -> bool {
+        self.kill_workers
+    }
+}
+
 impl Default for Shutdown {
     fn default() -> Shutdown {
         Shutdown::new()

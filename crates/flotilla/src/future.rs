@@ -85,6 +85,8 @@ struct Inner<T> {
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
 type Canceller = Box<dyn FnOnce() + Send>;
+/// Asked by `cancel()` whether the task could be cancelled; see [`Promise::on_cancel_request`].
+type CancelRequest = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 struct State<T> {
     phase: Phase<T>,
@@ -94,6 +96,8 @@ struct State<T> {
     wakers: Vec<Waker>,
     /// Set by executors that can stop a running task (a process pool kills the worker).
     canceller: Option<Canceller>,
+    /// Set by executors that must ask elsewhere (a server) whether a task can be cancelled.
+    request: Option<CancelRequest>,
 }
 
 enum Phase<T> {
@@ -120,6 +124,7 @@ impl<T> Inner<T> {
                 callbacks: Vec::new(),
                 wakers: Vec::new(),
                 canceller: None,
+                request: None,
             }),
             settled: Condvar::new(),
             done: AtomicBool::new(false),
@@ -154,6 +159,23 @@ impl<T> Future<T> {
     /// ```
     pub fn cancel(&self) -> bool {
         let mut state = lock(&self.inner.state);
+        if let (Some(request), false) = (state.request.clone(), state.phase.is_done()) {
+            // The executor decides, outside the lock (it may talk to a server); a result that
+            // lands meanwhile wins.
+            drop(state);
+            if !request() {
+                return false;
+            }
+            let state = lock(&self.inner.state);
+            return match state.phase {
+                Phase::Pending | Phase::Running => {
+                    self.settle(state, Phase::Cancelled);
+                    true
+                }
+                Phase::Cancelled => true,
+                Phase::Finished(_) | Phase::Taken => false,
+            };
+        }
         match state.phase {
             Phase::Pending => {
                 self.settle(state, Phase::Cancelled);
@@ -391,11 +413,13 @@ impl<T> Future<T> {
         let callbacks = std::mem::take(&mut state.callbacks);
         let wakers = std::mem::take(&mut state.wakers);
         let canceller = state.canceller.take();
+        let request = state.request.take();
         if state.sleepers > 0 {
             self.inner.settled.notify_all();
         }
         drop(state);
         drop(canceller);
+        drop(request);
         for waker in wakers {
             waker.wake();
         }
@@ -550,6 +574,35 @@ impl<T> Promise<T> {
             }
             Phase::Pending | Phase::Running => state.canceller = Some(Box::new(stop)),
             Phase::Finished(_) | Phase::Taken => {}
+        }
+    }
+
+    /// Lets the executor decide what [`Future::cancel`] does, pending or running: `request` is
+    /// called (outside any lock, perhaps several times, from any thread) and returns whether the
+    /// task is now cancelled for good, for an executor whose queue lives elsewhere (a server)
+    /// and can only be cancelled there, atomically. On `true` the future becomes cancelled,
+    /// unless a result landed first; on `false` `cancel()` returns `false` and the task goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::Promise;
+    ///
+    /// let promise = Promise::<u32>::new();
+    /// let fut = promise.future();
+    /// promise.on_cancel_request(|| false); // say, the server had already started it
+    /// assert!(!fut.cancel());
+    /// promise.complete(Ok(7));
+    /// assert_eq!(fut.result(None)?, 7);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn on_cancel_request<F>(&self, request: F)
+    where
+        F: Fn() -> bool + Send + Sync + 'static,
+    {
+        let mut state = lock(&self.inner().state);
+        if !state.phase.is_done() {
+            state.request = Some(std::sync::Arc::new(request));
         }
     }
 

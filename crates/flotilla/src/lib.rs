@@ -64,6 +64,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as flotilla;
 
+pub mod backend;
 mod error;
 mod executor;
 mod future;

@@ -9,8 +9,10 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::error::Error;
 use crate::future::Future;
 
-/// The results of one chunk of inputs, one per input, in order.
-pub(crate) enum Chunk<R> {
+/// The results of one chunk of inputs, one per input, in order: what a backend's chunk future
+/// yields to [`Map`]. See [`backend`](crate::backend).
+#[derive(Debug)]
+pub enum Chunk<R> {
     /// Every input produced a value (the common case, stored without per-item errors).
     Values(Vec<R>),
     /// Some inputs failed.

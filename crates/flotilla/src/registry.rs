@@ -19,6 +19,7 @@ pub struct TaskEntry {
     name: &'static str,
     call: Call,
     call_chunk: Call,
+    signature: fn() -> u64,
 }
 
 impl TaskEntry {
@@ -28,6 +29,7 @@ impl TaskEntry {
             name: T::NAME,
             call: call::<T>,
             call_chunk: call_chunk::<T>,
+            signature: signature::<T>,
         }
     }
 }
@@ -100,6 +102,29 @@ fn call_chunk<T: Task + Default>(items: &[u8], out: &mut Vec<u8>) -> Outcome {
     }
 }
 
+/// A fingerprint of task `T`'s name and argument and result types, the same in every build of
+/// the same code: a task sent to a program built from other code is recognised by it.
+pub(crate) fn signature<T: Task>() -> u64 {
+    // FNV-1a: stable across builds and platforms, unlike `std`'s hashers.
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for part in [
+        T::NAME,
+        std::any::type_name::<T::Args>(),
+        std::any::type_name::<T::Output>(),
+    ] {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The signature of the task registered under `name`, if there is one.
+pub(crate) fn registered_signature(name: &str) -> Option<u64> {
+    entry(name).map(|entry| (entry.signature)())
+}
+
 /// How a task is to be run: once, or over a chunk of arguments.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Shape {
@@ -109,12 +134,17 @@ pub(crate) enum Shape {
 
 /// Finds a task by name.
 pub(crate) fn lookup(name: &str, shape: Shape) -> Option<Call> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static TaskEntry>> = OnceLock::new();
-    let entry = INDEX
-        .get_or_init(|| TASKS.iter().map(|entry| (entry.name, entry)).collect())
-        .get(name)?;
+    let entry = entry(name)?;
     Some(match shape {
         Shape::One => entry.call,
         Shape::Chunk => entry.call_chunk,
     })
+}
+
+fn entry(name: &str) -> Option<&'static TaskEntry> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static TaskEntry>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| TASKS.iter().map(|entry| (entry.name, entry)).collect())
+        .get(name)
+        .copied()
 }

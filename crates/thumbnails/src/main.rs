@@ -31,6 +31,20 @@ enum Command {
     Demo(DemoArgs),
     /// Serve a directory of images (or the bundled photos) on 127.0.0.1; print their URLs.
     Serve(ServeArgs),
+    /// Resize for `make --executor redis://...` runs: take resize tasks from Redis until
+    /// stopped. Workers must see the paths the client names (the same machine or a shared
+    /// filesystem).
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    /// The Redis server, as given to `make --executor`.
+    #[arg(value_name = "REDIS_URL")]
+    url: String,
+    /// Images resized at once, each in its own process [default: the number of CPUs].
+    #[arg(long, value_name = "N")]
+    slots: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +101,10 @@ struct Options {
     /// Where resizing runs: worker processes (a crash costs one image) or threads.
     #[arg(long, value_enum, default_value_t = OnArg::Processes)]
     resize_on: OnArg,
+    /// Resize on `thumbnails worker`s through this Redis server (redis://, rediss://,
+    /// redis+unix://) instead of locally; overrides --resize-on and --workers.
+    #[arg(long, value_name = "REDIS_URL")]
+    executor: Option<String>,
     /// JPEG quality, 1 to 100.
     #[arg(long, default_value_t = DEFAULT_QUALITY, value_name = "Q")]
     quality: u8,
@@ -138,7 +156,7 @@ fn main() -> ExitCode {
     let quiet = match &cli.command {
         Command::Make(args) => args.options.quiet,
         Command::Demo(args) => args.options.quiet,
-        Command::Serve(_) => false,
+        Command::Serve(_) | Command::Worker(_) => false,
     };
     init_logging(quiet);
     match dispatch(cli) {
@@ -192,6 +210,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             make(&config, &args.options)
         }
         Command::Serve(args) => serve(&args),
+        Command::Worker(args) => {
+            let mut worker = flotilla_redis::Worker::builder(&args.url);
+            if let Some(slots) = args.slots {
+                worker = worker.slots(slots);
+            }
+            eprintln!("thumbnails worker: taking resize tasks from {}", args.url);
+            worker.run().context("the worker could not start")?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -228,7 +255,17 @@ fn make(config: &Config, options: &Options) -> anyhow::Result<ExitCode> {
         ProgressMode::detect()
     };
     let progress = Progress::new(mode);
-    let report = thumbnails::run(config, &progress);
+    let report = match &options.executor {
+        Some(url) => {
+            use flotilla::Executor;
+            let cluster = flotilla_redis::RedisExecutor::connect(url)
+                .with_context(|| "connecting to the Redis executor".to_owned())?;
+            let report = thumbnails::run_on(config, &cluster, &progress);
+            cluster.shutdown(flotilla::Shutdown::new().wait(true));
+            report
+        }
+        None => thumbnails::run(config, &progress),
+    };
     progress.finish();
     let report = report?;
     print_report(&report, options).context("writing the report")?;

@@ -23,6 +23,8 @@
 //! | `rayon` | a `rayon::ThreadPool` of the same size: `spawn` plus a bounded(1) channel per task, `par_iter().map().collect()` for `thread-map` |
 //! | `threadpool` | the `threadpool` crate: `execute` plus a crossbeam bounded(1) channel per task for the result |
 //! | `floor` | hand-written: N threads reading `Box<dyn FnOnce() + Send>` jobs from one crossbeam channel, each job sending its result back through its own crossbeam bounded(1) channel — about the least a pool that hands back one result per task can do |
+//! | `flotilla` (`redis-overhead`) | `flotilla_redis::RedisExecutor` with 2 `flotilla_redis::Worker` processes of 1 slot, on a `redis-server` this harness starts on 127.0.0.1 |
+//! | `python rq` | `redis-overhead` only: RQ (`pip install rq`) with 2 default `rq worker`s (a forked work horse per job) on a server of its own, `python/rq_bench.py`; skipped with a note when RQ is missing |
 //! | `serial` | `cpu-scaling` only: the same tasks run one after another on the calling thread |
 //! | `flotilla fast (processes)`, `flotilla faithful (processes)`, `flotilla fast (threads)` | `thumbnails` only: `thumbnails::bench_run` in its fast or faithful mode, resizing on a flotilla process or thread pool, in a fresh child process (this program) per run |
 //! | `python course` | `thumbnails` only: the Python course's design, `crates/thumbnails/bench/course.py` (Pillow) |
@@ -37,6 +39,7 @@ mod floor;
 mod flotilla_manager;
 mod flotilla_pool;
 mod flotilla_process;
+mod flotilla_redis;
 mod rayon_pool;
 mod serial;
 mod threadpool_crate;
@@ -48,6 +51,7 @@ use thumbnails::{Mode, ResizeOn};
 
 use self::flotilla_manager::FlotillaManager;
 use self::flotilla_process::FlotillaProcesses;
+use self::flotilla_redis::{FlotillaRedis, PythonRq};
 pub(crate) use self::thumbnail_makers::{ThumbnailMaker, default_photos_dir, run_here};
 use crate::memory;
 use crate::python::{Python, PythonPool};
@@ -219,6 +223,7 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
             scenarios: &[Scenario::CpuScaling],
         }),
         Box::new(FlotillaManager),
+        Box::new(FlotillaRedis),
         Box::new(Python {
             name: "python",
             pool: PythonPool::Executor,
@@ -227,6 +232,7 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
             name: "python (mp.Pool)",
             pool: PythonPool::MultiprocessingPool,
         }),
+        Box::new(PythonRq),
         Box::new(Native {
             name: "rayon",
             build: rayon_pool::build,

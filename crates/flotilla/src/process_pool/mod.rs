@@ -307,6 +307,61 @@ impl ProcessPoolExecutor {
         self.queue(id, frame, timeout, decode_one::<T::Output>)
     }
 
+    /// Runs the registered task `name` on encoded arguments in a worker process and returns its
+    /// encoded result: the entry point of backends that receive tasks from elsewhere (see
+    /// [`backend`](crate::backend)). With [`Shape::Chunk`](crate::backend::Shape::Chunk) the
+    /// arguments are an encoded `Vec` of arguments and the result is decoded with
+    /// [`backend::decode_chunk`](crate::backend::decode_chunk).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTask`] at once if no task of that name is registered in this program,
+    /// otherwise as [`Executor::submit`]. The future fails as a normal task's does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::backend::{self, Shape};
+    /// use flotilla::{ProcessPoolExecutor, Task};
+    ///
+    /// #[flotilla::task]
+    /// fn double(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// let args = backend::encode(&21u32)?;
+    /// let out = pool.submit_encoded(double::NAME, Shape::One, args, None)?.result(None)?;
+    /// assert_eq!(backend::decode::<u32>(&out)?, 42);
+    /// assert!(pool.submit_encoded("nope", Shape::One, vec![], None).unwrap_err().to_string().contains("nope"));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn submit_encoded(
+        &self,
+        name: &str,
+        shape: crate::backend::Shape,
+        args: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<Future<Vec<u8>>, Error> {
+        if crate::registry::registered_signature(name).is_none() {
+            return Err(Error::UnknownTask {
+                name: name.to_owned(),
+            });
+        }
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let header = match shape {
+            crate::backend::Shape::One => Request::Run { id, task: name },
+            crate::backend::Shape::Chunk => Request::RunChunk { id, task: name },
+        };
+        let frame = wire::start(&header)
+            .map(|mut frame| {
+                frame.extend_from_slice(&args);
+                frame
+            })
+            .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame));
+        self.queue(id, frame, timeout.or(self.shared.task_timeout), decode_raw)
+    }
+
     fn submit_chunk<T: Task>(
         &self,
         items: Vec<T::Args>,
@@ -579,14 +634,39 @@ fn decode_one<T: DeserializeOwned>(reply: Reply, payload: &[u8], id: u64) -> Res
     }
 }
 
+fn decode_raw(reply: Reply, payload: &[u8], id: u64) -> Result<Vec<u8>, Error> {
+    match reply {
+        Reply::Done {
+            id: got,
+            outcome: Outcome::Value,
+        } if got == id => Ok(payload.to_vec()),
+        Reply::Done { id: got, outcome } if got == id => {
+            decode_value::<()>(outcome, &[]).map(|()| Vec::new())
+        }
+        other => Err(unexpected(&other, id)),
+    }
+}
+
+/// Decodes the encoded `Vec<Item<T>>` a chunk produces.
+pub(crate) fn decode_items<T: DeserializeOwned>(payload: &[u8]) -> Result<Chunk<T>, Error> {
+    let items: Vec<Item<T>> = postcard::from_bytes(payload).map_err(|err| Error::Codec {
+        message: format!("could not decode a task's result: {err}"),
+    })?;
+    Ok(items_to_chunk(items))
+}
+
 fn decode_chunk<T: DeserializeOwned>(
     reply: Reply,
     payload: &[u8],
     id: u64,
 ) -> Result<Chunk<T>, Error> {
     let items: Vec<Item<T>> = decode_one(reply, payload, id)?;
+    Ok(items_to_chunk(items))
+}
+
+fn items_to_chunk<T>(items: Vec<Item<T>>) -> Chunk<T> {
     if items.iter().all(|item| matches!(item, Item::Value(_))) {
-        return Ok(Chunk::Values(
+        return Chunk::Values(
             items
                 .into_iter()
                 .filter_map(|item| match item {
@@ -594,9 +674,9 @@ fn decode_chunk<T: DeserializeOwned>(
                     Item::Panicked { .. } => None,
                 })
                 .collect(),
-        ));
+        );
     }
-    Ok(Chunk::Mixed(
+    Chunk::Mixed(
         items
             .into_iter()
             .map(|item| match item {
@@ -606,5 +686,5 @@ fn decode_chunk<T: DeserializeOwned>(
                 }
             })
             .collect(),
-    ))
+    )
 }

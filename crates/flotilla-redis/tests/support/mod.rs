@@ -1,0 +1,177 @@
+//! A real `redis-server` per test, on a unix socket in a temporary directory, and workers in
+//! real child processes.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flotilla::process::Process;
+
+/// A `redis-server` child, killed on drop.
+pub struct RedisServer {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    persistent: bool,
+    password: Option<String>,
+}
+
+impl RedisServer {
+    /// Starts a server with persistence off.
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(false, None)
+    }
+
+    /// Starts a server; `persistent` turns on the append-only file (fsync always).
+    pub fn start_with(persistent: bool, password: Option<&str>) -> RedisServer {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut server = RedisServer {
+            dir,
+            child: None,
+            persistent,
+            password: password.map(str::to_owned),
+        };
+        server.launch();
+        server
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
+    }
+
+    /// `redis+unix://` URL of the server, with the password if it has one.
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(pw) => format!("redis+unix://{}?pass={pw}", self.socket().display()),
+            None => format!("redis+unix://{}", self.socket().display()),
+        }
+    }
+
+    fn launch(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg("0")
+            .arg("--unixsocket")
+            .arg(self.socket())
+            .arg("--unixsocketperm")
+            .arg("700")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .arg("--daemonize")
+            .arg("no")
+            .arg("--loglevel")
+            .arg("warning");
+        if self.persistent {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        if let Some(pw) = &self.password {
+            cmd.arg("--requirepass").arg(pw);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(err) => panic!(
+                "could not start redis-server ({err}); install it (`.ci/run` does: apt-get \
+                 install redis-server)"
+            ),
+        };
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Polls with PING until the server answers (it is an external process coming up).
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = redis::Client::open(self.url()).expect("a valid URL");
+        loop {
+            if let Ok(mut conn) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return;
+            }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("redis-server exited at start: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the server (SIGTERM: it writes its data out) and starts it again on the same
+    /// socket and directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// Stops the server and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: sending a signal to our own child process has no memory-safety
+            // preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
+    /// A plain connection for inspecting or tampering with the server.
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .expect("a valid URL")
+            .get_connection()
+            .expect("a connection to the test server")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs a worker until killed; started in a child process by [`spawn_worker`].
+#[flotilla::task]
+pub fn serve(url: String, slots: usize, visibility_ms: u64) {
+    let result = flotilla_redis::Worker::builder(&url)
+        .slots(slots)
+        .visibility_timeout(Duration::from_millis(visibility_ms))
+        .run();
+    if let Err(err) = result {
+        eprintln!("worker failed: {err}");
+        std::process::exit(3);
+    }
+}
+
+/// Starts a worker in a child process (a daemon: it dies with the test).
+pub fn spawn_worker(url: &str, slots: usize, visibility: Duration) -> Process {
+    let mut process = Process::new(
+        serve,
+        (url.to_owned(), slots, visibility.as_millis() as u64),
+    )
+    .with_daemon(true);
+    process.start().expect("a worker process");
+    process
+}
+
+/// Polls `ready` until it holds, failing after a generous deadline; for waiting on other
+/// processes, which can signal us no other way.
+pub fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
