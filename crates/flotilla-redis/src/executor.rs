@@ -360,6 +360,16 @@ impl RedisExecutor {
         args: T::Args,
         limit: Duration,
     ) -> Result<Future<T::Output>, Error> {
+        self.submit_one(task, args, Some(limit))
+    }
+
+    /// Encodes one call of `task` and queues it, with its own time limit if given.
+    fn submit_one<T: Task>(
+        &self,
+        task: T,
+        args: T::Args,
+        limit: Option<Duration>,
+    ) -> Result<Future<T::Output>, Error> {
         let _ = task;
         let args = backend::encode(&args);
         self.client.submit_encoded(
@@ -367,7 +377,7 @@ impl RedisExecutor {
             backend::signature::<T>(),
             false,
             args,
-            Some(limit),
+            limit,
             backend::decode::<T::Output>,
         )
     }
@@ -635,16 +645,7 @@ fn deliver(client: &Client, prefix: &str, entry: &redis::streams::StreamId) {
 
 impl Executor for RedisExecutor {
     fn submit<T: Task>(&self, task: T, args: T::Args) -> Result<Future<T::Output>, Error> {
-        let _ = task;
-        let args = backend::encode(&args);
-        self.client.submit_encoded(
-            T::NAME,
-            backend::signature::<T>(),
-            false,
-            args,
-            None,
-            backend::decode::<T::Output>,
-        )
+        self.submit_one(task, args, None)
     }
 
     fn map<T, I>(&self, task: T, inputs: I) -> Map<'_, I::IntoIter, T::Output>
