@@ -97,7 +97,8 @@ impl RedisBuilder {
     }
 
     /// How long a task's state and result are kept in Redis (default one day). A task must be
-    /// picked up within this time.
+    /// picked up within this time: the first worker to see a task whose state has expired
+    /// drops it unrun and its future fails with [`Error::Expired`].
     pub fn ttl(mut self, ttl: Duration) -> RedisBuilder {
         self.ttl = ttl;
         self
@@ -626,6 +627,9 @@ fn deliver(client: &Client, prefix: &str, entry: &redis::streams::StreamId) {
                 },
             }),
             "lost" => Err(Error::WorkerLost { attempts }),
+            "expired" => Err(Error::Expired {
+                ttl: client.options.ttl,
+            }),
             "refused" => Err(Error::Codec {
                 message: String::from_utf8_lossy(&payload).into_owned(),
             }),

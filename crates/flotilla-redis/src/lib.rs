@@ -35,7 +35,8 @@
 //! worker that lost its lease is dropped, so each future completes exactly once. Every message
 //! carries a version and each task its signature, so a worker built from other code refuses a
 //! task with an error naming both, instead of misreading it. Task state and results expire
-//! after the [`ttl`](RedisBuilder::ttl).
+//! after the [`ttl`](RedisBuilder::ttl); a task still queued then is dropped unrun and its
+//! future fails with [`Error::Expired`](flotilla::Error::Expired).
 //!
 //! # Example
 //!

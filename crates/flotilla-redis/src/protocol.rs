@@ -2,7 +2,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{p}:tasks` | stream, consumer group `workers` | one entry per queued task: `id`, `v` (version), `m` (the [`TaskMsg`]) |
+//! | `{p}:tasks` | stream, consumer group `workers` | one entry per queued task: `id`, `v` (version), `c` (the submitting client), `m` (the [`TaskMsg`]) |
 //! | `{p}:task:{id}` | hash, expires after the TTL | `status` (queued, running, cancelling, done, failed, cancelled, lost), `attempts`, `client`, `worker`, `entry` |
 //! | `{p}:results:{client}` | stream, expires after the TTL | one entry per finished task: `id`, `k` (kind), `a` (attempts), `v`, `r` (payload) |
 //! | `{p}:stats` | hash | counters for [`Status`](crate::Status) |
@@ -147,7 +147,7 @@ for i = 4, #ARGV, 3 do
   local id, msg, ttl = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local key = p .. ':task:' .. id
   if redis.call('EXISTS', key) == 0 then
-    local entry = redis.call('XADD', p .. ':tasks', '*', 'id', id, 'v', version, 'm', msg)
+    local entry = redis.call('XADD', p .. ':tasks', '*', 'id', id, 'v', version, 'c', client, 'm', msg)
     redis.call('HSET', key, 'status', 'queued', 'attempts', 0, 'entry', entry, 'client', client)
     redis.call('PEXPIRE', key, ttl)
     queued = queued + 1
@@ -210,7 +210,8 @@ end
 ///
 /// ARGV: prefix, worker, version, then for each entry: task id, entry id, max attempts, ttl.
 /// Returns, per entry, the attempt number to run it as, 0 if it is not to run (cancelled,
-/// finished, expired: the entry is retired), or -1 if it was given up as worker-lost (its
+/// finished, expired: the entry is retired; an expired task's client gets an `expired`
+/// result), or -1 if it was given up as worker-lost (its
 /// result is posted).
 pub(crate) fn claim_script() -> String {
     format!(
@@ -246,6 +247,24 @@ for i = 4, #ARGV, 4 do
     post(p, id, key, entry, 'cancelled', attempts, '', ttl, version)
     out[#out + 1] = 0
   else
+    if not status then
+      -- The task's state expired (its TTL ran out) before a worker took it: it will never
+      -- run, so its client is told, by the `c` field of the entry.
+      local found = redis.call('XRANGE', p .. ':tasks', entry, entry)
+      if found[1] then
+        local fields = found[1][2]
+        for j = 1, #fields - 1, 2 do
+          if fields[j] == 'c' then
+            local results = p .. ':results:' .. fields[j + 1]
+            redis.call('XADD', results, '*', 'id', id, 'k', 'expired', 'a', 0, 'v', version, 'r', '')
+            redis.call('PEXPIRE', results, ttl)
+          end
+        end
+        redis.call('HINCRBY', stats, 'queued', -1)
+        redis.call('HINCRBY', stats, 'expired', 1)
+        redis.call('HINCRBY', stats, 'failed', 1)
+      end
+    end
     redis.call('XACK', p .. ':tasks', 'workers', entry)
     redis.call('XDEL', p .. ':tasks', entry)
     out[#out + 1] = 0

@@ -37,6 +37,9 @@ pub struct Status {
     pub completed: i64,
     /// Tasks cancelled.
     pub cancelled: i64,
+    /// Tasks dropped unrun because their time to live ran out in the queue (also counted in
+    /// `failed`).
+    pub expired: i64,
     /// Stream entries refused as malformed or from another build.
     pub malformed: i64,
     /// Tasks ever submitted.
@@ -111,6 +114,7 @@ impl Status {
                 "lost" => &mut status.lost,
                 "completed" => &mut status.completed,
                 "cancelled" => &mut status.cancelled,
+                "expired" => &mut status.expired,
                 "malformed" => &mut status.malformed,
                 "submitted" => &mut status.submitted,
                 _ => continue,
@@ -125,12 +129,13 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "queued {}  running {}  retried {}  failed {} (worker lost {})  completed {}  cancelled {}  malformed {}  submitted {}",
+            "queued {}  running {}  retried {}  failed {} (worker lost {}, expired {})  completed {}  cancelled {}  malformed {}  submitted {}",
             self.queued,
             self.running,
             self.retried,
             self.failed,
             self.lost,
+            self.expired,
             self.completed,
             self.cancelled,
             self.malformed,

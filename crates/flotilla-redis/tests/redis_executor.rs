@@ -196,3 +196,40 @@ fn public_types_are_send_and_sync() {
     check::<flotilla_redis::WorkerBuilder>();
     check::<Status>();
 }
+
+#[test]
+fn a_task_that_outlives_its_ttl_in_the_queue_fails_as_expired() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let cluster = RedisExecutor::builder(&url)
+        .ttl(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    // No worker yet: the task waits in the queue until its state expires on the server.
+    let stale = cluster.submit(square, 4).unwrap();
+    let mut conn = server.conn();
+    let mut task_keys = move || -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("flotilla:task:*")
+            .query(&mut conn)
+            .unwrap();
+        keys.len()
+    };
+    // `submit` hands the task to a sender thread: first it reaches the server, then it expires.
+    eventually("the task to reach the server", || {
+        cluster.status().unwrap().submitted == 1
+    });
+    eventually("the task's state to expire", || task_keys() == 0);
+    assert!(!stale.done());
+
+    // The first worker to see the entry retires it and tells the client, instead of leaving
+    // the future waiting forever; a fresh task still runs.
+    let _worker = spawn_worker(&url, 1, LEASE);
+    let err = stale.result(None).unwrap_err();
+    assert!(err.is_expired(), "{err}");
+    assert!(err.to_string().contains("time to live"), "{err}");
+    assert_eq!(cluster.submit(square, 5).unwrap().result(None).unwrap(), 25);
+    let status = cluster.status().unwrap();
+    assert_eq!((status.expired, status.queued), (1, 0), "{status}");
+    assert!(status.to_string().contains("expired 1"), "{status}");
+}

@@ -56,6 +56,15 @@ pub enum Error {
         /// How many times the task was handed to a worker.
         attempts: u32,
     },
+    /// A cluster executor dropped the task without running it: it waited in the queue longer
+    /// than its time to live, `ttl`, and its state expired.
+    #[error(
+        "the task was dropped unrun: it waited in the queue longer than its time to live ({ttl:?})"
+    )]
+    Expired {
+        /// How long a task may wait.
+        ttl: std::time::Duration,
+    },
     /// A worker process could not be started.
     #[error("could not start a worker process: {reason}")]
     Spawn {
@@ -175,6 +184,19 @@ impl Error {
     /// ```
     pub fn is_worker_lost(&self) -> bool {
         matches!(self, Error::WorkerLost { .. })
+    }
+
+    /// True if a cluster executor dropped the task unrun because it outlived its time to live
+    /// in the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::Expired { ttl: std::time::Duration::from_secs(1) };
+    /// assert!(err.is_expired() && !err.is_worker_lost());
+    /// ```
+    pub fn is_expired(&self) -> bool {
+        matches!(self, Error::Expired { .. })
     }
 
     /// True if the task exceeded its time limit and was killed.
