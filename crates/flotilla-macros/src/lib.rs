@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType, parse_macro_input};
 
-/// Turns a function into a [`flotilla::Task`]: a unit struct of the same name that executors
+/// Turns a function into a `flotilla::Task`: a unit struct of the same name that executors
 /// can run on a thread, in a worker process or on another machine.
 ///
 /// ```ignore
