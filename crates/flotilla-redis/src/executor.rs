@@ -245,6 +245,8 @@ struct Outgoing {
 
 /// A future waiting for its result, with its result type erased.
 trait Pending: Send {
+    /// A worker has started the task.
+    fn started(&self);
     fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>);
     fn cancel(self: Box<Self>);
 }
@@ -255,6 +257,11 @@ struct Typed<R> {
 }
 
 impl<R: Send> Pending for Typed<R> {
+    fn started(&self) {
+        // `false` only if the future was cancelled meanwhile: its result will say so.
+        let _ = self.promise.set_running();
+    }
+
     fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>) {
         let decode = self.decode;
         self.promise
@@ -475,6 +482,13 @@ impl Client {
         })
     }
 
+    /// Marks task `seq` as running, if its future still waits.
+    fn started(&self, seq: u64) {
+        if let Some(pending) = lock(&self.pending).get(&seq) {
+            pending.started();
+        }
+    }
+
     fn settle(&self, seq: u64, how: impl FnOnce(Box<dyn Pending>)) -> bool {
         let (pending, empty) = {
             let mut map = lock(&self.pending);
@@ -606,6 +620,10 @@ fn deliver(client: &Client, prefix: &str, entry: &redis::streams::StreamId) {
         return;
     };
     let kind = String::from_utf8_lossy(&field("k")).into_owned();
+    if kind == "started" {
+        client.started(seq);
+        return;
+    }
     let attempts: u32 = String::from_utf8_lossy(&field("a")).parse().unwrap_or(0);
     let version = String::from_utf8_lossy(&field("v")).into_owned();
     let payload = field("r");

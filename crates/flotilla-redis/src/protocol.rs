@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `{p}:tasks` | stream, consumer group `workers` | one entry per queued task: `id`, `v` (version), `c` (the submitting client), `m` (the [`TaskMsg`]) |
 //! | `{p}:task:{id}` | hash, expires after the TTL | `status` (queued, running, cancelling, done, failed, cancelled, lost), `attempts`, `client`, `worker`, `entry` |
-//! | `{p}:results:{client}` | stream, expires after the TTL | one entry per finished task: `id`, `k` (kind), `a` (attempts), `v`, `r` (payload) |
+//! | `{p}:results:{client}` | stream, expires after the TTL | one entry when a task starts (kind `started`) and one when it finishes: `id`, `k` (kind), `a` (attempts), `v`, `r` (payload) |
 //! | `{p}:stats` | hash | counters for [`Status`](crate::Status) |
 //! | `{p}:worker:{id}` | string, expires unless renewed | a live worker's heartbeat |
 //!
@@ -234,6 +234,13 @@ for i = 4, #ARGV, 4 do
       if status == 'queued' then
         redis.call('HINCRBY', stats, 'queued', -1)
         redis.call('HINCRBY', stats, 'running', 1)
+        -- Tell the client, so that its future says it is running.
+        local client = redis.call('HGET', key, 'client')
+        if client then
+          local results = p .. ':results:' .. client
+          redis.call('XADD', results, '*', 'id', id, 'k', 'started', 'a', attempts, 'v', version, 'r', '')
+          redis.call('PEXPIRE', results, ttl)
+        end
       else
         redis.call('HINCRBY', stats, 'retried', 1)
       end

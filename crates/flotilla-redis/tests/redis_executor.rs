@@ -112,9 +112,9 @@ fn cancel_is_exact() {
     let _worker = spawn_worker(&url, 1, LEASE);
     // A running task is stopped on its worker (its process is killed).
     let long = cluster.submit(nap, 600_000).unwrap();
-    eventually("the task to start", || {
-        cluster.status().unwrap().running == 1
-    });
+    // The worker's claim tells the client: the future says it is running, as Python's does.
+    eventually("the future to say it runs", || long.running());
+    assert_eq!(cluster.status().unwrap().running, 1);
     assert!(long.cancel());
     assert!(long.result(None).unwrap_err().is_cancelled());
     // The worker is free again at once, not after ten minutes.
