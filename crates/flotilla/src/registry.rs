@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::backend::Shape;
 use crate::executor::Task;
 use crate::panic;
 use crate::process_pool::wire::{Item, Outcome};
@@ -123,13 +124,6 @@ pub(crate) fn signature<T: Task>() -> u64 {
 /// The signature of the task registered under `name`, if there is one.
 pub(crate) fn registered_signature(name: &str) -> Option<u64> {
     entry(name).map(|entry| (entry.signature)())
-}
-
-/// How a task is to be run: once, or over a chunk of arguments.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Shape {
-    One,
-    Chunk,
 }
 
 /// Finds a task by name.

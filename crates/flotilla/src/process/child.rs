@@ -94,7 +94,7 @@ fn run(mut control: UnixStream) -> i32 {
     panic::install_hook();
     let mut out = Vec::new();
     refusal::clear();
-    let outcome = match registry::lookup(start.task, registry::Shape::One) {
+    let outcome = match registry::lookup(start.task, crate::backend::Shape::One) {
         Some(call) => call(args, &mut out),
         None => Outcome::UnknownTask(start.task.to_owned()),
     };

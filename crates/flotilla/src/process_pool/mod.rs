@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use self::child::{CallError, KillSwitch, WorkerProcess};
 use self::wire::{Item, Outcome, Reply, Request};
+use crate::backend::Shape;
 use crate::error::{Error, Panic};
 use crate::executor::{Executor, Shutdown, Task};
 use crate::future::{Future, Promise};
@@ -309,7 +310,7 @@ impl ProcessPoolExecutor {
 
     /// Runs the registered task `name` on encoded arguments in a worker process and returns its
     /// encoded result: the entry point of backends that receive tasks from elsewhere (see
-    /// [`backend`](crate::backend)). With [`Shape::Chunk`](crate::backend::Shape::Chunk) the
+    /// [`backend`](crate::backend)). With [`Shape::Chunk`](Shape::Chunk) the
     /// arguments are an encoded `Vec` of arguments and the result is decoded with
     /// [`backend::decode_chunk`](crate::backend::decode_chunk).
     ///
@@ -339,26 +340,21 @@ impl ProcessPoolExecutor {
     pub fn submit_encoded(
         &self,
         name: &str,
-        shape: crate::backend::Shape,
+        shape: Shape,
         args: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Future<Vec<u8>>, Error> {
-        if crate::registry::registered_signature(name).is_none() {
+        if crate::registry::lookup(name, shape).is_none() {
             return Err(Error::UnknownTask {
                 name: name.to_owned(),
             });
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let header = match shape {
-            crate::backend::Shape::One => Request::Run { id, task: name },
-            crate::backend::Shape::Chunk => Request::RunChunk { id, task: name },
+            Shape::One => Request::Run { id, task: name },
+            Shape::Chunk => Request::RunChunk { id, task: name },
         };
-        let frame = wire::start(&header)
-            .map(|mut frame| {
-                frame.extend_from_slice(&args);
-                frame
-            })
-            .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame));
+        let frame = wire::with_payload(&header, &args);
         self.queue(id, frame, timeout.or(self.shared.task_timeout), decode_raw)
     }
 
@@ -571,12 +567,7 @@ impl Shared {
         }
         if let Some((name, args)) = &self.initializer {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let frame = wire::start(&Request::Run { id, task: name })
-                .map(|mut frame| {
-                    frame.extend_from_slice(args);
-                    frame
-                })
-                .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
+            let frame = wire::with_payload(&Request::Run { id, task: name }, args)
                 .map_err(|message| Error::Codec { message })?;
             process.arm(Some(id));
             let failure = match process.call(&frame, None) {

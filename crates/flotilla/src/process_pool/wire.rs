@@ -108,6 +108,14 @@ pub(crate) fn append<T: Serialize + ?Sized>(frame: Vec<u8>, value: &T) -> Result
     postcard::to_extend(value, frame).map_err(crate::process::refusal::explain)
 }
 
+/// A whole frame: `header`, then `payload` as it is (already encoded).
+pub(crate) fn with_payload<T: Serialize>(header: &T, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let mut frame = start(header)?;
+    frame.extend_from_slice(payload);
+    finish(&mut frame)?;
+    Ok(frame)
+}
+
 /// Writes the length prefix of a frame begun with [`start`].
 pub(crate) fn finish(frame: &mut [u8]) -> Result<(), String> {
     let len = frame.len() - 4;

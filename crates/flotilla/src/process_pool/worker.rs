@@ -11,8 +11,9 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use super::wire::{self, Outcome, Reply, Request};
+use crate::backend::Shape;
 use crate::panic;
-use crate::registry::{self, Shape};
+use crate::registry;
 
 /// Set in a worker's environment to the file descriptor of its socket.
 pub(crate) const WORKER_ENV: &str = "FLOTILLA_WORKER_FD";
