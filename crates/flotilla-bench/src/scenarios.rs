@@ -41,7 +41,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
-use flotilla::{Executor, Shutdown};
+use flotilla::{Executor, Shutdown, Task};
 use serde_bytes::ByteBuf;
 
 use crate::memory;
@@ -719,34 +719,35 @@ pub(crate) fn large_arg<E: Executor>(
     };
     match payload {
         Payload::ByteBuf => {
-            let mut buf = ByteBuf::from(vec![7u8; bytes]);
-            let start = Instant::now();
-            for _ in 0..n {
-                buf = pool
-                    .submit(echo_bytes, buf)
-                    .map_err(text)?
-                    .into_result(None)
-                    .map_err(text)?;
-            }
-            let elapsed = start.elapsed();
+            let (elapsed, buf) = echo_rounds(pool, echo_bytes, ByteBuf::from(vec![7u8; bytes]), n)?;
             check(&buf)?;
             Ok(elapsed)
         }
         Payload::Vec => {
-            let mut buf = vec![7u8; bytes];
-            let start = Instant::now();
-            for _ in 0..n {
-                buf = pool
-                    .submit(echo_vec, buf)
-                    .map_err(text)?
-                    .into_result(None)
-                    .map_err(text)?;
-            }
-            let elapsed = start.elapsed();
+            let (elapsed, buf) = echo_rounds(pool, echo_vec, vec![7u8; bytes], n)?;
             check(&buf)?;
             Ok(elapsed)
         }
     }
+}
+
+/// `n` round trips of `buf` through `task`, which sends its argument back; each round trip
+/// sends what the last one returned. Returns the time taken and the last value.
+fn echo_rounds<E: Executor, T: Task<Output = <T as Task>::Args> + Copy>(
+    pool: &E,
+    task: T,
+    mut buf: T::Args,
+    n: usize,
+) -> Result<(Duration, T::Args), String> {
+    let start = Instant::now();
+    for _ in 0..n {
+        buf = pool
+            .submit(task, buf)
+            .map_err(text)?
+            .into_result(None)
+            .map_err(text)?;
+    }
+    Ok((start.elapsed(), buf))
 }
 
 /// `cpu-scaling` on an executor: submit `tasks` × `fib(fib_n)`, then wait for all of them.

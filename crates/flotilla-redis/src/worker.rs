@@ -279,6 +279,19 @@ struct Held {
     future: Option<Future<Vec<u8>>>,
 }
 
+impl Shared {
+    /// An invocation of `script` with the arguments every claim and finish starts with:
+    /// prefix, this worker, version.
+    fn invoke<'a>(&'a self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .arg(&self.options.prefix)
+            .arg(&self.id)
+            .arg(&self.version);
+        invocation
+    }
+}
+
 /// A held task as the lease keeper sees it: id, entry, attempt, and its local future.
 type Snapshot = (String, String, u32, Option<Future<Vec<u8>>>);
 
@@ -410,11 +423,7 @@ fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) 
     if good.is_empty() {
         return;
     }
-    let mut invocation = shared.claim.prepare_invoke();
-    invocation
-        .arg(&shared.options.prefix)
-        .arg(&shared.id)
-        .arg(&shared.version);
+    let mut invocation = shared.invoke(&shared.claim);
     for task in &good {
         invocation
             .arg(&task.id)
@@ -565,19 +574,18 @@ fn finish_tasks(shared: &Arc<Shared>, mut conn: Conn, done: &Receiver<Done>) {
         let batch: Vec<Done> = std::iter::once(first)
             .chain(done.try_iter().take(255))
             .collect();
-        let mut invocation = shared.finish.prepare_invoke();
-        invocation
-            .arg(&shared.options.prefix)
-            .arg(&shared.id)
-            .arg(&shared.version);
+        let mut invocation = shared.invoke(&shared.finish);
         for task in &batch {
-            let (kind, payload) = match &task.outcome {
-                Ok(bytes) => ("ok", bytes.clone()),
-                Err(Error::Cancelled) => ("cancelled", Vec::new()),
-                Err(err) => (
-                    "err",
-                    postcard::to_allocvec(&WireError::from_error(err)).unwrap_or_default(),
-                ),
+            // The result is borrowed, not copied: the invocation encodes its arguments at once.
+            let failure;
+            let (kind, payload): (&str, &[u8]) = match &task.outcome {
+                Ok(bytes) => ("ok", bytes),
+                Err(Error::Cancelled) => ("cancelled", &[]),
+                Err(err) => {
+                    failure =
+                        postcard::to_allocvec(&WireError::from_error(err)).unwrap_or_default();
+                    ("err", &failure)
+                }
             };
             invocation
                 .arg(&task.id)

@@ -105,17 +105,29 @@ fn hold_lock(lock: Lock, holding: Event) {
     }
 }
 
-#[test]
-fn a_client_killed_holding_the_lock_is_reported_to_the_next_holder() -> Result<(), flotilla::Error>
-{
-    let manager = Manager::new()?;
+/// A manager lock whose holder, a child process, has been started, took it, and was killed.
+/// `while_held` runs while the child still holds it.
+fn lock_of_a_killed_holder(
+    manager: &Manager,
+    while_held: impl FnOnce(&Lock),
+) -> Result<Lock, flotilla::Error> {
     let lock = manager.lock()?;
     let holding = manager.event()?;
     let mut holder = Process::new(hold_lock, (lock.clone(), holding.clone()));
     holder.start()?;
     assert!(holding.wait(Some(PATIENCE))?);
-    assert!(lock.try_lock().unwrap_err().is_busy());
+    while_held(&lock);
     holder.kill();
+    Ok(lock)
+}
+
+#[test]
+fn a_client_killed_holding_the_lock_is_reported_to_the_next_holder() -> Result<(), flotilla::Error>
+{
+    let manager = Manager::new()?;
+    let lock = lock_of_a_killed_holder(&manager, |lock| {
+        assert!(lock.try_lock().unwrap_err().is_busy());
+    })?;
     match lock.lock_timeout(PATIENCE) {
         Err(LockError::OwnerDied(guard)) => {
             // Repaired: later holders are not told again.
@@ -131,12 +143,7 @@ fn a_client_killed_holding_the_lock_is_reported_to_the_next_holder() -> Result<(
 #[test]
 fn a_lock_death_is_reported_until_marked_consistent() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
-    let lock = manager.lock()?;
-    let holding = manager.event()?;
-    let mut holder = Process::new(hold_lock, (lock.clone(), holding.clone()));
-    holder.start()?;
-    assert!(holding.wait(Some(PATIENCE))?);
-    holder.kill();
+    let lock = lock_of_a_killed_holder(&manager, |_| {})?;
     for _ in 0..2 {
         let err = lock.lock_timeout(PATIENCE).map(drop).unwrap_err();
         assert!(err.is_owner_died(), "{err}");
