@@ -316,12 +316,40 @@ pub struct WorkerExit {
     pid: u32,
     code: Option<i32>,
     signal: Option<i32>,
+    cause: Option<String>,
 }
 
 impl WorkerExit {
     /// Describes a worker that exited with `code` or was killed by `signal`.
     pub fn new(pid: u32, code: Option<i32>, signal: Option<i32>) -> WorkerExit {
-        WorkerExit { pid, code, signal }
+        WorkerExit {
+            pid,
+            code,
+            signal,
+            cause: None,
+        }
+    }
+
+    /// The same exit, with what the worker said about why it was dying.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::WorkerExit;
+    ///
+    /// let exit = WorkerExit::new(1234, None, Some(6)).with_cause("the task overflowed its stack");
+    /// assert_eq!(exit.cause(), Some("the task overflowed its stack"));
+    /// assert!(exit.to_string().ends_with("SIGABRT): the task overflowed its stack"));
+    /// ```
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl Into<String>) -> WorkerExit {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// Why the worker died, when it could still say so before it did (a stack overflow).
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// The worker's process id.
@@ -354,6 +382,10 @@ impl fmt::Display for WorkerExit {
             }
             (None, Some(code)) => write!(f, "exited with code {code}"),
             (None, None) => write!(f, "ended for an unknown reason"),
+        }?;
+        match &self.cause {
+            Some(cause) => write!(f, ": {cause}"),
+            None => Ok(()),
         }
     }
 }

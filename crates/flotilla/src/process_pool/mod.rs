@@ -6,6 +6,8 @@
 //! reports why (signal, exit code), reaps it, and starts a fresh worker for its next task.
 
 mod child;
+mod runtime;
+mod supervisor;
 pub(crate) mod wire;
 mod worker;
 
@@ -46,7 +48,18 @@ use crate::thread_pool::{Runnable, ThreadPoolExecutor, Worker};
 ///   fails the task with [`Error::TaskTimedOut`].
 /// - [`Shutdown::kill_workers`] stops running tasks at shutdown.
 ///
-/// Worker processes die with the pool's process, even when it is killed with `SIGKILL`.
+/// Worker processes die with the pool's process, even when it is killed with `SIGKILL`, and
+/// so does every process a task starts: each worker runs under a small supervisor process that,
+/// when the worker ends (it crashed, was killed for a timeout or a `cancel()`, retired, or the
+/// pool's process died), kills the worker's process group and every process reparented to it,
+/// even one that moved to a session of its own. A task's children inherit no descriptor of the
+/// pool, so a worker's death is seen at once even while they run.
+///
+/// A task runs as it would in `main`: on a thread named `main` with `main`'s stack size, with
+/// `SIGPIPE` ignored (a write to a closed pipe is an `Err`, as on a thread pool) and the
+/// standard streams open (on `/dev/null` where the program closed them, as daemons do). A stack
+/// overflow fails the task with [`Error::WorkerDied`], whose [`cause`](crate::WorkerExit::cause)
+/// says so, and the pool starts a fresh worker (on a thread pool it aborts the whole program).
 ///
 /// # Examples
 ///
