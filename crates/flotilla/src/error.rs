@@ -85,6 +85,16 @@ pub enum Error {
         /// The task's name.
         name: String,
     },
+    /// Two tasks of this program are registered under one name (two `#[flotilla::task]`
+    /// functions of the same name in function bodies of one module, or two versions of one
+    /// crate), so no worker could tell which to run: pools refuse to start.
+    #[error(
+        "two tasks are registered under the name `{name}`: task names must be unique in a program"
+    )]
+    DuplicateTask {
+        /// The name registered more than once.
+        name: String,
+    },
     /// The executor was shut down before the task could be submitted.
     #[error("cannot submit: the executor has been shut down")]
     Shutdown,
@@ -197,6 +207,19 @@ impl Error {
     /// ```
     pub fn is_expired(&self) -> bool {
         matches!(self, Error::Expired { .. })
+    }
+
+    /// True if two tasks of this program share a name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::DuplicateTask { name: "app::resize".into() };
+    /// assert!(err.is_duplicate_task());
+    /// assert!(err.to_string().contains("`app::resize`"));
+    /// ```
+    pub fn is_duplicate_task(&self) -> bool {
+        matches!(self, Error::DuplicateTask { .. })
     }
 
     /// True if the task exceeded its time limit and was killed.

@@ -198,7 +198,8 @@ impl ProcessPoolBuilder {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] if `max_workers` or `max_tasks_per_child` is 0 or the
-    /// initializer's arguments cannot be encoded.
+    /// initializer's arguments cannot be encoded; [`Error::DuplicateTask`] if two tasks of
+    /// the program share a name.
     pub fn build(self) -> Result<ProcessPoolExecutor, Error> {
         let invalid = |reason: &str| {
             Err(Error::InvalidConfig {
@@ -216,6 +217,7 @@ impl ProcessPoolBuilder {
             Some(Ok(init)) => Some(init),
             None => None,
         };
+        crate::registry::check()?;
         let max_workers = self.max_workers.unwrap_or_else(cpu_count);
         let slots = ThreadPoolExecutor::builder()
             .max_workers(max_workers)
@@ -249,6 +251,11 @@ pub fn cpu_count() -> usize {
 impl ProcessPoolExecutor {
     /// A pool of [`cpu_count`] workers.
     ///
+    /// # Panics
+    ///
+    /// If two tasks of the program share a name ([`Error::DuplicateTask`]; `builder().build()`
+    /// returns that error instead).
+    ///
     /// # Examples
     ///
     /// ```
@@ -258,7 +265,7 @@ impl ProcessPoolExecutor {
     pub fn new() -> ProcessPoolExecutor {
         match ProcessPoolBuilder::default().build() {
             Ok(pool) => pool,
-            Err(err) => unreachable!("the default configuration is valid: {err}"),
+            Err(err) => panic!("cannot start a process pool: {err}"),
         }
     }
 
@@ -329,8 +336,9 @@ impl ProcessPoolExecutor {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownTask`] at once if no task of that name is registered in this program,
-    /// otherwise as [`Executor::submit`]. The future fails as a normal task's does.
+    /// [`Error::UnknownTask`] at once if no task of that name is registered in this program
+    /// (internal tasks, such as the manager's server, are not reachable by name), otherwise as
+    /// [`Executor::submit`]. The future fails as a normal task's does.
     ///
     /// # Examples
     ///
@@ -357,7 +365,7 @@ impl ProcessPoolExecutor {
         args: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Future<Vec<u8>>, Error> {
-        if crate::registry::lookup(name, shape).is_none() {
+        if crate::registry::lookup_public(name, shape).is_none() {
             return Err(Error::UnknownTask {
                 name: name.to_owned(),
             });
