@@ -160,6 +160,7 @@ fn to_wire(error: &Error) -> ItemError {
             code: exit.code(),
             signal: exit.signal(),
             stage: exit.stage().map(wire::stage_code),
+            cause: exit.cause().map(str::to_owned),
         },
         Error::TaskTimedOut { limit } => {
             ItemError::TimedOut(u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX))
@@ -179,12 +180,16 @@ fn from_wire(error: ItemError) -> Error {
             code,
             signal,
             stage,
+            cause,
         } => {
-            let exit = WorkerExit::new(pid, code, signal);
-            Error::WorkerDied(match stage.and_then(wire::stage_of) {
-                Some(stage) => exit.at(stage),
-                None => exit,
-            })
+            let mut exit = WorkerExit::new(pid, code, signal);
+            if let Some(stage) = stage.and_then(wire::stage_of) {
+                exit = exit.at(stage);
+            }
+            if let Some(cause) = cause {
+                exit = exit.with_cause(cause);
+            }
+            Error::WorkerDied(exit)
         }
         ItemError::TimedOut(nanos) => Error::TaskTimedOut {
             limit: std::time::Duration::from_nanos(nanos),
@@ -224,7 +229,9 @@ mod tests {
         .unwrap();
         let mut received = Received::default();
         received.take_records(&batch).unwrap();
-        let exit = WorkerExit::new(7, None, Some(9)).at(Stage::Run);
+        let exit = WorkerExit::new(7, None, Some(6))
+            .at(Stage::Run)
+            .with_cause("the task overflowed its stack");
         received.fail(Error::WorkerDied(exit.clone()));
         let raw = raw_chunk(received, Vec::new(), "t");
         let Chunk::Mixed(items) = decode_items::<u32>(&raw).unwrap() else {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Stage;
 
 /// Bumped whenever the messages change, so a worker from another build is refused clearly.
-pub(crate) const VERSION: u32 = 4;
+pub(crate) const VERSION: u32 = 5;
 
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
@@ -61,6 +61,9 @@ pub(crate) enum Reply {
     Items { id: u64, last: bool },
     /// The request could not be read; the worker goes on serving.
     Refused(String),
+    /// Sent by a worker about to die of something it can still name (a stack overflow); the
+    /// process ends right after.
+    Dying { cause: String },
 }
 
 /// What became of one task in a worker.
@@ -104,6 +107,7 @@ pub(crate) enum ItemError {
         code: Option<i32>,
         signal: Option<i32>,
         stage: Option<u8>,
+        cause: Option<String>,
     },
     /// [`Error::TaskTimedOut`](crate::Error::TaskTimedOut), the limit in nanoseconds.
     TimedOut(u64),
