@@ -67,25 +67,35 @@
 //! | a worker crash | `BrokenProcessPool` / hang | that image fails, the rest complete |
 //! | bad names | `../` written where it points | sanitised, always inside `--out` |
 
+mod colour;
 mod config;
+mod decode;
 mod demo;
 mod download;
 mod error;
+mod jpeg;
 mod names;
+mod output;
 mod pipeline;
 mod progress;
 mod report;
 mod resize;
+mod stop;
+mod workspace;
 
 pub use crate::config::{
-    Config, ConfigBuilder, DEFAULT_MAX_DOWNLOADS, DEFAULT_SIZES, Input, ResizeOn, Source,
+    Config, ConfigBuilder, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_DOWNLOADS, DEFAULT_SIZES, Input,
+    ResizeOn, Source,
 };
 pub use crate::demo::{PhotoServer, bundled_photos};
 pub use crate::error::Error;
+pub use crate::output::Existing;
 pub use crate::names::{MAX_STEM_BYTES, sanitize_stem, stem_from_path, stem_from_url};
 pub use crate::pipeline::{Event, Observer, bench_run, run, run_async, run_on};
 pub use crate::progress::{Progress, ProgressMode};
-pub use crate::report::{Done, Failure, Report, Stage, StageStats};
+pub use crate::report::{Done, Failure, FailureKind, Report, Stage, StageStats};
+pub use crate::stop::StopHandle;
+pub use crate::workspace::check_out_dir;
 pub use crate::resize::{
     DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, EncodedThumbnail, Mode, OutputFormat, Rendered,
     ResizeError, ResizeJob, ResizeOptions, Resized, Thumbnail, render_thumbnails, resize_file,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod colour;
+
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -189,4 +191,21 @@ pub fn dimensions(bytes: &[u8]) -> (u32, u32) {
         .unwrap()
         .into_dimensions()
         .unwrap()
+}
+
+/// Peak signal-to-noise ratio of two same-sized images, in dB.
+pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
 }
