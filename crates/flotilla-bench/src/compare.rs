@@ -393,9 +393,19 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
                 .filter(|row| row.system.starts_with("flotilla"))
                 .filter_map(|row| Some((row.peak_rss_kib?, row.system.as_str())))
                 .max_by(|a, b| a.0.total_cmp(&b.0));
+            let floor = per_item("decode floor (djpeg)").and_then(|floor| {
+                let r = per_item(THUMBNAILS_BASELINE)? / floor;
+                Some(format!(
+                    "target: {THUMBNAILS_BASELINE} ≤ 1.0× the decode floor (djpeg) per image: {} \
+                     ({r:.2}×)",
+                    verdict(r <= 1.0)
+                ))
+            });
             vec![
                 faster_than(THUMBNAILS_BASELINE, "python course", 8.0),
                 faster_than(THUMBNAILS_BASELINE, "vipsthumbnail", 3.0),
+                faster_than(THUMBNAILS_BASELINE, "python pillow draft()", 1.5),
+                floor,
                 faster_than("flotilla faithful (processes)", "python course", 3.0),
                 largest.map(|(kib, system)| {
                     let mib = kib / 1024.0;
@@ -514,6 +524,8 @@ mod tests {
             row("flotilla fast (threads)", 0.9, 120.0),
             row("python course", 4.5, 130.0),
             row("vipsthumbnail", 6.0, 220.0),
+            row("python pillow draft()", 1.2, 90.0),
+            row("decode floor (djpeg)", 0.8, 10.0),
         ];
         let notes = scenario_notes(&plan, &rows, &HashMap::new());
         let has = |text: &str| notes.iter().any(|n| n == text);
@@ -535,6 +547,14 @@ mod tests {
         assert!(has(
             "target: flotilla peak RSS < 400 MiB: met (largest 120.0 MiB, flotilla fast \
              (threads))"
+        ));
+        assert!(has(
+            "target: flotilla fast (processes) ≥ 1.5× faster per image than python pillow \
+             draft(): MISSED (1.20×)"
+        ));
+        assert!(has(
+            "target: flotilla fast (processes) ≤ 1.0× the decode floor (djpeg) per image: \
+             MISSED (1.25×)"
         ));
         assert!(
             notes

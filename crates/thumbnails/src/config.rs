@@ -505,7 +505,13 @@ mod tests {
     fn directories_expand_sorted() {
         let dir = tempfile::tempdir().unwrap();
         for name in [
-            "b.JPG", "a.png", "notes.txt", ".hidden.jpg", "c.webp", "d.heic", "e.tif",
+            "b.JPG",
+            "a.png",
+            "notes.txt",
+            ".hidden.jpg",
+            "c.webp",
+            "d.heic",
+            "e.tif",
         ] {
             fs::write(dir.path().join(name), b"x").unwrap();
         }

@@ -200,6 +200,36 @@ pub(crate) fn jpeg_scale(mode: Mode, across: u32, largest: u32) -> u32 {
         .unwrap_or(1)
 }
 
+/// The DCT scale fast mode decodes a JPEG at for thumbnails at most `largest` wide: 1, 2, 4 or
+/// 8 (as in `djpeg -scale 1/N`); `None` if `bytes` is not a JPEG whose header can be read.
+///
+/// # Examples
+///
+/// ```
+/// let jpeg = thumbnails::bundled_photos()[0].1; // 1600 px wide
+/// assert_eq!(thumbnails::fast_jpeg_scale(jpeg, 200), Some(4));
+/// assert_eq!(thumbnails::fast_jpeg_scale(jpeg, 1000), Some(1));
+/// assert_eq!(thumbnails::fast_jpeg_scale(b"not a jpeg", 200), None);
+/// ```
+pub fn fast_jpeg_scale(bytes: &[u8], largest: u32) -> Option<u32> {
+    if sniff(bytes).ok()? != Format::Jpeg {
+        return None;
+    }
+    let jpeg = Jpeg::open(bytes).ok()?;
+    let header = jpeg.header();
+    let orientation = header
+        .exif
+        .as_deref()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let across = if swaps_axes(orientation) {
+        header.height
+    } else {
+        header.width
+    };
+    Some(jpeg_scale(Mode::Fast, across, largest))
+}
+
 fn decode_jpeg(
     bytes: &[u8],
     largest: u32,

@@ -87,17 +87,18 @@ pub use crate::config::{
     Config, ConfigBuilder, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_DOWNLOADS, DEFAULT_SIZES, Input,
     ResizeOn, Source,
 };
+pub use crate::decode::fast_jpeg_scale;
 pub use crate::demo::{PhotoServer, bundled_photos};
 pub use crate::error::Error;
-pub use crate::output::Existing;
 pub use crate::names::{MAX_STEM_BYTES, sanitize_stem, stem_from_path, stem_from_url};
+pub use crate::output::Existing;
 pub use crate::pipeline::{Event, Observer, bench_run, run, run_async, run_on};
 pub use crate::progress::{Progress, ProgressMode};
 pub use crate::report::{Done, Failure, FailureKind, Report, Stage, StageStats};
-pub use crate::stop::StopHandle;
-pub use crate::workspace::check_out_dir;
 pub use crate::resize::{
     DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, EncodedThumbnail, Mode, OutputFormat, Rendered,
     ResizeError, ResizeJob, ResizeOptions, Resized, Thumbnail, render_thumbnails, resize_file,
     resize_image, thumbnail_size,
 };
+pub use crate::stop::StopHandle;
+pub use crate::workspace::check_out_dir;

@@ -219,7 +219,10 @@ fn one_line(err: &anyhow::Error) -> String {
 
 /// What kind of error stopped the run before it started, for `--json`.
 fn error_kind(err: &anyhow::Error) -> &'static str {
-    match err.chain().find_map(|cause| cause.downcast_ref::<thumbnails::Error>()) {
+    match err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<thumbnails::Error>())
+    {
         Some(thumbnails::Error::Config { .. }) => "config",
         Some(thumbnails::Error::Input { .. }) => "input",
         Some(thumbnails::Error::OutDir { .. }) => "out_dir",
@@ -300,7 +303,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             // The demo's own directory is refreshed; a directory the user names is not
             // (unless --overwrite).
-            let existing = if args.out.is_none() { Existing::Overwrite } else { Existing::Skip };
+            let existing = if args.out.is_none() {
+                Existing::Overwrite
+            } else {
+                Existing::Skip
+            };
             let config = configure(
                 Config::builder(out).inputs(server.urls()),
                 &args.options,

@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(clean_abandoned(out.path()), 2);
         assert!(!dead.exists() && !older.exists());
         assert!(!out.path().join(".thumbnails-work-dead01.lock").exists());
-        assert!(live.path().join("1.download").exists(), "a live run's files stay");
+        assert!(
+            live.path().join("1.download").exists(),
+            "a live run's files stay"
+        );
         drop(live);
         assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
     }
@@ -212,6 +215,10 @@ mod tests {
         assert!(check_out_dir(Path::new("/proc")).is_err());
         let fresh = dir.path().join("a/b");
         check_out_dir(&fresh).unwrap();
-        assert_eq!(fs::read_dir(&fresh).unwrap().count(), 0, "the probe is gone");
+        assert_eq!(
+            fs::read_dir(&fresh).unwrap().count(),
+            0,
+            "the probe is gone"
+        );
     }
 }
