@@ -16,9 +16,19 @@ use support::{RedisServer, eventually, spawn_worker};
 /// does not lose a live worker's lease).
 const LEASE: Duration = Duration::from_secs(3);
 
+/// The Redis worker process running this task: the task runs in a pool worker, whose parent
+/// is the worker's supervisor, whose parent is the Redis worker.
 fn parent_pid() -> u32 {
     // SAFETY: getppid has no preconditions.
-    unsafe { libc::getppid() as u32 }
+    let supervisor = unsafe { libc::getppid() };
+    let stat = std::fs::read_to_string(format!("/proc/{supervisor}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// Records which worker runs it; the first time, it then hangs until its worker is killed.
@@ -35,7 +45,7 @@ fn hang_first_time(dir: PathBuf) -> u32 {
     worker
 }
 
-/// Kills the worker process that runs it (the task runs in a child of the worker).
+/// Kills the Redis worker process that runs it.
 #[flotilla::task]
 fn kill_my_worker() -> u32 {
     // SAFETY: sending a signal has no memory-safety preconditions.
