@@ -134,7 +134,8 @@ pub enum ResizeError {
         /// What the data looks like instead.
         detail: String,
     },
-    /// An image format we do not read (only JPEG, PNG, WebP and GIF are read).
+    /// An image format (or a feature of one) not read here: HEIC, AVIF, JPEG XL, … (JPEG, PNG,
+    /// WebP, GIF, TIFF and BMP are read). `format` names it.
     #[error("unsupported image format: {format}")]
     Unsupported {
         /// The format or feature.
@@ -439,7 +440,8 @@ pub fn thumbnail_size(source_width: u32, source_height: u32, width: u32) -> (u32
     (width, u32::try_from(height).unwrap_or(u32::MAX).max(1))
 }
 
-/// Decodes `bytes` (JPEG, PNG, WebP or GIF), scales to each of `sizes` and encodes the results.
+/// Decodes `bytes` (JPEG, PNG, WebP, GIF, TIFF or BMP), scales to each of `sizes`, converts to
+/// sRGB (or sRGB greyscale) and encodes the results.
 ///
 /// EXIF orientation is applied first, so widths are those of the image as displayed.
 ///
