@@ -55,6 +55,10 @@ thumbnails: flotilla fast|faithful (processes|threads) = thumbnails::bench_run i
                       baseline)
          python course = crates/thumbnails/bench/course.py, the course's design (Pillow)
          vipsthumbnail = libvips' vipsthumbnail, one pass per width over local files
+         python pillow draft() = crates/thumbnails/bench/pillow_draft.py: Image.draft('RGB',
+                      (2w, 2w)), then LANCZOS to each width, one process per CPU, local files
+         decode floor (djpeg) = libjpeg-turbo decoding alone: djpeg -scale 1/N at fast
+                      mode's scale for each photo, one per CPU at a time, output discarded
 redis-overhead: flotilla = flotilla_redis::RedisExecutor, 2 local workers of 1 slot, on a
                       redis-server this run starts on 127.0.0.1; python = ProcessPoolExecutor
                       (no Redis: the reference row)
@@ -276,6 +280,12 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
             notes.push(
                 "vipsthumbnail: `vipsthumbnail FILES --size Wx -o OUT/%s_W.jpg[Q=75]` for W = \
                  200, 64, 32 over local copies (no download), timed wall-clock over the three"
+                    .to_owned(),
+            );
+            notes.push(
+                "python pillow draft(): pillow_draft.py over local copies, timed by itself; \
+                 decode floor (djpeg): `djpeg -scale 1/N -outfile /dev/null` per photo at the \
+                 scale fast mode picks, as many at once as CPUs, timed wall-clock over all"
                     .to_owned(),
             );
             if rows.iter().any(|row| row.peak_rss_kib.is_some()) {
