@@ -58,12 +58,15 @@
 
 #![cfg(target_os = "linux")]
 
+mod client;
 mod conn;
+mod error;
 mod executor;
 mod protocol;
 mod status;
 mod worker;
 
+pub use crate::error::RedisError;
 pub use crate::executor::{RedisBuilder, RedisExecutor};
 pub use crate::status::Status;
 pub use crate::worker::{Worker, WorkerBuilder};
