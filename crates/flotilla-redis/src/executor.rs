@@ -402,7 +402,22 @@ pub(crate) fn millis(d: Duration) -> u64 {
 /// Encodes `value` (a task's arguments, or a chunk of them); a `Serialize` that panics fails
 /// the task's future instead of the caller.
 fn encode<T: Task, V: serde::Serialize>(value: &V) -> Result<Vec<u8>, Error> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| backend::encode(value))).unwrap_or_else(|panic| {
+    let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| backend::encode(value)));
+    let encoded = encoded.map(|bytes| {
+        bytes.map_err(|err| {
+            let why = match err {
+                Error::Codec { message } => message,
+                other => other.to_string(),
+            };
+            Error::Codec {
+                message: format!(
+                    "could not encode the arguments of task `{}` on the client: {why}",
+                    T::NAME
+                ),
+            }
+        })
+    });
+    encoded.unwrap_or_else(|panic| {
         Err(Error::Codec {
             message: format!(
                 "encoding the arguments of task `{}` on the client panicked: {}",
