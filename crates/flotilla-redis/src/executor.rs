@@ -348,7 +348,8 @@ impl Executor for RedisExecutor {
         if how.cancels_futures() || how.kills_workers() {
             client.cancel_all(how.kills_workers());
         }
-        if how.waits() {
+        // A done-callback runs on this executor's own thread: waiting there could never end.
+        if how.waits() && !self.on_own_thread() {
             client.wait_drained();
         }
     }
@@ -362,10 +363,9 @@ impl Drop for RedisExecutor {
     fn drop(&mut self) {
         let client = &self.client;
         client.shut.store(true, Ordering::Release);
-        let threads = std::mem::take(&mut *lock(&self.threads));
-        let here = std::thread::current().id();
         // Dropped by a done-callback on one of its own threads, waiting could never end.
-        let own_thread = threads.iter().any(|thread| thread.thread().id() == here);
+        let own_thread = self.on_own_thread();
+        let threads = std::mem::take(&mut *lock(&self.threads));
         if client.no_wait.load(Ordering::Acquire) || own_thread {
             client.detached.store(true, Ordering::Release);
             return;
@@ -375,6 +375,16 @@ impl Drop for RedisExecutor {
         for thread in threads {
             let _ = thread.join();
         }
+    }
+}
+
+impl RedisExecutor {
+    /// True on one of the executor's own threads (in a done-callback).
+    fn on_own_thread(&self) -> bool {
+        let here = std::thread::current().id();
+        lock(&self.threads)
+            .iter()
+            .any(|thread| thread.thread().id() == here)
     }
 }
 

@@ -207,3 +207,25 @@ fn lost_claim_reply_costs_no_attempt() {
     let status = cluster.status().unwrap();
     assert_eq!((status.completed, status.lost), (1, 0), "{status}");
 }
+
+/// A server silent for longer than a task's state is kept: nothing more can be learnt, so the
+/// future fails with `LostContact`, saying the task had reached the server.
+#[test]
+fn a_server_silent_longer_than_the_ttl_fails_with_lost_contact() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(&server.socket(), server.dir());
+    let cluster = RedisExecutor::builder(&proxy.url())
+        .ttl(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let fut = cluster.submit(square, 2).unwrap();
+    eventually("the task to reach the server", || {
+        cluster.status().unwrap().submitted == 1
+    });
+    proxy.partition(true);
+    let err = fut.result(Some(Duration::from_secs(30))).unwrap_err();
+    let cause = RedisError::of(&err).unwrap_or_else(|| panic!("{err}"));
+    assert!(cause.is_lost_contact() && cause.may_have_run(), "{err}");
+    assert!(err.to_string().contains("may have run"), "{err}");
+    proxy.partition(false);
+}

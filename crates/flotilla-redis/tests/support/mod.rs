@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use flotilla::process::Process;
 
+pub mod hosts;
 pub mod proxy;
 
 /// A `redis-server` child, killed on drop.
