@@ -17,7 +17,7 @@ use support::{
 /// does not lose a live worker's lease).
 const LEASE: Duration = Duration::from_secs(3);
 
-/// Kills the worker process that runs it (the task runs in a child of the worker).
+/// Kills the Redis worker process that runs it.
 #[flotilla::task]
 fn kill_my_worker() -> u32 {
     // SAFETY: sending a signal has no memory-safety preconditions.

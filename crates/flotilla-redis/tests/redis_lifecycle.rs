@@ -200,9 +200,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// worker's build ran and returned 21 instead of 12. The worker must refuse it, naming both
 /// fingerprints, and never run it.
 ///
-/// Both tasks live in this one build, so their type names differ as well as their field
-/// order; the refusal rests on `flotilla::backend::signature`, whose schema fingerprint (field
-/// names and order) makes the same check hold across builds whose type names agree.
+/// The two argument structs differ only in their field order: the fingerprint
+/// (`flotilla::backend::signature`, a hash of the traced serde schema, type names left out)
+/// tells them apart, as it does across builds.
 #[test]
 fn a_worker_refuses_a_task_whose_argument_schema_differs() {
     let server = RedisServer::start();

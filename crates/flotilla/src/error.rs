@@ -85,6 +85,16 @@ pub enum Error {
         /// The task's name.
         name: String,
     },
+    /// Two tasks of this program are registered under one name (two `#[flotilla::task]`
+    /// functions of the same name in function bodies of one module, or two versions of one
+    /// crate), so no worker could tell which to run: pools refuse to start.
+    #[error(
+        "two tasks are registered under the name `{name}`: task names must be unique in a program"
+    )]
+    DuplicateTask {
+        /// The name registered more than once.
+        name: String,
+    },
     /// The executor was shut down before the task could be submitted.
     #[error("cannot submit: the executor has been shut down")]
     Shutdown,
@@ -202,6 +212,19 @@ impl Error {
     /// ```
     pub fn is_expired(&self) -> bool {
         matches!(self, Error::Expired { .. })
+    }
+
+    /// True if two tasks of this program share a name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::DuplicateTask { name: "app::resize".into() };
+    /// assert!(err.is_duplicate_task());
+    /// assert!(err.to_string().contains("`app::resize`"));
+    /// ```
+    pub fn is_duplicate_task(&self) -> bool {
+        matches!(self, Error::DuplicateTask { .. })
     }
 
     /// True if the task exceeded its time limit and was killed.
@@ -361,12 +384,40 @@ pub struct WorkerExit {
     pid: u32,
     code: Option<i32>,
     signal: Option<i32>,
+    cause: Option<String>,
 }
 
 impl WorkerExit {
     /// Describes a worker that exited with `code` or was killed by `signal`.
     pub fn new(pid: u32, code: Option<i32>, signal: Option<i32>) -> WorkerExit {
-        WorkerExit { pid, code, signal }
+        WorkerExit {
+            pid,
+            code,
+            signal,
+            cause: None,
+        }
+    }
+
+    /// The same exit, with what the worker said about why it was dying.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::WorkerExit;
+    ///
+    /// let exit = WorkerExit::new(1234, None, Some(6)).with_cause("the task overflowed its stack");
+    /// assert_eq!(exit.cause(), Some("the task overflowed its stack"));
+    /// assert!(exit.to_string().ends_with("SIGABRT): the task overflowed its stack"));
+    /// ```
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl Into<String>) -> WorkerExit {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// Why the worker died, when it could still say so before it did (a stack overflow).
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// The worker's process id.
@@ -399,6 +450,10 @@ impl fmt::Display for WorkerExit {
             }
             (None, Some(code)) => write!(f, "exited with code {code}"),
             (None, None) => write!(f, "ended for an unknown reason"),
+        }?;
+        match &self.cause {
+            Some(cause) => write!(f, ": {cause}"),
+            None => Ok(()),
         }
     }
 }

@@ -339,12 +339,5 @@ pub fn enter(path: &Path) {
 #[flotilla::task]
 pub fn serve_in(netns: PathBuf, url: String, slots: usize, visibility_ms: u64) {
     enter(&netns);
-    let result = flotilla_redis::Worker::builder(&url)
-        .slots(slots)
-        .visibility_timeout(Duration::from_millis(visibility_ms))
-        .run();
-    if let Err(err) = result {
-        eprintln!("worker failed: {err}");
-        std::process::exit(3);
-    }
+    super::run_worker(&url, slots, visibility_ms);
 }

@@ -175,7 +175,12 @@ impl Drop for RedisServer {
 /// Runs a worker until killed; started in a child process by [`spawn_worker`].
 #[flotilla::task]
 pub fn serve(url: String, slots: usize, visibility_ms: u64) {
-    let result = flotilla_redis::Worker::builder(&url)
+    run_worker(&url, slots, visibility_ms);
+}
+
+/// Runs a worker on this process until it is killed; exits with code 3 if it cannot start.
+pub fn run_worker(url: &str, slots: usize, visibility_ms: u64) {
+    let result = flotilla_redis::Worker::builder(url)
         .slots(slots)
         .visibility_timeout(Duration::from_millis(visibility_ms))
         .run();
@@ -234,13 +239,22 @@ pub fn runs_two_at_once(cluster: &flotilla_redis::RedisExecutor, round: &str) {
     assert!(first.result(limit).unwrap() && second.result(limit).unwrap());
 }
 
+/// The Redis worker process running this task: the task runs in a pool worker, whose parent
+/// is the pool's supervisor, whose parent is the Redis worker.
 pub fn parent_pid() -> u32 {
     // SAFETY: getppid has no preconditions.
-    unsafe { libc::getppid() as u32 }
+    let supervisor = unsafe { libc::getppid() };
+    let stat = std::fs::read_to_string(format!("/proc/{supervisor}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
-/// The first time, records which worker runs it (the worker is the parent of the pool process
-/// that runs the task) and hangs until that worker is killed; then returns the worker's pid.
+/// The first time, records which Redis worker runs it and hangs until that worker is killed; then returns the worker's pid.
 #[flotilla::task]
 pub fn hang_first_time(dir: PathBuf) -> u32 {
     let worker = parent_pid();
