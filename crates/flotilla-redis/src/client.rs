@@ -64,6 +64,9 @@ pub(crate) struct Client {
     limit: u64,
 }
 
+/// What one of the client's threads runs.
+type ThreadBody = Box<dyn FnOnce() + Send>;
+
 /// A future waiting for its result, and what is known of its task.
 struct Waiting {
     pending: Box<dyn Pending>,
@@ -186,7 +189,7 @@ impl Client {
             options,
         });
         let mut threads = Vec::new();
-        let bodies: [(&str, Box<dyn FnOnce() + Send>); 3] = [
+        let bodies: [(&str, ThreadBody); 3] = [
             ("flotilla-redis-results", {
                 let client = Arc::clone(&client);
                 Box::new(move || read_results(&client, reader_conn))
