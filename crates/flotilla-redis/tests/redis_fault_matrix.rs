@@ -160,8 +160,9 @@ fn expect(fault: Fault, err: &Error) {
             redis.is_some_and(|r| matches!(r, RedisError::ArgumentsTooLarge { .. })),
             &["arguments", "not sent"],
         ),
-        // A panic while the pool's worker process decodes aborts that process.
-        Fault::DecodePanic => (err.is_worker_died(), &["killed by signal 6"]),
+        // A panic while the pool's worker process decodes ends that process (abort, or exit
+        // code 101 as `main` would).
+        Fault::DecodePanic => (err.is_worker_died(), &["worker process"]),
         Fault::DecodeAbort | Fault::RunAbort => {
             (err.is_worker_died(), &["killed by signal 6", "SIGABRT"])
         }

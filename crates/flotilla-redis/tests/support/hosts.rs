@@ -198,15 +198,24 @@ impl Hosts {
         .unwrap();
     }
 
-    /// Stops (SIGSTOP) or resumes (SIGCONT) every process of `host`: those in its namespace,
-    /// and the workers started there with all their descendants.
+    /// Stops (SIGSTOP) or resumes (SIGCONT) every process of `host`: the workers started there
+    /// with all their descendants, parents first when stopping and last when resuming (so that
+    /// no running process sees another stopped), then anything else in its namespace.
     pub fn freeze(&self, host: Host, frozen: bool) {
         let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
-        let mut all = pids(&self.ns(host));
+        let mut all = Vec::new();
         for (on, pid) in self.workers.lock().unwrap().iter() {
             if *on == host {
                 all.extend(descendants(*pid));
             }
+        }
+        for pid in pids(&self.ns(host)) {
+            if !all.contains(&pid) {
+                all.push(pid);
+            }
+        }
+        if !frozen {
+            all.reverse();
         }
         for pid in all {
             // SAFETY: sending a signal has no memory-safety preconditions.
