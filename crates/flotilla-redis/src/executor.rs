@@ -124,8 +124,11 @@ impl RedisBuilder {
     }
 
     /// How long a task's state and result are kept in Redis (default one day). A task must be
-    /// picked up within this time: the first worker to see a task whose state has expired
-    /// drops it unrun and its future fails with [`Error::Expired`].
+    /// picked up within this time: a task whose state expired in the queue is dropped unrun
+    /// and its future fails with [`Error::Expired`] (the client notices by itself, with or
+    /// without workers). A running task's state is kept as long as it runs. It is also the
+    /// longest a future waits for a server that does not answer: after that, nothing more can
+    /// be learnt and it fails with [`RedisError::LostContact`](crate::RedisError::LostContact).
     pub fn ttl(mut self, ttl: Duration) -> RedisBuilder {
         self.ttl = ttl;
         self

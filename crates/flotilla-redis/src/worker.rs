@@ -56,6 +56,9 @@ const POST_TRIES: u32 = 3;
 /// A worker holds a lease on each task it runs, renewed while the task runs. If the worker
 /// dies or hangs, the lease runs out after the [`visibility_timeout`](WorkerBuilder::visibility_timeout)
 /// and another worker takes the task over (Redis `XAUTOCLAIM`).
+///
+/// Dropping a started `Worker` without calling [`stop`](Worker::stop) leaves it serving in
+/// the background until the process ends.
 pub struct Worker {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -397,8 +400,10 @@ fn take_tasks(shared: &Arc<Shared>, mut conn: Conn, freed: &Receiver<()>) {
                 Err(err) => report(shared, &mut conn, &err),
             }
         }
-        if !entries.is_empty() {
-            start_entries(shared, &mut conn, entries);
+        // A task passed on: the next takeover is left to the others (who look every half
+        // lease) before this worker looks again.
+        if !entries.is_empty() && start_entries(shared, &mut conn, entries) {
+            last_reclaim = Some(Instant::now() + reclaim_every);
         }
     }
 }
@@ -439,9 +444,10 @@ enum Decision {
     },
 }
 
-/// Decodes, claims and starts a batch of entries.
-fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) {
+/// Decodes, claims and starts a batch of entries; `true` if it passed one on.
+fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) -> bool {
     let mut good = Vec::with_capacity(entries.len());
+    let mut passed = false;
     for entry in entries {
         match decide(shared, &entry) {
             Decision::Run(delivered) => good.push(delivered),
@@ -465,11 +471,14 @@ fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) 
                     tracing::error!(%err, "could not retire a malformed entry");
                 }
             }
-            Decision::Pass { id, name } => pass(shared, conn, &entry.id, &id, &name),
+            Decision::Pass { id, name } => {
+                pass(shared, conn, &entry.id, &id, &name);
+                passed = true;
+            }
         }
     }
     if good.is_empty() {
-        return;
+        return passed;
     }
     let token = format!(
         "{}:{}",
@@ -492,7 +501,7 @@ fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) 
         Err(err) => {
             // Left in this worker's pending list: its lease runs out and it is reclaimed.
             tracing::error!(%err, "could not claim tasks");
-            return;
+            return passed;
         }
     };
     for (task, attempt) in good.into_iter().zip(attempts) {
@@ -500,6 +509,7 @@ fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) 
             start(shared, task, attempt as u32);
         }
     }
+    passed
 }
 
 /// Leaves an entry this worker cannot run to the others: it is made claimable at once by
