@@ -42,6 +42,8 @@ pub(crate) struct Client {
     cancel: redis::Script,
     /// Futures waiting for a result, by task number.
     waiting: Mutex<HashMap<u64, Waiting>>,
+    /// Futures taken out of `waiting` and being settled right now.
+    settling: std::sync::atomic::AtomicUsize,
     /// Signalled when `waiting` becomes empty.
     drained: Condvar,
     /// The next task number; held while a task goes into `outbox`, so numbers leave in order.
@@ -174,6 +176,7 @@ impl Client {
             submit: redis::Script::new(protocol::SUBMIT),
             cancel: redis::Script::new(protocol::CANCEL),
             waiting: Mutex::new(HashMap::new()),
+            settling: std::sync::atomic::AtomicUsize::new(0),
             drained: Condvar::new(),
             order: Mutex::new(1),
             outbox,
@@ -301,20 +304,29 @@ impl Client {
     /// Removes task `seq` from the waiting futures and settles it with `how`; `false` if it
     /// was not waiting.
     fn settle(&self, seq: u64, how: impl FnOnce(Box<dyn Pending>)) -> bool {
-        let (waiting, empty) = {
+        let waiting = {
             let mut map = lock(&self.waiting);
             let waiting = map.remove(&seq);
-            (waiting, map.is_empty())
+            if waiting.is_some() {
+                self.settling.fetch_add(1, Ordering::AcqRel);
+            }
+            waiting
         };
-        if empty {
-            self.drained.notify_all();
-        }
         match waiting {
             Some(waiting) => {
                 how(waiting.pending);
+                self.settled(1);
                 true
             }
             None => false,
+        }
+    }
+
+    /// `n` futures taken out of `waiting` are settled: wakes `wait_drained` if that was all.
+    fn settled(&self, n: usize) {
+        let map = lock(&self.waiting);
+        if self.settling.fetch_sub(n, Ordering::AcqRel) == n && map.is_empty() {
+            self.drained.notify_all();
         }
     }
 
@@ -326,15 +338,19 @@ impl Client {
                 .iter()
                 .filter_map(|(seq, waiting)| why(*seq, waiting).map(|err| (*seq, err)))
                 .collect();
-            seqs.into_iter()
+            let failed: Vec<_> = seqs
+                .into_iter()
                 .filter_map(|(seq, err)| map.remove(&seq).map(|w| (w.pending, err)))
-                .collect()
+                .collect();
+            self.settling.fetch_add(failed.len(), Ordering::AcqRel);
+            failed
         };
-        if lock(&self.waiting).is_empty() {
-            self.drained.notify_all();
-        }
+        let n = failed.len();
         for (pending, err) in failed {
             pending.complete(Err(err));
+        }
+        if n > 0 {
+            self.settled(n);
         }
     }
 
@@ -363,14 +379,16 @@ impl Client {
     /// True when the threads may end: told to stop, or left alone with nothing to do.
     fn finished(&self) -> bool {
         self.stop.load(Ordering::Acquire)
-            || (self.detached.load(Ordering::Acquire) && lock(&self.waiting).is_empty())
+            || (self.detached.load(Ordering::Acquire)
+                && lock(&self.waiting).is_empty()
+                && self.settling.load(Ordering::Acquire) == 0)
     }
 
     /// Blocks until every waiting future has settled, or the server has been silent for the
     /// reconnect timeout (the rest then fail with [`RedisError::LostContact`]).
     pub(crate) fn wait_drained(&self) {
         let mut waiting = lock(&self.waiting);
-        while !waiting.is_empty() {
+        while !waiting.is_empty() || self.settling.load(Ordering::Acquire) > 0 {
             let silent_for = self.contact.silent_for();
             if silent_for >= self.options.patience {
                 drop(waiting);

