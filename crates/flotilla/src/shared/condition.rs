@@ -150,7 +150,7 @@ impl Condition {
 
     fn acquire(&self, wait: Wait) -> Result<ConditionGuard<'_>, LockError<ConditionGuard<'_>>> {
         let cond = &*self.inner;
-        report(cond.locked().header().acquire(wait), |raw| ConditionGuard {
+        report(cond.locked().acquire(wait), |raw| ConditionGuard {
             cond,
             raw,
         })
@@ -183,6 +183,10 @@ impl<'de> Deserialize<'de> for Condition {
 
 /// A [`Condition`]'s lock, held; released when dropped. Waiting and notifying happen
 /// through it, so they can only be done with the lock held, as Python requires.
+///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent (the next holder gets
+/// [`LockError::OwnerDied`]); forgotten, it keeps the lock held until this thread ends and the
+/// memory mapped, as a [`LockGuard`](super::LockGuard) does.
 ///
 /// Not `Send`: it must be released by the thread that took it.
 ///

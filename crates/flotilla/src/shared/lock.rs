@@ -106,37 +106,6 @@ impl Header {
     pub(crate) fn mutex(&self) -> *mut libc::pthread_mutex_t {
         self.mutex.get()
     }
-
-    /// Takes the mutex, waiting as `wait` says. On success, also says whether the data is
-    /// marked inconsistent (a holder died); the mutex is then held either way.
-    pub(crate) fn acquire(&self, wait: Wait) -> Result<(RawGuard<'_>, bool), LockError> {
-        let rc = match wait {
-            // SAFETY: the mutex was initialised by `init` before the segment was shared and
-            // lives as long as `self` (the segment outlives every `&Header`).
-            Wait::Block => unsafe { libc::pthread_mutex_lock(self.mutex()) },
-            // SAFETY: as above.
-            Wait::Try => unsafe { libc::pthread_mutex_trylock(self.mutex()) },
-            // SAFETY: as above.
-            Wait::For(wait) => unsafe { timed_lock(self.mutex(), wait) },
-        };
-        let died = match rc {
-            0 => false,
-            libc::EOWNERDEAD => {
-                // SAFETY: this thread holds the mutex (EOWNERDEAD acquires it).
-                unsafe { self.recover() };
-                true
-            }
-            libc::EBUSY => return Err(LockError::WouldBlock),
-            libc::ETIMEDOUT => return Err(LockError::TimedOut),
-            libc::EDEADLK => return Err(LockError::WouldDeadlock),
-            rc => return Err(LockError::Os(io::Error::from_raw_os_error(rc))),
-        };
-        let guard = RawGuard {
-            header: self,
-            _not_send: PhantomData,
-        };
-        Ok((guard, died || self.died()))
-    }
 }
 
 /// What a thread that already holds the mutex gets when it locks it again.
@@ -205,8 +174,22 @@ pub(crate) enum Wait {
 
 /// Holds the mutex; releases it on drop. Not `Send`: a pthread mutex must be unlocked by the
 /// thread that locked it.
+///
+/// It owns a reference to the segment, not only a borrow. While a thread holds a robust mutex,
+/// glibc keeps the mutex on that thread's robust list, a linked list threaded *through the
+/// mutexes themselves*: glibc writes into the list's head on every later lock, and the kernel
+/// walks the list when the thread ends (or the process execs) to mark each mutex as abandoned.
+/// So a held mutex must stay mapped until it is unlocked or its thread ends. A guard that is
+/// dropped unlocks first and lets go of the segment after; a guard that is forgotten
+/// (`mem::forget`) leaks its reference, so the segment is never unmapped in this process, and
+/// the kernel still finds the mutex (and reports the holder dead) when the thread ends.
 pub(crate) struct RawGuard<'a> {
     header: &'a Header,
+    /// Keeps the mapping alive for as long as the mutex is held; see above.
+    _mapping: Arc<Segment>,
+    /// Whether the thread was already panicking when it took the mutex: a guard dropped by
+    /// a *new* panic marks the data inconsistent, as `std::sync::Mutex` poisons itself.
+    panicking: bool,
     _not_send: PhantomData<std::sync::MutexGuard<'static, ()>>,
 }
 
@@ -220,10 +203,21 @@ impl RawGuard<'_> {
 
 impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() && !self.panicking {
+            // A panic unwound through the critical section: the data may be half-updated.
+            self.header.owner_died.store(1, Ordering::Relaxed);
+        }
         // SAFETY: this guard exists only while this thread holds the mutex (it is not Send),
-        // and it is dropped once.
+        // and it is dropped once; the segment is mapped (`_mapping` is dropped after this).
         unsafe { libc::pthread_mutex_unlock(self.header.mutex()) };
     }
+}
+
+/// The outcome of a successful acquisition.
+pub(crate) struct Acquired<'a> {
+    pub(crate) guard: RawGuard<'a>,
+    /// A holder died (or panicked) holding the lock and nobody has marked it consistent.
+    pub(crate) inconsistent: bool,
 }
 
 /// Why a lock could not be taken cleanly.
@@ -233,9 +227,11 @@ impl Drop for RawGuard<'_> {
 /// [`Value`](super::Value) and [`Array`](super::Array) use `LockError<()>`.
 #[non_exhaustive]
 pub enum LockError<G = ()> {
-    /// A process (or thread) died while holding the lock: the lock is now held by the caller
-    /// through the guard inside, but the data it protects may be half-updated. Repair it, then
-    /// call the guard's `mark_consistent()`; until then every acquisition reports this again
+    /// A holder went away without unlocking — its process was killed, crashed, exited or
+    /// exec'd, or its thread ended, with the lock held — or a panic unwound through its
+    /// guard (as `std::sync::Mutex` is poisoned): the lock is now held by the caller through
+    /// the guard inside, but the data it protects may be half-updated. Repair it, then call
+    /// the guard's `mark_consistent()`; until then every acquisition reports this again
     /// (dropping the guard is allowed and keeps the mark).
     OwnerDied(G),
     /// `try_lock` found the lock held.
@@ -345,12 +341,16 @@ impl<G> std::error::Error for LockError<G> {
 
 /// Turns an acquisition into the public shape: the guard, or `OwnerDied` with the guard.
 pub(crate) fn report<'a, G>(
-    acquired: Result<(RawGuard<'a>, bool), LockError>,
+    acquired: Result<Acquired<'a>, LockError>,
     wrap: impl FnOnce(RawGuard<'a>) -> G,
 ) -> Result<G, LockError<G>> {
     match acquired {
-        Ok((raw, false)) => Ok(wrap(raw)),
-        Ok((raw, true)) => Err(LockError::OwnerDied(wrap(raw))),
+        Ok(Acquired {
+            guard,
+            inconsistent: false,
+            ..
+        }) => Ok(wrap(guard)),
+        Ok(Acquired { guard, .. }) => Err(LockError::OwnerDied(wrap(guard))),
         Err(err) => Err(match err {
             LockError::OwnerDied(()) => unreachable!("acquire reports deaths in its Ok value"),
             LockError::WouldBlock => LockError::WouldBlock,
@@ -361,9 +361,9 @@ pub(crate) fn report<'a, G>(
     }
 }
 
-/// A segment starting with a [`Header`], checked and initialised.
-#[derive(Debug)]
-pub(crate) struct Locked(Segment);
+/// A segment starting with a [`Header`], checked and initialised; clones share the mapping.
+#[derive(Debug, Clone)]
+pub(crate) struct Locked(Arc<Segment>);
 
 impl Locked {
     /// Wraps a fresh segment, initialising its header with an error-checking mutex.
@@ -377,12 +377,12 @@ impl Locked {
         // page-aligned and it is at least a `Header` long (every layout with a lock starts
         // with one).
         unsafe { Header::init(segment.base().as_ptr().cast::<Header>(), flavor) }?;
-        Ok(Locked(segment))
+        Ok(Locked(Arc::new(segment)))
     }
 
     /// Wraps a segment adopted from a parent, whose header the parent initialised.
     pub(crate) fn adopt(segment: Segment) -> Locked {
-        Locked(segment)
+        Locked(Arc::new(segment))
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -396,6 +396,44 @@ impl Locked {
     pub(crate) fn segment(&self) -> &Segment {
         &self.0
     }
+
+    /// Takes the mutex, waiting as `wait` says. The guard keeps the segment mapped.
+    pub(crate) fn acquire(&self, wait: Wait) -> Result<Acquired<'_>, LockError> {
+        let header = self.header();
+        let mutex = header.mutex();
+        let rc = match wait {
+            // SAFETY: the mutex was initialised by `init` before the segment was shared and
+            // stays mapped while `self` lives.
+            Wait::Block => unsafe { libc::pthread_mutex_lock(mutex) },
+            // SAFETY: as above.
+            Wait::Try => unsafe { libc::pthread_mutex_trylock(mutex) },
+            // SAFETY: as above.
+            Wait::For(wait) => unsafe { timed_lock(mutex, wait) },
+        };
+        let took_over = match rc {
+            0 => false,
+            libc::EOWNERDEAD => {
+                // SAFETY: this thread holds the mutex (EOWNERDEAD acquires it).
+                unsafe { header.recover() };
+                true
+            }
+            libc::EBUSY => return Err(LockError::WouldBlock),
+            libc::ETIMEDOUT => return Err(LockError::TimedOut),
+            libc::EDEADLK => return Err(LockError::WouldDeadlock),
+            rc => return Err(LockError::Os(io::Error::from_raw_os_error(rc))),
+        };
+        // Built straight after the lock succeeded: nothing between can panic or return.
+        let guard = RawGuard {
+            header,
+            _mapping: Arc::clone(&self.0),
+            panicking: std::thread::panicking(),
+            _not_send: PhantomData,
+        };
+        Ok(Acquired {
+            inconsistent: took_over || header.died(),
+            guard,
+        })
+    }
 }
 
 /// Python's `multiprocessing.Lock`: a mutex shared between processes, in shared memory.
@@ -403,10 +441,15 @@ impl Locked {
 /// Clone it to use it from several threads; pass it (or a clone) to a child as an argument of
 /// [`Process::start`](crate::process::Process::start) to share it with that child.
 ///
-/// Unlike Python's, it is *robust*: if a holder dies while holding it (killed, crashed), the
-/// next acquisition does not hang but returns [`LockError::OwnerDied`] with the guard, so the
-/// caller can repair the data and call [`LockGuard::mark_consistent`]. It is also
-/// error-checking: locking it twice from one thread is [`LockError::WouldDeadlock`], not a hang.
+/// Unlike Python's, it is *robust*: if a holder goes away holding it (killed, crashed,
+/// exited, a thread that ended) or panics holding it, the next acquisition does not hang but
+/// returns [`LockError::OwnerDied`] with the guard, so the caller can repair the data and call
+/// [`LockGuard::mark_consistent`]. It is also error-checking: locking it twice from one thread
+/// is [`LockError::WouldDeadlock`], not a hang.
+///
+/// Dropping a `Lock` drops this handle only: the lock lives on in the other clones and the
+/// other processes that hold one, and its shared memory is unmapped from this process when
+/// the last handle *and* the last guard of this process are gone.
 ///
 /// # Example
 ///
@@ -425,7 +468,7 @@ impl Locked {
 /// ```
 #[derive(Clone)]
 pub struct Lock {
-    inner: Arc<Locked>,
+    inner: Locked,
 }
 
 impl Lock {
@@ -444,9 +487,7 @@ impl Lock {
         let total = header_len();
         let segment = Segment::create(total).map_err(|err| segment::io_error("lock", err))?;
         let locked = Locked::init(segment).map_err(|err| segment::io_error("lock", err))?;
-        Ok(Lock {
-            inner: Arc::new(locked),
-        })
+        Ok(Lock { inner: locked })
     }
 
     /// Takes the lock, waiting as long as it takes (Python's `acquire()`).
@@ -468,7 +509,7 @@ impl Lock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Block), LockGuard)
+        report(self.inner.acquire(Wait::Block), LockGuard)
     }
 
     /// Takes the lock if it is free (Python's `acquire(block=False)`).
@@ -488,7 +529,7 @@ impl Lock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Try), LockGuard)
+        report(self.inner.acquire(Wait::Try), LockGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`). The wait is
@@ -515,7 +556,7 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::For(timeout)), LockGuard)
+        report(self.inner.acquire(Wait::For(timeout)), LockGuard)
     }
 }
 
@@ -540,7 +581,7 @@ impl<'de> Deserialize<'de> for Lock {
         let segment =
             Segment::open(adopted.fd, header_len()).map_err(crate::process::refusal::decoding)?;
         Ok(Lock {
-            inner: Arc::new(Locked::adopt(segment)),
+            inner: Locked::adopt(segment),
         })
     }
 }
@@ -551,6 +592,11 @@ pub(crate) fn header_len() -> usize {
 }
 
 /// Holds a [`Lock`]; releases it when dropped (the end of Python's `with lock:`).
+///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent before releasing it, so the
+/// next holder gets [`LockError::OwnerDied`]. Forgotten (`std::mem::forget`), it keeps the
+/// lock held by this thread until the thread ends, and the lock's shared memory mapped in this
+/// process for good: when the thread ends, the next holder gets `OwnerDied`.
 ///
 /// Not `Send`: it must be released by the thread that took it.
 ///

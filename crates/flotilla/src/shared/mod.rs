@@ -31,11 +31,17 @@
 //! # How it differs from Python
 //!
 //! - **Robust locks.** The lock is a process-shared, robust, error-checking pthread mutex. If
-//!   a holder dies (killed, crashed, or its thread ended) while holding it, the next
-//!   acquisition does not hang: it succeeds but reports [`LockError::OwnerDied`], handing the
-//!   guard back. Every acquisition reports it until some holder calls `mark_consistent()`,
-//!   much like a poisoned `std::sync::Mutex`. Locking twice from one thread is
+//!   a holder goes away while holding it — its process killed, crashed, exited or exec'd, or
+//!   its thread ended — the next acquisition does not hang: it succeeds but reports
+//!   [`LockError::OwnerDied`], handing the guard back. A panic that unwinds through a guard
+//!   reports the same, much like a poisoned `std::sync::Mutex`. Every acquisition reports it
+//!   until some holder calls `mark_consistent()`. Locking twice from one thread is
 //!   [`LockError::WouldDeadlock`] rather than a hang.
+//! - **Handles and guards.** Dropping a handle (a `Lock`, `Value`, ...) drops that handle
+//!   only; the shared memory is unmapped from this process once its last handle and last
+//!   guard here are gone. Dropping a guard releases the lock. Forgetting a guard
+//!   (`std::mem::forget`) is safe: the lock stays held by that thread until it ends (then the
+//!   next holder is told [`OwnerDied`](LockError::OwnerDied)), and its memory stays mapped.
 //! - **Errors are values.** `load`, `store`, `get` and `set` on locked types return
 //!   `Result<_, LockError>` because the lock can report a dead holder; `LockError` (without a
 //!   guard) works with `?`. Out-of-range indexes panic, as slice indexing does.

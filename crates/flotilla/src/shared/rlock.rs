@@ -1,7 +1,6 @@
 //! [`RLock`]: the re-entrant flavour of [`Lock`](super::Lock), on a recursive robust mutex.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -39,7 +38,7 @@ use crate::Error;
 /// ```
 #[derive(Clone)]
 pub struct RLock {
-    inner: Arc<Locked>,
+    inner: Locked,
 }
 
 impl RLock {
@@ -59,9 +58,7 @@ impl RLock {
             Segment::create(header_len()).map_err(|err| segment::io_error("rlock", err))?;
         let locked = Locked::init_as(segment, Flavor::Recursive)
             .map_err(|err| segment::io_error("rlock", err))?;
-        Ok(RLock {
-            inner: Arc::new(locked),
-        })
+        Ok(RLock { inner: locked })
     }
 
     /// Takes the lock, waiting as long as it takes; at once if this thread holds it already
@@ -84,7 +81,7 @@ impl RLock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Block), RLockGuard)
+        report(self.inner.acquire(Wait::Block), RLockGuard)
     }
 
     /// Takes the lock if it is free or held by this thread (Python's `acquire(block=False)`).
@@ -102,7 +99,7 @@ impl RLock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Try), RLockGuard)
+        report(self.inner.acquire(Wait::Try), RLockGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`); the
@@ -128,7 +125,7 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::For(timeout)), RLockGuard)
+        report(self.inner.acquire(Wait::For(timeout)), RLockGuard)
     }
 }
 
@@ -153,12 +150,16 @@ impl<'de> Deserialize<'de> for RLock {
         let segment =
             Segment::open(adopted.fd, header_len()).map_err(crate::process::refusal::decoding)?;
         Ok(RLock {
-            inner: Arc::new(Locked::adopt(segment)),
+            inner: Locked::adopt(segment),
         })
     }
 }
 
 /// One level of an [`RLock`] held; the lock is released when the last guard is dropped.
+///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent (the next holder gets
+/// [`LockError::OwnerDied`]); forgotten, it keeps the lock held until this thread ends and the
+/// memory mapped, as a [`LockGuard`](super::LockGuard) does.
 ///
 /// Not `Send`: it must be released by the thread that took it.
 ///

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::layout::deadline;
-use super::lock::{Header, LockError, Locked, RawGuard, Wait};
+use super::lock::{Acquired, Header, LockError, Locked, RawGuard, Wait};
 use super::segment::{self, Kind, Segment};
 use crate::Error;
 
@@ -139,8 +139,12 @@ impl Synced {
             None => Wait::Block,
             Some(until) => Wait::For(until.saturating_duration_since(Instant::now())),
         };
-        match self.0.header().acquire(wait) {
-            Ok((guard, died)) => {
+        match self.0.acquire(wait) {
+            Ok(Acquired {
+                guard,
+                inconsistent: died,
+                ..
+            }) => {
                 if died {
                     guard.mark_consistent();
                 }

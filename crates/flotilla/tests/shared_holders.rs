@@ -1,0 +1,307 @@
+//! A holder of a `flotilla::shared` lock that goes away without unlocking it is reported to
+//! the next holder as `LockError::OwnerDied`, however it goes — a process that returns with
+//! its guard forgotten, exits while another of its threads holds the lock, panics, execs or is
+//! killed, or a thread that ends holding it — for every type with a lock: `Lock`, `RLock`,
+//! `Value`, `Array` and `Condition`.
+//!
+//! And a forgotten guard never leaves this thread's robust-mutex list pointing into unmapped
+//! memory (which glibc writes through on the next lock, and the kernel reads at exit): the
+//! guard keeps its segment mapped.
+
+use std::os::unix::process::CommandExt;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use flotilla::Task;
+use flotilla::process::{Process, Queue};
+use flotilla::shared::{
+    Array, ArrayGuard, Condition, ConditionGuard, Lock, LockError, LockGuard, RLock, RLockGuard,
+    RawArray, Value, ValueGuard,
+};
+
+#[path = "support/children.rs"]
+mod children;
+
+use children::PATIENCE;
+
+/// The kernel marks a dead holder's lock before the holder can be reaped, so the report is
+/// there at once; this only bounds a regression.
+const REPORTED_WITHIN: Duration = Duration::from_secs(10);
+
+/// How a holder goes away without unlocking.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum Exit {
+    /// Forgets the guard and returns from the task (exit code 0).
+    Forget,
+    /// Leaves the lock held by another of its threads and returns (exit code 0).
+    ThreadHolds,
+    /// Panics with the guard alive, so unwinding drops it (exit code 1).
+    Panic,
+    /// Replaces itself with `/bin/true`, guard alive (exit code 0).
+    Exec,
+    /// Waits to be killed with SIGKILL.
+    Killed,
+}
+
+/// A shared type with a lock, seen the same way by every test here.
+trait Held: Clone + Send + 'static {
+    type Guard<'a>;
+    fn take(&self) -> Self::Guard<'_>;
+    fn take_within(&self, limit: Duration) -> Result<Self::Guard<'_>, LockError<Self::Guard<'_>>>;
+    fn repair(guard: &mut Self::Guard<'_>);
+}
+
+macro_rules! held {
+    ($ty:ty, $guard:ident, $take:ident, $take_within:ident) => {
+        impl Held for $ty {
+            type Guard<'a> = $guard<'a>;
+            fn take(&self) -> $guard<'_> {
+                self.$take().expect("a fresh lock")
+            }
+            fn take_within(&self, limit: Duration) -> Result<$guard<'_>, LockError<$guard<'_>>> {
+                self.$take_within(limit)
+            }
+            fn repair(guard: &mut $guard<'_>) {
+                guard.mark_consistent();
+            }
+        }
+    };
+}
+
+type U64Value<'a> = ValueGuard<'a, u64>;
+type U64Array<'a> = ArrayGuard<'a, u64>;
+held!(Lock, LockGuard, lock, lock_timeout);
+held!(RLock, RLockGuard, lock, lock_timeout);
+held!(Condition, ConditionGuard, lock, lock_timeout);
+held!(Value<u64>, U64Value, get_lock, get_lock_timeout);
+held!(Array<u64>, U64Array, get_lock, get_lock_timeout);
+
+/// The body of every holder task: takes the lock and goes away as `exit` says.
+fn hold_and_go<H: Held>(shared: H, exit: Exit, holding: Queue<()>) {
+    if let Exit::ThreadHolds = exit {
+        let (held, taken) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _guard = shared.take();
+            held.send(()).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+        taken.recv().unwrap();
+        return; // the process exits; the thread still holds the lock
+    }
+    let guard = shared.take();
+    match exit {
+        Exit::Forget => std::mem::forget(guard),
+        Exit::Panic => panic!("dying with the lock held"),
+        Exit::Exec => {
+            let err = std::process::Command::new("/bin/true").exec();
+            panic!("exec failed: {err}");
+        }
+        Exit::Killed => {
+            holding.put(()).unwrap();
+            loop {
+                std::thread::park();
+            }
+        }
+        Exit::ThreadHolds => unreachable!(),
+    }
+}
+
+#[flotilla::task]
+fn hold_lock(lock: Lock, exit: Exit, holding: Queue<()>) {
+    hold_and_go(lock, exit, holding);
+}
+
+#[flotilla::task]
+fn hold_rlock(lock: RLock, exit: Exit, holding: Queue<()>) {
+    hold_and_go(lock, exit, holding);
+}
+
+#[flotilla::task]
+fn hold_condition(cond: Condition, exit: Exit, holding: Queue<()>) {
+    hold_and_go(cond, exit, holding);
+}
+
+#[flotilla::task]
+fn hold_value(value: Value<u64>, exit: Exit, holding: Queue<()>) {
+    hold_and_go(value, exit, holding);
+}
+
+#[flotilla::task]
+fn hold_array(array: Array<u64>, exit: Exit, holding: Queue<()>) {
+    hold_and_go(array, exit, holding);
+}
+
+/// The next acquisition reports the dead holder, with the lock; once repaired, the lock is
+/// normal again.
+fn reports_the_dead_holder<H: Held>(shared: &H, how: &str) {
+    match shared.take_within(REPORTED_WITHIN) {
+        Err(LockError::OwnerDied(mut guard)) => H::repair(&mut guard),
+        Ok(_) => panic!("{how}: the lock was free, the dead holder was not reported"),
+        Err(other) => panic!("{how}: expected OwnerDied, got {:?}", other.without_guard()),
+    }
+    assert!(
+        shared.take_within(REPORTED_WITHIN).is_ok(),
+        "{how}: repaired"
+    );
+}
+
+/// Runs `task` in a child that holds `shared` and goes away as `exit` says, then checks the
+/// report.
+fn a_process_that<H, T>(shared: H, task: T, exit: Exit)
+where
+    H: Held,
+    T: Task<Args = (H, Exit, Queue<()>)>,
+{
+    let holding = Queue::new();
+    let mut child = Process::new(task, (shared.clone(), exit, holding.clone()));
+    child.start().unwrap();
+    if let Exit::Killed = exit {
+        holding.get_timeout(PATIENCE).unwrap();
+        child.kill();
+    }
+    assert!(
+        child.join(Some(PATIENCE)),
+        "{exit:?}: the child did not end"
+    );
+    let expected = match exit {
+        Exit::Panic => 1,
+        Exit::Killed => -9,
+        _ => 0,
+    };
+    assert_eq!(child.exitcode(), Some(expected), "{exit:?}");
+    reports_the_dead_holder(&shared, &format!("{} after {exit:?}", T::NAME));
+}
+
+/// A thread of this process takes the lock, forgets the guard, drops its handle and ends.
+fn a_thread_that_forgets<H: Held>(shared: H) {
+    let theirs = shared.clone();
+    std::thread::spawn(move || std::mem::forget(theirs.take()))
+        .join()
+        .unwrap();
+    reports_the_dead_holder(&shared, "a thread that ended holding it");
+}
+
+macro_rules! every_exit {
+    ($name:ident, $new:expr, $task:ident) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn returns_with_the_guard_forgotten() {
+                a_process_that($new, $task, Exit::Forget);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn exits_while_another_thread_holds_it() {
+                a_process_that($new, $task, Exit::ThreadHolds);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn panics_holding_it() {
+                a_process_that($new, $task, Exit::Panic);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn execs_holding_it() {
+                a_process_that($new, $task, Exit::Exec);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn is_killed_holding_it() {
+                a_process_that($new, $task, Exit::Killed);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "uses process-shared pthread mutexes")]
+            fn a_thread_ends_holding_it() {
+                a_thread_that_forgets($new);
+            }
+        }
+    };
+}
+
+every_exit!(lock, Lock::new().unwrap(), hold_lock);
+every_exit!(rlock, RLock::new().unwrap(), hold_rlock);
+every_exit!(condition, Condition::new().unwrap(), hold_condition);
+every_exit!(value, Value::new(0u64).unwrap(), hold_value);
+every_exit!(array, Array::<u64>::new(3).unwrap(), hold_array);
+
+/// Forgets a guard of each type, drops the last handle of each, maps fresh segments (which
+/// land where the dropped ones were, if those were unmapped) and takes other locks (which
+/// links them into this thread's robust list next to the forgotten ones). Reports every
+/// fresh segment found written.
+#[flotilla::task]
+fn forget_drop_and_go_on(rounds: u32, out: Queue<Vec<String>>) {
+    let other = Lock::new().unwrap();
+    let mut written = Vec::new();
+    for round in 0..rounds {
+        std::mem::forget(Lock::new().unwrap().take());
+        std::mem::forget(RLock::new().unwrap().take());
+        std::mem::forget(Condition::new().unwrap().take());
+        std::mem::forget(Value::new(0u64).unwrap().take());
+        std::mem::forget(Array::<u64>::new(2).unwrap().take());
+        let fresh: Vec<RawArray<u8>> = (0..8).map(|_| RawArray::new(4096).unwrap()).collect();
+        for _ in 0..3 {
+            drop(other.take());
+            let nested = RLock::new().unwrap();
+            let (a, b) = (nested.take(), nested.take());
+            drop((b, a));
+        }
+        for (i, array) in fresh.iter().enumerate() {
+            let bytes = array.to_vec();
+            if let Some(at) = bytes.iter().position(|&b| b != 0) {
+                written.push(format!(
+                    "round {round}: fresh segment {i} written at byte {at}: {:?}",
+                    &bytes[at..(at + 8).min(bytes.len())]
+                ));
+            }
+        }
+    }
+    out.put(written).unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn a_forgotten_guard_keeps_its_memory_mapped() {
+    let out = Queue::new();
+    let mut child = Process::new(forget_drop_and_go_on, (50, out.clone()));
+    child.start().unwrap();
+    assert!(child.join(Some(PATIENCE)), "the child did not end");
+    assert_eq!(
+        child.exitcode(),
+        Some(0),
+        "the child crashed (-11 is SIGSEGV)"
+    );
+    let written = out.get_timeout(PATIENCE).unwrap();
+    assert!(written.is_empty(), "{written:#?}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "uses process-shared pthread mutexes")]
+fn dropping_every_other_handle_while_a_guard_lives_on_another_thread() {
+    let value = Value::new(7u64).unwrap();
+    let others: Vec<Value<u64>> = (0..4).map(|_| value.clone()).collect();
+    let (held_tx, held) = mpsc::channel();
+    let (dropped_tx, dropped) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut guard = value.take();
+        held_tx.send(()).unwrap();
+        dropped.recv().unwrap();
+        *guard += 1;
+        drop(guard);
+        value.load().unwrap()
+    });
+    held.recv().unwrap();
+    drop(others);
+    dropped_tx.send(()).unwrap();
+    assert_eq!(holder.join().unwrap(), 8);
+}
