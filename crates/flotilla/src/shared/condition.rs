@@ -1,7 +1,6 @@
 //! [`Condition`]: a process-shared condition variable with its own robust lock.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -33,6 +32,10 @@ const SIGNALS: usize = 1;
 ///   `RLock`: a condition wait must release the lock completely.
 /// - A holder that dies makes the next acquisition — and a `wait` that takes the lock back
 ///   after it — report [`LockError::OwnerDied`], still holding the lock.
+/// - A process killed while waiting costs nothing later: waiters sleep on a futex word in
+///   the shared memory, not a process-shared `pthread_cond_t` (whose wake-ups, on glibc,
+///   wait for every earlier waiter to leave, which a killed one never does), so no
+///   notify ever waits for anyone.
 /// - Like any condition variable (and `std::sync::Condvar`), `wait` may return `true`
 ///   without a matching notify, in particular when a waiting process was killed (its share of
 ///   a notify is passed on, never lost): check the condition in a loop, or use
@@ -65,7 +68,7 @@ const SIGNALS: usize = 1;
 /// ```
 #[derive(Clone)]
 pub struct Condition {
-    inner: Arc<Synced>,
+    inner: Synced,
 }
 
 impl Condition {
@@ -82,9 +85,7 @@ impl Condition {
     /// ```
     pub fn new() -> Result<Condition, Error> {
         let inner = Synced::create("condition", [0; WORDS])?;
-        Ok(Condition {
-            inner: Arc::new(inner),
-        })
+        Ok(Condition { inner })
     }
 
     /// Takes the condition's lock, waiting as long as it takes (Python's `with cond:`).
@@ -149,11 +150,8 @@ impl Condition {
     }
 
     fn acquire(&self, wait: Wait) -> Result<ConditionGuard<'_>, LockError<ConditionGuard<'_>>> {
-        let cond = &*self.inner;
-        report(cond.locked().acquire(wait), |raw| ConditionGuard {
-            cond,
-            raw,
-        })
+        let cond = &self.inner;
+        report(cond.acquire(wait), |raw| ConditionGuard { cond, raw })
     }
 }
 
@@ -175,9 +173,7 @@ impl Serialize for Condition {
 impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let inner = Synced::decode(deserializer, Kind::Condition)?;
-        Ok(Condition {
-            inner: Arc::new(inner),
-        })
+        Ok(Condition { inner })
     }
 }
 
@@ -208,11 +204,14 @@ impl ConditionGuard<'_> {
     ///
     /// [`LockError::OwnerDied`] with that same answer if a holder of the lock has died and
     /// nobody has called [`mark_consistent`](ConditionGuard::mark_consistent) since; the lock
-    /// is held again either way.
+    /// is held again either way. A holder that dies *while* this thread waits ends the wait
+    /// early, with `OwnerDied(false)` unless a notify came too: the dead holder may have
+    /// changed the data without notifying, so look at it.
     ///
     /// # Blocking
     ///
-    /// Until notified, or `timeout`; forever if never notified and `timeout` is `None`.
+    /// Until notified, a holder found dead, or `timeout`; forever if none of these happens
+    /// and `timeout` is `None`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -224,16 +223,13 @@ impl ConditionGuard<'_> {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool, LockError<bool>> {
         let until = timeout.and_then(deadline_after);
         let cond = self.cond;
+        let header = cond.locked().header();
+        let inconsistent_before = header.died();
         cond.set_word(WAITING, cond.word(WAITING) + 1);
-        let mut died = false;
         let notified = loop {
-            let timed_out = match cond.wait_reporting(&self.raw, until) {
-                Waited::Woken => false,
+            let timed_out = match cond.wait_reporting(&mut self.raw, until) {
+                Waited::Woken | Waited::OwnerDied => false,
                 Waited::TimedOut => true,
-                Waited::OwnerDied => {
-                    died = true;
-                    false
-                }
             };
             let waiting = cond.word(WAITING) - 1;
             let signals = cond.word(SIGNALS);
@@ -242,12 +238,14 @@ impl ConditionGuard<'_> {
                 cond.set_word(WAITING, waiting);
                 break true;
             }
-            if timed_out {
+            // Whoever took the lock over from a dead holder woke every waiter (and marked the
+            // lock inconsistent) so that they look at the data now.
+            if timed_out || (header.died() && !inconsistent_before) {
                 cond.set_word(WAITING, waiting);
                 break false;
             }
         };
-        if died || cond.locked().header().died() {
+        if header.died() {
             Err(LockError::OwnerDied(notified))
         } else {
             Ok(notified)

@@ -199,6 +199,34 @@ impl RawGuard<'_> {
         // Written with the mutex held, like every write of the flag.
         self.header.owner_died.store(0, Ordering::Relaxed);
     }
+
+    /// Unlocks the mutex, runs `f`, and locks it again, waiting as long as it takes; whether
+    /// the lock was taken over from a holder that died meanwhile (it is recorded as
+    /// inconsistent, and held again, either way). `f` must not panic, since the guard does
+    /// not hold the mutex while it runs; it is a futex wait, which does not. If locking again
+    /// fails (only a corrupted mutex can), this panics without the mutex, and the guard's
+    /// unlock is refused by glibc (a robust mutex checks its owner): nothing else happens.
+    pub(crate) fn unlocked(&mut self, f: impl FnOnce()) -> bool {
+        let mutex = self.header.mutex();
+        // SAFETY: this guard holds the mutex (it exists only while this thread does, and is
+        // not Send); it is locked again below before the guard can be used or dropped.
+        unsafe { libc::pthread_mutex_unlock(mutex) };
+        f();
+        // SAFETY: the mutex is initialised and mapped (`_mapping`); this thread released it
+        // just above, so locking it cannot deadlock on itself.
+        match unsafe { libc::pthread_mutex_lock(mutex) } {
+            0 => false,
+            libc::EOWNERDEAD => {
+                // SAFETY: EOWNERDEAD means this thread now holds the mutex.
+                unsafe { self.header.recover() };
+                true
+            }
+            rc => panic!(
+                "flotilla::shared: a shared mutex could not be locked again: {}",
+                io::Error::from_raw_os_error(rc)
+            ),
+        }
+    }
 }
 
 impl Drop for RawGuard<'_> {
@@ -218,6 +246,8 @@ pub(crate) struct Acquired<'a> {
     pub(crate) guard: RawGuard<'a>,
     /// A holder died (or panicked) holding the lock and nobody has marked it consistent.
     pub(crate) inconsistent: bool,
+    /// This acquisition took the mutex over from a holder that died holding it.
+    pub(crate) took_over: bool,
 }
 
 /// Why a lock could not be taken cleanly.
@@ -431,6 +461,7 @@ impl Locked {
         };
         Ok(Acquired {
             inconsistent: took_over || header.died(),
+            took_over,
             guard,
         })
     }

@@ -84,6 +84,7 @@
 
 mod condition;
 mod data;
+mod futex;
 mod layout;
 mod lock;
 mod rlock;
