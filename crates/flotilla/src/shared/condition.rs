@@ -190,6 +190,16 @@ impl<'de> Deserialize<'de> for Condition {
 /// fn is_send<T: Send>() {}
 /// is_send::<flotilla::shared::ConditionGuard<'static>>();
 /// ```
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let cond = flotilla::shared::Condition::new().unwrap();
+/// cond.lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct ConditionGuard<'a> {
     cond: &'a Synced,
     raw: RawGuard<'a>,

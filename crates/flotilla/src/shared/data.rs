@@ -343,6 +343,16 @@ impl<'de, T: Pod> Deserialize<'de> for Value<T> {
 /// memory mapped, as a [`LockGuard`](super::LockGuard) does.
 ///
 /// Not `Send`: it must be released by the thread that took it.
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let value = flotilla::shared::Value::new(0u8).unwrap();
+/// value.get_lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct ValueGuard<'a, T> {
     value: &'a mut T,
     raw: RawGuard<'a>,
@@ -643,6 +653,16 @@ impl<'de, T: Pod> Deserialize<'de> for Array<T> {
 /// memory mapped, as a [`LockGuard`](super::LockGuard) does.
 ///
 /// Not `Send`: it must be released by the thread that took it.
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let array = flotilla::shared::Array::<u8>::new(2).unwrap();
+/// array.get_lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct ArrayGuard<'a, T> {
     elements: &'a mut [T],
     raw: RawGuard<'a>,

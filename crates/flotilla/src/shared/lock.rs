@@ -635,6 +635,16 @@ pub(crate) fn header_len() -> usize {
 /// fn is_send<T: Send>() {}
 /// is_send::<flotilla::shared::LockGuard<'static>>();
 /// ```
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let lock = flotilla::shared::Lock::new().unwrap();
+/// lock.lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct LockGuard<'a>(RawGuard<'a>);
 
 impl LockGuard<'_> {
