@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::lock::{LockError, RawGuard, Wait, report};
+use super::lock::{Holder, LockError, RawGuard, Wait, report};
 use super::segment::Kind;
 use super::sync::{Synced, WORDS, Waited, deadline_after};
 use crate::Error;
@@ -151,7 +151,10 @@ impl Condition {
 
     fn acquire(&self, wait: Wait) -> Result<ConditionGuard<'_>, LockError<ConditionGuard<'_>>> {
         let cond = &self.inner;
-        report(cond.acquire(wait), |raw| ConditionGuard { cond, raw })
+        report(cond.acquire(wait, Holder::User), |raw| ConditionGuard {
+            cond,
+            raw,
+        })
     }
 }
 

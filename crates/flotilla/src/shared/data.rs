@@ -12,7 +12,7 @@ use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::layout::{Layout, layout};
-use super::lock::{Acquired, Header, LockError, Locked, RawGuard, Wait, report};
+use super::lock::{Acquired, Header, Holder, LockError, Locked, RawGuard, Wait, report};
 use super::segment::{self, Adopted, Kind, Segment};
 use crate::Error;
 use crate::process::refusal;
@@ -81,7 +81,7 @@ impl<T: Pod> LockedCells<T> {
     }
 
     fn acquire(&self, wait: Wait) -> Result<Acquired<'_>, LockError> {
-        self.locked.acquire(wait)
+        self.locked.acquire(wait, Holder::User)
     }
 
     /// Runs `f` on the elements with the lock held, reporting a dead holder as an error.

@@ -1,7 +1,7 @@
 //! The process-shared robust mutex behind [`Lock`], [`Value`](super::Value) and
 //! [`Array`](super::Array).
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -106,6 +106,40 @@ impl Header {
     pub(crate) fn mutex(&self) -> *mut libc::pthread_mutex_t {
         self.mutex.get()
     }
+}
+
+/// The most shared locks one thread may hold at once (forgotten guards included).
+///
+/// When a thread ends (or its process execs), the kernel walks the thread's robust list,
+/// newest entry first, and marks each mutex on it abandoned, but it stops after 2048 entries
+/// (`ROBUST_LIST_LIMIT`): a thread holding more would leave its oldest locks held for ever.
+/// One entry is kept back for the internal mutex that a semaphore, event or barrier operation
+/// holds for a moment (a thread holds at most one of those at a time). Robust mutexes that
+/// other libraries take on the same thread share the kernel's limit and are not counted here.
+///
+/// ```
+/// use flotilla::shared::{Lock, MAX_HELD};
+///
+/// let lock = Lock::new()?;
+/// let guard = lock.lock().unwrap(); // one of the MAX_HELD this thread may hold
+/// # drop(guard);
+/// assert!(MAX_HELD > 2000);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub const MAX_HELD: usize = 2047;
+
+thread_local! {
+    /// How many flotilla mutexes this thread holds now: each is on its robust list.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Who takes a mutex, which decides whether [`MAX_HELD`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// A guard handed to the user, who may keep it (or forget it).
+    User,
+    /// A semaphore, event or barrier operation, which releases it before it returns.
+    Internal,
 }
 
 /// What a thread that already holds the mutex gets when it locks it again.
@@ -231,6 +265,7 @@ impl RawGuard<'_> {
 
 impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
+        HELD.with(|held| held.set(held.get().saturating_sub(1)));
         if std::thread::panicking() && !self.panicking {
             // A panic unwound through the critical section: the data may be half-updated.
             self.header.owner_died.store(1, Ordering::Relaxed);
@@ -270,6 +305,12 @@ pub enum LockError<G = ()> {
     TimedOut,
     /// The calling thread already holds this lock; waiting would never end.
     WouldDeadlock,
+    /// The calling thread already holds [`MAX_HELD`] shared locks (forgotten guards
+    /// included). When a thread ends, the kernel marks as abandoned only the 2048 robust
+    /// mutexes it took most recently; a lock taken beyond them would push the oldest out, and
+    /// the death of this thread would leave that one held for ever, unreported. Nothing was
+    /// acquired.
+    TooManyHeld,
     /// The operating system refused for another reason.
     Os(io::Error),
 }
@@ -296,6 +337,18 @@ impl<G> LockError<G> {
     /// ```
     pub fn is_busy(&self) -> bool {
         matches!(self, LockError::WouldBlock | LockError::TimedOut)
+    }
+
+    /// Whether the calling thread holds too many shared locks to take another
+    /// ([`TooManyHeld`](LockError::TooManyHeld)).
+    ///
+    /// ```
+    /// use flotilla::shared::LockError;
+    /// assert!(LockError::<()>::TooManyHeld.is_too_many_held());
+    /// assert!(!LockError::<()>::WouldBlock.is_too_many_held());
+    /// ```
+    pub fn is_too_many_held(&self) -> bool {
+        matches!(self, LockError::TooManyHeld)
     }
 
     /// The guard of an [`OwnerDied`](LockError::OwnerDied) error, if that is what this is.
@@ -326,6 +379,7 @@ impl<G> LockError<G> {
             LockError::WouldBlock => LockError::WouldBlock,
             LockError::TimedOut => LockError::TimedOut,
             LockError::WouldDeadlock => LockError::WouldDeadlock,
+            LockError::TooManyHeld => LockError::TooManyHeld,
             LockError::Os(err) => LockError::Os(err),
         }
     }
@@ -338,6 +392,7 @@ impl<G> fmt::Debug for LockError<G> {
             LockError::WouldBlock => f.write_str("WouldBlock"),
             LockError::TimedOut => f.write_str("TimedOut"),
             LockError::WouldDeadlock => f.write_str("WouldDeadlock"),
+            LockError::TooManyHeld => f.write_str("TooManyHeld"),
             LockError::Os(err) => f.debug_tuple("Os").field(err).finish(),
         }
     }
@@ -355,6 +410,11 @@ impl<G> fmt::Display for LockError<G> {
             LockError::WouldDeadlock => {
                 f.write_str("this thread already holds the shared lock; waiting would deadlock")
             }
+            LockError::TooManyHeld => write!(
+                f,
+                "this thread already holds {MAX_HELD} shared locks; the kernel could not report \
+                 the oldest of them if it died holding one more"
+            ),
             LockError::Os(err) => write!(f, "the shared lock failed: {err}"),
         }
     }
@@ -386,6 +446,7 @@ pub(crate) fn report<'a, G>(
             LockError::WouldBlock => LockError::WouldBlock,
             LockError::TimedOut => LockError::TimedOut,
             LockError::WouldDeadlock => LockError::WouldDeadlock,
+            LockError::TooManyHeld => LockError::TooManyHeld,
             LockError::Os(err) => LockError::Os(err),
         }),
     }
@@ -428,7 +489,10 @@ impl Locked {
     }
 
     /// Takes the mutex, waiting as `wait` says. The guard keeps the segment mapped.
-    pub(crate) fn acquire(&self, wait: Wait) -> Result<Acquired<'_>, LockError> {
+    pub(crate) fn acquire(&self, wait: Wait, holder: Holder) -> Result<Acquired<'_>, LockError> {
+        if holder == Holder::User && HELD.with(Cell::get) >= MAX_HELD {
+            return Err(LockError::TooManyHeld);
+        }
         let header = self.header();
         let mutex = header.mutex();
         let rc = match wait {
@@ -453,6 +517,7 @@ impl Locked {
             rc => return Err(LockError::Os(io::Error::from_raw_os_error(rc))),
         };
         // Built straight after the lock succeeded: nothing between can panic or return.
+        HELD.with(|held| held.set(held.get() + 1));
         let guard = RawGuard {
             header,
             _mapping: Arc::clone(&self.0),
@@ -540,7 +605,7 @@ impl Lock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.acquire(Wait::Block), LockGuard)
+        report(self.inner.acquire(Wait::Block, Holder::User), LockGuard)
     }
 
     /// Takes the lock if it is free (Python's `acquire(block=False)`).
@@ -560,7 +625,7 @@ impl Lock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.acquire(Wait::Try), LockGuard)
+        report(self.inner.acquire(Wait::Try, Holder::User), LockGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`). The wait is
@@ -587,7 +652,10 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.acquire(Wait::For(timeout)), LockGuard)
+        report(
+            self.inner.acquire(Wait::For(timeout), Holder::User),
+            LockGuard,
+        )
     }
 }
 

@@ -36,7 +36,9 @@
 //!   [`LockError::OwnerDied`], handing the guard back. A panic that unwinds through a guard
 //!   reports the same, much like a poisoned `std::sync::Mutex`. Every acquisition reports it
 //!   until some holder calls `mark_consistent()`. Locking twice from one thread is
-//!   [`LockError::WouldDeadlock`] rather than a hang.
+//!   [`LockError::WouldDeadlock`] rather than a hang. A thread may hold at most [`MAX_HELD`]
+//!   shared locks at once ([`LockError::TooManyHeld`] beyond), the most whose holder the
+//!   kernel reports when the thread dies.
 //! - **Handles and guards.** Dropping a handle (a `Lock`, `Value`, ...) drops that handle
 //!   only; the shared memory is unmapped from this process once its last handle and last
 //!   guard here are gone. Dropping a guard releases the lock. Forgetting a guard
@@ -93,6 +95,6 @@ mod sync;
 
 pub use self::condition::{Condition, ConditionGuard};
 pub use self::data::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
-pub use self::lock::{Lock, LockError, LockGuard};
+pub use self::lock::{Lock, LockError, LockGuard, MAX_HELD};
 pub use self::rlock::{RLock, RLockGuard};
 pub use self::sync::{Barrier, BoundedSemaphore, Event, Semaphore, SyncError};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::lock::{Flavor, LockError, Locked, RawGuard, Wait, header_len, report};
+use super::lock::{Flavor, Holder, LockError, Locked, RawGuard, Wait, header_len, report};
 use super::segment::{self, Kind, Segment};
 use crate::Error;
 
@@ -81,7 +81,7 @@ impl RLock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.acquire(Wait::Block), RLockGuard)
+        report(self.inner.acquire(Wait::Block, Holder::User), RLockGuard)
     }
 
     /// Takes the lock if it is free or held by this thread (Python's `acquire(block=False)`).
@@ -99,7 +99,7 @@ impl RLock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.acquire(Wait::Try), RLockGuard)
+        report(self.inner.acquire(Wait::Try, Holder::User), RLockGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`); the
@@ -125,7 +125,10 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.acquire(Wait::For(timeout)), RLockGuard)
+        report(
+            self.inner.acquire(Wait::For(timeout), Holder::User),
+            RLockGuard,
+        )
     }
 }
 

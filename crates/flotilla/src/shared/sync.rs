@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::futex;
-use super::lock::{Acquired, Header, LockError, Locked, RawGuard, Wait};
+use super::lock::{Acquired, Header, Holder, LockError, Locked, RawGuard, Wait};
 use super::segment::{self, Kind, Segment};
 use crate::Error;
 
@@ -133,8 +133,8 @@ impl Synced {
 
     /// Takes the mutex as `wait` says. Whoever takes it over from a dead holder wakes every
     /// waiter, since that holder may have changed the state and died before waking them.
-    pub(super) fn acquire(&self, wait: Wait) -> Result<Acquired<'_>, LockError> {
-        let acquired = self.0.acquire(wait)?;
+    pub(super) fn acquire(&self, wait: Wait, holder: Holder) -> Result<Acquired<'_>, LockError> {
+        let acquired = self.0.acquire(wait, holder)?;
         if acquired.took_over {
             self.notify_all();
         }
@@ -148,7 +148,7 @@ impl Synced {
             None => Wait::Block,
             Some(until) => Wait::For(until.saturating_duration_since(Instant::now())),
         };
-        match self.acquire(wait) {
+        match self.acquire(wait, Holder::Internal) {
             Ok(Acquired {
                 guard,
                 inconsistent,
@@ -165,6 +165,7 @@ impl Synced {
             }
             Err(LockError::Os(err)) => panic!("flotilla::shared: internal mutex failed: {err}"),
             Err(LockError::OwnerDied(())) => unreachable!("acquire reports deaths in Ok"),
+            Err(LockError::TooManyHeld) => unreachable!("internal acquisitions are not counted"),
         }
     }
 
