@@ -249,7 +249,8 @@ fn forget_drop_and_go_on(rounds: u32, out: Queue<Vec<String>>) {
         std::mem::forget(Condition::new().unwrap().take());
         std::mem::forget(Value::new(0u64).unwrap().take());
         std::mem::forget(Array::<u64>::new(2).unwrap().take());
-        let fresh: Vec<RawArray<u8>> = (0..8).map(|_| RawArray::new(4096).unwrap()).collect();
+        // One page each, like the dropped segments.
+        let fresh: Vec<RawArray<u64>> = (0..8).map(|_| RawArray::new(512).unwrap()).collect();
         for _ in 0..3 {
             drop(other.take());
             let nested = RLock::new().unwrap();
@@ -257,11 +258,15 @@ fn forget_drop_and_go_on(rounds: u32, out: Queue<Vec<String>>) {
             drop((b, a));
         }
         for (i, array) in fresh.iter().enumerate() {
-            let bytes = array.to_vec();
-            if let Some(at) = bytes.iter().position(|&b| b != 0) {
+            if let Some((at, word)) = array
+                .to_vec()
+                .into_iter()
+                .enumerate()
+                .find(|&(_, w)| w != 0)
+            {
                 written.push(format!(
-                    "round {round}: fresh segment {i} written at byte {at}: {:?}",
-                    &bytes[at..(at + 8).min(bytes.len())]
+                    "round {round}: fresh segment {i} written at byte {}: {word:#x}",
+                    at * 8
                 ));
             }
         }

@@ -156,7 +156,10 @@ fn stress(seed: u64) {
         }
         still_wakes(&shared);
     }
-    assert!(killed > 0, "seed {seed:#x}: every victim finished before it was killed");
+    assert!(
+        killed > 0,
+        "seed {seed:#x}: every victim finished before it was killed"
+    );
 }
 
 #[test]
