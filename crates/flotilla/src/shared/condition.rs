@@ -66,6 +66,9 @@ const SIGNALS: usize = 1;
 /// assert!(producer.join(None));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping a `Condition` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct Condition {
     inner: Synced,

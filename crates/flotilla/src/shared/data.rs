@@ -158,6 +158,9 @@ impl<T> Clone for LockedCells<T> {
 /// assert_eq!(counter.load().unwrap(), 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping a `Value` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct Value<T> {
     cells: LockedCells<T>,
 }
@@ -418,6 +421,9 @@ impl<T: fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
 /// assert_eq!(squares.to_vec()?, [0, 1, 4, 9]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping an `Array` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct Array<T> {
     cells: LockedCells<T>,
 }
@@ -867,6 +873,9 @@ impl<T> Clone for RawCells<T> {
 /// assert_eq!(flag.load(), 1);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `RawValue` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct RawValue<T> {
     cells: RawCells<T>,
 }
@@ -960,6 +969,9 @@ impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
 /// assert_eq!(a.to_vec(), [0, 0, 9]);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `RawArray` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct RawArray<T> {
     cells: RawCells<T>,
 }

@@ -13,7 +13,13 @@
 //! top ([`Synced`](super::sync)) is a sequence word: a waiter reads it with the mutex held,
 //! releases the mutex and sleeps only while the word still holds what it read; a waker bumps
 //! it with the mutex held and wakes every sleeper. The kernel compares the word and queues the
-//! sleeper atomically, so a wake-up between the release and the sleep is never missed.
+//! sleeper atomically, so a wake-up between the release and the sleep is never missed. (The
+//! word is 32 bits and wraps: a waiter would sleep through only if exactly 2^32 wake-ups, each
+//! taking the mutex, came between its read and its sleep.)
+//!
+//! A waker killed between bumping the word and waking the sleepers leaves them asleep, as if
+//! it had died before the call; it dies holding the mutex, and whoever takes the mutex over
+//! next wakes everyone (see [`sync`](super::sync)).
 
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};

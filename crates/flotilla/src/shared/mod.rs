@@ -39,11 +39,11 @@
 //!   [`LockError::WouldDeadlock`] rather than a hang. A thread may hold at most [`MAX_HELD`]
 //!   shared locks at once ([`LockError::TooManyHeld`] beyond), the most whose holder the
 //!   kernel reports when the thread dies.
-//! - **Handles and guards.** Dropping a handle (a `Lock`, `Value`, ...) drops that handle
-//!   only; the shared memory is unmapped from this process once its last handle and last
-//!   guard here are gone. Dropping a guard releases the lock. Forgetting a guard
-//!   (`std::mem::forget`) is safe: the lock stays held by that thread until it ends (then the
-//!   next holder is told [`OwnerDied`](LockError::OwnerDied)), and its memory stays mapped.
+//! - **Dead waiters cost nothing.** A process killed while waiting on a [`Condition`],
+//!   [`Event`], [`Semaphore`] or [`Barrier`] leaves nothing that a later wake-up waits for:
+//!   waiters sleep on a futex word in the shared memory, not on a process-shared
+//!   `pthread_cond_t`. Whoever takes a lock over from a dead holder wakes every waiter, so
+//!   that they look at what the dead holder may have changed.
 //! - **Errors are values.** `load`, `store`, `get` and `set` on locked types return
 //!   `Result<_, LockError>` because the lock can report a dead holder; `LockError` (without a
 //!   guard) works with `?`. Out-of-range indexes panic, as slice indexing does.
@@ -56,6 +56,20 @@
 //!   a process-pool task or through a queue is refused with an error.
 //! - **The element type is checked.** A child that decodes a shared object as a different type,
 //!   size or alignment gets a decoding error, not reinterpreted memory.
+//!
+//! # What dropping (or forgetting) handles and guards does
+//!
+//! - **A handle** (a [`Lock`], [`Value`], [`Semaphore`], ...) is one reference to the shared
+//!   object. Dropping it drops that reference only: the object lives on in the other clones
+//!   and in every process that has one, and this process unmaps the memory once its last
+//!   handle *and* its last guard of that object are gone.
+//! - **A guard** ([`LockGuard`], [`ValueGuard`], ...) holds the lock and keeps the memory
+//!   mapped. Dropping it releases the lock; dropped by a panic's unwinding, it first marks the
+//!   lock inconsistent, so the next holder gets [`OwnerDied`](LockError::OwnerDied). Guards
+//!   are `#[must_use]`: `lock.lock().unwrap();` alone is warned about.
+//! - **Forgetting a guard** (`std::mem::forget`) is safe: the lock stays held by that thread,
+//!   the memory stays mapped in this process for good, and when the thread ends the next
+//!   holder is told `OwnerDied`.
 //!
 //! # Example: N processes, one counter
 //!

@@ -36,6 +36,9 @@ use crate::Error;
 /// assert!(lock.try_lock().is_ok());
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `RLock` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct RLock {
     inner: Locked,

@@ -333,6 +333,9 @@ fn sem_value(inner: &Synced) -> u64 {
 /// assert_eq!(sem.get_value(), 1);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `Semaphore` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct Semaphore {
     inner: Synced,
@@ -469,6 +472,9 @@ impl<'de> Deserialize<'de> for Semaphore {
 /// sem.release()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping a `BoundedSemaphore` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct BoundedSemaphore {
     inner: Synced,
@@ -600,6 +606,9 @@ const FLAG: usize = 0;
 /// assert!(!event.wait(Some(Duration::from_millis(5))));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping an `Event` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct Event {
     inner: Synced,
@@ -732,6 +741,9 @@ const RESET_OF: usize = 4;
 /// assert_eq!(mine + theirs, 1); // indexes 0 and 1, in arrival order
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping a `Barrier` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct Barrier {
     inner: Synced,
