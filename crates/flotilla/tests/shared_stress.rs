@@ -139,11 +139,11 @@ fn stress(seed: u64) {
                 ))
             })
             .collect();
-        for slot in 0..KILLED {
+        for (slot, victim) in children.iter().enumerate().take(KILLED) {
             let at = rng.random_range(1..OPS);
-            reached(&progress, slot, at, &children[slot]);
-            if children[slot].is_alive() {
-                kill(&children[slot]);
+            reached(&progress, slot, at, victim);
+            if victim.is_alive() {
+                kill(victim);
                 killed += 1;
             }
         }
