@@ -108,7 +108,8 @@ impl Header {
     }
 }
 
-/// The most shared locks one thread may hold at once (forgotten guards included).
+/// The most shared locks one thread may hold at once: every live or forgotten guard counts,
+/// each re-entrant [`RLock`](super::RLock) guard included.
 ///
 /// When a thread ends (or its process execs), the kernel walks the thread's robust list,
 /// newest entry first, and marks each mutex on it abandoned, but it stops after 2048 entries
