@@ -19,7 +19,7 @@ mod children;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
-use asleep::{asleep_in_futex, this_thread};
+use asleep::{asleep_in_futex, waiting_thread};
 use children::{PATIENCE, kill, start};
 use watchdog::watchdog;
 
@@ -82,20 +82,6 @@ fn killed_asleep(child: Process, about_to_wait: &RawValue<u32>) {
     kill(&child);
 }
 
-/// Runs `wait` on a new thread and returns once that thread is asleep in it; join the handle
-/// for `wait`'s answer.
-fn waiting_thread<R: Send + 'static>(
-    wait: impl FnOnce() -> R + Send + 'static,
-) -> std::thread::JoinHandle<R> {
-    let (tid_tx, tid) = mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        tid_tx.send(this_thread()).unwrap();
-        wait()
-    });
-    asleep_in_futex(std::process::id(), tid.recv().unwrap(), PATIENCE);
-    waiter
-}
-
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn event_wake_ups_go_on_after_a_waiter_is_killed() {
@@ -108,7 +94,7 @@ fn event_wake_ups_go_on_after_a_waiter_is_killed() {
         );
         for round in 0..ROUNDS {
             let theirs = event.clone();
-            let waiter = waiting_thread(move || theirs.wait(Some(PATIENCE)));
+            let waiter = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
             event.set();
             assert!(
                 waiter.join().unwrap(),
@@ -132,7 +118,7 @@ fn semaphore_wake_ups_go_on_after_a_waiter_is_killed() {
         );
         for round in 0..ROUNDS {
             let theirs = sem.clone();
-            let waiter = waiting_thread(move || theirs.acquire_timeout(PATIENCE));
+            let waiter = waiting_thread(PATIENCE, move || theirs.acquire_timeout(PATIENCE));
             sem.release();
             assert!(waiter.join().unwrap(), "round {round}: no permit");
         }
@@ -153,7 +139,7 @@ fn bounded_semaphore_wake_ups_go_on_after_a_waiter_is_killed() {
         );
         for round in 0..ROUNDS {
             let theirs = sem.clone();
-            let waiter = waiting_thread(move || theirs.acquire_timeout(PATIENCE));
+            let waiter = waiting_thread(PATIENCE, move || theirs.acquire_timeout(PATIENCE));
             sem.release().unwrap();
             assert!(waiter.join().unwrap(), "round {round}: no permit");
         }
@@ -176,7 +162,7 @@ fn barrier_wake_ups_go_on_after_a_party_is_killed_waiting() {
         assert_eq!(barrier.wait(Some(PATIENCE)).unwrap(), 1);
         for round in 0..ROUNDS {
             let theirs = barrier.clone();
-            let waiter = waiting_thread(move || theirs.wait(Some(PATIENCE)));
+            let waiter = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
             let mine = barrier.wait(Some(PATIENCE)).unwrap();
             let theirs = waiter.join().unwrap().unwrap();
             assert_eq!((theirs, mine), (0, 1), "round {round}");

@@ -333,8 +333,7 @@ impl ConditionGuard<'_> {
         let signals = cond.word(SIGNALS);
         let wanted = signals.saturating_add(n).min(cond.word(WAITING));
         if wanted > signals {
-            cond.set_word(SIGNALS, wanted);
-            cond.notify_all();
+            cond.wake_all_then(|| cond.set_word(SIGNALS, wanted));
         }
     }
 

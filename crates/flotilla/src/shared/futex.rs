@@ -17,9 +17,11 @@
 //! word is 32 bits and wraps: a waiter would sleep through only if exactly 2^32 wake-ups, each
 //! taking the mutex, came between its read and its sleep.)
 //!
-//! A waker killed between bumping the word and waking the sleepers leaves them asleep, as if
-//! it had died before the call; it dies holding the mutex, and whoever takes the mutex over
-//! next wakes everyone (see [`sync`](super::sync)).
+//! A waker wakes the sleepers *before* it changes the state they wait for, so that a waker
+//! killed at any point leaves nobody asleep through its change: killed before the wake-up,
+//! it changed nothing; killed after, every sleeper is awake and queued on the robust mutex
+//! the dead waker holds, which the kernel hands on as abandoned (see
+//! [`sync`](super::sync)).
 
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};

@@ -15,6 +15,11 @@
 //! A process that dies *waiting* leaves nothing behind: it was asleep in the kernel's futex
 //! queue, which forgets it, and no later wake-up waits for it to leave.
 //!
+//! A process that dies *waking* others leaves nobody asleep through its change: it wakes
+//! every waiter before it changes the state (`wake_all_then`), so that either it died before
+//! changing anything, or every waiter is already awake and waiting for the mutex, which the
+//! kernel hands on as abandoned.
+//!
 //! What a dead process *cannot* give back is what it owned at the level of the primitive: a
 //! permit it had acquired from a semaphore stays taken, and a party that died inside
 //! [`Barrier::wait`] never arrives. That is why every wait has a timed form.
@@ -136,7 +141,7 @@ impl Synced {
     pub(super) fn acquire(&self, wait: Wait, holder: Holder) -> Result<Acquired<'_>, LockError> {
         let acquired = self.0.acquire(wait, holder)?;
         if acquired.took_over {
-            self.notify_all();
+            self.wake_all();
         }
         Ok(acquired)
     }
@@ -197,7 +202,7 @@ impl Synced {
         let took_over = held.unlocked(|| futex::wait(&header.wakeups, seen, until));
         header.sleepers.fetch_sub(1, Ordering::Relaxed);
         if took_over {
-            self.notify_all();
+            self.wake_all();
             Waited::OwnerDied
         } else if until.is_some_and(|until| until <= Instant::now()) {
             Waited::TimedOut
@@ -211,8 +216,23 @@ impl Synced {
         &self.0
     }
 
+    /// Wakes every waiter, then runs `change`, which changes the state they wait on; they
+    /// re-check it once they have the mutex again. Call it with the mutex held.
+    ///
+    /// The wake-up comes first so that a waker killed at any point leaves no waiter asleep
+    /// through its change: killed before the wake-up, it has changed nothing, and the waiters
+    /// rightly sleep on; killed after, every waiter is awake and queued on the robust mutex
+    /// the dead waker holds (or about to queue: its futex word moved), and the kernel hands
+    /// that mutex to one of them as abandoned, so they all re-check the state. (Woken after
+    /// the change, a waker killed between the two left them asleep with the change made,
+    /// until some other process happened to take the mutex.)
+    pub(super) fn wake_all_then(&self, change: impl FnOnce()) {
+        self.wake_all();
+        change();
+    }
+
     /// Wakes every waiter; they re-check the state. Call it with the mutex held.
-    pub(super) fn notify_all(&self) {
+    fn wake_all(&self) {
         let header = self.header();
         header.wakeups.fetch_add(1, Ordering::Relaxed);
         if header.sleepers.load(Ordering::Relaxed) > 0 {
@@ -294,8 +314,7 @@ fn sem_release(inner: &Synced) -> Result<(), SyncError> {
     if count >= limit {
         return Err(SyncError::OverReleased { limit });
     }
-    inner.set_word(COUNT, count + 1);
-    inner.notify_all();
+    inner.wake_all_then(|| inner.set_word(COUNT, count + 1));
     drop(guard);
     Ok(())
 }
@@ -641,8 +660,7 @@ impl Event {
     /// ```
     pub fn set(&self) {
         let _guard = self.inner.lock(None);
-        self.inner.set_word(FLAG, 1);
-        self.inner.notify_all();
+        self.inner.wake_all_then(|| self.inner.set_word(FLAG, 1));
     }
 
     /// Clears the flag: later waiters wait again.
@@ -841,9 +859,10 @@ impl Barrier {
         let generation = inner.word(GENERATION);
         let index = inner.word(ARRIVED);
         if index + 1 >= inner.word(PARTIES) {
-            inner.set_word(ARRIVED, 0);
-            inner.set_word(GENERATION, generation.wrapping_add(1));
-            inner.notify_all();
+            inner.wake_all_then(|| {
+                inner.set_word(ARRIVED, 0);
+                inner.set_word(GENERATION, generation.wrapping_add(1));
+            });
             return Ok(index);
         }
         inner.set_word(ARRIVED, index + 1);
@@ -859,9 +878,10 @@ impl Barrier {
                 return Err(SyncError::BrokenBarrier);
             }
             if !inner.wait(&mut guard, until) && inner.word(GENERATION) == generation {
-                inner.set_word(BROKEN, 1);
-                inner.set_word(ARRIVED, inner.word(ARRIVED).saturating_sub(1));
-                inner.notify_all();
+                inner.wake_all_then(|| {
+                    inner.set_word(BROKEN, 1);
+                    inner.set_word(ARRIVED, inner.word(ARRIVED).saturating_sub(1));
+                });
                 return Err(SyncError::TimedOut);
             }
         }
@@ -878,8 +898,7 @@ impl Barrier {
     /// ```
     pub fn abort(&self) {
         let _guard = self.inner.lock(None);
-        self.inner.set_word(BROKEN, 1);
-        self.inner.notify_all();
+        self.inner.wake_all_then(|| self.inner.set_word(BROKEN, 1));
     }
 
     /// Returns the barrier to its empty, unbroken state; parties waiting now get
@@ -896,11 +915,12 @@ impl Barrier {
         let inner = &self.inner;
         let _guard = inner.lock(None);
         let generation = inner.word(GENERATION);
-        inner.set_word(RESET_OF, generation.wrapping_add(1));
-        inner.set_word(GENERATION, generation.wrapping_add(1));
-        inner.set_word(ARRIVED, 0);
-        inner.set_word(BROKEN, 0);
-        inner.notify_all();
+        inner.wake_all_then(|| {
+            inner.set_word(RESET_OF, generation.wrapping_add(1));
+            inner.set_word(GENERATION, generation.wrapping_add(1));
+            inner.set_word(ARRIVED, 0);
+            inner.set_word(BROKEN, 0);
+        });
     }
 }
 

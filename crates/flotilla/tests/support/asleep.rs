@@ -36,3 +36,18 @@ pub(crate) fn this_thread() -> u32 {
     let tid = unsafe { libc::gettid() };
     u32::try_from(tid).expect("thread ids are positive")
 }
+
+/// Runs `wait` on a new thread of this process and returns once that thread is asleep in it
+/// (panics after `patience`); join the handle for `wait`'s answer.
+pub(crate) fn waiting_thread<R: Send + 'static>(
+    patience: Duration,
+    wait: impl FnOnce() -> R + Send + 'static,
+) -> std::thread::JoinHandle<R> {
+    let (tid_tx, tid) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        tid_tx.send(this_thread()).unwrap();
+        wait()
+    });
+    asleep_in_futex(std::process::id(), tid.recv().unwrap(), patience);
+    waiter
+}
