@@ -2,7 +2,9 @@
 //! the next holder as `LockError::OwnerDied`, however it goes — a process that returns with
 //! its guard forgotten, exits while another of its threads holds the lock, panics, execs or is
 //! killed, or a thread that ends holding it — for every type with a lock: `Lock`, `RLock`,
-//! `Value`, `Array` and `Condition`.
+//! `Value`, `Array` and `Condition`. And a process that goes away the same ways in the middle
+//! of an operation on a `Semaphore`, `BoundedSemaphore`, `Event` or `Barrier`, holding its
+//! internal lock, leaves it working at once for everyone else.
 //!
 //! And a forgotten guard never leaves this thread's robust-mutex list pointing into unmapped
 //! memory (which glibc writes through on the next lock, and the kernel reads at exit): the
@@ -17,14 +19,17 @@ use serde::{Deserialize, Serialize};
 use flotilla::Task;
 use flotilla::process::{Process, Queue};
 use flotilla::shared::{
-    Array, ArrayGuard, Condition, ConditionGuard, Lock, LockError, LockGuard, RLock, RLockGuard,
-    RawArray, Value, ValueGuard,
+    Array, ArrayGuard, Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Lock,
+    LockError, LockGuard, RLock, RLockGuard, RawArray, Semaphore, Value, ValueGuard,
 };
 
 #[path = "support/children.rs"]
 mod children;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use children::PATIENCE;
+use watchdog::watchdog;
 
 /// The kernel marks a dead holder's lock before the holder can be reaped, so the report is
 /// there at once; this only bounds a regression.
@@ -156,8 +161,18 @@ where
     H: Held,
     T: Task<Args = (H, Exit, Queue<()>)>,
 {
+    goes_away(shared.clone(), task, exit);
+    reports_the_dead_holder(&shared, &format!("{} after {exit:?}", T::NAME));
+}
+
+/// Runs `task` in a child that takes a lock of `shared` and goes away as `exit` says; returns
+/// once it has.
+fn goes_away<S, T>(shared: S, task: T, exit: Exit)
+where
+    T: Task<Args = (S, Exit, Queue<()>)>,
+{
     let holding = Queue::new();
-    let mut child = Process::new(task, (shared.clone(), exit, holding.clone()));
+    let mut child = Process::new(task, (shared, exit, holding.clone()));
     child.start().unwrap();
     if let Exit::Killed = exit {
         holding.get_timeout(PATIENCE).unwrap();
@@ -173,7 +188,6 @@ where
         _ => 0,
     };
     assert_eq!(child.exitcode(), Some(expected), "{exit:?}");
-    reports_the_dead_holder(&shared, &format!("{} after {exit:?}", T::NAME));
 }
 
 /// A thread of this process takes the lock, forgets the guard, drops its handle and ends.
@@ -234,6 +248,147 @@ every_exit!(rlock, RLock::new().unwrap(), hold_rlock);
 every_exit!(condition, Condition::new().unwrap(), hold_condition);
 every_exit!(value, Value::new(0u64).unwrap(), hold_value);
 every_exit!(array, Array::<u64>::new(3).unwrap(), hold_array);
+
+/// A type whose only lock is internal, held for the length of one operation: a holder can
+/// only go away in the middle of one, and the next user must neither hang nor see anything
+/// but the state the dead one left (the operations change it with single stores).
+trait Inside: Clone + Send + 'static {
+    fn inside(&self, f: impl FnOnce());
+    /// Operations that must end at once, with their usual answers, after the holder died.
+    fn still_works(&self);
+}
+
+macro_rules! inside {
+    ($ty:ty, |$it:ident| $still_works:block) => {
+        impl Inside for $ty {
+            fn inside(&self, f: impl FnOnce()) {
+                self.__with_internal_mutex_held(f);
+            }
+            fn still_works(&self) {
+                let $it = self;
+                $still_works
+            }
+        }
+    };
+}
+
+inside!(Semaphore, |sem| {
+    assert!(sem.acquire_timeout(REPORTED_WITHIN));
+    sem.release();
+    assert_eq!(sem.get_value(), 1);
+});
+inside!(BoundedSemaphore, |sem| {
+    assert!(sem.acquire_timeout(REPORTED_WITHIN));
+    sem.release().unwrap();
+    assert!(sem.release().is_err());
+});
+inside!(Event, |event| {
+    assert!(!event.is_set());
+    event.set();
+    assert!(event.wait(Some(REPORTED_WITHIN)));
+});
+inside!(Barrier, |barrier| {
+    assert_eq!(barrier.wait(Some(REPORTED_WITHIN)).unwrap(), 0);
+    assert!(!barrier.is_broken());
+});
+
+/// The body of every task that dies inside an operation.
+fn inside_and_go<S: Inside>(shared: S, exit: Exit, holding: Queue<()>) {
+    let park = || loop {
+        std::thread::park();
+    };
+    match exit {
+        Exit::ThreadHolds => {
+            let (inside, entered) = mpsc::channel();
+            std::thread::spawn(move || {
+                shared.inside(|| {
+                    inside.send(()).unwrap();
+                    park()
+                })
+            });
+            entered.recv().unwrap();
+            // The process exits; the thread is still inside.
+        }
+        Exit::Panic => shared.inside(|| panic!("dying inside the operation")),
+        Exit::Exec => shared.inside(|| {
+            let err = std::process::Command::new("/bin/true").exec();
+            panic!("exec failed: {err}");
+        }),
+        Exit::Killed => shared.inside(|| {
+            holding.put(()).unwrap();
+            park()
+        }),
+        Exit::Forget => unreachable!("there is no guard to forget"),
+    }
+}
+
+#[flotilla::task]
+fn inside_semaphore(sem: Semaphore, exit: Exit, holding: Queue<()>) {
+    inside_and_go(sem, exit, holding);
+}
+
+#[flotilla::task]
+fn inside_bounded(sem: BoundedSemaphore, exit: Exit, holding: Queue<()>) {
+    inside_and_go(sem, exit, holding);
+}
+
+#[flotilla::task]
+fn inside_event(event: Event, exit: Exit, holding: Queue<()>) {
+    inside_and_go(event, exit, holding);
+}
+
+#[flotilla::task]
+fn inside_barrier(barrier: Barrier, exit: Exit, holding: Queue<()>) {
+    inside_and_go(barrier, exit, holding);
+}
+
+/// Runs `task` in a child that goes away inside an operation on `shared` as `exit` says; then
+/// `shared` must work at once (a hang fails the watchdog).
+fn a_process_inside<S, T>(shared: S, task: T, exit: Exit)
+where
+    S: Inside,
+    T: Task<Args = (S, Exit, Queue<()>)>,
+{
+    goes_away(shared.clone(), task, exit);
+    watchdog(REPORTED_WITHIN * 2, move || shared.still_works());
+}
+
+macro_rules! every_exit_inside {
+    ($name:ident, $new:expr, $task:ident) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn exits_while_another_thread_is_inside() {
+                a_process_inside($new, $task, Exit::ThreadHolds);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn panics_inside() {
+                a_process_inside($new, $task, Exit::Panic);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn execs_inside() {
+                a_process_inside($new, $task, Exit::Exec);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
+            fn is_killed_inside() {
+                a_process_inside($new, $task, Exit::Killed);
+            }
+        }
+    };
+}
+
+every_exit_inside!(semaphore, Semaphore::new(1).unwrap(), inside_semaphore);
+every_exit_inside!(bounded, BoundedSemaphore::new(1).unwrap(), inside_bounded);
+every_exit_inside!(event, Event::new().unwrap(), inside_event);
+every_exit_inside!(barrier, Barrier::new(1).unwrap(), inside_barrier);
 
 /// Forgets a guard of each type, drops the last handle of each, maps fresh segments (which
 /// land where the dropped ones were, if those were unmapped) and takes other locks (which

@@ -221,8 +221,11 @@ impl ConditionGuard<'_> {
     /// [`LockError::OwnerDied`] with that same answer if a holder of the lock has died and
     /// nobody has called [`mark_consistent`](ConditionGuard::mark_consistent) since; the lock
     /// is held again either way. A holder that dies *while* this thread waits ends the wait
-    /// early, with `OwnerDied(false)` unless a notify came too: the dead holder may have
-    /// changed the data without notifying, so look at it.
+    /// early as soon as the lock is taken over from it (by another thread or process, since
+    /// whoever takes it over wakes every waiter), with `OwnerDied(false)` unless a notify came
+    /// too: the dead holder may have changed the data without notifying, so look at it. A
+    /// holder killed inside [`notify`](ConditionGuard::notify) has either woken this thread
+    /// already or notified nobody.
     ///
     /// # Blocking
     ///

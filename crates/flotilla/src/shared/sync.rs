@@ -21,8 +21,9 @@
 //! kernel hands on as abandoned.
 //!
 //! What a dead process *cannot* give back is what it owned at the level of the primitive: a
-//! permit it had acquired from a semaphore stays taken, and a party that died inside
-//! [`Barrier::wait`] never arrives. That is why every wait has a timed form.
+//! permit it had acquired from a semaphore stays taken, and a party that died before it
+//! called [`Barrier::wait`] never arrives (one that died waiting stays counted). That is why
+//! every wait has a timed form.
 //!
 //! Every wake-up wakes every waiter, never just one, so a waiter killed after being woken
 //! cannot swallow a wake-up meant for a live one; every waiter re-checks the state.
@@ -172,6 +173,12 @@ impl Synced {
             Err(LockError::OwnerDied(())) => unreachable!("acquire reports deaths in Ok"),
             Err(LockError::TooManyHeld) => unreachable!("internal acquisitions are not counted"),
         }
+    }
+
+    /// Runs `f` with the internal mutex held (the test hooks' body).
+    fn holding<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.lock(None);
+        f()
     }
 
     /// Waits for a wake-up, until `until` if given, with the mutex held by `held`.
@@ -449,11 +456,10 @@ impl Semaphore {
     }
 
     /// Test support: runs `f` while holding the semaphore's *internal* mutex, so that a test
-    /// can kill a process at exactly that point. Not part of the API.
+    /// can make a process die at exactly that point. Not part of the API.
     #[doc(hidden)]
     pub fn __with_internal_mutex_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.inner.lock(None);
-        f()
+        self.inner.holding(f)
     }
 }
 
@@ -584,6 +590,13 @@ impl BoundedSemaphore {
     pub fn get_value(&self) -> u64 {
         sem_value(&self.inner)
     }
+
+    /// Test support: runs `f` while holding the semaphore's *internal* mutex, so that a test
+    /// can make a process die at exactly that point. Not part of the API.
+    #[doc(hidden)]
+    pub fn __with_internal_mutex_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.inner.holding(f)
+    }
 }
 
 impl fmt::Debug for BoundedSemaphore {
@@ -708,6 +721,13 @@ impl Event {
             .until(timeout, |s| (s.word(FLAG) != 0).then_some(()))
             .is_some()
     }
+
+    /// Test support: runs `f` while holding the event's *internal* mutex, so that a test
+    /// can make a process die at exactly that point. Not part of the API.
+    #[doc(hidden)]
+    pub fn __with_internal_mutex_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.inner.holding(f)
+    }
 }
 
 impl fmt::Debug for Event {
@@ -744,8 +764,9 @@ const RESET_OF: usize = 4;
 /// have arrived, then all go on.
 ///
 /// If a waiter times out, the barrier breaks: every current and later waiter gets
-/// [`SyncError::BrokenBarrier`] until [`reset`](Barrier::reset). A party that dies while
-/// waiting never arrives, so pass timeouts when parties may die.
+/// [`SyncError::BrokenBarrier`] until [`reset`](Barrier::reset). A party that dies before it
+/// calls `wait` never arrives, so pass timeouts when parties may die; one that dies waiting
+/// stays counted, and the barrier trips once the others have arrived.
 ///
 /// ```
 /// use std::time::Duration;
@@ -921,6 +942,13 @@ impl Barrier {
             inner.set_word(ARRIVED, 0);
             inner.set_word(BROKEN, 0);
         });
+    }
+
+    /// Test support: runs `f` while holding the barrier's *internal* mutex, so that a test
+    /// can make a process die at exactly that point. Not part of the API.
+    #[doc(hidden)]
+    pub fn __with_internal_mutex_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.inner.holding(f)
     }
 }
 
