@@ -98,6 +98,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod barrier;
 mod condition;
 mod data;
 mod futex;
@@ -107,8 +108,9 @@ mod rlock;
 mod segment;
 mod sync;
 
+pub use self::barrier::Barrier;
 pub use self::condition::{Condition, ConditionGuard};
 pub use self::data::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 pub use self::lock::{Lock, LockError, LockGuard, MAX_HELD};
 pub use self::rlock::{RLock, RLockGuard};
-pub use self::sync::{Barrier, BoundedSemaphore, Event, Semaphore, SyncError};
+pub use self::sync::{BoundedSemaphore, Event, Semaphore, SyncError};
