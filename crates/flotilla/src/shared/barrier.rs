@@ -12,11 +12,59 @@ use crate::Error;
 
 // Barrier state words.
 const PARTIES: usize = 0;
-const ARRIVED: usize = 1;
-const GENERATION: usize = 2;
-const BROKEN: usize = 3;
-/// The generation most recently ended by `reset` (plus one; 0 for none).
-const RESET_OF: usize = 4;
+/// The current [`Round`], packed.
+const ROUND: usize = 1;
+/// The generation most recently ended by `reset`, plus one (0: none yet).
+const RESET_OF: usize = 2;
+
+/// The most parties a barrier may have: arrivals are counted in 32 bits.
+const MAX_PARTIES: u64 = u32::MAX as u64;
+
+/// Where a barrier stands: which generation is gathering, how many of it have arrived, and
+/// whether the barrier is broken.
+///
+/// All three live in one state word, so that every change to them is a single store: a
+/// process killed in the middle of a change leaves the round as it was or as it was to become,
+/// never half of each. (Kept in separate words, a tripping party killed between emptying the
+/// count and starting the next generation left everyone who had arrived waiting on for
+/// parties that had already come.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Round {
+    /// Kept to 31 bits, and wraps: a waiter only compares it with its own, so a wrap could
+    /// fool only a waiter that slept through 2^31 generations.
+    generation: u32,
+    arrived: u32,
+    broken: bool,
+}
+
+impl Round {
+    /// The bits of `generation` that are kept.
+    const GENERATIONS: u32 = u32::MAX >> 1;
+
+    fn unpack(word: u64) -> Round {
+        Round {
+            // The low 32 bits: truncation is the point.
+            arrived: word as u32,
+            generation: (word >> 32) as u32 & Round::GENERATIONS,
+            broken: word >> 63 != 0,
+        }
+    }
+
+    fn pack(self) -> u64 {
+        u64::from(self.arrived)
+            | u64::from(self.generation & Round::GENERATIONS) << 32
+            | u64::from(self.broken) << 63
+    }
+
+    /// The next generation, with nobody arrived, unbroken.
+    fn next(self) -> Round {
+        Round {
+            generation: self.generation.wrapping_add(1) & Round::GENERATIONS,
+            arrived: 0,
+            broken: false,
+        }
+    }
+}
 
 /// Python's `multiprocessing.Barrier`: `parties` processes (or threads) wait until all of them
 /// have arrived, then all go on.
@@ -47,27 +95,40 @@ pub struct Barrier {
 }
 
 impl Barrier {
-    /// A barrier for `parties` waiters (at least 1), in its own shared segment.
+    /// A barrier for `parties` waiters (from 1 to `u32::MAX`), in its own shared segment.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] if `parties` is 0; [`Error::Io`] if the segment cannot be
-    /// created or initialised.
+    /// [`Error::InvalidConfig`] if `parties` is 0 or above `u32::MAX`; [`Error::Io`] if the
+    /// segment cannot be created or initialised.
     ///
     /// ```
-    /// let barrier = flotilla::shared::Barrier::new(3)?;
+    /// use flotilla::{Error, shared::Barrier};
+    ///
+    /// let barrier = Barrier::new(3)?;
     /// assert_eq!(barrier.parties(), 3);
-    /// assert!(flotilla::shared::Barrier::new(0).is_err());
+    /// assert!(matches!(Barrier::new(0), Err(Error::InvalidConfig { .. })));
+    /// assert!(matches!(Barrier::new(1 << 32), Err(Error::InvalidConfig { .. })));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn new(parties: u64) -> Result<Barrier, Error> {
-        if parties == 0 {
+        if parties == 0 || parties > MAX_PARTIES {
             return Err(Error::InvalidConfig {
-                reason: "a barrier needs at least one party".to_owned(),
+                reason: format!("a barrier needs from 1 to {MAX_PARTIES} parties, not {parties}"),
             });
         }
         let inner = Synced::create("barrier", [parties, 0, 0, 0, 0, 0])?;
         Ok(Barrier { inner })
+    }
+
+    /// The round now; read it with the internal mutex held.
+    fn round(&self) -> Round {
+        Round::unpack(self.inner.word(ROUND))
+    }
+
+    /// Replaces the round, in one store; with the internal mutex held.
+    fn set_round(&self, round: Round) {
+        self.inner.set_word(ROUND, round.pack());
     }
 
     /// The number of parties the barrier waits for.
@@ -88,7 +149,7 @@ impl Barrier {
     /// ```
     pub fn n_waiting(&self) -> u64 {
         let _guard = self.inner.lock(None);
-        self.inner.word(ARRIVED)
+        u64::from(self.round().arrived)
     }
 
     /// Whether the barrier is broken.
@@ -102,7 +163,7 @@ impl Barrier {
     /// ```
     pub fn is_broken(&self) -> bool {
         let _guard = self.inner.lock(None);
-        self.inner.word(BROKEN) != 0
+        self.round().broken
     }
 
     /// Waits until all parties have called `wait`, at most `timeout` if given; returns this
@@ -132,36 +193,44 @@ impl Barrier {
         let Some(mut guard) = inner.lock(until) else {
             return Err(SyncError::TimedOut);
         };
-        if inner.word(BROKEN) != 0 {
+        let round = self.round();
+        if round.broken {
             return Err(SyncError::BrokenBarrier);
         }
-        let generation = inner.word(GENERATION);
-        let index = inner.word(ARRIVED);
-        if index + 1 >= inner.word(PARTIES) {
-            inner.wake_all_then(|| {
-                inner.set_word(ARRIVED, 0);
-                inner.set_word(GENERATION, generation.wrapping_add(1));
-            });
+        let index = u64::from(round.arrived);
+        if index + 1 >= self.parties() {
+            inner.wake_all_then(|| self.set_round(round.next()));
             return Ok(index);
         }
-        inner.set_word(ARRIVED, index + 1);
+        self.set_round(Round {
+            arrived: round.arrived + 1,
+            ..round
+        });
+        let mine = round.generation;
         loop {
-            if inner.word(GENERATION) != generation {
-                return if inner.word(RESET_OF) == generation.wrapping_add(1) {
+            let now = self.round();
+            if now.generation != mine {
+                return if inner.word(RESET_OF) == u64::from(mine) + 1 {
                     Err(SyncError::BrokenBarrier)
                 } else {
                     Ok(index)
                 };
             }
-            if inner.word(BROKEN) != 0 {
+            if now.broken {
                 return Err(SyncError::BrokenBarrier);
             }
-            if !inner.wait(&mut guard, until) && inner.word(GENERATION) == generation {
-                inner.wake_all_then(|| {
-                    inner.set_word(BROKEN, 1);
-                    inner.set_word(ARRIVED, inner.word(ARRIVED).saturating_sub(1));
-                });
-                return Err(SyncError::TimedOut);
+            if !inner.wait(&mut guard, until) {
+                let now = self.round();
+                if now.generation == mine {
+                    inner.wake_all_then(|| {
+                        self.set_round(Round {
+                            arrived: now.arrived.saturating_sub(1),
+                            broken: true,
+                            ..now
+                        })
+                    });
+                    return Err(SyncError::TimedOut);
+                }
             }
         }
     }
@@ -177,7 +246,13 @@ impl Barrier {
     /// ```
     pub fn abort(&self) {
         let _guard = self.inner.lock(None);
-        self.inner.wake_all_then(|| self.inner.set_word(BROKEN, 1));
+        let round = self.round();
+        self.inner.wake_all_then(|| {
+            self.set_round(Round {
+                broken: true,
+                ..round
+            })
+        });
     }
 
     /// Returns the barrier to its empty, unbroken state; parties waiting now get
@@ -193,12 +268,17 @@ impl Barrier {
     pub fn reset(&self) {
         let inner = &self.inner;
         let _guard = inner.lock(None);
-        let generation = inner.word(GENERATION);
+        let round = self.round();
         inner.wake_all_then(|| {
-            inner.set_word(RESET_OF, generation.wrapping_add(1));
-            inner.set_word(GENERATION, generation.wrapping_add(1));
-            inner.set_word(ARRIVED, 0);
-            inner.set_word(BROKEN, 0);
+            // In this order, so that a process killed between two stores leaves the barrier
+            // broken (as `abort` does, and as a reset appears to the parties waiting), never
+            // with the reset recorded against a generation that then trips normally.
+            self.set_round(Round {
+                broken: true,
+                ..round
+            });
+            inner.set_word(RESET_OF, u64::from(round.generation) + 1);
+            self.set_round(round.next());
         });
     }
 
@@ -231,5 +311,60 @@ impl<'de> Deserialize<'de> for Barrier {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let inner = Synced::decode(deserializer, Kind::Barrier)?;
         Ok(Barrier { inner })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_round_trip_through_their_word() {
+        for round in [
+            Round {
+                generation: 0,
+                arrived: 0,
+                broken: false,
+            },
+            Round {
+                generation: Round::GENERATIONS,
+                arrived: u32::MAX,
+                broken: true,
+            },
+            Round {
+                generation: 12345,
+                arrived: 7,
+                broken: false,
+            },
+        ] {
+            assert_eq!(Round::unpack(round.pack()), round);
+        }
+        // A fresh segment's zero word: generation 0, nobody arrived, unbroken.
+        assert_eq!(
+            Round::unpack(0),
+            Round {
+                generation: 0,
+                arrived: 0,
+                broken: false
+            }
+        );
+    }
+
+    #[test]
+    fn the_next_round_is_empty_unbroken_and_wraps_its_generation() {
+        let last = Round {
+            generation: Round::GENERATIONS,
+            arrived: 3,
+            broken: true,
+        };
+        assert_eq!(
+            last.next(),
+            Round {
+                generation: 0,
+                arrived: 0,
+                broken: false
+            }
+        );
+        assert_eq!(Round::unpack(last.next().pack()), last.next());
     }
 }

@@ -5,12 +5,13 @@
 //!
 //! # Dead processes
 //!
-//! The state of each primitive (a counter or a flag) is only changed under the segment's
-//! robust mutex, and every change is a single store, so it is never half-updated. If a process
-//! dies holding that internal mutex, the next process to take it gets `EOWNERDEAD`: it marks
-//! the mutex consistent, wakes every waiter (the dead holder may have changed the state and
-//! died before waking anyone) and carries on, silently (there is nothing to repair). Nobody
-//! hangs.
+//! The state of each primitive (a counter, a flag, a barrier's round) is only changed under
+//! the segment's robust mutex, and every change is a single store (a barrier's `reset` makes
+//! three, in an order where any prefix leaves the barrier broken), so it is never half-updated
+//! by a process killed in the middle. If a process dies holding that internal mutex, the next
+//! process to take it gets `EOWNERDEAD`: it marks the mutex consistent, wakes every waiter
+//! (the dead holder may have changed the state and died before waking anyone) and carries
+//! on, silently (there is nothing to repair). Nobody hangs.
 //!
 //! A process that dies *waiting* leaves nothing behind: it was asleep in the kernel's futex
 //! queue, which forgets it, and no later wake-up waits for it to leave.
