@@ -1,7 +1,8 @@
 //! Attacks on `flotilla::shared`'s robust locks from safe code: a thread that piles up more
-//! held locks than the kernel will report at its death, `fork` while holding a lock, and many
-//! segments mapped, held and forgotten at once.
+//! held locks than the kernel will report at its death, `fork` or starting a program while
+//! holding a lock, and many segments mapped, held and forgotten at once.
 
+use std::os::unix::process::CommandExt;
 use std::sync::mpsc;
 
 use flotilla::process::{Process, Queue};
@@ -103,15 +104,41 @@ fn a_forked_child_neither_holds_nor_abandons_its_parents_lock() {
     );
 
     // The child's exit neither released the lock nor reported its holder dead.
-    let other = lock.clone();
-    let seen =
-        std::thread::spawn(move || other.try_lock().map(drop).map_err(|e| e.without_guard()));
-    assert!(matches!(seen.join().unwrap(), Err(LockError::WouldBlock)));
+    assert!(matches!(
+        seen_from_another_thread(&lock),
+        Err(LockError::WouldBlock)
+    ));
     drop(guard);
+    assert!(seen_from_another_thread(&lock).is_ok());
+}
+
+/// Whether another thread finds `lock` held (`WouldBlock`), free and clean (`Ok`), or
+/// something else.
+fn seen_from_another_thread(lock: &Lock) -> Result<(), LockError> {
     let other = lock.clone();
-    let seen =
-        std::thread::spawn(move || other.try_lock().map(drop).map_err(|e| e.without_guard()));
-    assert!(seen.join().unwrap().is_ok());
+    std::thread::spawn(move || other.try_lock().map(drop).map_err(|e| e.without_guard()))
+        .join()
+        .unwrap()
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn a_program_started_while_a_lock_is_held_neither_releases_nor_abandons_it() {
+    let lock = Lock::new().unwrap();
+    let guard = lock.lock().unwrap();
+    // The spawn path (posix_spawn), and the fork-then-exec path that `pre_exec` forces.
+    let status = std::process::Command::new("/bin/true").status().unwrap();
+    assert!(status.success());
+    let mut forked = std::process::Command::new("/bin/true");
+    // SAFETY: the closure does nothing, so it is async-signal-safe.
+    unsafe { forked.pre_exec(|| Ok(())) };
+    assert!(forked.status().unwrap().success());
+    assert!(matches!(
+        seen_from_another_thread(&lock),
+        Err(LockError::WouldBlock)
+    ));
+    drop(guard);
+    assert!(seen_from_another_thread(&lock).is_ok());
 }
 
 /// Takes every lock, says so, and waits to be killed holding them all.

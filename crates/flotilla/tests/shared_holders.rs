@@ -1,10 +1,10 @@
 //! A holder of a `flotilla::shared` lock that goes away without unlocking it is reported to
 //! the next holder as `LockError::OwnerDied`, however it goes — a process that returns with
-//! its guard forgotten, exits while another of its threads holds the lock, panics, execs or is
-//! killed, or a thread that ends holding it — for every type with a lock: `Lock`, `RLock`,
-//! `Value`, `Array` and `Condition`. And a process that goes away the same ways in the middle
-//! of an operation on a `Semaphore`, `BoundedSemaphore`, `Event` or `Barrier`, holding its
-//! internal lock, leaves it working at once for everyone else.
+//! its guard forgotten, exits or execs while another of its threads holds the lock, panics,
+//! execs or is killed, or a thread that ends holding it — for every type with a lock: `Lock`,
+//! `RLock`, `Value`, `Array` and `Condition`. And a process that goes away the same ways in
+//! the middle of an operation on a `Semaphore`, `BoundedSemaphore`, `Event` or `Barrier`,
+//! holding its internal lock, leaves it working at once for everyone else.
 //!
 //! And a forgotten guard never leaves this thread's robust-mutex list pointing into unmapped
 //! memory (which glibc writes through on the next lock, and the kernel reads at exit): the
@@ -42,6 +42,9 @@ enum Exit {
     Forget,
     /// Leaves the lock held by another of its threads and returns (exit code 0).
     ThreadHolds,
+    /// Leaves the lock held by another of its threads and replaces itself with `/bin/true`,
+    /// which ends that thread (exit code 0).
+    ThreadHoldsExec,
     /// Panics with the guard alive, so unwinding drops it (exit code 1).
     Panic,
     /// Replaces itself with `/bin/true`, guard alive (exit code 0).
@@ -83,9 +86,15 @@ held!(Condition, ConditionGuard, lock, lock_timeout);
 held!(Value<u64>, U64Value, get_lock, get_lock_timeout);
 held!(Array<u64>, U64Array, get_lock, get_lock_timeout);
 
+/// Replaces this process with `/bin/true`.
+fn become_true() -> ! {
+    let err = std::process::Command::new("/bin/true").exec();
+    panic!("exec failed: {err}");
+}
+
 /// The body of every holder task: takes the lock and goes away as `exit` says.
 fn hold_and_go<H: Held>(shared: H, exit: Exit, holding: Queue<()>) {
-    if let Exit::ThreadHolds = exit {
+    if let Exit::ThreadHolds | Exit::ThreadHoldsExec = exit {
         let (held, taken) = mpsc::channel();
         std::thread::spawn(move || {
             let _guard = shared.take();
@@ -95,23 +104,23 @@ fn hold_and_go<H: Held>(shared: H, exit: Exit, holding: Queue<()>) {
             }
         });
         taken.recv().unwrap();
+        if let Exit::ThreadHoldsExec = exit {
+            become_true();
+        }
         return; // the process exits; the thread still holds the lock
     }
     let guard = shared.take();
     match exit {
         Exit::Forget => std::mem::forget(guard),
         Exit::Panic => panic!("dying with the lock held"),
-        Exit::Exec => {
-            let err = std::process::Command::new("/bin/true").exec();
-            panic!("exec failed: {err}");
-        }
+        Exit::Exec => become_true(),
         Exit::Killed => {
             holding.put(()).unwrap();
             loop {
                 std::thread::park();
             }
         }
-        Exit::ThreadHolds => unreachable!(),
+        Exit::ThreadHolds | Exit::ThreadHoldsExec => unreachable!(),
     }
 }
 
@@ -224,6 +233,12 @@ macro_rules! every_exit {
 
             #[test]
             #[cfg_attr(miri, ignore = "spawns processes")]
+            fn execs_while_another_thread_holds_it() {
+                a_process_that($new, $task, Exit::ThreadHoldsExec);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
             fn execs_holding_it() {
                 a_process_that($new, $task, Exit::Exec);
             }
@@ -298,7 +313,7 @@ fn inside_and_go<S: Inside>(shared: S, exit: Exit, holding: Queue<()>) {
         std::thread::park();
     };
     match exit {
-        Exit::ThreadHolds => {
+        Exit::ThreadHolds | Exit::ThreadHoldsExec => {
             let (inside, entered) = mpsc::channel();
             std::thread::spawn(move || {
                 shared.inside(|| {
@@ -307,13 +322,13 @@ fn inside_and_go<S: Inside>(shared: S, exit: Exit, holding: Queue<()>) {
                 })
             });
             entered.recv().unwrap();
+            if let Exit::ThreadHoldsExec = exit {
+                become_true();
+            }
             // The process exits; the thread is still inside.
         }
         Exit::Panic => shared.inside(|| panic!("dying inside the operation")),
-        Exit::Exec => shared.inside(|| {
-            let err = std::process::Command::new("/bin/true").exec();
-            panic!("exec failed: {err}");
-        }),
+        Exit::Exec => shared.inside(|| become_true()),
         Exit::Killed => shared.inside(|| {
             holding.put(()).unwrap();
             park()
@@ -372,6 +387,12 @@ macro_rules! every_exit_inside {
 
             #[test]
             #[cfg_attr(miri, ignore = "spawns processes")]
+            fn execs_while_another_thread_is_inside() {
+                a_process_inside($new, $task, Exit::ThreadHoldsExec);
+            }
+
+            #[test]
+            #[cfg_attr(miri, ignore = "spawns processes")]
             fn execs_inside() {
                 a_process_inside($new, $task, Exit::Exec);
             }
@@ -390,20 +411,33 @@ every_exit_inside!(bounded, BoundedSemaphore::new(1).unwrap(), inside_bounded);
 every_exit_inside!(event, Event::new().unwrap(), inside_event);
 every_exit_inside!(barrier, Barrier::new(1).unwrap(), inside_barrier);
 
-/// Forgets a guard of each type, drops the last handle of each, maps fresh segments (which
-/// land where the dropped ones were, if those were unmapped) and takes other locks (which
-/// links them into this thread's robust list next to the forgotten ones). Reports every
-/// fresh segment found written.
+/// Forgets a guard of each type, drops the last handle of each (here or on another thread),
+/// maps fresh segments (which land where the dropped ones were, if those were unmapped) and
+/// takes other locks (which links them into this thread's robust list next to the forgotten
+/// ones). Reports every fresh segment found written.
 #[flotilla::task]
 fn forget_drop_and_go_on(rounds: u32, out: Queue<Vec<String>>) {
     let other = Lock::new().unwrap();
     let mut written = Vec::new();
     for round in 0..rounds {
-        std::mem::forget(Lock::new().unwrap().take());
-        std::mem::forget(RLock::new().unwrap().take());
-        std::mem::forget(Condition::new().unwrap().take());
-        std::mem::forget(Value::new(0u64).unwrap().take());
-        std::mem::forget(Array::<u64>::new(2).unwrap().take());
+        let handles = (
+            Lock::new().unwrap(),
+            RLock::new().unwrap(),
+            Condition::new().unwrap(),
+            Value::new(0u64).unwrap(),
+            Array::<u64>::new(2).unwrap(),
+        );
+        std::mem::forget(handles.0.take());
+        std::mem::forget(handles.1.take());
+        std::mem::forget(handles.2.take());
+        std::mem::forget(handles.3.take());
+        std::mem::forget(handles.4.take());
+        // Every other round, the last handles are dropped by another thread.
+        if round % 2 == 0 {
+            drop(handles);
+        } else {
+            std::thread::spawn(move || drop(handles)).join().unwrap();
+        }
         // One page each, like the dropped segments.
         let fresh: Vec<RawArray<u64>> = (0..8).map(|_| RawArray::new(512).unwrap()).collect();
         for _ in 0..3 {
