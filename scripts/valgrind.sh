@@ -28,8 +28,6 @@ cc -shared -fPIC -O2 -o "$work/exec_self.so" scripts/valgrind/exec_self.c -ldl
 # (with RLock: the filter "lock::" matches both) and Condition; Value and Array take their lock
 # through the same guard, and shared_value and shared_array run whole; of its four
 # internal-lock types, Event (the semaphores and the barrier recover through the same code).
-# shared_killed_wakers is left out whole: its seccomp filter would judge valgrind's own system
-# calls as well as the test's.
 runs=(
     "shared_lock"
     "shared_value --skip without_the_lock_updates_may_be_lost"
@@ -38,6 +36,7 @@ runs=(
     "shared_sync --skip a_process_killed_inside_the_semaphore_does_not_hang_others"
     "shared_holders lock:: condition:: event:: a_forgotten_guard dropping_every_other_handle"
     "shared_killed_waiters"
+    "shared_killed_wakers"
     "shared_attacks"
     "shared_fds"
     "shared_stress"

@@ -10,8 +10,6 @@
 //! fixed, the change (the flag set, the permit added, the barrier tripped, the notify
 //! recorded) was already made at that point, and the waiters slept on until some other
 //! process happened to take the primitive's mutex.
-//!
-//! Not run under valgrind: the filter would also judge valgrind's own system calls.
 
 use std::fmt::Debug;
 use std::sync::mpsc;
