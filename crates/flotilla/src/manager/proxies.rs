@@ -13,7 +13,7 @@ use super::client::unexpected;
 use super::handle::{Handle, Proxy, decode, encode, sealed};
 use super::protocol::{Kind, Op, Reply};
 use crate::error::Error;
-use crate::process::{GetError, PutError};
+use crate::process::{GetError, PutError, SendError};
 use crate::shared::LockError;
 
 /// Ties a proxy to its item types without owning any (so proxies are `Send` and `Sync`
@@ -620,8 +620,8 @@ impl Namespace {
 ///
 /// Unlike [`process::Queue`](crate::process::Queue), whose items live in the process that
 /// created it, this queue lives in the manager's server: it outlives its creator's other
-/// work and can be reached over TCP. Errors are the process queue's [`PutError`] and
-/// [`GetError`].
+/// work and can be reached over TCP. Errors are the process queue's [`SendError`],
+/// [`PutError`] and [`GetError`]; every failed put hands the item back.
 ///
 /// # Examples
 ///
@@ -667,8 +667,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Disconnected`] if the manager is gone, [`Error::Codec`] if the item cannot be
-    /// encoded. The item is dropped; [`put_timeout`](Queue::put_timeout) hands it back.
+    /// A [`SendError`] handing the item back, with [`Error::Disconnected`] if the manager is
+    /// gone (also when it goes while this put waits for room) or [`Error::Codec`] if the item
+    /// cannot be encoded. `?` turns it into the [`Error`].
     ///
     /// # Blocking
     ///
@@ -683,10 +684,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// assert_eq!(q.qsize()?, 1);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn put(&self, item: T) -> Result<(), Error> {
+    pub fn put(&self, item: T) -> Result<(), SendError<T>> {
         self.put_waiting(item, None).map_err(|err| match err {
-            PutError::Failed(_, err) => err,
-            PutError::Full(_) => unexpected(&Reply::TimedOut),
+            PutError::Failed(item, error) => SendError { item, error },
+            PutError::Full(item) => SendError {
+                item,
+                error: unexpected(&Reply::TimedOut),
+            },
         })
     }
 

@@ -18,7 +18,7 @@
 //! | `conn.send(x)`, `conn.recv()`, `conn.poll(timeout)` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`recv_timeout(d)`](Connection::recv_timeout), [`poll(timeout)`](Connection::poll) |
 //! | `EOFError` from `recv` on a closed pipe | [`Error::Disconnected`](crate::Error::Disconnected) |
 //! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n)`](Queue::bounded) |
-//! | `q.put(x)`, `q.get()` | [`put`](Queue::put), [`get`](Queue::get) |
+//! | `q.put(x)`, `q.get()` | [`put`](Queue::put) (a failure hands the item back in a [`SendError`]), [`get`](Queue::get) |
 //! | `q.put(x, timeout=t)`, `q.put_nowait(x)`, `queue.Full` | [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`PutError::Full`] (the item comes back) |
 //! | `q.get(timeout=t)`, `q.get_nowait()`, `queue.Empty` | [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get), [`GetError::Empty`] |
 //! | `q.qsize()` | [`qsize()`](Queue::qsize) (exact) |
@@ -106,7 +106,7 @@ pub use self::current::{CurrentProcess, current_process};
 pub use self::handle::Process;
 pub use self::pipe::{Connection, pipe};
 pub use self::queue::{JoinableQueue, Queue};
-pub use self::queue_error::{GetError, PutError};
+pub use self::queue_error::{GetError, PutError, SendError};
 
 /// Records that this process is a process-pool worker, for [`current_process`].
 pub(crate) fn mark_pool_worker() {

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::protocol::{Reply, Request, Token, VERSION, Wait};
-use super::queue_error::{GetError, PutError};
+use super::queue_error::{GetError, PutError, SendError};
 use super::state::{QueueState, Stop};
 use super::{broker, refusal, sys};
 use crate::error::Error;
@@ -249,9 +249,10 @@ impl<T: Serialize> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Codec`] if the item cannot be encoded (a [`Connection`](super::Connection)
-    /// cannot travel through a queue), [`Error::Disconnected`] if the creating process is
-    /// gone. The item is dropped; use [`put_timeout`](Queue::put_timeout) to get it back.
+    /// A [`SendError`] handing the item back, with [`Error::Codec`] if the item cannot be
+    /// encoded (a [`Connection`](super::Connection) cannot travel through a queue) or
+    /// [`Error::Disconnected`] if the creating process is gone (also when it goes while
+    /// this put waits for room). `?` turns it into the [`Error`].
     ///
     /// # Blocking
     ///
@@ -265,12 +266,15 @@ impl<T: Serialize> Queue<T> {
     /// assert_eq!(q.get()?, [1, 2]);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn put(&self, item: T) -> Result<(), Error> {
+    pub fn put(&self, item: T) -> Result<(), SendError<T>> {
         self.put_waiting(item, Wait::Forever)
             .map_err(|err| match err {
-                PutError::Failed(_, err) => err,
-                PutError::Full(_) => Error::Codec {
-                    message: "the queue reported full to a put without a time limit".to_owned(),
+                PutError::Failed(item, error) => SendError { item, error },
+                PutError::Full(item) => SendError {
+                    item,
+                    error: Error::Codec {
+                        message: "the queue reported full to a put without a time limit".to_owned(),
+                    },
                 },
             })
     }
