@@ -29,12 +29,14 @@
 //!
 //! - **The server is a child process** started like any [`Process`](crate::process::Process)
 //!   (this program re-executed, no `fork`): it stops when its [`Manager`] is dropped or shut
-//!   down, and when the owner dies, even by `SIGKILL` (its control pipe closes; it also
-//!   checks every second that it has not been orphaned), removing its socket as it goes.
+//!   down, and when the owner dies, even by `SIGKILL` (it is a daemon child). A local server
+//!   listens on an abstract Unix socket, a name with no file, so nothing is left behind
+//!   however either process dies.
 //! - **Always authenticated.** Each connection runs a mutual HMAC-SHA256 challenge-response on
 //!   the authkey, as Python's `multiprocessing.connection` does, before the server reads a
-//!   single request; a peer with the wrong key is refused. Local servers also sit on a Unix
-//!   socket in a `0700` directory. TCP traffic is authenticated, not encrypted (as in Python).
+//!   single request; a peer with the wrong key is refused. A local server also hangs up at
+//!   once on processes of other users, and a client does not talk to a local server run by
+//!   another user. TCP traffic is authenticated, not encrypted (as in Python).
 //! - **Hostile input is survivable.** Requests are length-prefixed and capped at 64 MiB,
 //!   checked before allocating; garbage, truncated frames and huge length prefixes end only
 //!   the offending connection, never the server.

@@ -22,7 +22,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A server process holding shared objects, and this process's way to it: Python's
 /// `multiprocessing.Manager()` (and `BaseManager` for remote use).
 ///
-/// [`Manager::new`] starts the server as a child process on a private Unix socket;
+/// [`Manager::new`] starts the server as a child process on a private abstract Unix socket;
 /// [`Manager::builder`] can make it listen on TCP with a chosen authkey instead, and
 /// [`Manager::connect`] reaches a server started elsewhere. The methods [`dict`](Manager::dict),
 /// [`list`](Manager::list), [`namespace`](Manager::namespace), [`queue`](Manager::queue),
@@ -31,8 +31,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// The server stops when the `Manager` that started it is dropped or
 /// [`shut down`](Manager::shutdown), and when the process that started it dies, however it
-/// dies (even by `SIGKILL`: the server's control pipe closes). Proxies then fail with
-/// [`Error::Disconnected`].
+/// dies (even by `SIGKILL`: the server is a daemon child, which the kernel kills with its
+/// parent). Proxies then fail with [`Error::Disconnected`].
 ///
 /// # Examples
 ///
@@ -148,9 +148,11 @@ impl ManagerBuilder {
             authkey: authkey.clone(),
             listen: self.listen,
         };
-        // Not a daemon: a parent-death SIGKILL would leave its socket behind. The server
-        // watches its control pipe and its parent instead, and exits cleanly.
-        let mut process = Process::new(serve_manager, (config, theirs)).with_name("ManagerServer");
+        // A daemon: it dies with this process, however this process dies, and leaves nothing
+        // behind (its socket is abstract).
+        let mut process = Process::new(serve_manager, (config, theirs))
+            .with_name("ManagerServer")
+            .with_daemon(true);
         process.start()?;
         let failed = |reason: String| {
             process.kill();

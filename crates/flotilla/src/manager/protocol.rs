@@ -26,8 +26,10 @@ pub(crate) type Session = [u8; 16];
 
 /// Where a manager's server listens.
 ///
-/// Local managers listen on a Unix socket in a private (`0700`) directory; a manager built
-/// with [`listen`](super::ManagerBuilder::listen) listens on TCP. Both require the authkey.
+/// Local managers listen on an abstract Unix socket (a name, no file: nothing is left behind
+/// when the server dies, however it dies), which only processes of the same user and network
+/// namespace can use; a manager built with [`listen`](super::ManagerBuilder::listen) listens
+/// on TCP. Both require the authkey.
 ///
 /// # Examples
 ///
@@ -36,15 +38,18 @@ pub(crate) type Session = [u8; 16];
 ///
 /// let addr: Address = "127.0.0.1:5000".parse::<std::net::SocketAddr>()?.into();
 /// assert_eq!(addr.to_string(), "127.0.0.1:5000");
+/// assert_eq!(Address::Abstract("mine".to_owned()).to_string(), "unix:@mine");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Address {
-    /// A Unix socket on this machine.
+    /// A Unix socket file on this machine.
     Unix(PathBuf),
     /// A TCP address.
     Tcp(SocketAddr),
+    /// An abstract Unix socket on this machine (Linux), by name.
+    Abstract(String),
 }
 
 impl From<SocketAddr> for Address {
@@ -58,6 +63,7 @@ impl fmt::Display for Address {
         match self {
             Address::Unix(path) => write!(f, "unix:{}", path.display()),
             Address::Tcp(addr) => write!(f, "{addr}"),
+            Address::Abstract(name) => write!(f, "unix:@{name}"),
         }
     }
 }

@@ -1,12 +1,11 @@
 //! The manager's server: a process holding the shared objects, serving each connection on its
 //! own thread.
 //!
-//! [`Manager::start`](super::Manager) runs [`serve_manager`] as a child process and keeps the
-//! other end of a pipe; the server serves until that pipe closes, which happens when the owner
-//! drops the [`Manager`](super::Manager), shuts it down, or dies however it dies (the kernel
-//! closes a dead process's descriptors). In case a copy of the owner's end outlives the owner
-//! (a `fork` without `exec` in the owner), the server also exits once it is reparented. Either
-//! way it exits cleanly, removing its socket, which a parent-death `SIGKILL` would not allow.
+//! [`Manager::start`](super::Manager) runs [`serve_manager`] as a daemon child process (the
+//! kernel kills it when its owner dies, however the owner dies) and keeps the other end of a
+//! pipe; the server serves until that pipe closes or says stop, which happens when the owner
+//! drops the [`Manager`](super::Manager) or shuts it down. A local server listens on an
+//! abstract socket, so nothing is left behind however it ends.
 //!
 //! Each connection is authenticated first ([`auth::accept`]); nothing else is read before.
 //! After that a frame longer than [`MAX_MESSAGE`] or one that does not decode ends that one
@@ -38,10 +37,6 @@ use crate::process_pool::wire::{self, ReadError};
 /// call.
 const READ_BUFFER: usize = 8 << 10;
 
-/// How often the server checks that its owner is still its parent, in case the control pipe
-/// does not close when the owner dies.
-const OWNER_CHECK: Duration = Duration::from_secs(1);
-
 /// How often a thread waiting for a client checks that the client is still connected.
 const PEER_CHECK: Duration = Duration::from_millis(200);
 
@@ -68,14 +63,10 @@ pub(crate) enum Started {
 #[crate::task]
 pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
     let bound = match config.listen {
-        Some(addr) => {
-            transport::bind_tcp(addr).map(|(listener, address)| (listener, address, None))
-        }
-        None => {
-            transport::bind_unix().map(|(listener, address, dir)| (listener, address, Some(dir)))
-        }
+        Some(addr) => transport::bind_tcp(addr),
+        None => transport::bind_local(),
     };
-    let (listener, address, dir) = match bound {
+    let (listener, address) = match bound {
         Ok(bound) => bound,
         Err(why) => {
             let _ = owner.send(&Started::Failed(why));
@@ -87,21 +78,12 @@ pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
         .name("flotilla-manager-accept".to_owned())
         .spawn(move || accept(&server, &listener));
     let report = match accepting {
-        Ok(_) => Started::Listening(address.clone()),
+        Ok(_) => Started::Listening(address),
         Err(err) => Started::Failed(format!("could not start the accepting thread: {err}")),
     };
     if owner.send(&report).is_ok() && matches!(report, Started::Listening(_)) {
-        let parent = std::os::unix::process::parent_id();
-        // Any message, or the pipe closing, means stop; so does being orphaned.
-        while !owner.poll(Some(OWNER_CHECK)) {
-            if std::os::unix::process::parent_id() != parent {
-                break;
-            }
-        }
-    }
-    if let (Address::Unix(path), Some(dir)) = (&address, dir) {
-        let _ = std::fs::remove_file(path);
-        let _ = std::fs::remove_dir(dir);
+        // Any message, or the pipe closing, means stop.
+        owner.poll(None);
     }
     // Returning ends the process, and with it every connection.
 }
@@ -119,6 +101,9 @@ fn accept(server: &Arc<Server>, listener: &Listener) {
                 if let Err(err) = spawned {
                     tracing::warn!(%err, "manager: could not start a connection thread");
                 }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                tracing::warn!(%err, "manager: hung up on a stranger");
             }
             Err(err) => {
                 // Out of descriptors, typically: back off rather than spin.

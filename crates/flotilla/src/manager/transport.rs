@@ -1,15 +1,14 @@
-//! Sockets, Unix or TCP, behind one type; and the private directory of a local server's socket.
+//! Sockets, Unix or TCP, behind one type.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::protocol::Address;
 use crate::primitives::spin_until;
-use crate::process::{broker, sys};
+use crate::process::{socket, sys};
 
 /// One connected socket.
 #[derive(Debug)]
@@ -24,6 +23,7 @@ impl Stream {
     pub(crate) fn connect(address: &Address) -> io::Result<Stream> {
         match address {
             Address::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+            Address::Abstract(name) => socket::connect(name.as_bytes()).map(Stream::Unix),
             Address::Tcp(addr) => {
                 let stream = TcpStream::connect(addr)?;
                 stream.set_nodelay(true)?;
@@ -113,7 +113,13 @@ impl Listener {
     /// Waits for the next connection.
     pub(crate) fn accept(&self) -> io::Result<Stream> {
         match self {
-            Listener::Unix(listener) => listener.accept().map(|(s, _)| Stream::Unix(s)),
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept()?;
+                // Anyone in the network namespace can reach an abstract socket: hang up on
+                // other users before reading a byte.
+                socket::trusted(&stream)?;
+                Ok(Stream::Unix(stream))
+            }
             Listener::Tcp(listener) => {
                 let (stream, _) = listener.accept()?;
                 stream.set_nodelay(true)?;
@@ -134,10 +140,9 @@ pub(crate) fn bind_tcp(addr: std::net::SocketAddr) -> Result<(Listener, Address)
     Ok((Listener::Tcp(listener), Address::Tcp(local)))
 }
 
-/// Binds a Unix socket in a new private (`0700`) directory; returns the listener, its address
-/// and the directory (to remove at exit).
-pub(crate) fn bind_unix() -> Result<(Listener, Address, PathBuf), String> {
-    let (dir, path, listener) = broker::bind_private("flotilla-manager", "manager.sock")
+/// Binds an abstract Unix socket under a new name; returns the listener and its address.
+pub(crate) fn bind_local() -> Result<(Listener, Address), String> {
+    let (name, listener) = socket::bind("flotilla-manager")
         .map_err(|complaint| format!("could not start the manager's server: {complaint}"))?;
-    Ok((Listener::Unix(listener), Address::Unix(path), dir))
+    Ok((Listener::Unix(listener), Address::Abstract(name)))
 }

@@ -87,7 +87,7 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-pub(crate) mod broker;
+mod broker;
 pub(crate) mod child;
 mod current;
 pub(crate) mod fds;
@@ -98,6 +98,7 @@ mod queue;
 mod queue_error;
 mod reaper;
 pub(crate) mod refusal;
+pub(crate) mod socket;
 mod spawner;
 mod state;
 pub(crate) mod sys;

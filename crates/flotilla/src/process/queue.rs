@@ -4,9 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -15,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::protocol::{Reply, Request, Token, VERSION, Wait};
 use super::queue_error::{GetError, PutError, SendError};
 use super::state::{QueueState, Stop};
-use super::{broker, refusal, sys};
+use super::{broker, refusal, socket, sys};
 use crate::error::Error;
 use crate::primitives::{Arc, Mutex, lock};
 use crate::process_pool::wire;
@@ -33,8 +31,10 @@ use crate::process_pool::wire;
 ///
 /// The items live in the process that created the queue. Handles there use them directly;
 /// a handle decoded in another process connects to a small broker in the creating process
-/// (a thread per connection, on a Unix socket in a private `0700` directory, guarded by a
-/// random token carried in the handle) and each operation is one request and one reply.
+/// (a thread per connection, on an abstract Unix socket that only this user can use and that
+/// leaves no file behind, guarded by a random token carried in the handle) and each
+/// operation is one request and one reply. Abstract sockets belong to a network namespace:
+/// a process in another one cannot reach the queue.
 /// Python instead gives every process a pipe and a semaphore and feeds items through a
 /// background thread. The broker design is simpler and makes bounds, timeouts, `qsize` and
 /// `JoinableQueue::join` exact, but **the creating process must outlive every user of the
@@ -93,7 +93,8 @@ impl Drop for Local {
 
 /// A queue in another process, reached through its broker.
 struct Remote {
-    path: PathBuf,
+    /// The broker's abstract socket.
+    name: Vec<u8>,
     token: Token,
     /// The creating process's id, for messages.
     owner: u32,
@@ -106,8 +107,9 @@ struct Remote {
 #[derive(Serialize, Deserialize)]
 #[serde(rename = "Queue")]
 struct Ticket {
+    /// The name of the broker's abstract socket.
     #[serde(with = "serde_bytes")]
-    path: Vec<u8>,
+    name: Vec<u8>,
     token: Token,
     owner: u32,
 }
@@ -469,7 +471,7 @@ impl<T> Serialize for Queue<T> {
             Flavor::Local(local) => {
                 let (broker, token) = local.0.export().map_err(refusal::encoding)?;
                 Ticket {
-                    path: broker.path().as_os_str().as_bytes().to_vec(),
+                    name: broker.name().as_bytes().to_vec(),
                     token,
                     owner: std::process::id(),
                 }
@@ -481,7 +483,7 @@ impl<T> Serialize for Queue<T> {
                     Err(err) => return Err(refusal::encoding(err)),
                 }
                 Ticket {
-                    path: remote.path.as_os_str().as_bytes().to_vec(),
+                    name: remote.name.clone(),
                     token: remote.token,
                     owner: remote.owner,
                 }
@@ -503,10 +505,10 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
         {
             Flavor::Local(Arc::new(Local(state)))
         } else {
-            let path = PathBuf::from(std::ffi::OsStr::from_bytes(&ticket.path));
-            let first = connect(&path, &ticket.token, ticket.owner).map_err(refusal::decoding)?;
+            let first =
+                connect(&ticket.name, &ticket.token, ticket.owner).map_err(refusal::decoding)?;
             Flavor::Remote(Arc::new(Remote {
-                path,
+                name: ticket.name,
                 token: ticket.token,
                 owner: ticket.owner,
                 idle: Mutex::new(vec![first]),
@@ -526,7 +528,7 @@ impl Remote {
         let taken = lock(&self.idle).pop();
         let stream = match taken {
             Some(stream) => stream,
-            None => connect(&self.path, &self.token, self.owner)?,
+            None => connect(&self.name, &self.token, self.owner)?,
         };
         let frame = wire::start(request)
             .map(|mut frame| {
@@ -558,9 +560,9 @@ impl Remote {
     }
 }
 
-/// Opens and attaches a connection to the queue `token` at `path`.
-fn connect(path: &std::path::Path, token: &Token, owner: u32) -> Result<UnixStream, Error> {
-    let stream = UnixStream::connect(path).map_err(|err| gone(owner, &err))?;
+/// Opens and attaches a connection to the queue `token` at the broker's socket `name`.
+fn connect(name: &[u8], token: &Token, owner: u32) -> Result<UnixStream, Error> {
+    let stream = socket::connect(name).map_err(|err| gone(owner, &err))?;
     let hello = wire::encode(&Request::Attach {
         version: VERSION,
         token: *token,
