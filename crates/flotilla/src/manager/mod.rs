@@ -44,6 +44,20 @@
 //!   (all its proxies for one manager share one session). When a process dies holding the
 //!   [`Lock`], the next acquisition gets [`LockError::OwnerDied`](crate::shared::LockError)
 //!   with the guard; permits it held come back; a [`Barrier`] it was waiting at breaks.
+//! - **Silent holders do not hang anyone either.** A process that is stopped (`SIGSTOP`) or
+//!   whose host or network goes silent never closes its connections. Clients renew their
+//!   session every quarter of the server's lease (10 s unless
+//!   [`ManagerBuilder::lease`] says otherwise); a session not heard from for a whole lease
+//!   ends as if its process had died, within the lease and an eighth of it. TCP connections
+//!   also use keepalive, so a connection to a host that went silent fails within about 8 s,
+//!   on both sides. A client expects every reply within the operation's own wait plus one
+//!   lease, so a stopped server fails its operations with
+//!   [`Error::Disconnected`](crate::Error::Disconnected) instead of hanging them (a wait
+//!   without a time limit is the exception: it waits as long as the server is alive).
+//! - **Strangers cannot crowd it out.** At most 16 connections from one peer (an IP address
+//!   or a local process), and 128 in all, may be proving the authkey at once; a new one over
+//!   a limit pushes out the oldest waiting, so silent connections cannot use up the
+//!   server's descriptors while an honest client gets in.
 //! - **Typed proxies, type-agnostic server.** The server stores the bytes the proxies encode;
 //!   proxies encode and decode with serde (postcard) on the client. Dict keys are compared by
 //!   their encoding. Objects live as long as the server (Python reference-counts them).
@@ -79,11 +93,13 @@
 
 mod auth;
 mod client;
+mod gate;
 mod handle;
 mod owner;
 mod protocol;
 mod proxies;
 mod server;
+mod sessions;
 mod transport;
 
 pub use self::handle::Proxy;

@@ -19,6 +19,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long `shutdown` (or `Drop`) waits for the server to exit before killing it.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a client may stay silent before the server ends its session, unless
+/// [`ManagerBuilder::lease`] says otherwise.
+const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// The shortest lease a builder accepts.
+const MIN_LEASE: Duration = Duration::from_millis(100);
+
 /// A server process holding shared objects, and this process's way to it: Python's
 /// `multiprocessing.Manager()` (and `BaseManager` for remote use).
 ///
@@ -80,6 +87,7 @@ struct Server {
 pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     listen: Option<SocketAddr>,
+    lease: Option<Duration>,
 }
 
 impl ManagerBuilder {
@@ -116,12 +124,37 @@ impl ManagerBuilder {
         self
     }
 
+    /// How long a client process may stay silent before the server ends its session (default
+    /// 10 s). Clients renew their session on their own, every quarter lease, from a thread
+    /// of their own, so only a process that is stopped (`SIGSTOP`, a debugger) or cut off
+    /// (its host down, its network gone: a TCP connection that will never close) goes
+    /// silent. Its session then ends as if the process had died: the [`Lock`] it held is
+    /// given to the next acquirer with [`LockError::OwnerDied`](crate::shared::LockError),
+    /// its semaphore permits come back, a [`Barrier`] it waited at breaks, within the lease
+    /// and an eighth of it after the process was last heard from. If it comes back, its next
+    /// operation fails with [`Error::Disconnected`] saying so (a guard it holds no longer
+    /// holds the lock), and later ones run in a new session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let manager = flotilla::manager::Manager::builder().lease(Duration::from_secs(3)).start()?;
+    /// assert!(manager.event()?.set().is_ok());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> ManagerBuilder {
+        self.lease = Some(lease);
+        self
+    }
+
     /// Starts the server process and returns its owner.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for an empty authkey, [`Error::Spawn`] if the server could not
-    /// be started or could not listen (the address is taken, say).
+    /// [`Error::InvalidConfig`] for an empty authkey or a lease under 100 ms, [`Error::Spawn`]
+    /// if the server could not be started or could not listen (the address is taken, say).
     ///
     /// # Examples
     ///
@@ -143,10 +176,17 @@ impl ManagerBuilder {
                 })?
                 .to_vec(),
         };
+        let lease = self.lease.unwrap_or(DEFAULT_LEASE);
+        if lease < MIN_LEASE {
+            return Err(Error::InvalidConfig {
+                reason: format!("a manager's lease must be at least {MIN_LEASE:?}, not {lease:?}"),
+            });
+        }
         let (control, theirs) = pipe::<Started>(true)?;
         let config = Config {
             authkey: authkey.clone(),
             listen: self.listen,
+            lease,
         };
         // A daemon: it dies with this process, however this process dies, and leaves nothing
         // behind (its socket is abstract).

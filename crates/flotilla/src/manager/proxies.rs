@@ -837,8 +837,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 /// of the manager, while holding it, the server releases it and the next acquisition
 /// succeeds but reports [`LockError::OwnerDied`] with the guard, like the
 /// [shared-memory lock](crate::shared::Lock): repair the data, then
-/// [`mark_consistent`](LockGuard::mark_consistent). Nobody hangs. Connection failures are
-/// [`LockError::Os`], wrapping the [`Error`].
+/// [`mark_consistent`](LockGuard::mark_consistent). Nobody hangs. The same happens when the
+/// holder goes silent (stopped, or cut off from the server) for longer than the manager's
+/// [lease](super::ManagerBuilder::lease): a guard can outlive its hold, and a holder that
+/// comes back is told so by its next operation's [`Error::Disconnected`]. Connection
+/// failures are [`LockError::Os`], wrapping the [`Error`].
 ///
 /// # Examples
 ///

@@ -49,7 +49,7 @@ pub(crate) fn connect(name: &[u8]) -> io::Result<UnixStream> {
 ///
 /// `PermissionDenied` naming the peer's user, or the error reading its credentials.
 pub(crate) fn trusted(stream: &UnixStream) -> io::Result<()> {
-    let peer = sys::peer_uid(stream.as_fd())?;
+    let (_, peer) = sys::peer_credentials(stream.as_fd())?;
     let me = sys::effective_uid();
     if peer == me || peer == 0 {
         Ok(())
