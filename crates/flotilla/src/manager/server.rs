@@ -219,10 +219,17 @@ impl Object {
         let deadline = wait.and_then(|wait| Instant::now().checked_add(wait));
         let mut checked = Instant::now();
         let mut body = self.lock();
+        let mut waited = false;
         loop {
+            // A client that died while it waited must not have its operation done for it
+            // now (a put would add an item nobody will know was added).
+            if waited && peer.peer_gone() {
+                return Err(Stop::PeerGone);
+            }
             if let Some(value) = ready(&mut body) {
                 return Ok(value);
             }
+            waited = true;
             let now = Instant::now();
             let slice = match deadline {
                 Some(deadline) if deadline <= now => return Err(Stop::TimedOut),

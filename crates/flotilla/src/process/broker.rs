@@ -9,7 +9,8 @@
 //! allocate nor hold a thread for long. After that, requests map one to one onto
 //! [`QueueState`] operations; a blocking `get`, `put` or `join` blocks that connection's
 //! thread, never the others. Anything malformed ends that one connection (after a
-//! [`Reply::Refused`] where possible), never the broker.
+//! [`Reply::Refused`] where possible), never the broker, and so does a request that stops
+//! arriving part-way for [`FRAME_PROGRESS`].
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -26,6 +27,12 @@ use crate::process_pool::wire::{self, ReadError};
 
 /// How long a new connection may take to name its queue.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Once a request has started to arrive, how long the broker waits for each further part of
+/// it: a peer that stops part-way (stopped, hung, or hostile) loses its connection instead
+/// of holding a thread for ever. An idle connection, between requests, may wait as long as
+/// it likes.
+const FRAME_PROGRESS: Duration = Duration::from_secs(5);
 
 /// This process's broker.
 #[derive(Debug)]
@@ -138,12 +145,18 @@ fn serve(broker: &Broker, stream: &UnixStream) {
     }
     let attached = Attached(state);
     let state = &attached.0;
-    if stream.set_read_timeout(None).is_err() || reply(stream, &Reply::Attached, &[]).is_err() {
+    if stream.set_read_timeout(Some(FRAME_PROGRESS)).is_err()
+        || reply(stream, &Reply::Attached, &[]).is_err()
+    {
         return;
     }
     let peer = stream.as_fd();
     let mut body = Vec::new();
     loop {
+        // Idle for as long as the peer likes; then the read timeout bounds each part.
+        if sys::wait_readable(peer, None).is_err() {
+            return;
+        }
         match wire::read_frame(&mut &*stream, &mut body) {
             Ok(()) => {}
             Err(ReadError::Closed | ReadError::Io(_)) => return,

@@ -95,7 +95,19 @@ fn run(mut control: UnixStream) -> i32 {
     let mut out = Vec::new();
     refusal::clear();
     let outcome = match registry::lookup(start.task, crate::backend::Shape::One) {
-        Some(call) => call(args, &mut out),
+        // The task's own panics come back as an outcome; one in its arguments' `Deserialize`
+        // or its result's `Serialize` would otherwise unwind out of this pre-`main` entry
+        // point, which aborts.
+        Some(call) => panic::catch(|| call(args, &mut out)).unwrap_or_else(|panic| {
+            Outcome::Failed(format!(
+                "panicked while decoding its arguments or encoding its result: {}{}",
+                panic.message(),
+                panic
+                    .location()
+                    .map(|at| format!(" (at {at})"))
+                    .unwrap_or_default()
+            ))
+        }),
         None => Outcome::UnknownTask(start.task.to_owned()),
     };
     drop(out);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::child::{CHILD_ENV, Start};
 use super::reaper::Watch;
-use super::{current, fds, refusal, spawner, sys};
+use super::{codec, current, fds, spawner, sys};
 use crate::error::Error;
 use crate::executor::Task;
 use crate::process_pool::wire;
@@ -100,14 +100,11 @@ impl Process {
             path,
             daemon: false,
             args: Mutex::new(Some(Box::new(move || {
-                refusal::clear();
-                postcard::to_allocvec(&args).map_err(|err| {
-                    format!(
-                        "could not encode the arguments of task `{}`: {}",
-                        T::NAME,
-                        refusal::explain(err)
-                    )
-                })
+                codec::encode(
+                    &args,
+                    Vec::new(),
+                    &format_args!("the arguments of task `{}`", T::NAME),
+                )
             }))),
             started: None,
         }

@@ -89,6 +89,7 @@
 
 mod broker;
 pub(crate) mod child;
+pub(crate) mod codec;
 mod current;
 pub(crate) mod fds;
 mod handle;

@@ -13,10 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::protocol::{Reply, Request, Token, VERSION, Wait};
 use super::queue_error::{GetError, PutError, SendError};
 use super::state::{QueueState, Stop};
-use super::{broker, refusal, socket, sys};
+use super::{broker, codec, refusal, socket, sys};
 use crate::error::Error;
 use crate::primitives::{Arc, Mutex, lock};
-use crate::process_pool::wire;
+use crate::process_pool::wire::{self, ReadError};
 
 /// A first-in, first-out queue shared by processes: Python's `multiprocessing.Queue`.
 ///
@@ -100,8 +100,19 @@ struct Remote {
     owner: u32,
     /// Attached connections not in use; one per concurrent operation, at least one always,
     /// which keeps the queue alive.
-    idle: Mutex<Vec<UnixStream>>,
+    idle: Mutex<Vec<Conn>>,
 }
+
+/// A connection to a broker, and the read timeout it has.
+struct Conn {
+    stream: UnixStream,
+    timeout: Option<Duration>,
+}
+
+/// How long past an operation's own wait a broker may take to answer: a healthy one answers
+/// in microseconds, so one that takes this long is stopped or hung, and the operation fails
+/// instead of hanging with it. (A wait without a time limit waits as long as it takes.)
+const REPLY_GRACE: Duration = Duration::from_secs(5);
 
 /// How a handle is encoded: where the broker listens and the queue's secret token.
 #[derive(Serialize, Deserialize)]
@@ -327,16 +338,9 @@ impl<T: Serialize> Queue<T> {
     }
 
     fn put_waiting(&self, item: T, wait: Wait) -> Result<(), PutError<T>> {
-        refusal::clear();
-        let bytes = match postcard::to_allocvec(&item) {
+        let bytes = match codec::encode(&item, Vec::new(), &"an item for a queue") {
             Ok(bytes) => bytes,
-            Err(err) => {
-                let message = format!(
-                    "could not encode an item for a queue: {}",
-                    refusal::explain(err)
-                );
-                return Err(PutError::Failed(item, Error::Codec { message }));
-            }
+            Err(message) => return Err(PutError::Failed(item, Error::Codec { message })),
         };
         match self.put_bytes(bytes, wait) {
             Ok(None) => Ok(()),
@@ -420,17 +424,8 @@ impl<T: DeserializeOwned> Queue<T> {
 
     fn get_waiting(&self, wait: Wait) -> Result<T, GetError> {
         match self.get_bytes(wait) {
-            Ok(Some(bytes)) => {
-                refusal::clear();
-                postcard::from_bytes(&bytes).map_err(|err| {
-                    GetError::Failed(Error::Codec {
-                        message: format!(
-                            "could not decode an item from a queue: {}",
-                            refusal::explain(err)
-                        ),
-                    })
-                })
-            }
+            Ok(Some(bytes)) => codec::decode(&bytes, &"an item from a queue")
+                .map_err(|message| GetError::Failed(Error::Codec { message })),
             Ok(None) => Err(GetError::Empty),
             Err(err) => Err(GetError::Failed(err)),
         }
@@ -525,21 +520,56 @@ impl Remote {
     /// Sends one request on an idle connection (or a new one) and returns the reply, the
     /// reply's frame and where its payload starts in it.
     fn call(&self, request: &Request, payload: &[u8]) -> Result<(Reply, Vec<u8>, usize), Error> {
+        let frame =
+            wire::with_payload(request, payload).map_err(|message| Error::Codec { message })?;
         let taken = lock(&self.idle).pop();
-        let stream = match taken {
-            Some(stream) => stream,
+        let mut conn = match taken {
+            Some(conn) => conn,
             None => connect(&self.name, &self.token, self.owner)?,
         };
-        let frame = wire::start(request)
-            .map(|mut frame| {
-                frame.extend_from_slice(payload);
-                frame
-            })
-            .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
-            .map_err(|message| Error::Codec { message })?;
-        sys::send_all(stream.as_fd(), &frame).map_err(|err| gone(self.owner, &err))?;
+        let within = match request {
+            Request::Put {
+                wait: Wait::Forever,
+            }
+            | Request::Get {
+                wait: Wait::Forever,
+            } => None,
+            Request::Join => None,
+            Request::Put {
+                wait: Wait::For(wait),
+            }
+            | Request::Get {
+                wait: Wait::For(wait),
+            } => Some(wait.saturating_add(REPLY_GRACE)),
+            _ => Some(REPLY_GRACE),
+        };
+        if conn.timeout != within {
+            conn.stream
+                .set_read_timeout(within)
+                .map_err(|err| gone(self.owner, &err))?;
+            conn.timeout = within;
+        }
+        sys::send_all(conn.stream.as_fd(), &frame).map_err(|err| gone(self.owner, &err))?;
         let mut body = Vec::new();
-        wire::read_frame(&mut &stream, &mut body).map_err(|err| gone(self.owner, &err))?;
+        match wire::read_frame(&mut &conn.stream, &mut body) {
+            Ok(()) => {}
+            Err(ReadError::Io(err))
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Error::Disconnected {
+                    reason: format!(
+                        "the queue's owning process {} did not answer within {:?} (it is \
+                         stopped or hung)",
+                        self.owner,
+                        within.unwrap_or_default()
+                    ),
+                });
+            }
+            Err(err) => return Err(gone(self.owner, &err)),
+        }
         let (reply, rest) = wire::decode_head::<Reply>(&body).map_err(|err| Error::Codec {
             message: format!("a queue broker's reply: {err}"),
         })?;
@@ -549,11 +579,11 @@ impl Remote {
                 message: format!("the queue broker refused a request: {reason}"),
             }),
             Reply::Invalid(reason) => {
-                lock(&self.idle).push(stream);
+                lock(&self.idle).push(conn);
                 Err(Error::InvalidOperation { reason })
             }
             reply => {
-                lock(&self.idle).push(stream);
+                lock(&self.idle).push(conn);
                 Ok((reply, body, at))
             }
         }
@@ -561,8 +591,12 @@ impl Remote {
 }
 
 /// Opens and attaches a connection to the queue `token` at the broker's socket `name`.
-fn connect(name: &[u8], token: &Token, owner: u32) -> Result<UnixStream, Error> {
+fn connect(name: &[u8], token: &Token, owner: u32) -> Result<Conn, Error> {
     let stream = socket::connect(name).map_err(|err| gone(owner, &err))?;
+    // The broker answers an attach at once; one that does not is stopped or hung.
+    stream
+        .set_read_timeout(Some(REPLY_GRACE))
+        .map_err(|err| gone(owner, &err))?;
     let hello = wire::encode(&Request::Attach {
         version: VERSION,
         token: *token,
@@ -572,7 +606,10 @@ fn connect(name: &[u8], token: &Token, owner: u32) -> Result<UnixStream, Error> 
     let mut body = Vec::new();
     wire::read_frame(&mut &stream, &mut body).map_err(|err| gone(owner, &err))?;
     match wire::decode_head::<Reply>(&body) {
-        Ok((Reply::Attached, _)) => Ok(stream),
+        Ok((Reply::Attached, _)) => Ok(Conn {
+            stream,
+            timeout: Some(REPLY_GRACE),
+        }),
         Ok((Reply::Refused(why), _)) => Err(Error::Disconnected {
             reason: format!("the queue's broker in process {owner} refused: {why}"),
         }),
