@@ -38,6 +38,7 @@ use flotilla::process::{Connection, GetError, Process, Queue, pipe};
 #[path = "support/children.rs"]
 mod children;
 #[path = "support/trap.rs"]
+#[macro_use]
 mod trap;
 
 use children::{PATIENCE, finish, kill, start};
@@ -715,18 +716,6 @@ fn result_strikes(fault: Fault, exitcode: i32) -> String {
 
 // ---------------------------------------------------------------------------------------
 // The matrix: one test per cell, row by row as in the table above.
-
-/// Declares one test per `cell: body;`.
-macro_rules! cells {
-    ($($name:ident: $body:expr;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                $body;
-            }
-        )*
-    };
-}
 
 cells! {
     encode_panic: encode_panic_cell();

@@ -189,7 +189,12 @@ impl Client {
                 ),
             })
         })?;
-        auth::connect(&stream, &self.authkey, &self.address.to_string()).map_err(Opened::Failed)?;
+        // A server that has answered before named its lease: it answers within that.
+        let limit = lock(&self.state)
+            .lease
+            .map_or(HANDSHAKE_TIMEOUT, |lease| lease.min(HANDSHAKE_TIMEOUT));
+        auth::connect(&stream, &self.authkey, &self.address.to_string(), limit)
+            .map_err(Opened::Failed)?;
         let mut conn = Conn {
             input: BufReader::with_capacity(READ_BUFFER, stream),
             body: Vec::new(),

@@ -25,6 +25,8 @@ const REMEMBERED: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct Sessions {
     lease: Duration,
+    /// When [`expire_silent`](Sessions::expire_silent) last looked.
+    looked: Mutex<Instant>,
     /// The origin of the millisecond clock in [`Entry::heard`].
     epoch: Instant,
     table: Mutex<Table>,
@@ -63,6 +65,7 @@ impl Sessions {
     pub(crate) fn new(lease: Duration) -> Sessions {
         Sessions {
             lease,
+            looked: Mutex::new(Instant::now()),
             epoch: Instant::now(),
             table: Mutex::new(Table::default()),
         }
@@ -129,10 +132,25 @@ impl Sessions {
     /// Expires every session silent for longer than the lease: shuts its connections down
     /// (their threads end, and so do their waits) and returns it, for its holdings to be
     /// given back.
+    ///
+    /// If this server itself was silent (stopped, or starved) for half a lease since it last
+    /// looked, its clients could not have been heard meanwhile: it renews them all instead.
     pub(crate) fn expire_silent(&self) -> Vec<Session> {
         let limit = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
         let now = self.now();
         let mut table = lock(&self.table);
+        let paused = {
+            let mut looked = lock(&self.looked);
+            let paused = looked.elapsed() > self.lease / 2;
+            *looked = Instant::now();
+            paused
+        };
+        if paused {
+            for entry in table.live.values() {
+                entry.heard.store(now, Ordering::Relaxed);
+            }
+            return Vec::new();
+        }
         let silent: Vec<Session> = table
             .live
             .iter()

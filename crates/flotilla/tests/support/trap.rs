@@ -1,8 +1,21 @@
 //! [`Trap`]: a value whose `Serialize` or `Deserialize` fails on purpose (panics, aborts,
-//! exits, hangs, or writes the wrong bytes), for the fault matrices; and [`capture_stderr`],
-//! to read what a child process said about its failure.
+//! exits, hangs, or writes the wrong bytes), for the fault matrices; [`capture_stderr`], to
+//! read what a child process said about its failure; and `cells!`, which declares a matrix's
+//! tests, one per cell.
 
 #![allow(dead_code)] // each test file uses its own subset
+
+/// Declares one test per `cell: body;` (a row of a fault matrix).
+macro_rules! cells {
+    ($($name:ident: $body:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $body;
+            }
+        )*
+    };
+}
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
