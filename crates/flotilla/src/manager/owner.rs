@@ -39,7 +39,16 @@ const MIN_LEASE: Duration = Duration::from_millis(100);
 /// The server stops when the `Manager` that started it is dropped or
 /// [`shut down`](Manager::shutdown), and when the process that started it dies, however it
 /// dies (even by `SIGKILL`: the server is a daemon child, which the kernel kills with its
-/// parent). Proxies then fail with [`Error::Disconnected`].
+/// parent). Proxies then fail with [`Error::Disconnected`]. So a `Manager` that is not kept
+/// stops its server at once, which is a warning:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn start() -> Result<(), flotilla::Error> {
+///     flotilla::manager::Manager::new()?; // started and stopped
+///     Ok(())
+/// }
+/// ```
 ///
 /// # Examples
 ///
@@ -52,6 +61,7 @@ const MIN_LEASE: Duration = Duration::from_millis(100);
 /// assert_eq!(scores.get(&"ada".to_owned())?, Some(3));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+#[must_use = "dropping a Manager stops the server it started"]
 pub struct Manager {
     client: Arc<Client>,
     /// The server, if this manager started it and has not shut it down.

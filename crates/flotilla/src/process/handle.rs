@@ -37,7 +37,16 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// | `terminate()`, `kill()` | [`terminate`](Process::terminate) (`SIGTERM`), [`kill`](Process::kill) (`SIGKILL`) |
 ///
 /// Dropping a `Process` neither waits for nor kills the child; it is still reaped when it
-/// ends, so it never lingers as a zombie.
+/// ends, so it never lingers as a zombie. A `Process` does nothing until started, so one made
+/// and never used is a warning:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// #[flotilla::task]
+/// fn work() {}
+///
+/// flotilla::process::Process::new(work, ()); // never started
+/// ```
 ///
 /// # Examples
 ///
@@ -57,6 +66,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+#[must_use = "a Process does nothing until `start` is called"]
 pub struct Process {
     task: &'static str,
     name: String,
@@ -124,7 +134,6 @@ impl Process {
     /// let p = Process::new(idle, ()).with_name("indexer");
     /// assert_eq!(p.name(), "indexer");
     /// ```
-    #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Process {
         self.name = name.into();
         self
@@ -145,7 +154,6 @@ impl Process {
     /// let p = Process::new(watchdog, ()).with_daemon(true);
     /// assert!(p.daemon());
     /// ```
-    #[must_use]
     pub fn with_daemon(mut self, daemon: bool) -> Process {
         self.daemon = daemon;
         self
