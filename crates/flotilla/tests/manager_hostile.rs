@@ -280,3 +280,31 @@ fn a_client_does_not_trust_a_local_server_of_another_user() {
     assert_eq!(stranger::line(&mut out), "0");
     assert!(nobody.wait().unwrap().success());
 }
+
+#[test]
+fn a_second_server_on_the_same_address_is_refused_and_the_first_serves_on()
+-> Result<(), flotilla::Error> {
+    let first = Manager::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .authkey(KEY.to_vec())
+        .start()?;
+    let addr = tcp(&first);
+    let honest = first.dict::<u32, u32>()?;
+    let err = Manager::builder()
+        .listen(addr)
+        .authkey(b"another key".to_vec())
+        .start()
+        .unwrap_err();
+    assert!(matches!(err, flotilla::Error::Spawn { .. }), "{err}");
+    assert!(err.to_string().contains("could not listen"), "{err}");
+    still_serving(&honest, 1);
+    // Clients of the address still reach the first server, and only it.
+    let client = Manager::connect(addr, KEY)?;
+    assert_eq!(client.address(), first.address());
+    assert!(
+        Manager::connect(addr, b"another key")
+            .unwrap_err()
+            .is_authentication_failed()
+    );
+    Ok(())
+}
