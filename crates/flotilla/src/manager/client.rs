@@ -18,7 +18,7 @@
 use std::fmt;
 use std::io::{self, BufReader};
 use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -63,7 +63,14 @@ struct Conn {
     input: BufReader<Stream>,
     body: Vec<u8>,
     timeout: Option<Duration>,
+    /// When it was last put back, idle.
+    idle_since: Instant,
 }
+
+/// A connection idle for less than this is taken as still open without asking the kernel: the
+/// server only closes a connection it is not serving when it ends a session, which takes a
+/// whole lease of silence.
+const FRESH: Duration = Duration::from_millis(100);
 
 /// Every client in this process, to share one per manager.
 static CLIENTS: Mutex<Vec<Weak<Client>>> = Mutex::new(Vec::new());
@@ -166,7 +173,9 @@ impl Client {
             };
             // An idle connection has nothing to read: if it has, the server closed it (it
             // ended our session, say) or broke the protocol. Either way it is no use.
-            if conn.input.buffer().is_empty() && !conn.input.get_ref().peer_gone() {
+            if conn.input.buffer().is_empty()
+                && (conn.idle_since.elapsed() < FRESH || !conn.input.get_ref().peer_gone())
+            {
                 return Ok(conn);
             }
         }
@@ -199,6 +208,7 @@ impl Client {
             input: BufReader::with_capacity(READ_BUFFER, stream),
             body: Vec::new(),
             timeout: None,
+            idle_since: Instant::now(),
         };
         let session = lock(&self.state).session;
         let hello = Request::Hello {
@@ -256,7 +266,7 @@ impl Client {
         let me = self.me.clone();
         let spawned = std::thread::Builder::new()
             .name("flotilla-manager-renew".to_owned())
-            .stack_size(64 * 1024)
+            .stack_size(256 * 1024)
             .spawn(move || renew(&me, &stopped, lease / 4));
         match spawned {
             Ok(_) => state.renewing = Some(stop),
@@ -265,7 +275,8 @@ impl Client {
         }
     }
 
-    fn put_back(&self, conn: Conn) {
+    fn put_back(&self, mut conn: Conn) {
+        conn.idle_since = Instant::now();
         let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE {
             idle.push(conn);
