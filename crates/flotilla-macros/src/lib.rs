@@ -20,25 +20,36 @@ use syn::{FnArg, ItemFn, ReturnType, parse_macro_input};
 ///
 /// One parameter travels as itself, several as a tuple, none as `()`. Parameters and the return
 /// value must be serde types (owned: `String`, not `&str`). The task's stable name is the
-/// module path plus the function name. The unit struct takes the function's name, so neither a
-/// parameter nor a local binding in the same scope can share it.
+/// module path plus the function name; it must be unique in the program (a pool refuses to
+/// start if two tasks share one, as two functions of the same name in function bodies of one
+/// module would). The unit struct takes the function's name, so neither a parameter nor a
+/// local binding in the same scope can share it.
+///
+/// `#[flotilla::task(internal)]` registers a task that only code naming its type can run
+/// (`submit(task, args)`, `Process::new(task, args)`): entry points that take a task's name
+/// from outside the program, such as `submit_encoded` and cluster workers, do not find it.
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        let err = syn::Error::new(
-            TokenStream2::from(attr).span(),
-            "#[flotilla::task] takes no arguments",
-        );
-        return err.to_compile_error().into();
-    }
+    let attr = TokenStream2::from(attr);
+    let internal = match attr.to_string().as_str() {
+        "" => false,
+        "internal" => true,
+        _ => {
+            let err = syn::Error::new(
+                attr.span(),
+                "#[flotilla::task] takes no arguments other than `internal`",
+            );
+            return err.to_compile_error().into();
+        }
+    };
     let function = parse_macro_input!(item as ItemFn);
-    match expand(function) {
+    match expand(function, internal) {
         Ok(tokens) => tokens.into(),
         Err(err) => err.to_compile_error().into(),
     }
 }
 
-fn expand(function: ItemFn) -> syn::Result<TokenStream2> {
+fn expand(function: ItemFn, internal: bool) -> syn::Result<TokenStream2> {
     let sig = &function.sig;
     if let Some(asyncness) = &sig.asyncness {
         return Err(syn::Error::new(
@@ -104,6 +115,11 @@ fn expand(function: ItemFn) -> syn::Result<TokenStream2> {
         }
         _ => (quote!((#(#types,)*)), quote!(let (#(#vars,)*) = args;)),
     };
+    let entry = if internal {
+        quote!(internal)
+    } else {
+        quote!(of)
+    };
     Ok(quote! {
         #(#docs)*
         #[allow(non_camel_case_types)]
@@ -134,7 +150,7 @@ fn expand(function: ItemFn) -> syn::Result<TokenStream2> {
             #[::flotilla::__private::linkme::distributed_slice(::flotilla::__private::TASKS)]
             #[linkme(crate = ::flotilla::__private::linkme)]
             static ENTRY: ::flotilla::__private::TaskEntry =
-                ::flotilla::__private::TaskEntry::of::<#name>();
+                ::flotilla::__private::TaskEntry::#entry::<#name>();
         };
     })
 }

@@ -9,7 +9,8 @@
 //! - encode a task's arguments and decode its result exactly as flotilla's own workers do
 //!   ([`encode`], [`decode`], [`decode_chunk`], [`PAYLOAD_VERSION`]);
 //! - check that a worker runs the same code as the client ([`signature`],
-//!   [`registered_signature`]);
+//!   [`registered_signature`]) and that the program's task names are unique
+//!   ([`check_tasks`]);
 //! - run a registered task by name, from encoded arguments, in a crash-isolated worker process
 //!   ([`ProcessPoolExecutor::submit_encoded`](crate::ProcessPoolExecutor::submit_encoded)), and
 //!   let `cancel()` ask a server ([`Promise::on_cancel_request`](crate::Promise::on_cancel_request)).
@@ -161,9 +162,21 @@ pub fn decode_chunk<T: DeserializeOwned>(bytes: &[u8]) -> Result<Chunk<T>, Error
     crate::process_pool::decode_items(bytes)
 }
 
-/// A fingerprint of task `T`: its name and the types of its arguments and result. Two builds
-/// of the same code agree on it; a worker built from other code gives another one for the
-/// same name, so a backend can refuse the task instead of misreading its arguments.
+/// A fingerprint of task `T`: its name and the schemas of its argument and result types. Two
+/// builds of the same code agree on it, whatever compiler built them; a worker built from code
+/// that encodes the task differently gives another one for the same name, so a backend can
+/// refuse the task instead of misreading its arguments.
+///
+/// The schema is what the types' `Deserialize` asks for, traced once per task (and kept): for
+/// each struct its field names, their order and their types; for each enum its variants in
+/// order and what each holds; options, sequences, maps, tuples and primitives. Nothing else
+/// counts: renaming a type or moving it to another module keeps the fingerprint; reordering,
+/// renaming, adding or retyping a field or a variant changes it.
+///
+/// Where a type cannot be traced (its `Deserialize` needs a self-describing format, which
+/// flotilla's encoding is not either, or refuses the placeholder values the tracer feeds it,
+/// such as `1` for integers and empty strings), the fingerprint uses that type's
+/// `std::any::type_name` instead: then only builds by the same compiler are sure to agree.
 ///
 /// # Examples
 ///
@@ -184,7 +197,8 @@ pub fn signature<T: Task>() -> u64 {
 }
 
 /// The [`signature`] of the task registered under `name` in this program, or `None` if this
-/// program has no such task.
+/// program has no such task that may be started by name (internal tasks, like the manager's
+/// server, and names registered twice are not).
 ///
 /// # Examples
 ///
@@ -194,4 +208,23 @@ pub fn signature<T: Task>() -> u64 {
 #[cfg(target_os = "linux")]
 pub fn registered_signature(name: &str) -> Option<u64> {
     crate::registry::registered_signature(name)
+}
+
+/// Checks that no two tasks of this program share a name, so that a name received from
+/// elsewhere names one task. Process pools check this when they are built; a backend's worker
+/// should check it before it serves.
+///
+/// # Errors
+///
+/// [`Error::DuplicateTask`] naming a task name registered twice.
+///
+/// # Examples
+///
+/// ```
+/// flotilla::backend::check_tasks()?;
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[cfg(target_os = "linux")]
+pub fn check_tasks() -> Result<(), Error> {
+    crate::registry::check()
 }

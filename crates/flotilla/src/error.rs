@@ -85,6 +85,16 @@ pub enum Error {
         /// The task's name.
         name: String,
     },
+    /// Two tasks of this program are registered under one name (two `#[flotilla::task]`
+    /// functions of the same name in function bodies of one module, or two versions of one
+    /// crate), so no worker could tell which to run: pools refuse to start.
+    #[error(
+        "two tasks are registered under the name `{name}`: task names must be unique in a program"
+    )]
+    DuplicateTask {
+        /// The name registered more than once.
+        name: String,
+    },
     /// The executor was shut down before the task could be submitted.
     #[error("cannot submit: the executor has been shut down")]
     Shutdown,
@@ -142,6 +152,11 @@ pub enum Error {
         /// What could not be created, and the operating system's complaint.
         reason: String,
     },
+    /// A failure only one backend can have (a cluster executor that lost contact with its
+    /// server, say), carried as that backend's own error type: get it back with
+    /// [`Error::backend`].
+    #[error("{0}")]
+    Backend(std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 fn timeout_message(waited: &Duration, unfinished: &Option<(usize, usize)>) -> String {
@@ -199,6 +214,19 @@ impl Error {
         matches!(self, Error::Expired { .. })
     }
 
+    /// True if two tasks of this program share a name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::DuplicateTask { name: "app::resize".into() };
+    /// assert!(err.is_duplicate_task());
+    /// assert!(err.to_string().contains("`app::resize`"));
+    /// ```
+    pub fn is_duplicate_task(&self) -> bool {
+        matches!(self, Error::DuplicateTask { .. })
+    }
+
     /// True if the task exceeded its time limit and was killed.
     pub fn is_task_timeout(&self) -> bool {
         matches!(self, Error::TaskTimedOut { .. })
@@ -235,6 +263,46 @@ impl Error {
     /// ```
     pub fn is_authentication_failed(&self) -> bool {
         matches!(self, Error::AuthenticationFailed { .. })
+    }
+
+    /// True if the failure is one of a backend's own ([`Error::Backend`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::from_backend(std::fmt::Error);
+    /// assert!(err.is_backend());
+    /// ```
+    pub fn is_backend(&self) -> bool {
+        matches!(self, Error::Backend(_))
+    }
+
+    /// Wraps a backend's own error type in [`Error::Backend`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::from_backend(std::fmt::Error);
+    /// assert_eq!(err.to_string(), std::fmt::Error.to_string());
+    /// ```
+    pub fn from_backend<E: std::error::Error + Send + Sync + 'static>(err: E) -> Error {
+        Error::Backend(std::sync::Arc::new(err))
+    }
+
+    /// The backend's own error, if this is an [`Error::Backend`] carrying an `E`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::from_backend(std::fmt::Error);
+    /// assert!(err.backend::<std::fmt::Error>().is_some());
+    /// assert!(flotilla::Error::Cancelled.backend::<std::fmt::Error>().is_none());
+    /// ```
+    pub fn backend<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Backend(err) => err.downcast_ref::<E>(),
+            _ => None,
+        }
     }
 
     /// The panic, if the task panicked.
@@ -316,12 +384,40 @@ pub struct WorkerExit {
     pid: u32,
     code: Option<i32>,
     signal: Option<i32>,
+    cause: Option<String>,
 }
 
 impl WorkerExit {
     /// Describes a worker that exited with `code` or was killed by `signal`.
     pub fn new(pid: u32, code: Option<i32>, signal: Option<i32>) -> WorkerExit {
-        WorkerExit { pid, code, signal }
+        WorkerExit {
+            pid,
+            code,
+            signal,
+            cause: None,
+        }
+    }
+
+    /// The same exit, with what the worker said about why it was dying.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::WorkerExit;
+    ///
+    /// let exit = WorkerExit::new(1234, None, Some(6)).with_cause("the task overflowed its stack");
+    /// assert_eq!(exit.cause(), Some("the task overflowed its stack"));
+    /// assert!(exit.to_string().ends_with("SIGABRT): the task overflowed its stack"));
+    /// ```
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl Into<String>) -> WorkerExit {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// Why the worker died, when it could still say so before it did (a stack overflow).
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// The worker's process id.
@@ -354,6 +450,10 @@ impl fmt::Display for WorkerExit {
             }
             (None, Some(code)) => write!(f, "exited with code {code}"),
             (None, None) => write!(f, "ended for an unknown reason"),
+        }?;
+        match &self.cause {
+            Some(cause) => write!(f, ": {cause}"),
+            None => Ok(()),
         }
     }
 }

@@ -67,6 +67,8 @@ extern crate self as flotilla;
 pub mod backend;
 mod error;
 mod executor;
+#[cfg(target_os = "linux")]
+mod fingerprint;
 mod future;
 #[cfg(target_os = "linux")]
 pub mod manager;

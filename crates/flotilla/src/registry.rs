@@ -1,12 +1,22 @@
 //! The table of `#[flotilla::task]` functions, filled in at link time, in which worker
 //! processes look tasks up by name.
+//!
+//! Names must be unique: two tasks registered under one name (two functions of the same name
+//! inside function bodies of one module, or two versions of one crate) are refused as a whole,
+//! so a worker never runs the wrong one ([`check`] names them). Tasks marked internal
+//! (`#[flotilla::task(internal)]`, flotilla's own manager server) are run only for code that
+//! holds their type; the entry points that take a name from outside ([`lookup_public`],
+//! [`registered_signature`]) do not see them.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::backend::Shape;
+use crate::error::Error;
 use crate::executor::Task;
 use crate::panic;
+use crate::primitives::{Mutex, lock};
 use crate::process_pool::wire::{Item, Outcome};
 
 /// Runs a task from its encoded arguments. On success it appends the encoded result to the
@@ -21,6 +31,7 @@ pub struct TaskEntry {
     call: Call,
     call_chunk: Call,
     signature: fn() -> u64,
+    internal: bool,
 }
 
 impl TaskEntry {
@@ -31,6 +42,16 @@ impl TaskEntry {
             call: call::<T>,
             call_chunk: call_chunk::<T>,
             signature: signature::<T>,
+            internal: false,
+        }
+    }
+
+    /// The entry for task `T`, hidden from every entry point that takes a task's name from
+    /// outside the program.
+    pub const fn internal<T: Task + Default>() -> TaskEntry {
+        TaskEntry {
+            internal: true,
+            ..TaskEntry::of::<T>()
         }
     }
 }
@@ -103,42 +124,89 @@ fn call_chunk<T: Task + Default>(items: &[u8], out: &mut Vec<u8>) -> Outcome {
     }
 }
 
-/// A fingerprint of task `T`'s name and argument and result types, the same in every build of
-/// the same code: a task sent to a program built from other code is recognised by it.
+/// A fingerprint of task `T`: its name and the schemas of its argument and result types (see
+/// [`fingerprint`](crate::fingerprint)), the same in every build of the same code, whatever the
+/// compiler. Computed once per task and kept.
 pub(crate) fn signature<T: Task>() -> u64 {
-    // FNV-1a: stable across builds and platforms, unlike `std`'s hashers.
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    for part in [
-        T::NAME,
-        std::any::type_name::<T::Args>(),
-        std::any::type_name::<T::Output>(),
-    ] {
-        for byte in part.bytes().chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+    static KNOWN: Mutex<Option<HashMap<TypeId, u64>>> = Mutex::new(None);
+    let key = TypeId::of::<T>();
+    if let Some(known) = lock(&KNOWN).as_ref().and_then(|known| known.get(&key)) {
+        return *known;
     }
-    hash
+    // Traced without the lock held: tracing runs the types' `Deserialize` impls.
+    let fingerprint = crate::fingerprint::fingerprint::<T::Args, T::Output>(T::NAME);
+    lock(&KNOWN)
+        .get_or_insert_with(HashMap::new)
+        .insert(key, fingerprint);
+    fingerprint
 }
 
-/// The signature of the task registered under `name`, if there is one.
+/// The signature of the public task registered under `name`, if there is exactly one.
 pub(crate) fn registered_signature(name: &str) -> Option<u64> {
-    entry(name).map(|entry| (entry.signature)())
+    entry(name)
+        .filter(|entry| !entry.internal)
+        .map(|entry| (entry.signature)())
 }
 
-/// Finds a task by name.
+/// Finds a task by name, internal ones included: for requests made by this program's own
+/// code (a typed `submit`, a `Process`), never for a name that came from outside.
 pub(crate) fn lookup(name: &str, shape: Shape) -> Option<Call> {
-    let entry = entry(name)?;
-    Some(match shape {
+    entry(name).map(|entry| pick(entry, shape))
+}
+
+/// Finds a public task by name: for names that come from outside the program.
+pub(crate) fn lookup_public(name: &str, shape: Shape) -> Option<Call> {
+    entry(name)
+        .filter(|entry| !entry.internal)
+        .map(|entry| pick(entry, shape))
+}
+
+fn pick(entry: &TaskEntry, shape: Shape) -> Call {
+    match shape {
         Shape::One => entry.call,
         Shape::Chunk => entry.call_chunk,
+    }
+}
+
+/// Fails if two tasks of this program share a name.
+///
+/// # Errors
+///
+/// [`Error::DuplicateTask`] naming the first such name (in sorted order).
+pub(crate) fn check() -> Result<(), Error> {
+    match index().duplicates.first() {
+        Some(name) => Err(Error::DuplicateTask {
+            name: (*name).to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Every task by name, and the names registered more than once (which no lookup finds).
+struct Index {
+    tasks: HashMap<&'static str, &'static TaskEntry>,
+    duplicates: Vec<&'static str>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut tasks = HashMap::new();
+        let mut duplicates = Vec::new();
+        for entry in TASKS.iter() {
+            if tasks.insert(entry.name, entry).is_some() {
+                duplicates.push(entry.name);
+            }
+        }
+        duplicates.sort_unstable();
+        duplicates.dedup();
+        for name in &duplicates {
+            tasks.remove(name);
+        }
+        Index { tasks, duplicates }
     })
 }
 
 fn entry(name: &str) -> Option<&'static TaskEntry> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static TaskEntry>> = OnceLock::new();
-    INDEX
-        .get_or_init(|| TASKS.iter().map(|entry| (entry.name, entry)).collect())
-        .get(name)
-        .copied()
+    index().tasks.get(name).copied()
 }

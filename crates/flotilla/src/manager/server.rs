@@ -67,7 +67,7 @@ pub(crate) enum Started {
 
 /// The manager's server process: binds, reports its address, and serves until the owner's end
 /// of `owner` closes.
-#[crate::task]
+#[crate::task(internal)]
 pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
     let bound = match config.listen {
         Some(addr) => transport::bind_tcp(addr),

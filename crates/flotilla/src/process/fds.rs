@@ -100,6 +100,9 @@ pub(crate) unsafe fn adopt(fds: &[RawFd]) {
 /// A message for the deserializer if this process inherited no such descriptor or it was
 /// already claimed.
 pub(crate) fn claim(slot: u32) -> Result<OwnedFd, String> {
+    if crate::fingerprint::tracing() {
+        return Err("a connection is not taken over while a task's schema is traced".to_owned());
+    }
     let mut inherited = lock(&INHERITED);
     usize::try_from(slot)
         .ok()

@@ -1,7 +1,14 @@
-//! The pool's side of one worker process: starting it, talking to it, stopping it.
+//! The pool's side of one worker process: starting it, talking to it, stopping it; and the
+//! worker's first steps before `main`.
+//!
+//! Each worker runs under a supervisor (see [`supervisor`](super::supervisor)): the process the
+//! pool starts and kills is the supervisor, which forks the worker into a process group of its
+//! own and, when the worker ends, kills whatever the worker's tasks started. The worker inherits
+//! nothing from the pool but its standard streams and its socket, and that socket is
+//! close-on-exec in the worker, so a task's children hold nothing of the pool's.
 
 use std::io::{self, BufReader};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
@@ -10,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use super::wire::{self, ReadError, Reply};
 use super::worker::WORKER_ENV;
+use super::{runtime, supervisor};
 use crate::error::{Error, WorkerExit};
 use crate::primitives::lock;
+use crate::process::sys;
 
 /// How long a new worker may take to say hello (exec and start-up, on a loaded machine).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,8 +28,19 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Buffer for replies: small ones arrive whole in one read; large ones bypass it.
 const READ_BUFFER: usize = 64 << 10;
 
+/// How long a worker whose socket closed may take to exit before it is killed.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// How long a supervisor asked to kill its worker may take to finish (it kills the tasks'
+/// processes first) before it is killed itself.
+const SUPERVISOR_GRACE: Duration = Duration::from_secs(15);
+
+/// What a worker dying of a stack overflow tells the pool.
+const STACK_OVERFLOW: &str = "the task overflowed its stack";
+
 /// A running worker process and the socket to it.
 pub(crate) struct WorkerProcess {
+    /// The worker's supervisor, the pool's child.
     child: Child,
     /// Writes go straight to the socket; reads go through `reader`, so that a small reply
     /// (header and body) costs one `read`.
@@ -28,6 +48,7 @@ pub(crate) struct WorkerProcess {
     reader: BufReader<UnixStream>,
     /// The socket's read timeout as last set, so it is only changed when it differs.
     read_timeout: Option<Duration>,
+    /// The worker's own process id (its supervisor's until the worker said hello).
     pid: u32,
     switch: Arc<KillSwitch>,
     tasks_run: usize,
@@ -37,8 +58,8 @@ pub(crate) struct WorkerProcess {
 }
 
 /// Kills a worker from another thread (a `cancel()`, a shutdown that kills) without ever
-/// signalling a process id that may have been reused: the pid is forgotten, under the lock,
-/// before the process is reaped.
+/// signalling a process id that may have been reused: the supervisor's pid is forgotten, under
+/// the lock, before the supervisor is reaped.
 #[derive(Debug)]
 pub(crate) struct KillSwitch {
     state: Mutex<SwitchState>,
@@ -46,7 +67,7 @@ pub(crate) struct KillSwitch {
 
 #[derive(Debug)]
 struct SwitchState {
-    /// `None` once the process is being reaped.
+    /// The supervisor's pid; `None` once it is being reaped.
     pid: Option<u32>,
     /// The task the worker is running, if any.
     task: Option<u64>,
@@ -57,25 +78,61 @@ impl KillSwitch {
     pub(crate) fn kill_task(&self, task: u64) -> bool {
         let state = lock(&self.state);
         match (state.pid, state.task) {
-            (Some(pid), Some(running)) if running == task => kill(pid),
+            (Some(pid), Some(running)) if running == task => signal(pid, libc::SIGTERM),
             _ => false,
         }
     }
 
-    /// Kills the worker, whatever it is doing.
+    /// Kills the worker and every process its tasks started, whatever it is doing.
     pub(crate) fn kill(&self) -> bool {
-        lock(&self.state).pid.is_some_and(kill)
+        lock(&self.state)
+            .pid
+            .is_some_and(|pid| signal(pid, libc::SIGTERM))
     }
 }
 
-fn kill(pid: u32) -> bool {
+/// Sends `signal` to a supervisor: `SIGTERM` asks it to kill its worker's whole tree,
+/// `SIGKILL` ends it.
+fn signal(pid: u32, signal: libc::c_int) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
     // SAFETY: kill(2) has no memory-safety preconditions. The pid is that of our own child,
     // which has not been reaped yet (callers hold the switch's lock, and the pid is cleared
     // under that lock before reaping), so it cannot name a recycled process.
-    unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// The worker's side of [`WorkerProcess::spawn`], run before `main` in the re-executed
+/// program: splits off the supervisor, then sets up what `main` would have (standard streams,
+/// `SIGPIPE`, a thread named `main` that reports a stack overflow) and runs `serve` on the
+/// socket. Returns the worker's exit code; the supervisor never returns from here.
+///
+/// # Safety
+///
+/// Must be called before `main`, while the process has a single thread.
+pub(super) unsafe fn enter(socket: RawFd, serve: fn(RawFd) -> i32) -> i32 {
+    runtime::sanitize_stdio();
+    // SAFETY: the caller guarantees that this runs before `main`, on the only thread.
+    if let Err(err) = unsafe { supervisor::split(socket) } {
+        eprintln!("flotilla: could not start a pool worker: {err}");
+        return 2;
+    }
+    crate::process::mark_pool_worker();
+    runtime::ignore_sigpipe();
+    // A task's children must not hold the pool's socket: its end would not close with the
+    // worker, and the pool would not see the worker die.
+    if let Err(err) = sys::set_cloexec(socket) {
+        eprintln!("flotilla: pool worker socket: {err}");
+        return 2;
+    }
+    let dying = Reply::Dying {
+        cause: STACK_OVERFLOW.to_owned(),
+    };
+    if let Ok(frame) = wire::encode(&dying) {
+        runtime::set_last_words(socket, frame);
+    }
+    runtime::run_as_main(move || serve(socket))
 }
 
 /// Why a call to a worker did not produce a reply.
@@ -93,8 +150,7 @@ impl WorkerProcess {
     /// Starts a worker: this same program, re-executed, caught before `main` by flotilla.
     pub(crate) fn spawn() -> Result<WorkerProcess, Error> {
         let spawn_error = |reason: String| Error::Spawn { reason };
-        let (ours, theirs) =
-            UnixStream::pair().map_err(|e| spawn_error(format!("socketpair: {e}")))?;
+        let (ours, theirs) = socket_pair().map_err(|e| spawn_error(format!("socketpair: {e}")))?;
         let their_fd = theirs.as_raw_fd();
         let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
         let mut command = Command::new(program());
@@ -106,8 +162,8 @@ impl WorkerProcess {
             .env(WORKER_ENV, their_fd.to_string())
             .stdin(Stdio::null());
         // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (fcntl, prctl, getppid); it allocates nothing (errors
-        // are raw OS codes) and takes no locks.
+        // async-signal-safe system calls (fcntl, close_range, prctl, getppid); it allocates
+        // nothing (errors are raw OS codes) and takes no locks.
         unsafe {
             command.pre_exec(move || {
                 // Keep the worker's end open across exec, at the number named in the
@@ -116,8 +172,20 @@ impl WorkerProcess {
                 if libc::fcntl(their_fd, libc::F_SETFD, 0) == -1 {
                     return Err(io::Error::last_os_error());
                 }
-                // Die with the thread that started us, even if it is killed with SIGKILL.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                // Nothing else of this process goes to the worker (kernels before 5.11 lack
+                // close_range; there, descriptors opened without close-on-exec still leak).
+                let above = libc::c_uint::try_from(their_fd + 1).unwrap_or(libc::c_uint::MAX);
+                let below = libc::c_uint::try_from(their_fd - 1).unwrap_or(0);
+                libc::syscall(libc::SYS_close_range, 3, below, libc::CLOSE_RANGE_CLOEXEC);
+                libc::syscall(
+                    libc::SYS_close_range,
+                    above,
+                    libc::c_uint::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                // The supervisor kills the worker's tree when the thread that started it
+                // dies, even by SIGKILL of this whole process.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::getppid() != parent {
@@ -158,7 +226,10 @@ impl WorkerProcess {
             payload_at: 0,
         };
         match worker.receive(Some(HELLO_TIMEOUT)) {
-            Ok(Reply::Hello { version, .. }) if version == wire::VERSION => Ok(worker),
+            Ok(Reply::Hello { version, pid }) if version == wire::VERSION => {
+                worker.pid = pid;
+                Ok(worker)
+            }
             Ok(Reply::Hello { version, .. }) => {
                 worker.kill_and_reap();
                 Err(spawn_error(format!(
@@ -239,6 +310,9 @@ impl WorkerProcess {
         }
         match wire::read_frame(&mut self.reader, &mut self.body) {
             Ok(()) => match wire::decode_head::<Reply>(&self.body) {
+                Ok((Reply::Dying { cause }, _)) => {
+                    Err(CallError::Died(self.reap().with_cause(cause)))
+                }
                 Ok((reply, payload)) => {
                     self.payload_at = self.body.len() - payload.len();
                     Ok(reply)
@@ -280,10 +354,12 @@ impl WorkerProcess {
         self.reap();
     }
 
-    /// Waits for the process to end. A worker whose socket closed is exiting, so this is short;
-    /// one that lingers past a second (a task that closed the socket itself) is killed.
+    /// Waits for the worker to end. A worker whose socket closed is exiting, so this is short;
+    /// one that lingers past [`LINGER`] (a task that closed the socket itself) is killed, and a
+    /// supervisor that does not finish within [`SUPERVISOR_GRACE`] after that is killed too.
     fn reap(&mut self) -> WorkerExit {
         let started = Instant::now();
+        let mut asked = false;
         let mut pause = Duration::from_micros(50);
         let status = loop {
             let mut state = lock(&self.switch.state);
@@ -294,14 +370,21 @@ impl WorkerProcess {
                     state.pid = None;
                     break Some(status);
                 }
-                Ok(None) if started.elapsed() < Duration::from_secs(1) => {
+                Ok(None) if started.elapsed() < LINGER + SUPERVISOR_GRACE => {
+                    if !asked
+                        && started.elapsed() >= LINGER
+                        && let Some(pid) = state.pid
+                    {
+                        signal(pid, libc::SIGTERM);
+                        asked = true;
+                    }
                     drop(state);
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
                 Ok(None) => {
                     if let Some(pid) = state.pid.take() {
-                        kill(pid);
+                        signal(pid, libc::SIGKILL);
                     }
                     drop(state);
                     break self.child.wait().ok();
@@ -317,6 +400,21 @@ impl WorkerProcess {
             None => WorkerExit::new(self.pid, None, None),
         }
     }
+}
+
+/// A connected pair of sockets, both numbered above the standard streams: in a program that
+/// closed its standard streams, a new socket would otherwise take one of their numbers, where
+/// the worker's stdio set-up would overwrite it (and a `println!` here would write into it).
+fn socket_pair() -> io::Result<(UnixStream, UnixStream)> {
+    let (a, b) = UnixStream::pair()?;
+    let lift = |stream: UnixStream| -> io::Result<UnixStream> {
+        if stream.as_raw_fd() > 2 {
+            return Ok(stream);
+        }
+        let lifted: OwnedFd = sys::dup_above_stdio(stream.as_fd())?;
+        Ok(UnixStream::from(lifted))
+    };
+    Ok((lift(a)?, lift(b)?))
 }
 
 impl std::fmt::Debug for WorkerProcess {

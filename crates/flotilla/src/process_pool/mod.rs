@@ -6,6 +6,8 @@
 //! reports why (signal, exit code), reaps it, and starts a fresh worker for its next task.
 
 mod child;
+mod runtime;
+mod supervisor;
 pub(crate) mod wire;
 mod worker;
 
@@ -46,7 +48,18 @@ use crate::thread_pool::{Runnable, ThreadPoolExecutor, Worker};
 ///   fails the task with [`Error::TaskTimedOut`].
 /// - [`Shutdown::kill_workers`] stops running tasks at shutdown.
 ///
-/// Worker processes die with the pool's process, even when it is killed with `SIGKILL`.
+/// Worker processes die with the pool's process, even when it is killed with `SIGKILL`, and
+/// so does every process a task starts: each worker runs under a small supervisor process that,
+/// when the worker ends (it crashed, was killed for a timeout or a `cancel()`, retired, or the
+/// pool's process died), kills the worker's process group and every process reparented to it,
+/// even one that moved to a session of its own. A task's children inherit no descriptor of the
+/// pool, so a worker's death is seen at once even while they run.
+///
+/// A task runs as it would in `main`: on a thread named `main` with `main`'s stack size, with
+/// `SIGPIPE` ignored (a write to a closed pipe is an `Err`, as on a thread pool) and the
+/// standard streams open (on `/dev/null` where the program closed them, as daemons do). A stack
+/// overflow fails the task with [`Error::WorkerDied`], whose [`cause`](crate::WorkerExit::cause)
+/// says so, and the pool starts a fresh worker (on a thread pool it aborts the whole program).
 ///
 /// # Examples
 ///
@@ -185,7 +198,8 @@ impl ProcessPoolBuilder {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] if `max_workers` or `max_tasks_per_child` is 0 or the
-    /// initializer's arguments cannot be encoded.
+    /// initializer's arguments cannot be encoded; [`Error::DuplicateTask`] if two tasks of
+    /// the program share a name.
     pub fn build(self) -> Result<ProcessPoolExecutor, Error> {
         let invalid = |reason: &str| {
             Err(Error::InvalidConfig {
@@ -203,6 +217,7 @@ impl ProcessPoolBuilder {
             Some(Ok(init)) => Some(init),
             None => None,
         };
+        crate::registry::check()?;
         let max_workers = self.max_workers.unwrap_or_else(cpu_count);
         let slots = ThreadPoolExecutor::builder()
             .max_workers(max_workers)
@@ -236,6 +251,11 @@ pub fn cpu_count() -> usize {
 impl ProcessPoolExecutor {
     /// A pool of [`cpu_count`] workers.
     ///
+    /// # Panics
+    ///
+    /// If two tasks of the program share a name ([`Error::DuplicateTask`]; `builder().build()`
+    /// returns that error instead).
+    ///
     /// # Examples
     ///
     /// ```
@@ -245,7 +265,7 @@ impl ProcessPoolExecutor {
     pub fn new() -> ProcessPoolExecutor {
         match ProcessPoolBuilder::default().build() {
             Ok(pool) => pool,
-            Err(err) => unreachable!("the default configuration is valid: {err}"),
+            Err(err) => panic!("cannot start a process pool: {err}"),
         }
     }
 
@@ -316,8 +336,9 @@ impl ProcessPoolExecutor {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownTask`] at once if no task of that name is registered in this program,
-    /// otherwise as [`Executor::submit`]. The future fails as a normal task's does.
+    /// [`Error::UnknownTask`] at once if no task of that name is registered in this program
+    /// (internal tasks, such as the manager's server, are not reachable by name), otherwise as
+    /// [`Executor::submit`]. The future fails as a normal task's does.
     ///
     /// # Examples
     ///
@@ -344,7 +365,7 @@ impl ProcessPoolExecutor {
         args: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<Future<Vec<u8>>, Error> {
-        if crate::registry::lookup(name, shape).is_none() {
+        if crate::registry::lookup_public(name, shape).is_none() {
             return Err(Error::UnknownTask {
                 name: name.to_owned(),
             });

@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the messages change, so a worker from another build is refused clearly.
-pub(crate) const VERSION: u32 = 3;
+pub(crate) const VERSION: u32 = 4;
 
 /// The largest frame either side accepts.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
@@ -40,6 +40,9 @@ pub(crate) enum Reply {
     Hello { version: u32, pid: u32 },
     /// The outcome of a `Run`; an [`Outcome::Value`]'s encoded result follows the header.
     Done { id: u64, outcome: Outcome },
+    /// Sent by a worker about to die of something it can still name (a stack overflow); the
+    /// process ends right after.
+    Dying { cause: String },
 }
 
 /// What became of one task in a worker.

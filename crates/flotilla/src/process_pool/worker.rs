@@ -32,10 +32,10 @@ fn enter_worker_mode() {
     // SAFETY: constructors run before `main`, while the process has a single thread, so no
     // other thread can be reading the environment concurrently.
     unsafe { std::env::remove_var(WORKER_ENV) };
-    crate::process::mark_pool_worker();
     let code = match fd.to_str().and_then(|fd| fd.parse::<RawFd>().ok()) {
         // 0, 1 and 2 are standard streams; a socket from the pool is always above them.
-        Some(fd) if fd > 2 => serve(fd),
+        // SAFETY: still before `main`, with a single thread.
+        Some(fd) if fd > 2 => unsafe { super::child::enter(fd, serve) },
         _ => {
             eprintln!(
                 "flotilla: {WORKER_ENV} must name a socket descriptor; not starting a worker"
