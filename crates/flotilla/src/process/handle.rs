@@ -168,8 +168,11 @@ impl Process {
     /// # Errors
     ///
     /// [`Error::InvalidOperation`] if the process was already started (Python allows one
-    /// start per `Process`), [`Error::Codec`] if the arguments cannot be encoded,
-    /// [`Error::Spawn`] or [`Error::Io`] if the operating system refuses to start it.
+    /// start per `Process`), [`Error::DuplicateTask`] if another task of this program is
+    /// registered under the same name (the child could not tell which to run; nothing is
+    /// consumed, but no later start can succeed either), [`Error::Codec`] if the arguments
+    /// cannot be encoded, [`Error::Spawn`] or [`Error::Io`] if the operating system refuses to
+    /// start it.
     ///
     /// # Examples
     ///
@@ -191,6 +194,7 @@ impl Process {
                 reason: format!("process {:?} was already started", self.name),
             });
         }
+        crate::registry::check_name(self.task)?;
         let Some(encode) = self.args.get_mut().ok().and_then(Option::take) else {
             return Err(Error::InvalidOperation {
                 reason: format!(

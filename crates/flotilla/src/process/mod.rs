@@ -31,7 +31,11 @@
 //!   and caught by flotilla before `main` (never a `fork` of the running program), so its
 //!   target must be findable by name: a function marked `#[flotilla::task]`. Its arguments
 //!   and the items of queues and pipes are serde types. No `if __name__ == '__main__'` guard
-//!   is needed, and it works from tests and doc tests.
+//!   is needed, and it works from tests and doc tests. The task still runs as `main` would:
+//!   on a thread named `main` with `main`'s stack, with `SIGPIPE` ignored (a write to a closed
+//!   pipe is an `Err(BrokenPipe)`), and a stack overflow reported as one before the child
+//!   aborts. Two tasks registered under one name cannot be told apart, so
+//!   [`start`](Process::start) refuses either with [`Error::DuplicateTask`](crate::Error).
 //! - **Arguments move.** What you pass to [`Process::new`] is encoded at
 //!   [`start`](Process::start) and dropped here: a [`Connection`] passed to a child is that
 //!   child's alone, so when it exits its peer sees the pipe close (Python needs an explicit
