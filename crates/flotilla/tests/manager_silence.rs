@@ -81,7 +81,7 @@ fn a_stopped_holder_loses_the_lock_within_its_lease() -> Result<(), flotilla::Er
     go.put(())?;
     let outcomes = report.get_timeout(PATIENCE).unwrap();
     assert!(
-        outcomes[0].contains("ended this process's session"),
+        outcomes[0].contains("heard nothing from it for longer than its lease"),
         "{outcomes:?}"
     );
     assert_eq!(outcomes[1], "ok true");

@@ -248,7 +248,9 @@ impl Client {
         state.session = session;
         state.expired = Some(Error::Disconnected {
             reason: format!(
-                "the manager at {} ended this process's session: it heard nothing from it for                  longer than its lease of {lease:?} (the process was stopped or cut off), and                  gave back the locks and permits it held",
+                "the manager at {} ended this process's session: it heard nothing from it \
+                 for longer than its lease of {lease:?} (the process was stopped or cut off), \
+                 and gave back the locks and permits it held",
                 self.address
             ),
         });
@@ -368,7 +370,8 @@ impl Conn {
             {
                 return Err(Error::Disconnected {
                     reason: format!(
-                        "the manager at {address} did not answer within {:?} (it is stopped,                          or its host or network went silent)",
+                        "the manager at {address} did not answer within {:?} (it is stopped, \
+                         or its host or network went silent)",
                         within.unwrap_or_default()
                     ),
                 });

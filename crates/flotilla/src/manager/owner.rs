@@ -145,13 +145,23 @@ impl ManagerBuilder {
     /// operation fails with [`Error::Disconnected`] saying so (a guard it holds no longer
     /// holds the lock), and later ones run in a new session.
     ///
+    /// A shorter lease notices a silent holder sooner, at the price of a renewal message
+    /// every quarter lease from every client process; the shortest accepted is 100 ms
+    /// ([`start`](ManagerBuilder::start) fails with [`Error::InvalidConfig`] below that).
+    /// On a [`listen`](ManagerBuilder::listen)ing manager, a holder whose TCP connection went
+    /// half-open (its host or network gone) is noticed by keepalive within about 8 s, even
+    /// under a longer lease.
+    ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
+    /// use flotilla::manager::Manager;
     ///
-    /// let manager = flotilla::manager::Manager::builder().lease(Duration::from_secs(3)).start()?;
+    /// let manager = Manager::builder().lease(Duration::from_secs(3)).start()?;
     /// assert!(manager.event()?.set().is_ok());
+    /// let err = Manager::builder().lease(Duration::from_millis(10)).start().unwrap_err();
+    /// assert!(matches!(err, flotilla::Error::InvalidConfig { .. }));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lease(mut self, lease: Duration) -> ManagerBuilder {
