@@ -862,7 +862,15 @@ pub struct Lock {
 
 proxy!(Lock, Lock);
 
-/// Holds a manager [`Lock`]; dropping it releases the lock.
+/// Holds a manager [`Lock`]; dropping it releases the lock. So a guard that is not kept
+/// releases the lock at once, which is a warning:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn take(lock: &flotilla::manager::Lock) {
+///     lock.lock().unwrap(); // taken and released
+/// }
+/// ```
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
