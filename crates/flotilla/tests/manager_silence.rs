@@ -67,10 +67,13 @@ fn a_stopped_holder_loses_the_lock_within_its_lease() -> Result<(), flotilla::Er
     let manager = Manager::builder().lease(LEASE).start()?;
     let (lock, holding) = (manager.lock()?, manager.event()?);
     let (go, report) = (Queue::new(), Queue::new());
-    let holder = start(Process::new(
-        hold_then_report,
-        (lock.clone(), holding.clone(), go.clone(), report.clone()),
-    ));
+    let holder = start(
+        Process::new(
+            hold_then_report,
+            (lock.clone(), holding.clone(), go.clone(), report.clone()),
+        )
+        .with_daemon(true), // gone with this test even if an assertion fails
+    );
     assert!(holding.wait(Some(PATIENCE))?);
     assert!(lock.try_lock().unwrap_err().is_busy());
     signal(&holder, libc::SIGSTOP);
@@ -201,10 +204,9 @@ fn a_holder_cut_off_by_the_network_loses_the_lock_within_the_keepalive_bound()
         .lease(Duration::from_secs(600))
         .start()?;
     let (lock, holding) = (manager.lock()?, manager.event()?);
-    let holder = start(Process::new(
-        hold_from,
-        (ns.path(), lock.clone(), holding.clone()),
-    ));
+    let holder = start(
+        Process::new(hold_from, (ns.path(), lock.clone(), holding.clone())).with_daemon(true),
+    );
     assert!(holding.wait(Some(PATIENCE))?);
     assert!(lock.try_lock().unwrap_err().is_busy());
     ns.cut();
