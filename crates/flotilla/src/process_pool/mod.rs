@@ -18,7 +18,7 @@ mod progress;
 mod remote;
 mod results;
 pub(crate) mod run;
-mod runtime;
+pub(crate) mod runtime;
 mod supervisor;
 pub(crate) mod wire;
 mod worker;
