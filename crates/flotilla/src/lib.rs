@@ -87,7 +87,7 @@ pub mod sync;
 mod thread_pool;
 mod wait;
 
-pub use crate::error::{Error, Panic, WorkerExit};
+pub use crate::error::{Error, Panic, Stage, WorkerExit};
 pub use crate::executor::{Executor, Shutdown, Task};
 pub use crate::future::{Future, Promise};
 pub use crate::map::Map;
@@ -103,6 +103,8 @@ pub use flotilla_macros::task;
 /// What `#[flotilla::task]` expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(target_os = "linux")]
+    pub use crate::process_pool::{Fault, FaultAction, FaultPoint};
     #[cfg(target_os = "linux")]
     pub use crate::registry::{TASKS, TaskEntry};
     pub use linkme;

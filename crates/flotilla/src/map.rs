@@ -74,8 +74,12 @@ pub(crate) type SubmitChunk<'a, A, R> =
 /// Unlike Python's `Executor.map`, which submits every input at once, `Map` is lazy: nothing is
 /// submitted before the first `next()`, and at most [`buffer`](Map::buffer) chunks are in flight
 /// at a time, so an endless input iterator is fine. Each item yields its own `Result`: a task
-/// that fails (panics) gives an `Err` for that item and the others still come. Dropping the
-/// iterator cancels the chunks still queued.
+/// that fails (panics) gives an `Err` for that item and the others still come.
+///
+/// Dropping the iterator cancels every chunk it has in flight, as [`Future::cancel`] does:
+/// queued chunks never run, and no more input is pulled. A chunk already running on a process
+/// pool is killed with its worker (the pool starts a fresh worker in its place); one running on
+/// threads, which cannot be stopped from outside, runs to its end and its results are dropped.
 ///
 /// Configure it before the first `next()`:
 ///
