@@ -77,7 +77,9 @@ pub(crate) type SubmitChunk<'a, A, R> =
 /// that fails (panics) gives an `Err` for that item and the others still come. Dropping the
 /// iterator cancels the chunks still queued.
 ///
-/// Configure it before the first `next()`:
+/// Configure it with these methods, usually straight after the call to `map`. Set after some
+/// results were taken, a setting applies to the rest (chunks already submitted keep their
+/// size):
 ///
 /// - [`chunksize`](Map::chunksize): inputs sent to a worker at a time (default 1); larger
 ///   chunks amortise the per-task cost for small tasks.
@@ -165,8 +167,25 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
 
     /// Yields results as chunks complete instead of in input order.
     pub fn unordered(mut self) -> Self {
-        self.completions = Some(crossbeam_channel::unbounded());
+        if self.completions.is_none() {
+            self.completions = Some(crossbeam_channel::unbounded());
+            // Chunks submitted before this call report their completion from now on.
+            for chunk in &self.in_flight {
+                self.report_completion(chunk.id, &chunk.future);
+            }
+        }
         self
+    }
+
+    /// In unordered mode, has chunk `id` send its id to `completions` once it is done.
+    fn report_completion(&self, id: u64, future: &Future<Chunk<R>>) {
+        if let Some((tx, _)) = &self.completions {
+            let tx = tx.clone();
+            // The receiver may be gone when the chunk finishes; that is fine.
+            future.add_done_callback(move |_| {
+                let _ = tx.send(id);
+            });
+        }
     }
 
     /// Submits chunks until the buffer is full or the inputs run out.
@@ -184,13 +203,7 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
                 Ok(future) => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    if let Some((tx, _)) = &self.completions {
-                        let tx = tx.clone();
-                        // The receiver may be gone when the chunk finishes; that is fine.
-                        future.add_done_callback(move |_| {
-                            let _ = tx.send(id);
-                        });
-                    }
+                    self.report_completion(id, &future);
                     self.in_flight.push_back(InFlight { id, len, future });
                 }
                 Err(err) => {
