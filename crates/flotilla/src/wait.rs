@@ -134,6 +134,10 @@ impl<T> fmt::Debug for WaitAsync<T> {
 /// yielded once. If `timeout` (measured from this call) passes first, the iterator yields one
 /// [`Error::Timeout`] saying how many futures are unfinished, then ends.
 ///
+/// The iterator keeps no handle to a future it has yielded: given owned futures
+/// (`as_completed(futures, ..)`), each one and its value are freed as soon as the caller drops
+/// what was yielded, however long the iteration goes on.
+///
 /// # Blocking
 ///
 /// `next()` blocks; async code uses [`as_completed_stream`].
@@ -210,7 +214,8 @@ impl<T> fmt::Debug for AsCompleted<T> {
 
 /// Yields `futures` as they complete, as an async [`Stream`](futures_core::Stream).
 ///
-/// The async form of [`as_completed`]; for a time limit use your runtime's timeout. Consume
+/// The async form of [`as_completed`], which also keeps no handle to a future it has yielded;
+/// for a time limit use your runtime's timeout. Consume
 /// it with [`next`](AsCompletedStream::next), or as a `Stream` with any stream combinators.
 ///
 /// # Examples
@@ -286,7 +291,9 @@ impl<T> fmt::Debug for AsCompletedStream<T> {
 /// Futures being watched: each not-yet-done future holds a waker that pushes its index onto a
 /// shared queue when it completes, so waiting costs O(1) per completion, not a rescan.
 struct Watch<T> {
-    futures: Vec<Future<T>>,
+    /// The futures, each taken out (`None`) once `next_done` hands it out, so that what the
+    /// caller drops is released at once.
+    futures: Vec<Option<Future<T>>>,
     /// The waker registered with each future still being watched.
     wakers: Vec<Option<Waker>>,
     done: Vec<bool>,
@@ -382,7 +389,7 @@ impl<T> Watch<T> {
             .collect();
         Watch {
             done_count: ready.len(),
-            futures,
+            futures: futures.into_iter().map(Some).collect(),
             wakers,
             done,
             ready,
@@ -410,7 +417,10 @@ impl<T> Watch<T> {
             ReturnWhen::AllCompleted => all,
             ReturnWhen::FirstCompleted => all || self.done_count > 0,
             ReturnWhen::FirstException => {
-                all || self.ready.iter().any(|&i| self.futures[i].failed())
+                all || self
+                    .ready
+                    .iter()
+                    .any(|&i| self.futures[i].as_ref().is_some_and(Future::failed))
             }
         }
     }
@@ -438,7 +448,7 @@ impl<T> Watch<T> {
         self.collect();
         let index = self.ready.pop_front()?;
         self.yielded += 1;
-        Some(self.futures[index].clone())
+        self.futures[index].take()
     }
 
     fn all_yielded(&self) -> bool {
@@ -454,12 +464,13 @@ impl<T> Watch<T> {
         self.forget_wakers();
         std::mem::take(&mut self.futures)
             .into_iter()
+            .flatten()
             .partition(Future::done)
     }
 
     fn forget_wakers(&mut self) {
         for (future, waker) in self.futures.iter().zip(self.wakers.iter_mut()) {
-            if let Some(waker) = waker.take() {
+            if let (Some(future), Some(waker)) = (future, waker.take()) {
                 future.deregister(&waker);
             }
         }
