@@ -105,6 +105,10 @@ pub trait Executor {
 
 /// How [`Executor::shutdown`] proceeds: Python's `shutdown(wait=True, cancel_futures=False)`.
 ///
+/// `Shutdown` is a small `Copy` value: each method returns new options and leaves the one it
+/// was called on as it was, so `how.cancel_futures(true);` alone changes nothing (and is
+/// warned about); write `let how = how.cancel_futures(true);`.
+///
 /// # Examples
 ///
 /// ```
@@ -126,6 +130,7 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// Wait for running and queued tasks; cancel nothing (Python's defaults).
+    #[must_use = "options do nothing until passed to `shutdown`"]
     pub fn new() -> Shutdown {
         Shutdown {
             wait: true,
@@ -135,11 +140,13 @@ impl Shutdown {
     }
 
     /// Whether `shutdown` blocks until every worker has exited.
+    #[must_use = "`Shutdown` is a value: this returns new options and leaves the receiver unchanged"]
     pub fn wait(self, wait: bool) -> Shutdown {
         Shutdown { wait, ..self }
     }
 
     /// Whether tasks still queued are cancelled instead of run.
+    #[must_use = "`Shutdown` is a value: this returns new options and leaves the receiver unchanged"]
     pub fn cancel_futures(self, cancel_futures: bool) -> Shutdown {
         Shutdown {
             cancel_futures,
@@ -152,6 +159,7 @@ impl Shutdown {
     /// Process pools: kill the worker processes, stopping running tasks (their futures fail
     /// with [`Error::WorkerDied`]); Python 3.14's `kill_workers()`. Threads cannot be killed,
     /// so thread pools ignore this.
+    #[must_use = "`Shutdown` is a value: this returns new options and leaves the receiver unchanged"]
     pub fn kill_workers(self, kill_workers: bool) -> Shutdown {
         Shutdown {
             kill_workers,

@@ -73,6 +73,8 @@ mod future;
 #[cfg(target_os = "linux")]
 pub mod manager;
 mod map;
+#[cfg(doctest)]
+mod misuse;
 mod panic;
 mod primitives;
 #[cfg(target_os = "linux")]

@@ -103,6 +103,7 @@ pub(crate) type SubmitChunk<'a, A, R> =
 /// assert_eq!(evens, [0, 2, 4, 6, 8]);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+#[must_use = "iterators are lazy and do nothing unless consumed: nothing is submitted"]
 pub struct Map<'a, I: Iterator, R> {
     inputs: I,
     submit: SubmitChunk<'a, I::Item, R>,

@@ -97,6 +97,7 @@ where
 }
 
 /// The future returned by [`wait_async`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WaitAsync<T> {
     watch: Option<Watch<T>>,
     return_when: ReturnWhen,
@@ -169,6 +170,7 @@ where
 }
 
 /// The iterator returned by [`as_completed`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
     watch: Watch<T>,
     deadline: Option<(Instant, Duration)>,
@@ -248,6 +250,7 @@ where
 }
 
 /// The stream returned by [`as_completed_stream`].
+#[must_use = "streams do nothing unless polled"]
 pub struct AsCompletedStream<T> {
     watch: Watch<T>,
 }
