@@ -47,6 +47,8 @@ use std::sync::atomic::Ordering;
 /// ```
 pub struct Future<T> {
     inner: Arc<Inner<T>>,
+    /// This handle's entry in the future's wakers, once `poll` registered one.
+    waker: Option<usize>,
 }
 
 /// The producing side of a [`Future`], for executor implementations.
@@ -93,11 +95,63 @@ struct State<T> {
     /// Threads blocked on `settled`; completion only pays for a wake-up when this is non-zero.
     sleepers: usize,
     callbacks: Vec<Callback<T>>,
-    wakers: Vec<Waker>,
+    /// One entry per handle that polled the future (`Future::waker`) and per `wait` or
+    /// `as_completed` watching it, so giving up a poll frees its waker.
+    wakers: Wakers,
     /// Set by executors that can stop a running task (a process pool kills the worker).
     canceller: Option<Canceller>,
     /// Set by executors that must ask elsewhere (a server) whether a task can be cancelled.
     request: Option<CancelRequest>,
+}
+
+/// The wakers registered with a pending future, each under a key its registrant keeps so
+/// that it can replace or remove its own entry; completion takes them all.
+#[derive(Default)]
+struct Wakers {
+    slots: Vec<Option<Waker>>,
+    /// Keys of empty slots, reused before the vector grows.
+    free: Vec<usize>,
+}
+
+impl Wakers {
+    fn insert(&mut self, waker: Waker) -> usize {
+        match self.free.pop() {
+            Some(key) => {
+                self.slots[key] = Some(waker);
+                key
+            }
+            None => {
+                self.slots.push(Some(waker));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    /// Stores `waker` under `key` unless the one there already wakes the same task; returns
+    /// the waker replaced.
+    ///
+    /// Replaced and removed wakers are handed back so that the caller drops them after
+    /// unlocking: dropping a waker can free the task that polled, and with it a handle to this
+    /// very future, whose own drop locks the state.
+    #[must_use = "drop the waker after unlocking"]
+    fn update(&mut self, key: usize, waker: &Waker) -> Option<Waker> {
+        let slot = self.slots.get_mut(key)?;
+        if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            return None;
+        }
+        slot.replace(waker.clone())
+    }
+
+    /// Frees `key`'s entry, returning its waker. Keys handed out before completion took every
+    /// waker are ignored.
+    #[must_use = "drop the waker after unlocking"]
+    fn remove(&mut self, key: usize) -> Option<Waker> {
+        let waker = self.slots.get_mut(key)?.take();
+        if waker.is_some() {
+            self.free.push(key);
+        }
+        waker
+    }
 }
 
 enum Phase<T> {
@@ -122,7 +176,7 @@ impl<T> Inner<T> {
                 phase: Phase::Pending,
                 sleepers: 0,
                 callbacks: Vec::new(),
-                wakers: Vec::new(),
+                wakers: Wakers::default(),
                 canceller: None,
                 request: None,
             }),
@@ -384,25 +438,20 @@ impl<T> Future<T> {
         matches!(lock(&self.inner.state).phase, Phase::Finished(Err(_)))
     }
 
-    /// Arranges for `waker` to be woken when the future is done.
-    ///
-    /// Returns `false` (registering nothing) if it is already done.
-    pub(crate) fn register(&self, waker: &Waker) -> bool {
+    /// Arranges for `waker` to be woken when the future is done, returning the key that
+    /// [`deregister`](Future::deregister) takes, or `None` (registering nothing) if it is done.
+    pub(crate) fn register(&self, waker: Waker) -> Option<usize> {
         let mut state = lock(&self.inner.state);
         if state.phase.is_done() {
-            return false;
+            return None;
         }
-        if !state.wakers.iter().any(|w| w.will_wake(waker)) {
-            state.wakers.push(waker.clone());
-        }
-        true
+        Some(state.wakers.insert(waker))
     }
 
     /// Forgets a waker registered with [`register`](Future::register).
-    pub(crate) fn deregister(&self, waker: &Waker) {
-        lock(&self.inner.state)
-            .wakers
-            .retain(|w| !w.will_wake(waker));
+    pub(crate) fn deregister(&self, key: usize) {
+        let waker = lock(&self.inner.state).wakers.remove(key);
+        drop(waker);
     }
 
     /// Stores the final phase and wakes everyone waiting, then runs the done-callbacks outside
@@ -420,7 +469,7 @@ impl<T> Future<T> {
         drop(state);
         drop(canceller);
         drop(request);
-        for waker in wakers {
+        for waker in wakers.slots.into_iter().flatten() {
             waker.wake();
         }
         for callback in callbacks {
@@ -431,6 +480,7 @@ impl<T> Future<T> {
     fn from_inner(inner: &Arc<Inner<T>>) -> Future<T> {
         Future {
             inner: Arc::clone(inner),
+            waker: None,
         }
     }
 }
@@ -462,6 +512,20 @@ fn run_callback<T>(future: &Future<T>, callback: Callback<T>) {
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Future<T> {
         Future::from_inner(&self.inner)
+    }
+}
+
+/// Dropping a handle that polled the future frees its waker.
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        let Some(key) = self.waker.take() else {
+            return;
+        };
+        if self.inner.done.load(Ordering::Acquire) {
+            return;
+        }
+        let waker = lock(&self.inner.state).wakers.remove(key);
+        drop(waker);
     }
 }
 
@@ -502,6 +566,9 @@ impl<T> fmt::Debug for Future<T> {
 /// Awaiting a future moves its value out, like [`Future::into_result`]; clone the handle first
 /// to keep one.
 ///
+/// A handle keeps one waker, the one of its latest poll, and dropping the handle releases it:
+/// any number of pollers may give up on a pending future without it holding on to their wakers.
+///
 /// ```
 /// # use flotilla::ThreadPoolExecutor;
 /// # let pool = ThreadPoolExecutor::new();
@@ -514,13 +581,23 @@ impl<T> std::future::Future for Future<T> {
     type Output = Result<T, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = lock(&self.inner.state);
+        let this = self.get_mut();
+        let mut state = lock(&this.inner.state);
         if state.phase.is_done() {
+            // Completion took every waker: this handle's key means nothing any more.
+            this.waker = None;
             return Poll::Ready(take_outcome(&mut state.phase));
         }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
-        }
+        // One waker per handle: a poll by another task replaces the one before.
+        let replaced = match this.waker {
+            Some(key) => state.wakers.update(key, cx.waker()),
+            None => {
+                this.waker = Some(state.wakers.insert(cx.waker().clone()));
+                None
+            }
+        };
+        drop(state);
+        drop(replaced);
         Poll::Pending
     }
 }

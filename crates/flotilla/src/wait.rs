@@ -297,8 +297,8 @@ struct Watch<T> {
     /// The futures, each taken out (`None`) once `next_done` hands it out, so that what the
     /// caller drops is released at once.
     futures: Vec<Option<Future<T>>>,
-    /// The waker registered with each future still being watched.
-    wakers: Vec<Option<Waker>>,
+    /// The key of the waker registered with each future still being watched.
+    wakers: Vec<Option<usize>>,
     done: Vec<bool>,
     done_count: usize,
     /// Indexes collected as done but not yet handed out by `next_done`.
@@ -382,12 +382,11 @@ impl<T> Watch<T> {
                     signal: Arc::clone(&signal),
                     index,
                 }));
-                if futures[index].register(&waker) {
-                    Some(waker)
-                } else {
+                let key = futures[index].register(waker);
+                if key.is_none() {
                     lock(&signal.state).completed.push_back(index);
-                    None
                 }
+                key
             })
             .collect();
         Watch {
@@ -473,8 +472,8 @@ impl<T> Watch<T> {
 
     fn forget_wakers(&mut self) {
         for (future, waker) in self.futures.iter().zip(self.wakers.iter_mut()) {
-            if let (Some(future), Some(waker)) = (future, waker.take()) {
-                future.deregister(&waker);
+            if let (Some(future), Some(key)) = (future, waker.take()) {
+                future.deregister(key);
             }
         }
     }

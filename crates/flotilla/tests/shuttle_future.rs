@@ -344,3 +344,31 @@ fn callback_order_across_completion() {
 fn shuttle_callback_order_across_completion() {
     check(callback_order_across_completion);
 }
+
+/// A handle that polled (its waker is registered) is dropped while the future completes: the
+/// waker is released either way, and completion does not trip over the freed entry.
+fn polled_drop_races_completion() {
+    let promise = Promise::new();
+    let mut polled = promise.future();
+    let counter = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(std::sync::Arc::clone(&counter));
+    let keep = polled.clone();
+    let first = Pin::new(&mut polled).poll(&mut Context::from_waker(&waker));
+    assert!(first.is_pending());
+    drop(waker);
+    let dropper = thread::spawn(move || drop(polled));
+    let completer = thread::spawn(move || promise.complete(Ok(4_u32)));
+    dropper.join().unwrap();
+    completer.join().unwrap();
+    assert_eq!(
+        std::sync::Arc::strong_count(&counter),
+        1,
+        "the future kept a dropped handle's waker"
+    );
+    assert_eq!(keep.result(None).unwrap(), 4);
+}
+
+#[test]
+fn shuttle_polled_drop_races_completion() {
+    check(polled_drop_races_completion);
+}
