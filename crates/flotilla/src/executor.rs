@@ -53,6 +53,17 @@ pub trait Task: Send + Sync + 'static {
 /// builds the executor. Backends add their own extras as inherent methods (the thread pool
 /// also runs plain closures with [`spawn`](crate::ThreadPoolExecutor::spawn)).
 ///
+/// # Dropping
+///
+/// Dropping an executor means the same on every backend: it is leaving Python's `with`
+/// block. The executor stops accepting tasks and waits until every task already submitted
+/// that is still wanted has finished: tasks whose [`Future`] is held somewhere, or was
+/// [detached](Future::detach). A task whose last handle was dropped was cancelled then (see
+/// [Dropping a future](Future#dropping)); only a thread task that was already running is
+/// waited for anyway, since a thread cannot be stopped. After an explicit
+/// [`shutdown`](Executor::shutdown) that said not to wait ([`Shutdown::wait`]`(false)`),
+/// dropping does not wait either: the tasks go on and complete their futures.
+///
 /// # Examples
 ///
 /// ```

@@ -74,8 +74,7 @@ pub(crate) type SubmitChunk<'a, A, R> =
 /// Unlike Python's `Executor.map`, which submits every input at once, `Map` is lazy: nothing is
 /// submitted before the first `next()`, and at most [`buffer`](Map::buffer) chunks are in flight
 /// at a time, so an endless input iterator is fine. Each item yields its own `Result`: a task
-/// that fails (panics) gives an `Err` for that item and the others still come. Dropping the
-/// iterator cancels the chunks still queued.
+/// that fails (panics) gives an `Err` for that item and the others still come.
 ///
 /// Configure it with these methods, usually straight after the call to `map`. Set after some
 /// results were taken, a setting applies to the rest (chunks already submitted keep their
@@ -87,6 +86,13 @@ pub(crate) type SubmitChunk<'a, A, R> =
 /// - [`timeout`](Map::timeout): a deadline measured from the call to `map`; when it passes, the
 ///   iterator yields one [`Error::Timeout`], cancels what is left and ends.
 /// - [`unordered`](Map::unordered): yield results as they complete, not in input order.
+///
+/// # Dropping
+///
+/// A `Map` holds the only handles to the futures of its chunks in flight, so dropping it
+/// before the end is dropping those (see [Dropping](Future#dropping)): chunks still queued
+/// never run, running chunks are stopped where the executor can (a process pool kills their
+/// workers) and otherwise run on with their results thrown away. No more input is pulled.
 ///
 /// # Examples
 ///

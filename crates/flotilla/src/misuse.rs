@@ -36,6 +36,22 @@
 //! pool.map_fn(|x: u32| x * 2, 0..4).chunksize(2);
 //! ```
 //!
+//! A future dropped at once cancels its task:
+//!
+//! ```compile_fail
+//! #![deny(unused_must_use)]
+//! let pool = flotilla::ThreadPoolExecutor::new();
+//! pool.spawn(|| 1)?;
+//! # Ok::<(), flotilla::Error>(())
+//! ```
+//!
+//! ```
+//! #![allow(unused_must_use)]
+//! let pool = flotilla::ThreadPoolExecutor::new();
+//! pool.spawn(|| 1)?;
+//! # Ok::<(), flotilla::Error>(())
+//! ```
+//!
 //! `Shutdown` is a value: its methods return new options and leave the receiver as it was.
 //!
 //! ```compile_fail

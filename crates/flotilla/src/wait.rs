@@ -33,6 +33,11 @@ pub enum ReturnWhen {
 ///
 /// Blocks the calling thread; async code uses [`wait_async`].
 ///
+/// # Dropping
+///
+/// `wait` holds the futures it was given for as long as it runs and hands them all back, so
+/// it never cancels anything. Given references, it holds clones.
+///
 /// # Examples
 ///
 /// ```
@@ -97,6 +102,9 @@ where
 }
 
 /// The future returned by [`wait_async`].
+///
+/// Dropping it before it resolves (say, under a runtime's timeout) drops the futures it holds:
+/// given owned futures, their tasks are cancelled; given references, nothing changes.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WaitAsync<T> {
     watch: Option<Watch<T>>,
@@ -143,6 +151,13 @@ impl<T> fmt::Debug for WaitAsync<T> {
 ///
 /// `next()` blocks; async code uses [`as_completed_stream`].
 ///
+/// # Dropping
+///
+/// The iterator holds the futures not yet yielded. Dropping it drops them: given owned
+/// futures, those were the last handles, so their tasks are cancelled (see
+/// [Dropping](Future#dropping)); given references (`as_completed(&futures, ..)`), it holds
+/// clones and dropping it changes nothing.
+///
 /// # Examples
 ///
 /// ```
@@ -169,7 +184,7 @@ where
     }
 }
 
-/// The iterator returned by [`as_completed`].
+/// The iterator returned by [`as_completed`]; see there for what dropping it does.
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
     watch: Watch<T>,
@@ -249,7 +264,8 @@ where
     }
 }
 
-/// The stream returned by [`as_completed_stream`].
+/// The stream returned by [`as_completed_stream`]; dropping it drops the futures not yet
+/// yielded, as dropping [`AsCompleted`] does.
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompletedStream<T> {
     watch: Watch<T>,

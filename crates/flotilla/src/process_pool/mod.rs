@@ -61,6 +61,12 @@ use crate::thread_pool::{Runnable, ThreadPoolExecutor, Worker};
 /// overflow fails the task with [`Error::WorkerDied`], whose [`cause`](crate::WorkerExit::cause)
 /// says so, and the pool starts a fresh worker (on a thread pool it aborts the whole program).
 ///
+/// # Dropping
+///
+/// Dropping the pool waits for the tasks still wanted, as every [`Executor`] does (see
+/// [`Executor`](Executor#dropping)). Dropping the last handle of a task's [`Future`] cancels
+/// the task: a queued one never runs, a running one has its worker killed and replaced.
+///
 /// # Examples
 ///
 /// ```
