@@ -1,6 +1,7 @@
 //! One Redis connection that reconnects by itself when the server goes away and comes back.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flotilla::Error;
@@ -8,10 +9,42 @@ use flotilla::Error;
 /// How long to wait for a TCP connect or a reply before calling the server unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// When a client or worker last heard from the server, over any of its connections.
+#[derive(Debug)]
+pub(crate) struct Contact {
+    epoch: Instant,
+    /// Milliseconds from `epoch` to the last reply.
+    last: AtomicU64,
+}
+
+impl Contact {
+    pub(crate) fn new() -> Arc<Contact> {
+        Arc::new(Contact {
+            epoch: Instant::now(),
+            last: AtomicU64::new(0),
+        })
+    }
+
+    fn heard(&self) {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// How long since the server last answered.
+    pub(crate) fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+}
+
 /// A connection plus what is needed to open it again.
 pub(crate) struct Conn {
     client: redis::Client,
     conn: Option<redis::Connection>,
+    /// Told of every reply.
+    contact: Option<Arc<Contact>>,
+    /// The server's `run_id` at the last connect: it changes when the server restarts.
+    run_id: Option<String>,
     /// The URL with any password hidden, for messages.
     shown: String,
     /// Read timeout for every command (blocking reads ask for less than this).
@@ -28,6 +61,8 @@ impl Conn {
         let mut conn = Conn {
             client,
             conn: None,
+            contact: None,
+            run_id: None,
             shown,
             read_timeout: Duration::from_secs(10),
         };
@@ -42,6 +77,8 @@ impl Conn {
         let mut conn = Conn {
             client: self.client.clone(),
             conn: None,
+            contact: self.contact.clone(),
+            run_id: None,
             shown: self.shown.clone(),
             read_timeout: self.read_timeout,
         };
@@ -51,12 +88,48 @@ impl Conn {
         Ok(conn)
     }
 
+    /// Reports every reply of this connection (and of those made by [`another`](Conn::another)
+    /// from now on) to `contact`.
+    pub(crate) fn tell(&mut self, contact: &Arc<Contact>) {
+        self.contact = Some(Arc::clone(contact));
+    }
+
+    /// The server's `run_id` as of the last connect (`None` if the server does not say).
+    pub(crate) fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
+    }
+
+    /// Connects now if not connected, so that [`run_id`](Conn::run_id) is current.
+    pub(crate) fn ensure(&mut self) -> redis::RedisResult<()> {
+        self.once(&mut |_| Ok(()))
+    }
+
+    /// The largest value the server accepts in one command argument
+    /// (`proto-max-bulk-len`; Redis' default of 512 MiB where `CONFIG` is not allowed).
+    pub(crate) fn bulk_limit(&mut self) -> u64 {
+        const DEFAULT: u64 = 512 << 20;
+        let reply = self.once(&mut |c| {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("proto-max-bulk-len")
+                .query::<Vec<String>>(c)
+        });
+        match reply {
+            Ok(pair) => pair.get(1).and_then(|v| v.parse().ok()).unwrap_or(DEFAULT),
+            Err(_) => DEFAULT,
+        }
+    }
+
     fn connect(&mut self) -> redis::RedisResult<&mut redis::Connection> {
         if self.conn.is_none() {
             let mut conn = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
             conn.set_read_timeout(Some(self.read_timeout))?;
             conn.set_write_timeout(Some(self.read_timeout))?;
-            redis::cmd("PING").query::<()>(&mut conn)?;
+            let info: String = redis::cmd("INFO").arg("server").query(&mut conn)?;
+            self.run_id = info
+                .lines()
+                .find_map(|line| line.strip_prefix("run_id:"))
+                .map(|id| id.trim().to_owned());
             self.conn = Some(conn);
         }
         match &mut self.conn {
@@ -71,10 +144,14 @@ impl Conn {
         f: &mut impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
         let result = self.connect().and_then(f);
-        if let Err(err) = &result
-            && transient(err)
-        {
-            self.conn = None;
+        match &result {
+            Err(err) if transient(err) => self.conn = None,
+            // Any reply, even an error, is word from the server.
+            _ => {
+                if let Some(contact) = &self.contact {
+                    contact.heard();
+                }
+            }
         }
         result
     }

@@ -1,20 +1,18 @@
 //! [`RedisExecutor`]: the client side, which queues tasks and resolves their futures.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use crossbeam_channel::{Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use flotilla::backend::{self, Chunk};
-use flotilla::{Error, Executor, Future, Map, Promise, Shutdown, Task};
-use redis::streams::StreamReadReply;
+use flotilla::{Error, Executor, Future, Map, Shutdown, Task};
 
+use crate::client::{Client, Submission, panic_message};
 use crate::conn::Conn;
-use crate::protocol::{self, TaskMsg, WireError};
+use crate::protocol;
 use crate::status::Status;
 
 /// Python's `concurrent.futures.Executor` on a cluster: tasks go into a Redis stream and run on
@@ -28,9 +26,38 @@ use crate::status::Status;
 /// Delivery is at least once, and each task's future completes exactly once: a worker that
 /// dies or hangs loses its lease and the task runs again elsewhere, at most
 /// [`max_retries`](RedisBuilder::max_retries) more times, after which the future fails with
-/// [`Error::WorkerLost`]. [`Future::cancel`] is exact: a queued task is cancelled by an atomic
-/// change on the server (`true`), a running one is stopped on its worker (`true`), a finished
-/// one is not (`false`).
+/// [`Error::WorkerLost`]. [`Future::cancel`] is exact while the server answers: a queued task
+/// is cancelled by an atomic change on the server (`true`), a running one is stopped on its
+/// worker (`true`), a finished one is not (`false`). It never blocks for long: when the
+/// server does not answer within two seconds (at once, while the path to it is known to be
+/// down), the future is cancelled at once (`true`) and the request reaches the server when it
+/// can — a task still queued then never runs, a running one is stopped, and a result that
+/// arrives meanwhile is dropped.
+///
+/// # What can go wrong, and what the futures say
+///
+/// A future waits for as long as its task can still finish: through a stall, a partition or
+/// a restart of the server with its data, it keeps waiting, and the result comes once the
+/// path heals. It fails, saying exactly what is known, when the task can no longer finish:
+/// [`RedisError::ServerStateLost`](crate::RedisError::ServerStateLost) if the server lost the
+/// task (restarted without persistence, flushed), [`Error::Expired`] once its state expired
+/// unrun, [`RedisError::LostContact`](crate::RedisError::LostContact) if the server was silent
+/// for longer than the [`ttl`](RedisBuilder::ttl) (after which nothing about the task can be
+/// learnt), [`RedisError::ArgumentsTooLarge`](crate::RedisError::ArgumentsTooLarge) /
+/// [`ResultTooLarge`](crate::RedisError::ResultTooLarge) for a value over the server's limit
+/// (only that task), [`RedisError::WorkerMismatch`](crate::RedisError::WorkerMismatch) when a
+/// worker runs other code. Every Redis-specific cause travels in [`Error::Backend`]; get it
+/// with [`RedisError::of`](crate::RedisError::of).
+///
+/// # Dropping
+///
+/// Dropping the executor is Python's leaving a `with` block: no more submits, and it blocks
+/// until every submitted task still waited for has settled (so no task is left running with
+/// nobody to collect its result), then stops its threads and removes its result stream. If
+/// the server stays silent for the [`reconnect_timeout`](RedisBuilder::reconnect_timeout)
+/// meanwhile, the futures still waiting fail with `LostContact` and the drop returns. After
+/// [`shutdown`](Executor::shutdown) with `wait(false)`, dropping does not block: the
+/// executor's threads go on completing the futures in the background and then exit.
 ///
 /// # Examples
 ///
@@ -73,13 +100,13 @@ pub struct RedisExecutor {
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until .build() is called"]
 pub struct RedisBuilder {
-    url: String,
-    prefix: String,
-    max_retries: u32,
-    ttl: Duration,
-    task_timeout: Option<Duration>,
-    max_workers: usize,
-    patience: Duration,
+    pub(crate) url: String,
+    pub(crate) prefix: String,
+    pub(crate) max_retries: u32,
+    pub(crate) ttl: Duration,
+    pub(crate) task_timeout: Option<Duration>,
+    pub(crate) max_workers: usize,
+    pub(crate) patience: Duration,
 }
 
 impl RedisBuilder {
@@ -97,8 +124,11 @@ impl RedisBuilder {
     }
 
     /// How long a task's state and result are kept in Redis (default one day). A task must be
-    /// picked up within this time: the first worker to see a task whose state has expired
-    /// drops it unrun and its future fails with [`Error::Expired`].
+    /// picked up within this time: a task whose state expired in the queue is dropped unrun
+    /// and its future fails with [`Error::Expired`] (the client notices by itself, with or
+    /// without workers). A running task's state is kept as long as it runs. It is also the
+    /// longest a future waits for a server that does not answer: after that, nothing more can
+    /// be learnt and it fails with [`RedisError::LostContact`](crate::RedisError::LostContact).
     pub fn ttl(mut self, ttl: Duration) -> RedisBuilder {
         self.ttl = ttl;
         self
@@ -117,15 +147,18 @@ impl RedisBuilder {
         self
     }
 
-    /// How long a task keeps being retried while the server is unreachable before its future
-    /// fails with [`Error::Disconnected`] (default 30 s). `submit` itself never waits for the
-    /// server: tasks are sent in batches by a background thread.
+    /// How long blocking calls wait for a server that does not answer: [`status`](RedisExecutor::status),
+    /// and dropping or shutting down the executor with tasks still waiting (default 30 s);
+    /// those futures then fail with [`RedisError::LostContact`](crate::RedisError::LostContact).
+    /// While the executor lives, futures wait through any outage shorter than the
+    /// [`ttl`](RedisBuilder::ttl), and `submit` never waits for the server (tasks are sent in
+    /// batches by a background thread).
     pub fn reconnect_timeout(mut self, patience: Duration) -> RedisBuilder {
         self.patience = patience;
         self
     }
 
-    /// Connects and starts the thread that reads results.
+    /// Connects and starts the threads that send tasks, read results and send cancels.
     ///
     /// # Errors
     ///
@@ -138,55 +171,10 @@ impl RedisBuilder {
                 reason: "ttl must be at least a millisecond".into(),
             });
         }
-        let mut conn = Conn::open(&self.url)?;
-        ensure_group(&mut conn, &self.prefix)?;
-        let reader_conn = conn.another()?;
-        let sender_conn = conn.another()?;
-        let (outbox, outgoing) = crossbeam_channel::unbounded();
-        let client = Arc::new(Client {
-            id: client_id(),
-            conn: Mutex::new(conn),
-            submit: redis::Script::new(protocol::SUBMIT),
-            cancel: redis::Script::new(protocol::CANCEL),
-            pending: Mutex::new(HashMap::new()),
-            drained: Condvar::new(),
-            order: Mutex::new(1),
-            outbox,
-            sent: Mutex::new(1),
-            sent_cv: Condvar::new(),
-            shut: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            unmatched: AtomicU64::new(0),
-            version: protocol::version(),
-            options: self,
-        });
-        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn(body)
-                .map_err(|err| Error::Io {
-                    reason: format!("could not start the thread {name}: {err}"),
-                })
-        };
-        let reader = spawn("flotilla-redis-results", {
-            let client = Arc::clone(&client);
-            Box::new(move || read_results(&client, reader_conn))
-        })?;
-        let sender = spawn("flotilla-redis-submit", {
-            let client = Arc::clone(&client);
-            Box::new(move || send_tasks(&client, sender_conn, &outgoing))
-        });
-        let sender = match sender {
-            Ok(sender) => sender,
-            Err(err) => {
-                client.stop.store(true, Ordering::Release);
-                let _ = reader.join();
-                return Err(err);
-            }
-        };
+        let (client, threads) = Client::start(self)?;
         Ok(RedisExecutor {
             client,
-            threads: Mutex::new(vec![reader, sender]),
+            threads: Mutex::new(threads),
         })
     }
 }
@@ -207,69 +195,6 @@ pub(crate) fn ensure_group(conn: &mut Conn, prefix: &str) -> Result<(), Error> {
     match created {
         Err(Error::Io { reason }) if reason.contains("BUSYGROUP") => Ok(()),
         other => other,
-    }
-}
-
-struct Client {
-    id: String,
-    conn: Mutex<Conn>,
-    submit: redis::Script,
-    cancel: redis::Script,
-    /// Futures waiting for a result, by task number.
-    pending: Mutex<HashMap<u64, Box<dyn Pending>>>,
-    /// Signalled when `pending` becomes empty.
-    drained: Condvar,
-    /// The next task number; held while a task goes into `outbox`, so numbers leave in order.
-    order: Mutex<u64>,
-    /// Tasks on their way to the server, sent in batches by the sender thread.
-    outbox: Sender<Outgoing>,
-    /// Every task numbered below this has reached the server (or failed to).
-    sent: Mutex<u64>,
-    /// Signalled when `sent` grows.
-    sent_cv: Condvar,
-    shut: AtomicBool,
-    /// Stops the result reader.
-    stop: AtomicBool,
-    unmatched: AtomicU64,
-    version: String,
-    options: RedisBuilder,
-}
-
-/// A task on its way to the server.
-struct Outgoing {
-    seq: u64,
-    id: String,
-    msg: Vec<u8>,
-    ttl_ms: u64,
-}
-
-/// A future waiting for its result, with its result type erased.
-trait Pending: Send {
-    /// A worker has started the task.
-    fn started(&self);
-    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>);
-    fn cancel(self: Box<Self>);
-}
-
-struct Typed<R> {
-    promise: Promise<R>,
-    decode: fn(&[u8]) -> Result<R, Error>,
-}
-
-impl<R: Send> Pending for Typed<R> {
-    fn started(&self) {
-        // `false` only if the future was cancelled meanwhile: its result will say so.
-        let _ = self.promise.set_running();
-    }
-
-    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>) {
-        let decode = self.decode;
-        self.promise
-            .complete(outcome.and_then(|bytes| decode(&bytes)));
-    }
-
-    fn cancel(self: Box<Self>) {
-        self.promise.cancel();
     }
 }
 
@@ -379,289 +304,15 @@ impl RedisExecutor {
         limit: Option<Duration>,
     ) -> Result<Future<T::Output>, Error> {
         let _ = task;
-        let args = backend::encode(&args);
-        self.client.submit_encoded(
-            T::NAME,
-            backend::signature::<T>(),
-            false,
-            args,
-            limit,
-            backend::decode::<T::Output>,
-        )
-    }
-}
-
-impl Client {
-    fn submit_encoded<R: Send + 'static>(
-        self: &Arc<Self>,
-        name: &str,
-        signature: u64,
-        chunk: bool,
-        args: Result<Vec<u8>, Error>,
-        timeout: Option<Duration>,
-        decode: fn(&[u8]) -> Result<R, Error>,
-    ) -> Result<Future<R>, Error> {
-        if self.shut.load(Ordering::Acquire) {
-            return Err(Error::Shutdown);
-        }
-        let promise = Promise::new();
-        let future = promise.future();
-        let args = match args {
-            Ok(args) => args,
-            Err(err) => {
-                promise.complete(Err(err));
-                return Ok(future);
-            }
+        let submission = Submission {
+            name: T::NAME,
+            signature: backend::signature::<T>(),
+            chunk: false,
+            timeout: limit,
+            decode: backend::decode::<T::Output>,
         };
-        let options = &self.options;
-        let timeout = timeout.or(options.task_timeout);
-        let ttl_ms = millis(options.ttl);
-        let msg = TaskMsg {
-            name: name.to_owned(),
-            signature,
-            chunk,
-            timeout_ms: timeout.map(millis),
-            max_attempts: options.max_retries.saturating_add(1),
-            ttl_ms,
-            args,
-        };
-        let msg = match postcard::to_allocvec(&msg) {
-            Ok(msg) => msg,
-            Err(err) => {
-                promise.complete(Err(Error::Codec {
-                    message: format!("could not encode task `{name}`: {err}"),
-                }));
-                return Ok(future);
-            }
-        };
-        let mut order = lock(&self.order);
-        let seq = *order;
-        let id = format!("{}-{seq}", self.id);
-        let weak = Arc::downgrade(self);
-        let cancel_id = id.clone();
-        promise.on_cancel_request(move || cancel_request(&weak, seq, &cancel_id));
-        lock(&self.pending).insert(seq, Box::new(Typed { promise, decode }));
-        let outgoing = Outgoing {
-            seq,
-            id,
-            msg,
-            ttl_ms,
-        };
-        if self.outbox.send(outgoing).is_err() {
-            drop(order);
-            self.settle(seq, |pending| pending.complete(Err(Error::Shutdown)));
-            return Err(Error::Shutdown);
-        }
-        *order += 1;
-        Ok(future)
-    }
-
-    /// Waits until task `seq` has reached the server (or failed to).
-    fn wait_sent(&self, seq: u64) {
-        let mut sent = lock(&self.sent);
-        while *sent <= seq {
-            sent = match self.sent_cv.wait(sent) {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-        }
-    }
-
-    /// Runs the cancel script: 1 cancelled while queued, 2 stopping on its worker, 3 already
-    /// cancelled, 4 running and left alone, 0 finished.
-    fn cancel_on_server(&self, seq: u64, id: &str, running_too: bool) -> Result<i64, Error> {
-        self.wait_sent(seq);
-        let mut invocation = self.cancel.prepare_invoke();
-        invocation
-            .arg(&self.options.prefix)
-            .arg(id)
-            .arg(if running_too { "1" } else { "0" });
-        let never = AtomicBool::new(false);
-        lock(&self.conn).retry(&never, Some(self.options.patience), |c| {
-            invocation.invoke::<i64>(c)
-        })
-    }
-
-    /// Marks task `seq` as running, if its future still waits.
-    fn started(&self, seq: u64) {
-        if let Some(pending) = lock(&self.pending).get(&seq) {
-            pending.started();
-        }
-    }
-
-    fn settle(&self, seq: u64, how: impl FnOnce(Box<dyn Pending>)) -> bool {
-        let (pending, empty) = {
-            let mut map = lock(&self.pending);
-            let pending = map.remove(&seq);
-            (pending, map.is_empty())
-        };
-        if empty {
-            self.drained.notify_all();
-        }
-        match pending {
-            Some(pending) => {
-                how(pending);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// What `Future::cancel` does for a Redis task: ask the server, atomically.
-fn cancel_request(client: &Weak<Client>, seq: u64, id: &str) -> bool {
-    let Some(client) = client.upgrade() else {
-        return false;
-    };
-    match client.cancel_on_server(seq, id, true) {
-        Ok(1) => {
-            client.settle(seq, |pending| pending.cancel());
-            true
-        }
-        Ok(2 | 3) => true,
-        Ok(_) => false,
-        Err(err) => {
-            tracing::warn!(%err, task = id, "could not cancel the task on the server");
-            false
-        }
-    }
-}
-
-/// The sender: sends queued tasks to the server in batches, one script call per batch.
-fn send_tasks(client: &Arc<Client>, mut conn: Conn, outgoing: &Receiver<Outgoing>) {
-    let never = AtomicBool::new(false);
-    loop {
-        let first = match outgoing.recv_timeout(Duration::from_millis(100)) {
-            Ok(first) => first,
-            Err(_) if client.stop.load(Ordering::Acquire) => return,
-            Err(_) => continue,
-        };
-        let batch: Vec<Outgoing> = std::iter::once(first)
-            .chain(outgoing.try_iter().take(511))
-            .collect();
-        let mut invocation = client.submit.prepare_invoke();
-        invocation
-            .arg(&client.options.prefix)
-            .arg(&client.version)
-            .arg(&client.id);
-        for task in &batch {
-            invocation.arg(&task.id).arg(&task.msg).arg(task.ttl_ms);
-        }
-        let sent = conn.retry(&never, Some(client.options.patience), |c| {
-            invocation.invoke::<i64>(c)
-        });
-        if let Err(err) = sent {
-            tracing::error!(%err, tasks = batch.len(), "could not queue tasks");
-            for task in &batch {
-                client.settle(task.seq, |pending| pending.complete(Err(err.clone())));
-            }
-        }
-        if let Some(last) = batch.last() {
-            *lock(&client.sent) = last.seq + 1;
-            client.sent_cv.notify_all();
-        }
-    }
-}
-
-/// The result reader: completes futures as results arrive on this client's stream.
-fn read_results(client: &Arc<Client>, mut conn: Conn) {
-    let key = protocol::results_key(&client.options.prefix, &client.id);
-    let prefix = format!("{}-", client.id);
-    let mut last = String::from("0-0");
-    while !client.stop.load(Ordering::Acquire) {
-        let read = conn.retry(&client.stop, None, |c| {
-            redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(1024)
-                .arg("BLOCK")
-                .arg(200)
-                .arg("STREAMS")
-                .arg(&key)
-                .arg(&last)
-                .query::<Option<StreamReadReply>>(c)
-        });
-        let reply = match read {
-            Ok(Some(reply)) => reply,
-            Ok(None) => continue,
-            Err(err) => {
-                if !client.stop.load(Ordering::Acquire) {
-                    tracing::error!(%err, "reading results failed");
-                    // Not a synchronisation: a pause before asking a failing server again.
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                continue;
-            }
-        };
-        for entry in reply.keys.into_iter().flat_map(|k| k.ids) {
-            last.clone_from(&entry.id);
-            deliver(client, &prefix, &entry);
-        }
-        // The results read so far are not needed again.
-        let _ = conn.once(&mut |c| {
-            redis::cmd("XTRIM")
-                .arg(&key)
-                .arg("MINID")
-                .arg(&last)
-                .query::<i64>(c)
-        });
-    }
-    let _ = conn.once(&mut |c| redis::cmd("DEL").arg(&key).query::<i64>(c));
-}
-
-fn deliver(client: &Client, prefix: &str, entry: &redis::streams::StreamId) {
-    let field = |name: &str| entry.get::<Vec<u8>>(name).unwrap_or_default();
-    let id = String::from_utf8_lossy(&field("id")).into_owned();
-    let Some(seq) = id
-        .strip_prefix(prefix)
-        .and_then(|seq| seq.parse::<u64>().ok())
-    else {
-        client.unmatched.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(entry = %entry.id, "a result names no task of this client");
-        return;
-    };
-    let kind = String::from_utf8_lossy(&field("k")).into_owned();
-    if kind == "started" {
-        client.started(seq);
-        return;
-    }
-    let attempts: u32 = String::from_utf8_lossy(&field("a")).parse().unwrap_or(0);
-    let version = String::from_utf8_lossy(&field("v")).into_owned();
-    let payload = field("r");
-    let outcome = if version != client.version && kind != "refused" {
-        Err(Error::Codec {
-            message: format!(
-                "the result of task {id} comes from a worker speaking version {version}; this \
-                 client speaks {}: the worker runs another build",
-                client.version
-            ),
-        })
-    } else {
-        match kind.as_str() {
-            "ok" => Ok(payload),
-            "err" => Err(match postcard::from_bytes::<WireError>(&payload) {
-                Ok(err) => err.into_error(),
-                Err(err) => Error::Codec {
-                    message: format!("could not decode the failure of task {id}: {err}"),
-                },
-            }),
-            "lost" => Err(Error::WorkerLost { attempts }),
-            "expired" => Err(Error::Expired {
-                ttl: client.options.ttl,
-            }),
-            "refused" => Err(Error::Codec {
-                message: String::from_utf8_lossy(&payload).into_owned(),
-            }),
-            "cancelled" => {
-                client.settle(seq, |pending| pending.cancel());
-                return;
-            }
-            other => Err(Error::Codec {
-                message: format!("unknown result kind {other:?} for task {id}"),
-            }),
-        }
-    };
-    if !client.settle(seq, |pending| pending.complete(outcome)) {
-        client.unmatched.fetch_add(1, Ordering::Relaxed);
+        self.client
+            .submit_encoded(submission, encode::<T, _>(&args))
     }
 }
 
@@ -679,14 +330,14 @@ impl Executor for RedisExecutor {
         let _ = task;
         let client = &self.client;
         let submit = move |chunk: Vec<T::Args>| -> Result<Future<Chunk<T::Output>>, Error> {
-            client.submit_encoded(
-                T::NAME,
-                backend::signature::<T>(),
-                true,
-                backend::encode(&chunk),
-                None,
-                backend::decode_chunk::<T::Output>,
-            )
+            let submission = Submission {
+                name: T::NAME,
+                signature: backend::signature::<T>(),
+                chunk: true,
+                timeout: None,
+                decode: backend::decode_chunk::<T::Output>,
+            };
+            client.submit_encoded(submission, encode::<T, _>(&chunk))
         };
         backend::map(inputs.into_iter(), self.max_workers(), submit)
     }
@@ -694,27 +345,15 @@ impl Executor for RedisExecutor {
     fn shutdown(&self, how: Shutdown) {
         let client = &self.client;
         client.shut.store(true, Ordering::Release);
-        if how.cancels_futures() || how.kills_workers() {
-            let seqs: Vec<u64> = lock(&client.pending).keys().copied().collect();
-            for seq in seqs {
-                let id = format!("{}-{seq}", client.id);
-                match client.cancel_on_server(seq, &id, how.kills_workers()) {
-                    Ok(1) => {
-                        client.settle(seq, |pending| pending.cancel());
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(%err, task = id, "could not cancel at shutdown"),
-                }
-            }
+        if !how.waits() {
+            client.no_wait.store(true, Ordering::Release);
         }
-        if how.waits() {
-            let mut pending = lock(&client.pending);
-            while !pending.is_empty() {
-                pending = match client.drained.wait(pending) {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-            }
+        if how.cancels_futures() || how.kills_workers() {
+            client.cancel_all(how.kills_workers());
+        }
+        // A done-callback runs on this executor's own thread: waiting there could never end.
+        if how.waits() && !self.on_own_thread() {
+            client.wait_drained();
         }
     }
 
@@ -725,10 +364,30 @@ impl Executor for RedisExecutor {
 
 impl Drop for RedisExecutor {
     fn drop(&mut self) {
-        self.client.stop.store(true, Ordering::Release);
-        for thread in lock(&self.threads).drain(..) {
+        let client = &self.client;
+        client.shut.store(true, Ordering::Release);
+        // Dropped by a done-callback on one of its own threads, waiting could never end.
+        let own_thread = self.on_own_thread();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        if client.no_wait.load(Ordering::Acquire) || own_thread {
+            client.detached.store(true, Ordering::Release);
+            return;
+        }
+        client.wait_drained();
+        client.stop.store(true, Ordering::Release);
+        for thread in threads {
             let _ = thread.join();
         }
+    }
+}
+
+impl RedisExecutor {
+    /// True on one of the executor's own threads (in a done-callback).
+    fn on_own_thread(&self) -> bool {
+        let here = std::thread::current().id();
+        lock(&self.threads)
+            .iter()
+            .any(|thread| thread.thread().id() == here)
     }
 }
 
@@ -737,7 +396,7 @@ impl fmt::Debug for RedisExecutor {
         f.debug_struct("RedisExecutor")
             .field("client", &self.client.id)
             .field("prefix", &self.client.options.prefix)
-            .field("pending", &lock(&self.client.pending).len())
+            .field("pending", &self.client.waiting_count())
             .finish_non_exhaustive()
     }
 }
@@ -753,16 +412,31 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// A name for this client, unique among the clients of a server.
-fn client_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    format!(
-        "c{:x}{:x}{:x}",
-        nanos,
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+/// Encodes `value` (a task's arguments, or a chunk of them); a `Serialize` that panics fails
+/// the task's future instead of the caller.
+fn encode<T: Task, V: serde::Serialize>(value: &V) -> Result<Vec<u8>, Error> {
+    let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| backend::encode(value)));
+    let encoded = encoded.map(|bytes| {
+        bytes.map_err(|err| {
+            let why = match err {
+                Error::Codec { message } => message,
+                other => other.to_string(),
+            };
+            Error::Codec {
+                message: format!(
+                    "could not encode the arguments of task `{}` on the client: {why}",
+                    T::NAME
+                ),
+            }
+        })
+    });
+    encoded.unwrap_or_else(|panic| {
+        Err(Error::Codec {
+            message: format!(
+                "encoding the arguments of task `{}` on the client panicked: {}",
+                T::NAME,
+                panic_message(&*panic)
+            ),
+        })
+    })
 }

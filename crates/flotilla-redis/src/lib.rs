@@ -32,11 +32,26 @@
 //! to the client's own stream; one reader thread per client completes the futures. A worker
 //! that dies or hangs stops renewing; after the visibility timeout another worker takes the
 //! entry over (`XAUTOCLAIM`) and runs it again, up to `max_retries` times. A result from a
-//! worker that lost its lease is dropped, so each future completes exactly once. Every message
-//! carries a version and each task its signature, so a worker built from other code refuses a
-//! task with an error naming both, instead of misreading it. Task state and results expire
-//! after the [`ttl`](RedisBuilder::ttl); a task still queued then is dropped unrun and its
-//! future fails with [`Error::Expired`](flotilla::Error::Expired).
+//! worker that lost its lease is dropped, so each future completes exactly once. A claim
+//! carries a token, so a claim retried after its reply was lost is not counted as another
+//! delivery. Every message carries a version and each task its fingerprint
+//! ([`flotilla::backend::signature`]), so a worker built from other code refuses a task with
+//! [`RedisError::WorkerMismatch`] instead of misreading it, and a worker that lacks a task
+//! passes it on to the others ([`RedisError::NoWorkerHasTask`] once every live worker has).
+//! Task state and results expire after the [`ttl`](RedisBuilder::ttl) (a running task's state
+//! is kept while it runs); a task still queued then is dropped unrun and its future fails
+//! with [`Error::Expired`](flotilla::Error::Expired).
+//!
+//! # When the cluster fails
+//!
+//! A future waits for as long as its task can still finish — through a stall, a partition, a
+//! frozen worker or a server restarted with its data — and fails only when it cannot, with an
+//! error that says what is known: [`RedisError::ServerStateLost`] when the server lost its
+//! data, [`RedisError::LostContact`] when the server stayed silent longer than the TTL,
+//! [`RedisError::ArgumentsTooLarge`] / [`RedisError::ResultTooLarge`] for a value over the
+//! server's limit (that task only). These travel in [`flotilla::Error::Backend`];
+//! [`RedisError::of`] gets them back. The crate's README has the whole table, each row with
+//! the test that makes it happen.
 //!
 //! # Example
 //!
@@ -58,12 +73,15 @@
 
 #![cfg(target_os = "linux")]
 
+mod client;
 mod conn;
+mod error;
 mod executor;
 mod protocol;
 mod status;
 mod worker;
 
+pub use crate::error::RedisError;
 pub use crate::executor::{RedisBuilder, RedisExecutor};
 pub use crate::status::Status;
 pub use crate::worker::{Worker, WorkerBuilder};

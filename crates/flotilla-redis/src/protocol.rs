@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::RedisError;
+
 /// The version of the messages in the streams (task entries and results). Entries with another
 /// version are refused with a message naming both, never decoded.
 pub(crate) const VERSION: u32 = 1;
@@ -39,6 +41,10 @@ pub(crate) fn stats_key(prefix: &str) -> String {
 
 pub(crate) fn worker_key(prefix: &str, worker: &str) -> String {
     format!("{prefix}:worker:{worker}")
+}
+
+pub(crate) fn client_key(prefix: &str, client: &str) -> String {
+    format!("{prefix}:client:{client}")
 }
 
 pub(crate) fn task_key(prefix: &str, id: &str) -> String {
@@ -89,6 +95,8 @@ pub(crate) enum WireError {
     Other {
         message: String,
     },
+    /// A failure of the cluster itself (appended last: older variants keep their numbers).
+    Redis(RedisError),
 }
 
 impl WireError {
@@ -111,6 +119,10 @@ impl WireError {
             Error::Codec { message } => WireError::Codec {
                 message: message.clone(),
             },
+            other if RedisError::of(other).is_some() => match RedisError::of(other) {
+                Some(err) => WireError::Redis(err.clone()),
+                None => unreachable!("checked by the guard"),
+            },
             other => WireError::Other {
                 message: other.to_string(),
             },
@@ -132,6 +144,7 @@ impl WireError {
             WireError::UnknownTask { name } => Error::UnknownTask { name },
             WireError::Codec { message } => Error::Codec { message },
             WireError::Other { message } => Error::Broken { reason: message },
+            WireError::Redis(err) => err.into(),
         }
     }
 }
@@ -206,9 +219,11 @@ local function post(p, id, key, entry, kind, attempts, payload, ttl, version)
 end
 "#;
 
-/// Claims delivered entries for a worker.
+/// Claims delivered entries for a worker, idempotently: a claim retried after its reply was
+/// lost (same token) returns the same attempts instead of counting another delivery.
 ///
-/// ARGV: prefix, worker, version, then for each entry: task id, entry id, max attempts, ttl.
+/// ARGV: prefix, worker, version, token, then for each entry: task id, entry id, max
+/// attempts, ttl.
 /// Returns, per entry, the attempt number to run it as, 0 if it is not to run (cancelled,
 /// finished, expired: the entry is retired; an expired task's client gets an `expired`
 /// result), or -1 if it was given up as worker-lost (its
@@ -217,14 +232,18 @@ pub(crate) fn claim_script() -> String {
     format!(
         "{POST}{}",
         r#"
-local p, worker, version = ARGV[1], ARGV[2], ARGV[3]
+local p, worker, version, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local stats = p .. ':stats'
 local out = {}
-for i = 4, #ARGV, 4 do
+for i = 5, #ARGV, 4 do
   local id, entry, max_attempts, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local key = p .. ':task:' .. id
-  local status = redis.call('HGET', key, 'status')
-  if status == 'queued' or status == 'running' then
+  local state = redis.call('HMGET', key, 'status', 'worker', 'claim', 'attempts')
+  local status = state[1]
+  if status == 'running' and state[2] == worker and state[3] == token then
+    -- This very claim ran before and its reply was lost: the same answer again.
+    out[#out + 1] = tonumber(state[4])
+  elseif status == 'queued' or status == 'running' then
     local attempts = redis.call('HINCRBY', key, 'attempts', 1)
     if status == 'running' and attempts > max_attempts then
       redis.call('HINCRBY', stats, 'running', -1)
@@ -244,7 +263,7 @@ for i = 4, #ARGV, 4 do
       else
         redis.call('HINCRBY', stats, 'retried', 1)
       end
-      redis.call('HSET', key, 'status', 'running', 'worker', worker)
+      redis.call('HSET', key, 'status', 'running', 'worker', worker, 'claim', token)
       redis.call('PEXPIRE', key, ttl)
       out[#out + 1] = attempts
     end
@@ -309,15 +328,16 @@ return out
     )
 }
 
-/// Retires a malformed entry and, when it names a task whose owner is known, tells the owner.
+/// Retires a malformed or mismatched entry and, when it names a task whose owner is known,
+/// tells the owner.
 ///
-/// ARGV: prefix, version, entry id, task id (or ''), message, ttl. Returns 1 if a client was
-/// told.
+/// ARGV: prefix, version, entry id, task id (or ''), kind (`refused`: the payload is a
+/// message; `err`: an encoded [`WireError`]), payload, ttl. Returns 1 if a client was told.
 pub(crate) fn refuse_script() -> String {
     format!(
         "{POST}{}",
         r#"
-local p, version, entry, id, message, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local p, version, entry, id, kind, message, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 redis.call('HINCRBY', p .. ':stats', 'malformed', 1)
 if id ~= '' then
   local key = p .. ':task:' .. id
@@ -329,12 +349,45 @@ if id ~= '' then
       redis.call('HINCRBY', p .. ':stats', 'running', -1)
     end
     local attempts = redis.call('HGET', key, 'attempts')
-    post(p, id, key, entry, 'refused', attempts, message, ttl, version)
+    post(p, id, key, entry, kind, attempts, message, ttl, version)
     return 1
   end
 end
 redis.call('XACK', p .. ':tasks', 'workers', entry)
 redis.call('XDEL', p .. ':tasks', entry)
+return 0
+"#
+    )
+}
+
+/// Passes on an entry naming a task this worker does not have, leaving it to the workers that
+/// have it; when every live worker has passed it, its client is told.
+///
+/// ARGV: prefix, version, worker, entry id, task id, live workers, ttl, the payload of the
+/// failure to post when nobody has it. Returns 1 if the task was given up, 0 if it was
+/// passed on.
+pub(crate) fn pass_script() -> String {
+    format!(
+        "{POST}{}",
+        r#"
+local p, version, worker, entry, id, live, ttl, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local key = p .. ':task:' .. id
+local status = redis.call('HGET', key, 'status')
+if status ~= 'queued' then
+  -- Cancelled, finished, expired or lost meanwhile: nothing to run.
+  redis.call('XACK', p .. ':tasks', 'workers', entry)
+  redis.call('XDEL', p .. ':tasks', entry)
+  return 0
+end
+local passed = key .. ':passed'
+redis.call('SADD', passed, worker)
+redis.call('PEXPIRE', passed, ttl)
+if redis.call('SCARD', passed) >= live then
+  redis.call('HINCRBY', p .. ':stats', 'queued', -1)
+  redis.call('HINCRBY', p .. ':stats', 'malformed', 1)
+  post(p, id, key, entry, 'err', 0, payload, ttl, version)
+  return 1
+end
 return 0
 "#
     )

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,8 +12,9 @@ use flotilla::backend::{self, Shape};
 use flotilla::{Error, Executor, Future, ProcessPoolExecutor, Shutdown};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 
-use crate::conn::Conn;
-use crate::executor::{ensure_group, lock};
+use crate::conn::{Conn, transient};
+use crate::error::RedisError;
+use crate::executor::{ensure_group, lock, millis};
 use crate::protocol::{self, TaskMsg, WireError};
 
 /// How often a worker says it is alive, and how long that lasts without renewal.
@@ -21,6 +22,11 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
 /// How often running tasks are checked for cancellation and takeover.
 const TICK: Duration = Duration::from_millis(100);
+/// Results posted in one script call, at most (a larger result goes alone).
+const BATCH_RESULTS: usize = 256;
+const BATCH_BYTES: usize = 16 << 20;
+/// Tries to post one result before it is failed instead.
+const POST_TRIES: u32 = 3;
 
 /// A worker: the user's own program started in worker mode, on any machine that reaches the
 /// Redis server. It takes tasks queued by [`RedisExecutor`](crate::RedisExecutor)s and runs
@@ -50,6 +56,9 @@ const TICK: Duration = Duration::from_millis(100);
 /// A worker holds a lease on each task it runs, renewed while the task runs. If the worker
 /// dies or hangs, the lease runs out after the [`visibility_timeout`](WorkerBuilder::visibility_timeout)
 /// and another worker takes the task over (Redis `XAUTOCLAIM`).
+///
+/// Dropping a started `Worker` without calling [`stop`](Worker::stop) leaves it serving in
+/// the background until the process ends.
 pub struct Worker {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -127,6 +136,7 @@ impl WorkerBuilder {
         }
         let mut conn = Conn::open(&self.url)?;
         ensure_group(&mut conn, &self.prefix)?;
+        let bulk_limit = conn.bulk_limit();
         let finisher_conn = conn.another()?;
         let ticker_conn = conn.another()?;
         let pool = ProcessPoolExecutor::builder()
@@ -144,9 +154,12 @@ impl WorkerBuilder {
             freed_tx,
             stop: AtomicBool::new(false),
             version: protocol::version(),
+            claims: AtomicU64::new(0),
+            bulk_limit,
             claim: redis::Script::new(&protocol::claim_script()),
             finish: redis::Script::new(&protocol::finish_script()),
             refuse: redis::Script::new(&protocol::refuse_script()),
+            pass: redis::Script::new(&protocol::pass_script()),
             options: self,
         });
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
@@ -266,9 +279,14 @@ struct Shared {
     freed_tx: Sender<()>,
     stop: AtomicBool,
     version: String,
+    /// Numbers this worker's claims, so that a claim retried after a lost reply is known.
+    claims: AtomicU64,
+    /// The server's limit for one value: a larger result fails its task.
+    bulk_limit: u64,
     claim: redis::Script,
     finish: redis::Script,
     refuse: redis::Script,
+    pass: redis::Script,
     options: WorkerBuilder,
 }
 
@@ -276,12 +294,21 @@ struct Shared {
 struct Held {
     entry: String,
     attempt: u32,
+    /// How long its state is kept on the server, renewed while it runs.
+    keep_ms: u64,
     future: Option<Future<Vec<u8>>>,
 }
 
 impl Shared {
     /// An invocation of `script` with the arguments every claim and finish starts with:
     /// prefix, this worker, version.
+    /// How long a task's state is kept on the server while this worker may hold it: its
+    /// TTL, but at least three leases, so that a task whose worker died is taken over before
+    /// its state expires.
+    fn keep_ms(&self, ttl_ms: u64) -> u64 {
+        ttl_ms.max(3 * millis(self.options.visibility))
+    }
+
     fn invoke<'a>(&'a self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
         invocation
@@ -292,8 +319,9 @@ impl Shared {
     }
 }
 
-/// A held task as the lease keeper sees it: id, entry, attempt, and its local future.
-type Snapshot = (String, String, u32, Option<Future<Vec<u8>>>);
+/// A held task as the lease keeper sees it: id, entry, attempt, how long to keep its state,
+/// and its local future.
+type Snapshot = (String, String, u32, u64, Option<Future<Vec<u8>>>);
 
 /// A finished task on its way to the finisher.
 struct Done {
@@ -372,8 +400,10 @@ fn take_tasks(shared: &Arc<Shared>, mut conn: Conn, freed: &Receiver<()>) {
                 Err(err) => report(shared, &mut conn, &err),
             }
         }
-        if !entries.is_empty() {
-            start_entries(shared, &mut conn, entries);
+        // A task passed on: the next takeover is left to the others (who look every half
+        // lease) before this worker looks again.
+        if !entries.is_empty() && start_entries(shared, &mut conn, entries) {
+            last_reclaim = Some(Instant::now() + reclaim_every);
         }
     }
 }
@@ -397,47 +427,81 @@ fn report(shared: &Shared, conn: &mut Conn, err: &Error) {
     std::thread::sleep(TICK);
 }
 
-/// Decodes, claims and starts a batch of entries.
-fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) {
+/// What to do with an entry read from the stream.
+enum Decision {
+    Run(Delivered),
+    /// Retire it, telling its client (if `id` names a task) with a result of `kind`.
+    Refuse {
+        id: String,
+        kind: &'static str,
+        payload: Vec<u8>,
+        why: String,
+    },
+    /// This worker does not have the task: leave it to the workers that do.
+    Pass {
+        id: String,
+        name: String,
+    },
+}
+
+/// Decodes, claims and starts a batch of entries; `true` if it passed one on.
+fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) -> bool {
     let mut good = Vec::with_capacity(entries.len());
+    let mut passed = false;
     for entry in entries {
-        match decode_entry(shared, &entry) {
-            Ok(delivered) => good.push(delivered),
-            Err((id, message)) => {
-                tracing::warn!(entry = %entry.id, %message, "refusing a task entry");
+        match decide(shared, &entry) {
+            Decision::Run(delivered) => good.push(delivered),
+            Decision::Refuse {
+                id,
+                kind,
+                payload,
+                why,
+            } => {
+                tracing::warn!(entry = %entry.id, %why, "refusing a task entry");
                 let mut invocation = shared.refuse.prepare_invoke();
                 invocation
                     .arg(&shared.options.prefix)
                     .arg(&shared.version)
                     .arg(&entry.id)
                     .arg(id)
-                    .arg(&message)
-                    .arg(crate::executor::millis(Duration::from_secs(24 * 3600)));
-                let never = AtomicBool::new(false);
-                if let Err(err) = conn.retry(&never, None, |c| invocation.invoke::<i64>(c)) {
+                    .arg(kind)
+                    .arg(payload)
+                    .arg(millis(Duration::from_secs(24 * 3600)));
+                if let Err(err) = conn.retry(&shared.stop, None, |c| invocation.invoke::<i64>(c)) {
                     tracing::error!(%err, "could not retire a malformed entry");
                 }
+            }
+            Decision::Pass { id, name } => {
+                pass(shared, conn, &entry.id, &id, &name);
+                passed = true;
             }
         }
     }
     if good.is_empty() {
-        return;
+        return passed;
     }
+    let token = format!(
+        "{}:{}",
+        shared.id,
+        shared.claims.fetch_add(1, Ordering::Relaxed)
+    );
     let mut invocation = shared.invoke(&shared.claim);
+    invocation.arg(&token);
     for task in &good {
         invocation
             .arg(&task.id)
             .arg(&task.entry)
             .arg(task.msg.max_attempts)
-            .arg(task.msg.ttl_ms);
+            .arg(shared.keep_ms(task.msg.ttl_ms));
     }
-    let never = AtomicBool::new(false);
-    let attempts = match conn.retry(&never, None, |c| invocation.invoke::<Vec<i64>>(c)) {
+    // Retried with the same token: a claim whose reply was lost is answered again, not
+    // counted twice.
+    let attempts = match conn.retry(&shared.stop, None, |c| invocation.invoke::<Vec<i64>>(c)) {
         Ok(attempts) => attempts,
         Err(err) => {
             // Left in this worker's pending list: its lease runs out and it is reclaimed.
             tracing::error!(%err, "could not claim tasks");
-            return;
+            return passed;
         }
     };
     for (task, attempt) in good.into_iter().zip(attempts) {
@@ -445,63 +509,148 @@ fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) 
             start(shared, task, attempt as u32);
         }
     }
+    passed
 }
 
-fn decode_entry(shared: &Shared, entry: &StreamId) -> Result<Delivered, (String, String)> {
+/// Leaves an entry this worker cannot run to the others: it is made claimable at once by
+/// another worker's takeover; once every live worker has passed it, its client is told.
+fn pass(shared: &Shared, conn: &mut Conn, entry: &str, id: &str, name: &str) {
+    let live = live_workers(conn, &shared.options.prefix).max(1);
+    let failure = WireError::Redis(RedisError::NoWorkerHasTask {
+        task: name.to_owned(),
+        workers: live,
+    });
+    let payload = postcard::to_allocvec(&failure).unwrap_or_default();
+    let mut invocation = shared.pass.prepare_invoke();
+    invocation
+        .arg(&shared.options.prefix)
+        .arg(&shared.version)
+        .arg(&shared.id)
+        .arg(entry)
+        .arg(id)
+        .arg(live)
+        .arg(millis(Duration::from_secs(24 * 3600)))
+        .arg(payload);
+    match conn.retry(&shared.stop, None, |c| invocation.invoke::<i64>(c)) {
+        Ok(1) => tracing::warn!(task = name, "no live worker has this task; given up"),
+        Ok(_) => {
+            tracing::info!(task = name, "passing on a task this worker does not have");
+            // Idle for a whole lease: the next takeover by any worker picks it up.
+            let idle = millis(shared.options.visibility);
+            let _ = conn.once(&mut |c| {
+                redis::cmd("XCLAIM")
+                    .arg(protocol::tasks_key(&shared.options.prefix))
+                    .arg(protocol::GROUP)
+                    .arg(&shared.id)
+                    .arg(0)
+                    .arg(entry)
+                    .arg("IDLE")
+                    .arg(idle)
+                    .arg("JUSTID")
+                    .query::<redis::Value>(c)
+            });
+        }
+        Err(err) => tracing::error!(%err, "could not pass a task on"),
+    }
+}
+
+/// How many workers have a live heartbeat.
+fn live_workers(conn: &mut Conn, prefix: &str) -> u32 {
+    let pattern = protocol::worker_key(prefix, "*");
+    let mut count = 0u32;
+    let mut cursor = 0u64;
+    // Bounded: a SCAN ends when the cursor comes back to 0; 10,000 rounds is far beyond any
+    // real cluster.
+    for _ in 0..10_000 {
+        let Ok((next, keys)) = conn.once(&mut |c| {
+            redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query::<(u64, Vec<String>)>(c)
+        }) else {
+            break;
+        };
+        count += keys.len() as u32;
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    count
+}
+
+fn decide(shared: &Shared, entry: &StreamId) -> Decision {
     let text = |name: &str| {
         entry
             .get::<Vec<u8>>(name)
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
     };
     let id = text("id").unwrap_or_default();
+    let refuse = |id: String, why: String| Decision::Refuse {
+        id,
+        kind: "refused",
+        payload: why.clone().into_bytes(),
+        why,
+    };
     let Some(version) = text("v") else {
-        return Err((
+        return refuse(
             id,
             format!("task entry {} has no version field `v`", entry.id),
-        ));
+        );
     };
     if version != shared.version {
-        return Err((
-            id.clone(),
-            format!(
-                "task {id} was sent with payload version {version}, but worker {} understands \
-                 version {}: the client and the worker run different builds",
-                shared.id, shared.version
-            ),
-        ));
+        let why = format!(
+            "task {id} was sent with payload version {version}, but worker {} understands \
+             version {}: the client and the worker run different builds",
+            shared.id, shared.version
+        );
+        return refuse(id, why);
     }
     if id.is_empty() {
-        return Err((id, format!("task entry {} has no task id", entry.id)));
+        return refuse(id, format!("task entry {} has no task id", entry.id));
     }
     let Some(bytes) = entry.get::<Vec<u8>>("m") else {
-        return Err((
+        return refuse(
             id,
             format!("task entry {} has no message field `m`", entry.id),
-        ));
+        );
     };
-    let msg: TaskMsg = postcard::from_bytes(&bytes).map_err(|err| {
-        (
-            id.clone(),
-            format!("task entry {} could not be decoded: {err}", entry.id),
-        )
-    })?;
-    if let Some(mine) = backend::registered_signature(&msg.name)
-        && mine != msg.signature
-    {
-        return Err((
+    let msg: TaskMsg = match postcard::from_bytes(&bytes) {
+        Ok(msg) => msg,
+        Err(err) => {
+            let why = format!(
+                "task entry {} could not be decoded by worker {}: {err}",
+                entry.id, shared.id
+            );
+            return refuse(id, why);
+        }
+    };
+    match backend::registered_signature(&msg.name) {
+        None => Decision::Pass { id, name: msg.name },
+        Some(mine) if mine != msg.signature => {
+            let err = RedisError::WorkerMismatch {
+                task: msg.name.clone(),
+                worker: shared.id.clone(),
+                client_fingerprint: msg.signature,
+                worker_fingerprint: mine,
+            };
+            let why = err.to_string();
+            Decision::Refuse {
+                id,
+                kind: "err",
+                payload: postcard::to_allocvec(&WireError::Redis(err)).unwrap_or_default(),
+                why,
+            }
+        }
+        Some(_) => Decision::Run(Delivered {
             id,
-            format!(
-                "task `{}` has other argument or result types in worker {}'s build: the \
-                 client and the worker run different code",
-                msg.name, shared.id
-            ),
-        ));
+            entry: entry.id.clone(),
+            msg,
+        }),
     }
-    Ok(Delivered {
-        id,
-        entry: entry.id.clone(),
-        msg,
-    })
 }
 
 /// Starts a claimed task in the local pool.
@@ -509,6 +658,7 @@ fn start(shared: &Arc<Shared>, task: Delivered, attempt: u32) {
     let Delivered { id, entry, msg } = task;
     let shape = if msg.chunk { Shape::Chunk } else { Shape::One };
     let timeout = msg.timeout_ms.map(Duration::from_millis);
+    let keep_ms = shared.keep_ms(msg.ttl_ms);
     shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let submitted = shared
         .pool
@@ -521,6 +671,7 @@ fn start(shared: &Arc<Shared>, task: Delivered, attempt: u32) {
                 Held {
                     entry: entry.clone(),
                     attempt,
+                    keep_ms,
                     future: None,
                 },
             );
@@ -539,6 +690,7 @@ fn start(shared: &Arc<Shared>, task: Delivered, attempt: u32) {
         Held {
             entry: entry.clone(),
             attempt,
+            keep_ms,
             future: Some(future.clone()),
         },
     );
@@ -558,7 +710,6 @@ fn start(shared: &Arc<Shared>, task: Delivered, attempt: u32) {
 
 /// The finisher: posts results in batches.
 fn finish_tasks(shared: &Arc<Shared>, mut conn: Conn, done: &Receiver<Done>) {
-    let never = AtomicBool::new(false);
     loop {
         let first = match done.recv_timeout(TICK) {
             Ok(first) => first,
@@ -571,11 +722,56 @@ fn finish_tasks(shared: &Arc<Shared>, mut conn: Conn, done: &Receiver<Done>) {
                 continue;
             }
         };
-        let batch: Vec<Done> = std::iter::once(first)
-            .chain(done.try_iter().take(255))
-            .collect();
+        let mut bytes = first.size();
+        let mut batch = vec![first];
+        while batch.len() < BATCH_RESULTS && bytes < BATCH_BYTES {
+            match done.try_recv() {
+                Ok(task) => {
+                    bytes += task.size();
+                    batch.push(task);
+                }
+                Err(_) => break,
+            }
+        }
+        for task in &mut batch {
+            let size = task.size() as u64;
+            if task.outcome.is_ok() && size > shared.bulk_limit {
+                tracing::warn!(task = %task.id, size, "a result too large for the server");
+                task.outcome = Err(RedisError::ResultTooLarge {
+                    size,
+                    limit: shared.bulk_limit,
+                }
+                .into());
+            }
+        }
+        post(shared, &mut conn, &batch);
+        {
+            let mut running = lock(&shared.running);
+            for task in &batch {
+                running.remove(&task.id);
+            }
+        }
+        shared.in_flight.fetch_sub(batch.len(), Ordering::AcqRel);
+        let _ = shared.freed_tx.try_send(());
+    }
+}
+
+impl Done {
+    fn size(&self) -> usize {
+        self.outcome.as_ref().map_or(64, Vec::len)
+    }
+}
+
+/// Posts results, retrying through outages for as long as this process lives (if it dies,
+/// the lease runs out and the task runs again elsewhere). A request the server keeps refusing
+/// while it answers everything else is never retried for ever: the batch is posted result by
+/// result, and a result that still cannot be posted fails its own task.
+fn post(shared: &Shared, conn: &mut Conn, batch: &[Done]) {
+    let mut refused = 0;
+    let mut pause = Duration::from_millis(5);
+    loop {
         let mut invocation = shared.invoke(&shared.finish);
-        for task in &batch {
+        for task in batch {
             // The result is borrowed, not copied: the invocation encodes its arguments at once.
             let failure;
             let (kind, payload): (&str, &[u8]) = match &task.outcome {
@@ -595,19 +791,51 @@ fn finish_tasks(shared: &Arc<Shared>, mut conn: Conn, done: &Receiver<Done>) {
                 .arg(payload)
                 .arg(task.ttl_ms);
         }
-        // Retried until the server takes it: a result is never dropped while this process
-        // lives. If it dies, the lease runs out and the task runs again.
-        if let Err(err) = conn.retry(&never, None, |c| invocation.invoke::<Vec<i64>>(c)) {
-            tracing::error!(%err, "could not post results; their tasks will be retried");
+        let err = match conn.once(&mut |c| invocation.invoke::<Vec<i64>>(c)) {
+            Ok(_) => return,
+            Err(err) => err,
+        };
+        // Refused: the server answered with an error, or dropped the connection while a new
+        // one works at once (what it does with a value over its limit). A timeout or a server
+        // out of reach is an outage: wait for it to end.
+        let outage = transient(&err) && (err.is_timeout() || conn.ensure().is_err());
+        if outage || (transient(&err) && refused + 1 < POST_TRIES) {
+            refused += u32::from(!outage);
+            tracing::warn!(%err, outage, "posting results failed; retrying");
+            // Backing off between reconnects to a server that does not answer.
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(500));
+            continue;
         }
-        {
-            let mut running = lock(&shared.running);
-            for task in &batch {
-                running.remove(&task.id);
+        if batch.len() > 1 {
+            for task in batch {
+                post(shared, conn, std::slice::from_ref(task));
             }
+            return;
         }
-        shared.in_flight.fetch_sub(batch.len(), Ordering::AcqRel);
-        let _ = shared.freed_tx.try_send(());
+        let Some(task) = batch.first() else {
+            return;
+        };
+        if task
+            .outcome
+            .as_ref()
+            .is_err_and(|err| RedisError::of(err).is_some())
+        {
+            tracing::error!(%err, task = %task.id, "the server refuses even the failure of a task");
+            return;
+        }
+        tracing::error!(%err, task = %task.id, "the server refuses a result; failing its task");
+        let failed = Done {
+            id: task.id.clone(),
+            entry: task.entry.clone(),
+            attempt: task.attempt,
+            ttl_ms: task.ttl_ms,
+            outcome: Err(RedisError::ResultRefused {
+                reason: err.to_string(),
+            }
+            .into()),
+        };
+        return post(shared, conn, std::slice::from_ref(&failed));
     }
 }
 
@@ -651,6 +879,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                     id.clone(),
                     held.entry.clone(),
                     held.attempt,
+                    held.keep_ms,
                     held.future.clone(),
                 )
             })
@@ -664,10 +893,21 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                         .arg(protocol::GROUP)
                         .arg(&shared.id)
                         .arg(0);
-                    for (_, entry, _, _) in &held {
+                    for (_, entry, _, _, _) in &held {
                         cmd.arg(entry);
                     }
                     cmd.arg("JUSTID").query::<redis::Value>(c)
+                });
+                // A task's state is kept while it runs, however long that is.
+                let _ = conn.once(&mut |c| {
+                    let mut pipe = redis::pipe();
+                    for (id, _, _, keep_ms, _) in &held {
+                        pipe.cmd("PEXPIRE")
+                            .arg(protocol::task_key(prefix, id))
+                            .arg(*keep_ms)
+                            .ignore();
+                    }
+                    pipe.query::<()>(c)
                 });
             }
             check_held(shared, &mut conn, &held);
@@ -682,7 +922,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
 fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
     let states = conn.once(&mut |c| {
         let mut pipe = redis::pipe();
-        for (id, _, _, _) in held {
+        for (id, _, _, _, _) in held {
             pipe.cmd("HMGET")
                 .arg(protocol::task_key(&shared.options.prefix, id))
                 .arg("status")
@@ -694,7 +934,7 @@ fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
     let Ok(states) = states else {
         return;
     };
-    for ((id, _, attempt, future), (status, worker, attempts)) in held.iter().zip(states) {
+    for ((id, _, attempt, _, future), (status, worker, attempts)) in held.iter().zip(states) {
         let cancelled = status.as_deref() == Some("cancelling");
         let mine = worker.as_deref() == Some(shared.id.as_str()) && attempts == Some(*attempt);
         if cancelled || !mine {

@@ -153,7 +153,7 @@ fn shutdown_cancels_queued_tasks() {
         .map(|x| cluster.submit(square, x).unwrap())
         .collect();
     cluster.shutdown(Shutdown::new().cancel_futures(true));
-    assert!(futures.iter().all(|f| f.cancelled()));
+    assert!(futures.iter().all(|f| f.cancelled()), "{futures:?}");
     let status = cluster.status().unwrap();
     assert_eq!((status.queued, status.cancelled), (0, 10), "{status}");
 }

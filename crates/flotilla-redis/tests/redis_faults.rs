@@ -4,46 +4,18 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use flotilla::process::Process;
 use flotilla::{Error, Executor, as_completed};
 use flotilla_redis::{RedisExecutor, Status};
-use support::{RedisServer, eventually, spawn_worker};
+use support::{
+    RedisServer, eventually, hang_first_time, kill_the_worker_running_it, parent_pid, spawn_worker,
+};
 
 /// Short leases, so that lost tasks come back quickly (long enough that a busy CI machine
 /// does not lose a live worker's lease).
 const LEASE: Duration = Duration::from_secs(3);
-
-/// The Redis worker process running this task: the task runs in a pool worker, whose parent
-/// is the worker's supervisor, whose parent is the Redis worker.
-fn parent_pid() -> u32 {
-    // SAFETY: getppid has no preconditions.
-    let supervisor = unsafe { libc::getppid() };
-    let stat = std::fs::read_to_string(format!("/proc/{supervisor}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    after_name
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// Records which worker runs it; the first time, it then hangs until its worker is killed.
-#[flotilla::task]
-fn hang_first_time(dir: PathBuf) -> u32 {
-    let worker = parent_pid();
-    let marker = dir.join("first");
-    if !marker.exists() {
-        let tmp = dir.join("first.tmp");
-        std::fs::write(&tmp, worker.to_string()).unwrap();
-        std::fs::rename(&tmp, &marker).unwrap();
-        std::thread::sleep(Duration::from_secs(600));
-    }
-    worker
-}
 
 /// Kills the Redis worker process that runs it.
 #[flotilla::task]
@@ -76,15 +48,7 @@ fn killed_worker_task_completes_elsewhere_once() {
     let fut = cluster
         .submit(hang_first_time, dir.path().to_owned())
         .unwrap();
-    let marker = dir.path().join("first");
-    eventually("the task to start", || marker.exists());
-    let first: u32 = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
-    let victim = workers
-        .iter()
-        .find(|w| w.pid() == Some(first))
-        .expect("the task runs on one of our workers");
-    victim.kill();
-    assert!(victim.join(Some(Duration::from_secs(60))));
+    let first = kill_the_worker_running_it(dir.path(), &workers);
 
     let second = fut.result(Some(Duration::from_secs(120))).unwrap();
     assert_ne!(second, first, "the task must finish on the other worker");

@@ -152,6 +152,11 @@ pub enum Error {
         /// What could not be created, and the operating system's complaint.
         reason: String,
     },
+    /// A failure only one backend can have (a cluster executor that lost contact with its
+    /// server, say), carried as that backend's own error type: get it back with
+    /// [`Error::backend`].
+    #[error("{0}")]
+    Backend(std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 fn timeout_message(waited: &Duration, unfinished: &Option<(usize, usize)>) -> String {
@@ -258,6 +263,46 @@ impl Error {
     /// ```
     pub fn is_authentication_failed(&self) -> bool {
         matches!(self, Error::AuthenticationFailed { .. })
+    }
+
+    /// True if the failure is one of a backend's own ([`Error::Backend`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::from_backend(std::fmt::Error);
+    /// assert!(err.is_backend());
+    /// ```
+    pub fn is_backend(&self) -> bool {
+        matches!(self, Error::Backend(_))
+    }
+
+    /// Wraps a backend's own error type in [`Error::Backend`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::from_backend(std::fmt::Error);
+    /// assert_eq!(err.to_string(), std::fmt::Error.to_string());
+    /// ```
+    pub fn from_backend<E: std::error::Error + Send + Sync + 'static>(err: E) -> Error {
+        Error::Backend(std::sync::Arc::new(err))
+    }
+
+    /// The backend's own error, if this is an [`Error::Backend`] carrying an `E`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = flotilla::Error::from_backend(std::fmt::Error);
+    /// assert!(err.backend::<std::fmt::Error>().is_some());
+    /// assert!(flotilla::Error::Cancelled.backend::<std::fmt::Error>().is_none());
+    /// ```
+    pub fn backend<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Backend(err) => err.downcast_ref::<E>(),
+            _ => None,
+        }
     }
 
     /// The panic, if the task panicked.

@@ -9,12 +9,16 @@ use std::time::{Duration, Instant};
 
 use flotilla::process::Process;
 
+pub mod hosts;
+pub mod proxy;
+
 /// A `redis-server` child, killed on drop.
 pub struct RedisServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     persistent: bool,
     password: Option<String>,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -25,12 +29,22 @@ impl RedisServer {
 
     /// Starts a server; `persistent` turns on the append-only file (fsync always).
     pub fn start_with(persistent: bool, password: Option<&str>) -> RedisServer {
+        RedisServer::start_configured(persistent, password, &[])
+    }
+
+    /// Starts a server with persistence off and extra `--name value` settings.
+    pub fn start_with_config(extra: &[&str]) -> RedisServer {
+        RedisServer::start_configured(false, None, extra)
+    }
+
+    fn start_configured(persistent: bool, password: Option<&str>, extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut server = RedisServer {
             dir,
             child: None,
             persistent,
             password: password.map(str::to_owned),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.launch();
         server
@@ -72,6 +86,7 @@ impl RedisServer {
         if let Some(pw) = &self.password {
             cmd.arg("--requirepass").arg(pw);
         }
+        cmd.args(&self.extra);
         cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = match cmd.spawn() {
             Ok(child) => child,
@@ -114,6 +129,21 @@ impl RedisServer {
         self.launch();
     }
 
+    /// Kills the server with SIGKILL (it writes nothing out) and starts it again on the same
+    /// socket: without persistence, everything it held is gone.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.launch();
+    }
+
+    /// The server's directory, for sockets of the test's own.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Stops the server and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -145,7 +175,12 @@ impl Drop for RedisServer {
 /// Runs a worker until killed; started in a child process by [`spawn_worker`].
 #[flotilla::task]
 pub fn serve(url: String, slots: usize, visibility_ms: u64) {
-    let result = flotilla_redis::Worker::builder(&url)
+    run_worker(&url, slots, visibility_ms);
+}
+
+/// Runs a worker on this process until it is killed; exits with code 3 if it cannot start.
+pub fn run_worker(url: &str, slots: usize, visibility_ms: u64) {
+    let result = flotilla_redis::Worker::builder(url)
         .slots(slots)
         .visibility_timeout(Duration::from_millis(visibility_ms))
         .run();
@@ -174,4 +209,76 @@ pub fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Creates `dir/me`, then waits (a deadline-bounded poll of another process's file) until
+/// `dir/other` exists: true only if both ran at the same time.
+#[flotilla::task]
+pub fn meet(dir: PathBuf, me: String, other: String) -> bool {
+    std::fs::write(dir.join(&me), b"").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.join(&other).exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Asserts that `cluster` runs two tasks at once (both halves of a meeting).
+pub fn runs_two_at_once(cluster: &flotilla_redis::RedisExecutor, round: &str) {
+    use flotilla::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (format!("{round}-a"), format!("{round}-b"));
+    let first = cluster
+        .submit(meet, (dir.path().to_owned(), a.clone(), b.clone()))
+        .unwrap();
+    let second = cluster.submit(meet, (dir.path().to_owned(), b, a)).unwrap();
+    let limit = Some(Duration::from_secs(90));
+    assert!(first.result(limit).unwrap() && second.result(limit).unwrap());
+}
+
+/// The Redis worker process running this task: the task runs in a pool worker, whose parent
+/// is the pool's supervisor, whose parent is the Redis worker.
+pub fn parent_pid() -> u32 {
+    // SAFETY: getppid has no preconditions.
+    let supervisor = unsafe { libc::getppid() };
+    let stat = std::fs::read_to_string(format!("/proc/{supervisor}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The first time, records which Redis worker runs it and hangs until that worker is killed; then returns the worker's pid.
+#[flotilla::task]
+pub fn hang_first_time(dir: PathBuf) -> u32 {
+    let worker = parent_pid();
+    let marker = dir.join("first");
+    if !marker.exists() {
+        let tmp = dir.join("first.tmp");
+        std::fs::write(&tmp, worker.to_string()).unwrap();
+        std::fs::rename(&tmp, &marker).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+    }
+    worker
+}
+
+/// Waits until a [`hang_first_time`] task started in `dir` hangs on one of `workers`, kills
+/// that worker with SIGKILL, and returns its pid.
+pub fn kill_the_worker_running_it(dir: &std::path::Path, workers: &[Process]) -> u32 {
+    let marker = dir.join("first");
+    eventually("the task to start", || marker.exists());
+    let first: u32 = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
+    let victim = workers
+        .iter()
+        .find(|w| w.pid() == Some(first))
+        .expect("the task runs on one of our workers");
+    victim.kill();
+    assert!(victim.join(Some(Duration::from_secs(60))));
+    first
 }
