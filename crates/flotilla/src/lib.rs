@@ -41,6 +41,20 @@
 //!   cancelled, and given a time limit, for real: the worker is killed and replaced.
 //! - **Nothing is left hanging.** An executor that drops a task without running it completes the
 //!   future with [`Error::Abandoned`]; dropping a pool never deadlocks, even from its own tasks.
+//! - **A dropped future is a task nobody wants.** Python keeps running a task whose future was
+//!   thrown away; here dropping the last handle cancels it (see below), and
+//!   [`Future::detach`] is the explicit fire-and-forget.
+//!
+//! # What dropping does
+//!
+//! | dropping | does |
+//! |---|---|
+//! | a [`Future`] clone | nothing else |
+//! | the last handle of an unfinished [`Future`] | cancels the task: a queued one never runs, a running process task is killed, a running thread task runs on and its result is discarded; not after [`Future::detach`] |
+//! | an executor ([`ThreadPoolExecutor`], `ProcessPoolExecutor`) | Python's `with`: stops taking tasks and waits for those still wanted; does not wait after `shutdown(Shutdown::new().wait(false))` |
+//! | a [`Map`] before its end | drops its chunks' futures: queued chunks never run, running ones as above |
+//! | an [`AsCompleted`] / [`AsCompletedStream`] / [`WaitAsync`] | drops the futures it holds: yours if you gave them by value, clones if by reference |
+//! | a lock guard ([`sync::SemaphoreGuard`], `shared::LockGuard`, ...) | releases at once, so each is `#[must_use]` |
 //!
 //! # Example
 //!
@@ -73,6 +87,8 @@ mod future;
 #[cfg(target_os = "linux")]
 pub mod manager;
 mod map;
+#[cfg(doctest)]
+mod misuse;
 mod panic;
 mod primitives;
 #[cfg(target_os = "linux")]

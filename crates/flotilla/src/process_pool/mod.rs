@@ -107,10 +107,11 @@ use crate::thread_pool::ThreadPoolExecutor;
 ///
 /// # Dropping
 ///
-/// Dropping the pool waits for every task already submitted, as Python's `with` block does
-/// (see [`Executor`]). Dropping a [`Map`] cancels the chunks it has in flight: queued ones
-/// never run, running ones are killed with their worker, as [`Future::cancel`] does; the pool
-/// starts a fresh worker in each killed one's place when it next needs one.
+/// Dropping the pool waits for the tasks still wanted, as every [`Executor`] does (see
+/// [`Executor`](Executor#dropping)). Dropping the last handle of a task's [`Future`] cancels
+/// the task: a queued one never runs, a running one has its worker killed and replaced.
+/// Dropping a [`Map`] cancels the chunks it has in flight the same way; the pool starts a fresh
+/// worker in each killed one's place when it next needs one.
 ///
 /// # Examples
 ///
