@@ -513,6 +513,15 @@ impl<R> RemoteCall<R> {
     /// Runs the task on this slot's worker, starting one if needed. `None` if the task was
     /// cancelled before it started.
     fn execute(&self, slot: &mut Option<Slot>, worker: &Worker<'_>) -> Option<Result<R, Error>> {
+        // A worker that was sent a kill is dying, even if the task it was meant for finished
+        // (or never started) meanwhile: its supervisor acts on the signal a moment later, and
+        // would take this task down with it.
+        if let Some(current) = slot.as_mut()
+            && current.process().switch().fired()
+        {
+            current.process().kill_and_reap();
+            *slot = None;
+        }
         if slot.is_none() {
             match self.shared.start_worker() {
                 Ok(started) => *slot = Some(started),
