@@ -890,7 +890,10 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
             })
             .collect();
         if !held.is_empty() {
-            if last_renew.elapsed() >= renew_every {
+            // Only the leases still this worker's are renewed: after a freeze or a partition,
+            // the tasks taken over meanwhile are left to their new holders.
+            let mine = check_held(shared, &mut conn, held);
+            if !mine.is_empty() && last_renew.elapsed() >= renew_every {
                 last_renew = Instant::now();
                 let _ = conn.once(&mut |c| {
                     let mut cmd = redis::cmd("XCLAIM");
@@ -898,7 +901,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                         .arg(protocol::GROUP)
                         .arg(&shared.id)
                         .arg(0);
-                    for (_, entry, _, _, _) in &held {
+                    for (_, entry, _, _, _) in &mine {
                         cmd.arg(entry);
                     }
                     cmd.arg("JUSTID").query::<redis::Value>(c)
@@ -906,7 +909,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                 // A task's state is kept while it runs, however long that is.
                 let _ = conn.once(&mut |c| {
                     let mut pipe = redis::pipe();
-                    for (id, _, _, keep_ms, _) in &held {
+                    for (id, _, _, keep_ms, _) in &mine {
                         pipe.cmd("PEXPIRE")
                             .arg(protocol::task_key(prefix, id))
                             .arg(*keep_ms)
@@ -915,7 +918,6 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                     pipe.query::<()>(c)
                 });
             }
-            check_held(shared, &mut conn, &held);
         }
         // The tick: nothing is ever sent on this channel.
         let _ = ticks.recv_timeout(TICK);
@@ -923,11 +925,12 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
     let _ = conn.once(&mut |c| redis::cmd("DEL").arg(&heartbeat_key).query::<i64>(c));
 }
 
-/// Stops held tasks whose future was cancelled or that another worker took over.
-fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
+/// Stops held tasks whose future was cancelled or that another worker took over; returns
+/// the others (all of them if their state could not be read).
+fn check_held(shared: &Shared, conn: &mut Conn, held: Vec<Snapshot>) -> Vec<Snapshot> {
     let states = conn.once(&mut |c| {
         let mut pipe = redis::pipe();
-        for (id, _, _, _, _) in held {
+        for (id, _, _, _, _) in &held {
             pipe.cmd("HMGET")
                 .arg(protocol::task_key(&shared.options.prefix, id))
                 .arg("status")
@@ -937,18 +940,23 @@ fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
         pipe.query::<Vec<(Option<String>, Option<String>, Option<u32>)>>(c)
     });
     let Ok(states) = states else {
-        return;
+        return held;
     };
-    for ((id, _, attempt, _, future), (status, worker, attempts)) in held.iter().zip(states) {
+    let mut mine = Vec::with_capacity(held.len());
+    for (task, (status, worker, attempts)) in held.into_iter().zip(states) {
+        let (id, _, attempt, _, future) = &task;
         let cancelled = status.as_deref() == Some("cancelling");
-        let mine = worker.as_deref() == Some(shared.id.as_str()) && attempts == Some(*attempt);
-        if cancelled || !mine {
+        let ours = worker.as_deref() == Some(shared.id.as_str()) && attempts == Some(*attempt);
+        if cancelled || !ours {
             if let Some(future) = future {
                 tracing::info!(task = %id, cancelled, "stopping a task");
                 future.cancel();
             }
+        } else {
+            mine.push(task);
         }
     }
+    mine
 }
 
 fn worker_id() -> String {
