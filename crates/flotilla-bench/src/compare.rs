@@ -55,6 +55,10 @@ thumbnails: flotilla fast|faithful (processes|threads) = thumbnails::bench_run i
                       baseline)
          python course = crates/thumbnails/bench/course.py, the course's design (Pillow)
          vipsthumbnail = libvips' vipsthumbnail, one pass per width over local files
+         python pillow draft() = crates/thumbnails/bench/pillow_draft.py: Image.draft('RGB',
+                      (2w, 2w)), then LANCZOS to each width, one process per CPU, local files
+         decode floor (djpeg) = libjpeg-turbo decoding alone: djpeg -scale 1/N at fast
+                      mode's scale for each photo, one per CPU at a time, output discarded
 redis-overhead: flotilla = flotilla_redis::RedisExecutor, 2 local workers of 1 slot, on a
                       redis-server this run starts on 127.0.0.1; python = ProcessPoolExecutor
                       (no Redis: the reference row)
@@ -278,6 +282,12 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
                  200, 64, 32 over local copies (no download), timed wall-clock over the three"
                     .to_owned(),
             );
+            notes.push(
+                "python pillow draft(): pillow_draft.py over local copies, timed by itself; \
+                 decode floor (djpeg): `djpeg -scale 1/N -outfile /dev/null` per photo at the \
+                 scale fast mode picks, as many at once as CPUs, timed wall-clock over all"
+                    .to_owned(),
+            );
             if rows.iter().any(|row| row.peak_rss_kib.is_some()) {
                 notes.push(
                     "peak RSS: the largest single process of a run (GNU time's %M: a process \
@@ -393,9 +403,19 @@ fn targets(plan: &Plan, rows: &[Row]) -> Vec<String> {
                 .filter(|row| row.system.starts_with("flotilla"))
                 .filter_map(|row| Some((row.peak_rss_kib?, row.system.as_str())))
                 .max_by(|a, b| a.0.total_cmp(&b.0));
+            let floor = per_item("decode floor (djpeg)").and_then(|floor| {
+                let r = per_item(THUMBNAILS_BASELINE)? / floor;
+                Some(format!(
+                    "target: {THUMBNAILS_BASELINE} ≤ 1.0× the decode floor (djpeg) per image: {} \
+                     ({r:.2}×)",
+                    verdict(r <= 1.0)
+                ))
+            });
             vec![
                 faster_than(THUMBNAILS_BASELINE, "python course", 8.0),
                 faster_than(THUMBNAILS_BASELINE, "vipsthumbnail", 3.0),
+                faster_than(THUMBNAILS_BASELINE, "python pillow draft()", 1.5),
+                floor,
                 faster_than("flotilla faithful (processes)", "python course", 3.0),
                 largest.map(|(kib, system)| {
                     let mib = kib / 1024.0;
@@ -514,6 +534,8 @@ mod tests {
             row("flotilla fast (threads)", 0.9, 120.0),
             row("python course", 4.5, 130.0),
             row("vipsthumbnail", 6.0, 220.0),
+            row("python pillow draft()", 1.2, 90.0),
+            row("decode floor (djpeg)", 0.8, 10.0),
         ];
         let notes = scenario_notes(&plan, &rows, &HashMap::new());
         let has = |text: &str| notes.iter().any(|n| n == text);
@@ -535,6 +557,14 @@ mod tests {
         assert!(has(
             "target: flotilla peak RSS < 400 MiB: met (largest 120.0 MiB, flotilla fast \
              (threads))"
+        ));
+        assert!(has(
+            "target: flotilla fast (processes) ≥ 1.5× faster per image than python pillow \
+             draft(): MISSED (1.20×)"
+        ));
+        assert!(has(
+            "target: flotilla fast (processes) ≤ 1.0× the decode floor (djpeg) per image: \
+             MISSED (1.25×)"
         ));
         assert!(
             notes

@@ -19,7 +19,7 @@
 //! | `process-idle-memory` | VmRSS in KiB of one idle worker process that has run one task (its pid comes from a task), one fresh pool per sample | 1 worker | 2 |
 //! | `shared-counter` | shared state: 2 processes each add 1 to one shared counter 100,000 times, each addition under the counter's lock (flotilla's `shared::Value` with `get_lock()`, Python's `multiprocessing.Value` with `get_lock()`); from starting the processes to joining them | 100,000 per process (100,000) | 2 |
 //! | `manager-dict` | a `multiprocessing.Manager` dict: 10,000 set+get round trips through a proxy (`insert` then `get` of the same key) to the manager's server process; flotilla's `manager::Dict` on its Unix socket against Python's `Manager().dict()` | 10,000 (10,000) | 1 server |
-//! | `thumbnails` | a real job: the 39-photo corpus served over HTTP on 127.0.0.1 made into JPEG thumbnails 200, 64 and 32 px wide by the `thumbnails` crate, the Python course's design (Pillow) and `vipsthumbnail`; per-image time, images/s and peak RSS, one fresh process per run | 39 photos (39) | one per CPU |
+//! | `thumbnails` | a real job: the 39-photo corpus served over HTTP on 127.0.0.1 made into JPEG thumbnails 200, 64 and 32 px wide by the `thumbnails` crate, the Python course's design (Pillow), Pillow with `draft()` and `vipsthumbnail`, next to libjpeg-turbo's decoding alone at the same scales (`djpeg`, the decode floor); per-image time, images/s and peak RSS, one fresh process per run | 39 photos (39) | one per CPU |
 //!
 //! Every timed row is the median of `--reps` repetitions run after one warm-up, on a pool built
 //! before the warm-up (building the pool is not timed, except in `process-startup`). Python
@@ -190,8 +190,8 @@ impl Scenario {
                 "set+get round trips through a manager's dict proxy: shared-state latency"
             }
             Scenario::Thumbnails => {
-                "photos over local HTTP made into 3 thumbnail sizes: flotilla, Python (Pillow), \
-                 vipsthumbnail"
+                "photos over local HTTP made into 3 thumbnail sizes: flotilla, Python (Pillow, \
+                 Pillow draft()), vipsthumbnail, and the djpeg decode floor"
             }
             Scenario::RedisOverhead => {
                 "no-op tasks through a Redis server on loopback to 2 local workers, all \

@@ -3,7 +3,8 @@
 //! The run is shrunk with the hidden `--scale 0.01` and `--reps 1`, so it takes a few seconds
 //! even in a debug build (the process scenarios start worker processes: this binary again).
 //! `thumbnails` then makes thumbnails of the corpus's smallest photo; without the corpus it is
-//! skipped, and its python and vipsthumbnail rows are skipped without Pillow or libvips-tools.
+//! skipped, and its python, vipsthumbnail and decode-floor rows are skipped without Pillow,
+//! libvips-tools or libjpeg-turbo-progs.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -187,6 +188,7 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
         let mut rows = THUMBNAIL_ROWS.to_vec();
         if succeeds("python3", &["-c", "import PIL"]) {
             rows.push("python course");
+            rows.push("python pillow draft()");
         } else {
             assert!(stdout.contains("pip install Pillow"), "{stdout}");
         }
@@ -194,6 +196,18 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
             rows.push("vipsthumbnail");
         } else {
             assert!(stdout.contains("apt-get install libvips-tools"), "{stdout}");
+        }
+        if succeeds("djpeg", &["-version"]) {
+            rows.push("decode floor (djpeg)");
+            assert!(
+                stdout.contains("the decode floor (djpeg) per image"),
+                "{stdout}"
+            );
+        } else {
+            assert!(
+                stdout.contains("apt-get install libjpeg-turbo-progs"),
+                "{stdout}"
+            );
         }
         for system in rows {
             expected.insert(("thumbnails".to_owned(), system.to_owned()));

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::names::{Stems, stem_from_path, stem_from_url};
+use crate::output::Existing;
 use crate::resize::{Mode, ResizeOptions};
+use crate::stop::StopHandle;
 
 /// The widths made when none are given: the course's.
 pub const DEFAULT_SIZES: [u32; 3] = [200, 64, 32];
@@ -17,8 +19,15 @@ pub const DEFAULT_MAX_DOWNLOADS: usize = 4;
 /// The widest thumbnail accepted.
 const MAX_WIDTH: u32 = 10_000;
 
-/// File extensions picked up from a directory.
-const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "gif"];
+/// File extensions picked up from a directory: the formats read, and those that are not (so
+/// that the report names them instead of skipping them without a word).
+const IMAGE_EXTENSIONS: [&str; 17] = [
+    "jpg", "jpeg", "jpe", "jfif", "png", "webp", "gif", "tif", "tiff", "bmp", "heic", "heif",
+    "avif", "jxl", "jp2", "psd", "ico",
+];
+
+/// The download cap when none is given: 256 MiB.
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 256 << 20;
 
 /// Where an image comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +154,8 @@ pub struct Config {
     pub(crate) retries: u32,
     pub(crate) timeout: Duration,
     pub(crate) max_download_bytes: u64,
+    pub(crate) existing: Existing,
+    pub(crate) stop: StopHandle,
 }
 
 impl Config {
@@ -161,7 +172,9 @@ impl Config {
             resize: ResizeOptions::default(),
             retries: 2,
             timeout: Duration::from_secs(30),
-            max_download_bytes: 256 << 20,
+            max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            existing: Existing::default(),
+            stop: StopHandle::new(),
         }
     }
 
@@ -199,6 +212,16 @@ impl Config {
     pub fn resize_options(&self) -> &ResizeOptions {
         &self.resize
     }
+
+    /// What happens to thumbnails already there.
+    pub fn existing(&self) -> Existing {
+        self.existing
+    }
+
+    /// The handle that stops this run early.
+    pub fn stop_handle(&self) -> &StopHandle {
+        &self.stop
+    }
 }
 
 /// Builds a [`Config`]; [`build`](ConfigBuilder::build) checks everything at once.
@@ -216,11 +239,14 @@ pub struct ConfigBuilder {
     retries: u32,
     timeout: Duration,
     max_download_bytes: u64,
+    existing: Existing,
+    stop: StopHandle,
 }
 
 impl ConfigBuilder {
-    /// Adds an input: a URL, an image file, or a directory (its JPEG, PNG, WebP and GIF files,
-    /// sorted by name, not recursively).
+    /// Adds an input: a URL, an image file, or a directory (its image files by extension,
+    /// sorted by name, not recursively: JPEG, PNG, WebP, GIF, TIFF, BMP, and the HEIC, AVIF,
+    /// JPEG XL, JPEG 2000, PSD and ICO files it does not read, so that the report names them).
     pub fn input(mut self, arg: impl Into<String>) -> ConfigBuilder {
         self.args.push(arg.into());
         self
@@ -298,9 +324,25 @@ impl ConfigBuilder {
         self
     }
 
-    /// Downloads larger than this are abandoned (default 256 MiB).
+    /// Downloads larger than this (after decompression, for a compressed answer) are
+    /// abandoned and fail as [`FailureKind::TooLarge`](crate::FailureKind::TooLarge)
+    /// (default 256 MiB).
     pub fn max_download_bytes(mut self, bytes: u64) -> ConfigBuilder {
         self.max_download_bytes = bytes;
+        self
+    }
+
+    /// What to do with thumbnails already there under the names this run gives (default:
+    /// [`Existing::Skip`], keep them).
+    pub fn existing(mut self, existing: Existing) -> ConfigBuilder {
+        self.existing = existing;
+        self
+    }
+
+    /// A handle whose [`stop`](StopHandle::stop) ends the run early (by default the run has
+    /// a handle of its own, reachable through [`Config::stop_handle`]).
+    pub fn stop_handle(mut self, stop: StopHandle) -> ConfigBuilder {
+        self.stop = stop;
         self
     }
 
@@ -342,6 +384,9 @@ impl ConfigBuilder {
         }
         if self.resize.max_pixels == 0 {
             return Err(Error::config("max pixels must be greater than 0"));
+        }
+        if self.max_download_bytes == 0 {
+            return Err(Error::config("the download limit must be greater than 0"));
         }
         if self.timeout.is_zero() {
             return Err(Error::config("the timeout must be greater than 0"));
@@ -393,6 +438,8 @@ impl ConfigBuilder {
             retries: self.retries,
             timeout: self.timeout,
             max_download_bytes: self.max_download_bytes,
+            existing: self.existing,
+            stop: self.stop,
         })
     }
 }
@@ -457,7 +504,15 @@ mod tests {
     #[test]
     fn directories_expand_sorted() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["b.JPG", "a.png", "notes.txt", ".hidden.jpg", "c.webp"] {
+        for name in [
+            "b.JPG",
+            "a.png",
+            "notes.txt",
+            ".hidden.jpg",
+            "c.webp",
+            "d.heic",
+            "e.tif",
+        ] {
             fs::write(dir.path().join(name), b"x").unwrap();
         }
         let config = Config::builder("o")
@@ -465,6 +520,6 @@ mod tests {
             .build()
             .unwrap();
         let stems: Vec<_> = config.inputs().iter().map(|i| i.stem.as_str()).collect();
-        assert_eq!(stems, ["a", "b", "c"]);
+        assert_eq!(stems, ["a", "b", "c", "d", "e"]);
     }
 }

@@ -93,7 +93,7 @@ impl PhotoServer {
         )
     }
 
-    /// Serves the JPEG, PNG, WebP and GIF files of a directory (held in memory) on `port` (0
+    /// Serves the image files of a directory (held in memory) on `port` (0
     /// picks a free one).
     ///
     /// # Errors

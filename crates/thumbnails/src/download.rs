@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::Error;
-use crate::resize::io_reason;
+use crate::report::FailureKind;
+use crate::resize::{io_reason, is_disk_full};
 
 /// The first pause before a retry; each further retry waits twice as long.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -29,8 +30,15 @@ pub(crate) enum DownloadError {
     Transfer(String),
     #[error("the file is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
-    #[error("could not save the download: {0}")]
-    Save(String),
+    #[error("could not save the download: {reason}")]
+    Save { reason: String, disk_full: bool },
+}
+
+/// A download that failed after `attempts` tries.
+#[derive(Debug)]
+pub(crate) struct FetchFailure {
+    pub(crate) error: DownloadError,
+    pub(crate) attempts: u32,
 }
 
 impl DownloadError {
@@ -40,9 +48,31 @@ impl DownloadError {
             DownloadError::Connect(_) | DownloadError::Timeout(_) | DownloadError::Transfer(_) => {
                 true
             }
-            DownloadError::BadUrl(_) | DownloadError::TooLarge { .. } | DownloadError::Save(_) => {
-                false
-            }
+            DownloadError::BadUrl(_)
+            | DownloadError::TooLarge { .. }
+            | DownloadError::Save { .. } => false,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> FailureKind {
+        match self {
+            DownloadError::BadUrl(_) => FailureKind::BadUrl,
+            DownloadError::Status { .. } => FailureKind::HttpStatus,
+            DownloadError::Connect(_) => FailureKind::Connect,
+            DownloadError::Timeout(_) => FailureKind::Timeout,
+            DownloadError::Transfer(_) => FailureKind::Transfer,
+            DownloadError::TooLarge { .. } => FailureKind::TooLarge,
+            DownloadError::Save {
+                disk_full: true, ..
+            } => FailureKind::DiskFull,
+            DownloadError::Save { .. } => FailureKind::Io,
+        }
+    }
+
+    pub(crate) fn http_status(&self) -> Option<u16> {
+        match self {
+            DownloadError::Status { status, .. } => Some(status.as_u16()),
+            _ => None,
         }
     }
 }
@@ -76,14 +106,15 @@ impl Downloader {
 
     /// Downloads `url` to `dest`, retrying what can be retried; returns the size in bytes. On
     /// failure `dest` is removed.
-    pub(crate) async fn fetch(&self, url: &str, dest: &Path) -> Result<u64, DownloadError> {
+    pub(crate) async fn fetch(&self, url: &str, dest: &Path) -> Result<u64, FetchFailure> {
+        let bad = |error| FetchFailure { error, attempts: 0 };
         let parsed =
-            reqwest::Url::parse(url).map_err(|err| DownloadError::BadUrl(err.to_string()))?;
+            reqwest::Url::parse(url).map_err(|err| bad(DownloadError::BadUrl(err.to_string())))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(DownloadError::BadUrl(format!(
+            return Err(bad(DownloadError::BadUrl(format!(
                 "the scheme `{}` is not supported (only http and https)",
                 parsed.scheme()
-            )));
+            ))));
         }
         let mut attempt = 0;
         loop {
@@ -93,7 +124,10 @@ impl Downloader {
                 Err(err) => {
                     let _ = tokio::fs::remove_file(dest).await;
                     if attempt >= self.retries || !err.retryable() {
-                        return Err(err);
+                        return Err(FetchFailure {
+                            error: err,
+                            attempts: attempt + 1,
+                        });
                     }
                     let pause = FIRST_BACKOFF * 2u32.saturating_pow(attempt);
                     tracing::debug!(url, attempt, ?pause, %err, "retrying download");
@@ -120,7 +154,10 @@ impl Downloader {
                 limit: self.max_bytes,
             });
         }
-        let save = |err: std::io::Error| DownloadError::Save(io_reason(&err));
+        let save = |err: std::io::Error| DownloadError::Save {
+            reason: io_reason(&err),
+            disk_full: is_disk_full(&err),
+        };
         let mut file = tokio::fs::File::create(dest).await.map_err(save)?;
         let mut total = 0u64;
         let mut body = response.bytes_stream();

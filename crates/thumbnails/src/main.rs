@@ -1,17 +1,20 @@
-//! `thumbnails`: the command line. Raw arguments (clap) → a validated [`Config`] → the run →
-//! the report; exit code 0 when every image succeeded, 1 when some failed, 2 when the run could
-//! not start.
+//! `thumbnails`: the command line. Raw arguments (clap) → a validated [`Config`] → the output
+//! directory checked → the run → the report; exit code 0 when every image succeeded, 1 when
+//! some failed, 2 when the run could not start, 130 (SIGINT) or 143 (SIGTERM) when it was
+//! interrupted (after printing the report so far).
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use thumbnails::{
-    Config, DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, Mode, PhotoServer, Progress, ProgressMode, Report,
-    ResizeOn,
+    Config, DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, Existing, Mode, PhotoServer, Progress,
+    ProgressMode, Report, ResizeOn, StopHandle,
 };
 
 /// Makes thumbnails of images from the web or the disk: downloads on tokio, resizing on a
@@ -49,7 +52,8 @@ struct WorkerArgs {
 
 #[derive(Debug, Args)]
 struct MakeArgs {
-    /// URLs (http, https), image files, or directories (their JPEG, PNG, WebP and GIF files).
+    /// URLs (http, https), image files, or directories (their image files: JPEG, PNG, WebP,
+    /// GIF, TIFF, BMP; HEIC, AVIF and the like are listed as unsupported).
     #[arg(value_name = "URL|FILE|DIR")]
     inputs: Vec<String>,
     /// Also read URLs from FILE, one a line (blank lines and # comments are skipped).
@@ -65,7 +69,8 @@ struct MakeArgs {
 
 #[derive(Debug, Args)]
 struct DemoArgs {
-    /// Where the thumbnails go [default: thumbnails-demo in the system's temporary directory].
+    /// Where the thumbnails go [default: thumbnails-demo in the system's temporary directory,
+    /// where earlier demo thumbnails are replaced].
     #[arg(long, short, value_name = "DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -115,6 +120,17 @@ struct Options {
     /// Refuse images declaring more pixels than this (decompression bombs), before decoding.
     #[arg(long, default_value_t = DEFAULT_MAX_PIXELS, value_name = "N")]
     max_pixels: u64,
+    /// Replace thumbnails that are already there (atomically; if a size fails, the old
+    /// files are put back).
+    #[arg(long, conflicts_with = "skip_existing")]
+    overwrite: bool,
+    /// Keep thumbnails that are already there, untouched; an image whose thumbnails are all
+    /// there is not downloaded again [the default].
+    #[arg(long)]
+    skip_existing: bool,
+    /// Abandon downloads larger than this many MiB (after decompression).
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    max_download_mib: u64,
     /// Retries of a download after a connection error, a timeout or a 5xx answer.
     #[arg(long, default_value_t = 2, value_name = "N")]
     retries: u32,
@@ -124,7 +140,8 @@ struct Options {
     /// Print the report as JSON on standard output.
     #[arg(long)]
     json: bool,
-    /// No progress, no log lines, and no text report (errors and --json still print).
+    /// No progress, no log lines, and no text report (each failure still prints one line on
+    /// standard error; errors and --json still print).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -141,16 +158,25 @@ enum ModeArg {
     Faithful,
 }
 
+/// Exit code of a run stopped by SIGINT or SIGTERM: 128 + the signal, as a shell reports it.
+fn interrupted_code(signal: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(128 + signal).unwrap_or(130))
+}
+
 fn main() -> ExitCode {
+    let json = std::env::args().skip(1).any(|arg| arg == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            if !err.use_stderr() {
+                let _ = err.print();
+                return ExitCode::SUCCESS;
+            }
             let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            if json {
+                print_json_error("usage", &err.kind().to_string());
+            }
+            return ExitCode::from(2);
         }
     };
     let quiet = match &cli.command {
@@ -165,10 +191,78 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("thumbnails: error: {err:#}");
+            let message = one_line(&err);
+            eprintln!("thumbnails: error: {message}");
+            if json {
+                print_json_error(error_kind(&err), &message);
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once (an error whose message already
+/// quotes its cause does not get it twice).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// What kind of error stopped the run before it started, for `--json`.
+fn error_kind(err: &anyhow::Error) -> &'static str {
+    match err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<thumbnails::Error>())
+    {
+        Some(thumbnails::Error::Config { .. }) => "config",
+        Some(thumbnails::Error::Input { .. }) => "input",
+        Some(thumbnails::Error::OutDir { .. }) => "out_dir",
+        Some(thumbnails::Error::Setup { .. }) => "setup",
+        Some(thumbnails::Error::Executor(_)) => "executor",
+        _ => "error",
+    }
+}
+
+/// `{"error": {"kind": ..., "message": ...}}` on standard output.
+fn print_json_error(kind: &str, message: &str) {
+    let value = serde_json::json!({ "error": { "kind": kind, "message": message } });
+    let _ = writeln!(io::stdout().lock(), "{value}");
+}
+
+/// Stops the run on the first SIGINT or SIGTERM (and remembers which); a second one exits at
+/// once.
+fn on_signals(stop: StopHandle) -> anyhow::Result<Arc<AtomicI32>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let caught = Arc::new(AtomicI32::new(0));
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("could not set up the signal handlers")?;
+    let seen = Arc::clone(&caught);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if seen.swap(signal, Ordering::SeqCst) != 0 {
+                    eprintln!("thumbnails: interrupted again, exiting now");
+                    std::process::exit(128 + signal);
+                }
+                eprintln!(
+                    "thumbnails: interrupted, stopping (again to exit at once; the unfinished \
+                     images leave nothing behind)"
+                );
+                stop.stop();
+            }
+        })
+        .context("could not start the signal thread")?;
+    Ok(caught)
 }
 
 fn init_logging(quiet: bool) {
@@ -191,13 +285,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(file) = args.urls {
                 builder = builder.urls_file(file);
             }
-            let config = configure(builder, &args.options)?;
+            let config = configure(builder, &args.options, Existing::Skip)?;
             make(&config, &args.options)
         }
         Command::Demo(args) => {
             let server = PhotoServer::bundled()?;
             let out = args
                 .out
+                .clone()
                 .unwrap_or_else(|| std::env::temp_dir().join("thumbnails-demo"));
             if !args.options.quiet {
                 eprintln!(
@@ -206,7 +301,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     server.base_url()
                 );
             }
-            let config = configure(Config::builder(out).inputs(server.urls()), &args.options)?;
+            // The demo's own directory is refreshed; a directory the user names is not
+            // (unless --overwrite).
+            let existing = if args.out.is_none() {
+                Existing::Overwrite
+            } else {
+                Existing::Skip
+            };
+            let config = configure(
+                Config::builder(out).inputs(server.urls()),
+                &args.options,
+                existing,
+            )?;
             make(&config, &args.options)
         }
         Command::Serve(args) => serve(&args),
@@ -223,7 +329,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Options → a validated configuration.
-fn configure(builder: thumbnails::ConfigBuilder, options: &Options) -> anyhow::Result<Config> {
+fn configure(
+    builder: thumbnails::ConfigBuilder,
+    options: &Options,
+    existing: Existing,
+) -> anyhow::Result<Config> {
     if !(options.timeout.is_finite() && options.timeout > 0.0) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
@@ -241,7 +351,13 @@ fn configure(builder: thumbnails::ConfigBuilder, options: &Options) -> anyhow::R
         })
         .max_pixels(options.max_pixels)
         .retries(options.retries)
-        .timeout(Duration::from_secs_f64(options.timeout));
+        .timeout(Duration::from_secs_f64(options.timeout))
+        .max_download_bytes(options.max_download_mib.saturating_mul(1 << 20))
+        .existing(match (options.overwrite, options.skip_existing) {
+            (true, _) => Existing::Overwrite,
+            (_, true) => Existing::Skip,
+            _ => existing,
+        });
     if let Some(workers) = options.workers {
         builder = builder.workers(workers);
     }
@@ -254,6 +370,9 @@ fn make(config: &Config, options: &Options) -> anyhow::Result<ExitCode> {
     } else {
         ProgressMode::detect()
     };
+    // Before anything is downloaded, or a cluster contacted.
+    thumbnails::check_out_dir(config.out_dir())?;
+    let caught = on_signals(config.stop_handle().clone())?;
     let progress = Progress::new(mode);
     let report = match &options.executor {
         Some(url) => {
@@ -269,7 +388,10 @@ fn make(config: &Config, options: &Options) -> anyhow::Result<ExitCode> {
     progress.finish();
     let report = report?;
     print_report(&report, options).context("writing the report")?;
-    Ok(if report.all_succeeded() {
+    let signal = caught.load(Ordering::SeqCst);
+    Ok(if report.interrupted && signal != 0 {
+        interrupted_code(signal)
+    } else if report.all_succeeded() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

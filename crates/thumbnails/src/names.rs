@@ -2,9 +2,11 @@
 //! a thumbnail land outside `--out`.
 //!
 //! The rules, in order: percent-escapes are decoded (so `..%2F` is seen as `../`); only the last
-//! path component is kept (anything after the last `/` or `\`); the extension is dropped; every
-//! character outside `A-Z a-z 0-9 - _ .` becomes `_`; runs of dots collapse to one; leading dots
-//! and dashes and trailing dots are removed; the result is cut to [`MAX_STEM_BYTES`]. What is
+//! path component is kept (anything after the last `/` or `\`); the extension is dropped; letters
+//! and digits of any script are kept (`写真`, `Ölberg`), as are `- _ .`, and every other character
+//! (spaces, punctuation, controls, invisible and direction-changing characters, emoji) becomes
+//! `_`; runs of dots collapse to one; leading dots and dashes and trailing dots are removed; the
+//! result is cut to [`MAX_STEM_BYTES`] (at a character boundary). What is
 //! left is never empty (it falls back to `image`), never contains a separator and never starts
 //! with a dot, so `out_dir.join(stem + "_200.jpg")` is always a file directly inside `out_dir`.
 
@@ -60,10 +62,11 @@ pub fn stem_from_path(path: &Path) -> String {
 /// Turns any name into a safe file stem.
 ///
 /// Percent-escapes must already be decoded ([`stem_from_url`] does it). Only the last path
-/// component is kept (after the last `/` or `\`); the extension is dropped; every character
-/// outside `A-Z a-z 0-9 - _ .` becomes `_`; runs of dots collapse to one; leading dots and
-/// dashes and trailing dots go; the result is cut to [`MAX_STEM_BYTES`] and is never empty
-/// (`image` stands in). So `out_dir.join(stem + "_200.jpg")` is always directly in `out_dir`.
+/// component is kept (after the last `/` or `\`); the extension is dropped; letters and digits
+/// of every script are kept, as are `- _ .`, and every other character becomes `_`; runs of
+/// dots collapse to one; leading dots and dashes and trailing dots go; the result is cut to
+/// [`MAX_STEM_BYTES`] at a character boundary and is never empty (`image` stands in). So
+/// `out_dir.join(stem + "_200.jpg")` is always directly in `out_dir`.
 ///
 /// # Examples
 ///
@@ -74,7 +77,10 @@ pub fn stem_from_path(path: &Path) -> String {
 /// assert_eq!(sanitize_stem("..\\..\\boot.ini"), "boot");
 /// assert_eq!(sanitize_stem(".hidden.jpg"), "hidden");
 /// assert_eq!(sanitize_stem("--force.jpg"), "force");
-/// assert_eq!(sanitize_stem("ünïcode.jpg"), "_n_code");
+/// assert_eq!(sanitize_stem("ünïcode.jpg"), "ünïcode");
+/// assert_eq!(sanitize_stem("写真.jpg"), "写真");
+/// assert_eq!(sanitize_stem("a\u{202e}gpj.exe"), "a_gpj"); // no direction override
+/// assert_eq!(sanitize_stem("cat 🐈.png"), "cat__");
 /// assert_eq!(sanitize_stem(".."), "image");
 /// ```
 pub fn sanitize_stem(name: &str) -> String {
@@ -89,7 +95,7 @@ pub fn sanitize_stem(name: &str) -> String {
     };
     let mut out = String::with_capacity(stem.len().min(MAX_STEM_BYTES));
     for c in stem.chars() {
-        let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+        let c = if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
             c
         } else {
             '_'
@@ -103,9 +109,12 @@ pub fn sanitize_stem(name: &str) -> String {
         .trim_start_matches(['.', '-'])
         .trim_end_matches('.')
         .to_owned();
-    // Every character is ASCII now, so any byte index is a character boundary.
     let mut cut = trimmed;
-    cut.truncate(MAX_STEM_BYTES);
+    let mut end = cut.len().min(MAX_STEM_BYTES);
+    while !cut.is_char_boundary(end) {
+        end -= 1;
+    }
+    cut.truncate(end);
     let cut = cut.trim_end_matches('.');
     if cut.is_empty() {
         FALLBACK.to_owned()
@@ -125,7 +134,7 @@ pub(crate) fn is_safe_stem(stem: &str) -> bool {
         && !stem.contains("..")
         && stem
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Hands out stems that are unique within one run: a second `photo` becomes `photo-2`.
@@ -185,6 +194,25 @@ mod tests {
     fn long_names_are_cut() {
         let stem = sanitize_stem(&"a".repeat(500));
         assert_eq!(stem.len(), MAX_STEM_BYTES);
+        // Three bytes a character: cut at a boundary, not in the middle of one.
+        let stem = sanitize_stem(&"写".repeat(50));
+        assert_eq!(stem, "写".repeat(MAX_STEM_BYTES / 3));
+        assert!(is_safe_stem(&stem));
+    }
+
+    #[test]
+    fn other_scripts_are_kept() {
+        for (name, stem) in [
+            ("写真.jpg", "写真"),
+            ("Ölberg im Schnee.jpeg", "Ölberg_im_Schnee"),
+            ("фото-1.png", "фото-1"),
+            ("a\u{200b}b.jpg", "a_b"),
+            ("x\u{0}y\u{7f}.jpg", "x_y_"),
+        ] {
+            assert_eq!(sanitize_stem(name), stem, "{name:?}");
+            assert!(is_safe_stem(stem));
+        }
+        assert_eq!(stem_from_url("http://h/%E5%86%99%E7%9C%9F.jpg"), "写真");
     }
 
     #[test]

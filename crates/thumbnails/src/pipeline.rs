@@ -25,8 +25,10 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, Input, ResizeOn, Source};
 use crate::download::Downloader;
 use crate::error::Error;
-use crate::report::{Done, Failure, Report, Stage, StageStats};
-use crate::resize::{Mode, ResizeJob, Resized, io_reason, resize_image};
+use crate::output::{Existing, thumbnail_path};
+use crate::report::{Done, Failure, FailureKind, Report, Stage, StageStats};
+use crate::resize::{Mode, OutputFormat, ResizeJob, Resized, io_reason, resize_image};
+use crate::workspace::{Workspace, check_out_dir};
 
 /// Something that happened to one image, for progress displays and logs.
 #[derive(Debug, Clone, Copy)]
@@ -67,8 +69,17 @@ pub enum Event<'a> {
         source: &'a str,
         /// Where.
         stage: Stage,
+        /// Why, for programs.
+        kind: FailureKind,
         /// Why.
         reason: &'a str,
+    },
+    /// Every thumbnail of an image is there already ([`Existing::Skip`]): it is not fetched.
+    Skipped {
+        /// Its position among the inputs.
+        index: usize,
+        /// The URL or path.
+        source: &'a str,
     },
 }
 
@@ -210,30 +221,17 @@ where
     E: Executor + Sync,
 {
     let started = Instant::now();
-    std::fs::create_dir_all(&config.out_dir).map_err(|source| Error::OutDir {
-        path: config.out_dir.clone(),
-        source,
-    })?;
+    check_out_dir(&config.out_dir)?;
+    // Downloads and thumbnails being written land next to the thumbnails (same file system,
+    // so nothing large goes through memory or a tmpfs, and finished files are renamed), in a
+    // hidden, locked work directory removed at the end (or by a later run, if this one is
+    // killed).
+    let workspace = Workspace::create(&config.out_dir)?;
     let downloads = config
         .inputs
         .iter()
         .filter(|input| matches!(input.source, Source::Url(_)))
         .count();
-    // Downloads land next to the thumbnails (same file system, so nothing large goes through
-    // memory or a tmpfs), in a hidden directory removed at the end.
-    let work = if downloads > 0 {
-        Some(
-            tempfile::Builder::new()
-                .prefix(".thumbnails-work-")
-                .tempdir_in(&config.out_dir)
-                .map_err(|source| Error::OutDir {
-                    path: config.out_dir.clone(),
-                    source,
-                })?,
-        )
-    } else {
-        None
-    };
     let ctx = Ctx {
         config,
         executor,
@@ -241,7 +239,7 @@ where
         downloader: Downloader::new(config.timeout, config.retries, config.max_download_bytes)?,
         permits: Semaphore::new(config.max_downloads),
         in_flight: Semaphore::new(config.max_downloads + 2 * executor.max_workers()),
-        work_dir: work.as_ref().map(|dir| dir.path().to_owned()),
+        work_dir: workspace.path().to_owned(),
     };
     observer.event(&Event::Started {
         images: config.inputs.len(),
@@ -259,7 +257,7 @@ where
     }
     drop(pending);
     outcomes.sort_by_key(|outcome| outcome.index);
-    drop(work);
+    drop(workspace);
     let on = executor_name::<E>();
     Ok(assemble(
         config,
@@ -315,7 +313,17 @@ struct Ctx<'a, E> {
     /// downloaded files waiting on disk (and the executor's queue) when downloads outpace
     /// resizing: enough to keep every worker busy, no more.
     in_flight: Semaphore,
-    work_dir: Option<PathBuf>,
+    work_dir: PathBuf,
+}
+
+/// How one image ended.
+enum Ending {
+    Done(Resized),
+    /// Every thumbnail was there already.
+    Skipped,
+    Failed(Failure),
+    /// The run was stopped first.
+    Unfinished,
 }
 
 /// What happened to one image, with its timings.
@@ -326,29 +334,95 @@ struct Outcome {
     resize: Option<(Instant, Instant)>,
     fetched_bytes: u64,
     downloaded: bool,
-    result: Result<Resized, (Stage, String)>,
+    /// Thumbnails found in place before the image was fetched (skip mode).
+    kept: Vec<PathBuf>,
+    ending: Ending,
+}
+
+/// A failure of one image, before it is attached to its source.
+struct Failed {
+    stage: Stage,
+    kind: FailureKind,
+    reason: String,
+    http_status: Option<u16>,
+    attempts: Option<u32>,
+}
+
+impl Failed {
+    fn new(stage: Stage, kind: FailureKind, reason: impl Into<String>) -> Failed {
+        Failed {
+            stage,
+            kind,
+            reason: reason.into(),
+            http_status: None,
+            attempts: None,
+        }
+    }
+}
+
+/// The thumbnails of `stem` already in `out_dir` (as JPEG or PNG), and the widths still to
+/// make.
+fn existing_thumbnails(out_dir: &Path, stem: &str, sizes: &[u32]) -> (Vec<PathBuf>, Vec<u32>) {
+    let mut kept = Vec::new();
+    let mut missing = Vec::new();
+    for &width in sizes {
+        let found = [OutputFormat::Jpeg, OutputFormat::Png]
+            .into_iter()
+            .map(|format| thumbnail_path(out_dir, stem, width, format.extension()))
+            .find(|path| std::fs::symlink_metadata(path).is_ok());
+        match found {
+            Some(path) => kept.push(path),
+            None => missing.push(width),
+        }
+    }
+    (kept, missing)
 }
 
 async fn process<E>(ctx: &Ctx<'_, E>, index: usize, input: &Input) -> Outcome
 where
     E: Executor + Sync,
 {
-    // Neither semaphore is ever closed, so acquiring cannot fail; hold the result either way.
-    let _slot = ctx.in_flight.acquire().await;
-    let source = input.source.to_string();
     let mut outcome = Outcome {
         index,
-        source,
+        source: input.source.to_string(),
         fetch: None,
         resize: None,
         fetched_bytes: 0,
         downloaded: false,
-        result: Err((Stage::Fetch, String::new())),
+        kept: Vec::new(),
+        ending: Ending::Unfinished,
     };
-    let fetched = fetch(ctx, index, &input.source, &mut outcome).await;
+    let config = ctx.config;
+    let stop = &config.stop;
+    let mut sizes = config.sizes.clone();
+    if config.existing == Existing::Skip {
+        let (kept, missing) = existing_thumbnails(&config.out_dir, &input.stem, &config.sizes);
+        if missing.is_empty() {
+            ctx.observer.event(&Event::Skipped {
+                index,
+                source: &outcome.source,
+            });
+            outcome.ending = Ending::Skipped;
+            return outcome;
+        }
+        outcome.kept = kept;
+        sizes = missing;
+    }
+    // Neither semaphore is ever closed, so acquiring cannot fail; hold the result either way.
+    let _slot = tokio::select! {
+        biased;
+        () = stop.stopped() => return outcome,
+        slot = ctx.in_flight.acquire() => slot,
+    };
+    let fetched = tokio::select! {
+        biased;
+        // Dropping the download closes its file; the work directory goes at the end.
+        () = stop.stopped() => return outcome,
+        fetched = fetch(ctx, index, &input.source, &mut outcome) => fetched,
+    };
     let path = match fetched {
         Ok(path) => path,
-        Err(reason) => return fail(ctx, outcome, Stage::Fetch, reason),
+        Err(failed) => return fail(ctx, outcome, failed),
     };
     ctx.observer.event(&Event::Fetched {
         index,
@@ -359,14 +433,30 @@ where
 
     let job = ResizeJob {
         input: path.clone(),
-        out_dir: ctx.config.out_dir.clone(),
+        out_dir: config.out_dir.clone(),
         stem: input.stem.clone(),
-        sizes: ctx.config.sizes.clone(),
-        options: ctx.config.resize.clone(),
+        sizes,
+        options: config.resize.clone(),
+        existing: config.existing,
+        work_dir: Some(ctx.work_dir.clone()),
     };
     let resize_started = Instant::now();
     let result = match ctx.executor.submit(resize_image, job) {
-        Ok(future) => future.await,
+        Ok(mut future) => {
+            tokio::select! {
+                biased;
+                () = stop.stopped() => {
+                    // A process task is killed; a thread task cannot be and finishes. Either
+                    // way wait for the end, so that nothing writes after the run returns.
+                    future.cancel();
+                    match (&mut future).await {
+                        Ok(Ok(resized)) => Ok(Ok(resized)),
+                        _ => return outcome,
+                    }
+                }
+                result = &mut future => result,
+            }
+        }
         Err(err) => Err(err),
     };
     outcome.resize = Some((resize_started, Instant::now()));
@@ -380,15 +470,23 @@ where
                 source: &outcome.source,
                 resized: &resized,
             });
-            outcome.result = Ok(resized);
+            outcome.ending = Ending::Done(resized);
             outcome
         }
-        Ok(Err(err)) => fail(ctx, outcome, Stage::Resize, err.to_string()),
+        Ok(Err(err)) => {
+            let failed = Failed::new(Stage::Resize, err.kind(), err.to_string());
+            fail(ctx, outcome, failed)
+        }
+        // A worker killed by the same Ctrl-C (the terminal signals the whole process group).
+        Err(err) if stop.is_stopped() && (err.is_worker_died() || err.is_cancelled()) => outcome,
         Err(err) => fail(
             ctx,
             outcome,
-            Stage::Resize,
-            format!("the resize task failed: {err}"),
+            Failed::new(
+                Stage::Resize,
+                FailureKind::Executor,
+                format!("the resize task failed: {err}"),
+            ),
         ),
     }
 }
@@ -399,20 +497,22 @@ async fn fetch<E>(
     index: usize,
     source: &Source,
     outcome: &mut Outcome,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, Failed> {
     match source {
         Source::Url(url) => {
             let _permit = ctx.permits.acquire().await;
             let started = Instant::now();
-            let work_dir = ctx
-                .work_dir
-                .as_deref()
-                .ok_or_else(|| "no work directory for downloads".to_owned())?;
-            let dest = work_dir.join(format!("{index}.download"));
+            let dest = ctx.work_dir.join(format!("{index}.download"));
             let result = ctx.downloader.fetch(url, &dest).await;
             outcome.fetch = Some((started, Instant::now()));
             outcome.downloaded = true;
-            let bytes = result.map_err(|err| err.to_string())?;
+            let bytes = result.map_err(|failure| Failed {
+                stage: Stage::Fetch,
+                kind: failure.error.kind(),
+                reason: failure.error.to_string(),
+                http_status: failure.error.http_status(),
+                attempts: Some(failure.attempts),
+            })?;
             outcome.fetched_bytes = bytes;
             Ok(dest)
         }
@@ -425,25 +525,41 @@ async fn fetch<E>(
                     outcome.fetched_bytes = meta.len();
                     Ok(path.clone())
                 }
-                Ok(_) => Err(format!("{} is not a regular file", path.display())),
-                Err(err) => Err(format!(
-                    "cannot read {}: {}",
-                    path.display(),
-                    io_reason(&err)
+                Ok(_) => Err(Failed::new(
+                    Stage::Fetch,
+                    FailureKind::NotAFile,
+                    format!("{} is not a regular file", path.display()),
+                )),
+                Err(err) => Err(Failed::new(
+                    Stage::Fetch,
+                    if err.kind() == std::io::ErrorKind::NotFound {
+                        FailureKind::NotFound
+                    } else {
+                        FailureKind::Io
+                    },
+                    format!("cannot read {}: {}", path.display(), io_reason(&err)),
                 )),
             }
         }
     }
 }
 
-fn fail<E>(ctx: &Ctx<'_, E>, mut outcome: Outcome, stage: Stage, reason: String) -> Outcome {
+fn fail<E>(ctx: &Ctx<'_, E>, mut outcome: Outcome, failed: Failed) -> Outcome {
     ctx.observer.event(&Event::Failed {
         index: outcome.index,
         source: &outcome.source,
-        stage,
-        reason: &reason,
+        stage: failed.stage,
+        kind: failed.kind,
+        reason: &failed.reason,
     });
-    outcome.result = Err((stage, reason));
+    outcome.ending = Ending::Failed(Failure {
+        source: outcome.source.clone(),
+        stage: failed.stage,
+        kind: failed.kind,
+        reason: failed.reason,
+        http_status: failed.http_status,
+        attempts: failed.attempts,
+    });
     outcome
 }
 
@@ -495,7 +611,7 @@ fn assemble(
         .max();
     let first_resized = outcomes
         .iter()
-        .filter(|o| o.result.is_ok())
+        .filter(|o| matches!(o.ending, Ending::Done(_)))
         .filter_map(|o| o.resize.map(|(_, end)| end))
         .min();
     let overlapped = matches!((first_resized, last_download), (Some(r), Some(d)) if r < d);
@@ -504,44 +620,49 @@ fn assemble(
     let mut resize = StageStats::default();
     let mut done = Vec::new();
     let mut failures = Vec::new();
+    let mut skipped = Vec::new();
+    let mut unfinished = Vec::new();
     let mut bytes_downloaded = 0;
     for outcome in outcomes {
-        match outcome.result {
-            Ok(resized) => {
-                fetch.images += 1;
-                fetch.bytes_in += outcome.fetched_bytes;
-                if outcome.downloaded {
-                    bytes_downloaded += outcome.fetched_bytes;
-                }
+        let fetched = match &outcome.ending {
+            Ending::Done(_) => true,
+            Ending::Failed(failure) => failure.stage == Stage::Resize,
+            Ending::Unfinished => outcome.resize.is_some(),
+            Ending::Skipped => false,
+        };
+        if fetched {
+            fetch.images += 1;
+            fetch.bytes_in += outcome.fetched_bytes;
+            if outcome.downloaded {
+                bytes_downloaded += outcome.fetched_bytes;
+            }
+        }
+        match outcome.ending {
+            Ending::Done(resized) => {
                 resize.images += 1;
                 resize.bytes_in += resized.input_bytes;
                 resize.bytes_out += resized.thumbnails.iter().map(|t| t.bytes).sum::<u64>();
+                let mut kept = outcome.kept;
+                kept.extend(resized.kept);
                 done.push(Done {
                     source: outcome.source,
                     input_bytes: resized.input_bytes,
                     width: resized.source_width,
                     height: resized.source_height,
                     thumbnails: resized.thumbnails,
+                    kept,
+                    warnings: resized.warnings,
                 });
             }
-            Err((stage, reason)) => {
-                match stage {
+            Ending::Failed(failure) => {
+                match failure.stage {
                     Stage::Fetch => fetch.failed += 1,
-                    Stage::Resize => {
-                        fetch.images += 1;
-                        fetch.bytes_in += outcome.fetched_bytes;
-                        if outcome.downloaded {
-                            bytes_downloaded += outcome.fetched_bytes;
-                        }
-                        resize.failed += 1;
-                    }
+                    Stage::Resize => resize.failed += 1,
                 }
-                failures.push(Failure {
-                    source: outcome.source,
-                    stage,
-                    reason,
-                });
+                failures.push(failure);
             }
+            Ending::Skipped => skipped.push(outcome.source),
+            Ending::Unfinished => unfinished.push(outcome.source),
         }
     }
     fetch.seconds = seconds(fetch_span);
@@ -572,5 +693,8 @@ fn assemble(
         workers,
         done,
         failures,
+        skipped,
+        interrupted: config.stop.is_stopped(),
+        unfinished,
     }
 }

@@ -13,7 +13,7 @@ pub enum ProgressMode {
     Bars,
     /// One `tracing` log line per image (for logs and pipes).
     Lines,
-    /// Nothing.
+    /// No progress; each failure is still printed on standard error, one line each.
     Off,
 }
 
@@ -130,9 +130,19 @@ impl Observer for Progress {
                     tracing::info!("resized {source} -> {}", sizes.join(", "));
                 }
             }
+            Event::Skipped { source, .. } => {
+                if source.contains("://") {
+                    self.download.inc(1);
+                }
+                self.resize.inc(1);
+                if self.mode == ProgressMode::Lines {
+                    tracing::info!("skipped {source}: its thumbnails are already there");
+                }
+            }
             Event::Failed {
                 source,
                 stage,
+                kind,
                 reason,
                 ..
             } => {
@@ -140,14 +150,13 @@ impl Observer for Progress {
                     self.download.inc(1);
                 }
                 self.resize.inc(1);
+                let line = format!("failed: {source} ({stage}, {kind}): {reason}");
                 match self.mode {
                     ProgressMode::Bars => {
-                        let _ = self
-                            .multi
-                            .println(format!("failed: {source} ({stage}): {reason}"));
+                        let _ = self.multi.println(line);
                     }
-                    ProgressMode::Lines => tracing::warn!("failed: {source} ({stage}): {reason}"),
-                    ProgressMode::Off => {}
+                    ProgressMode::Lines => tracing::warn!("{line}"),
+                    ProgressMode::Off => eprintln!("thumbnails: {line}"),
                 }
             }
         }

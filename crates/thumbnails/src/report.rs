@@ -27,6 +27,76 @@ impl fmt::Display for Stage {
     }
 }
 
+/// Why an image failed, for programs: each is a `snake_case` string in the JSON report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// Not an http(s) URL.
+    BadUrl,
+    /// The server answered with an error status ([`Failure::http_status`] says which).
+    HttpStatus,
+    /// The host could not be reached.
+    Connect,
+    /// Connecting, or waiting for data, took longer than the timeout.
+    Timeout,
+    /// The transfer broke off (or could not be decoded, for a compressed answer).
+    Transfer,
+    /// The download is larger than the limit.
+    TooLarge,
+    /// A local file that does not exist.
+    NotFound,
+    /// A local path that is not a regular file.
+    NotAFile,
+    /// The bytes are not an image.
+    NotAnImage,
+    /// An image format (or feature of one) this tool does not read; the reason names it.
+    UnsupportedFormat,
+    /// The image declares more pixels than the limit.
+    TooManyPixels,
+    /// The image is damaged or truncated.
+    Corrupt,
+    /// The disk, the quota or the file size limit is full.
+    DiskFull,
+    /// Another input/output error.
+    Io,
+    /// The resize task failed in the executor (a worker that died, a task that could not be
+    /// sent).
+    Executor,
+    /// The resize job was refused (an unsafe stem, no widths).
+    InvalidJob,
+}
+
+impl FailureKind {
+    /// The name, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::BadUrl => "bad_url",
+            FailureKind::HttpStatus => "http_status",
+            FailureKind::Connect => "connect",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Transfer => "transfer",
+            FailureKind::TooLarge => "too_large",
+            FailureKind::NotFound => "not_found",
+            FailureKind::NotAFile => "not_a_file",
+            FailureKind::NotAnImage => "not_an_image",
+            FailureKind::UnsupportedFormat => "unsupported_format",
+            FailureKind::TooManyPixels => "too_many_pixels",
+            FailureKind::Corrupt => "corrupt",
+            FailureKind::DiskFull => "disk_full",
+            FailureKind::Io => "io",
+            FailureKind::Executor => "executor",
+            FailureKind::InvalidJob => "invalid_job",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One image that produced no thumbnails, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Failure {
@@ -34,8 +104,16 @@ pub struct Failure {
     pub source: String,
     /// Where it failed.
     pub stage: Stage,
+    /// Why, for programs.
+    pub kind: FailureKind,
     /// Why, in words.
     pub reason: String,
+    /// The HTTP status of the last answer, for [`FailureKind::HttpStatus`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// How many times the download was tried, for failed downloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 /// One image that produced all its thumbnails.
@@ -49,8 +127,15 @@ pub struct Done {
     pub width: u32,
     /// See `width`.
     pub height: u32,
-    /// The thumbnails, in the order of the configured sizes.
+    /// The thumbnails written, in the order of the configured sizes.
     pub thumbnails: Vec<Thumbnail>,
+    /// Thumbnails of it that were already there and were kept (not replaced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<PathBuf>,
+    /// What the user should know although its thumbnails were made (a colour profile that
+    /// could not be used).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Figures for one stage of the pipeline.
@@ -76,8 +161,11 @@ pub struct StageStats {
 pub struct Report {
     /// Images asked for.
     pub images: usize,
-    /// Images with all their thumbnails written.
+    /// Images with all their thumbnails written (or kept, where they were already there).
     pub succeeded: usize,
+    /// Images whose thumbnails were all there already: not downloaded, nothing written
+    /// ([`Existing::Skip`](crate::Existing::Skip)).
+    pub skipped: Vec<String>,
     /// Thumbnails written.
     pub thumbnails: usize,
     /// Bytes downloaded over HTTP (local files are not counted here).
@@ -109,6 +197,10 @@ pub struct Report {
     pub done: Vec<Done>,
     /// Images that failed, in input order.
     pub failures: Vec<Failure>,
+    /// Whether the run was stopped early ([`StopHandle`](crate::StopHandle)).
+    pub interrupted: bool,
+    /// Images the stop left unfinished (nothing of them was written), in input order.
+    pub unfinished: Vec<String>,
 }
 
 impl Report {
@@ -120,7 +212,9 @@ impl Report {
     /// # }
     /// ```
     pub fn all_succeeded(&self) -> bool {
-        self.failures.is_empty() && self.succeeded == self.images
+        self.failures.is_empty()
+            && !self.interrupted
+            && self.succeeded + self.skipped.len() == self.images
     }
 
     /// The report as pretty JSON.
@@ -196,15 +290,38 @@ impl fmt::Display for Report {
                 ""
             }
         )?;
+        if !self.skipped.is_empty() {
+            writeln!(
+                f,
+                "{} skipped: their thumbnails are already there (--overwrite replaces them)",
+                self.skipped.len()
+            )?;
+        }
+        let kept: usize = self.done.iter().map(|d| d.kept.len()).sum();
+        if kept > 0 {
+            writeln!(f, "{kept} thumbnails already there were kept")?;
+        }
+        for done in &self.done {
+            for warning in &done.warnings {
+                writeln!(f, "warning: {}: {warning}", done.source)?;
+            }
+        }
         if !self.failures.is_empty() {
             writeln!(f, "{} failed:", self.failures.len())?;
             for failure in &self.failures {
                 writeln!(
                     f,
-                    "  {} ({}): {}",
-                    failure.source, failure.stage, failure.reason
+                    "  {} ({}, {}): {}",
+                    failure.source, failure.stage, failure.kind, failure.reason
                 )?;
             }
+        }
+        if self.interrupted {
+            writeln!(
+                f,
+                "interrupted: {} images not finished (nothing of them was written)",
+                self.unfinished.len()
+            )?;
         }
         Ok(())
     }

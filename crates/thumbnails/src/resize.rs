@@ -5,29 +5,27 @@
 //! (threads, processes, one day a cluster) can run it from a serde [`ResizeJob`].
 
 use std::fs;
-use std::io::{self, Cursor, Write};
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use fast_image_resize as fir;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, RgbImage};
+use image::{DynamicImage, ImageEncoder, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use crate::colour::ToSrgb;
+use crate::decode::{Decoded, decode, format_name, sniff};
 use crate::names::is_safe_stem;
+use crate::output::{Existing, write_thumbnails};
+use crate::report::FailureKind;
 
 /// The default `--max-pixels`: images declaring more are refused before any decoding.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
 /// The default JPEG quality, as Pillow's (and so the course's).
 pub const DEFAULT_QUALITY: u8 = 75;
-
-/// In fast mode, a JPEG is decoded at the smallest DCT scale (1/8, 1/4, 1/2) that leaves at least
-/// this many times the largest target width, so the Lanczos filter still has real pixels to
-/// work with.
-const SHRINK_MARGIN: u32 = 2;
 
 /// In fast mode, a size is made from the previous (larger) thumbnail only when that one is at
 /// least this many times wider; otherwise from the decoded image.
@@ -136,7 +134,8 @@ pub enum ResizeError {
         /// What the data looks like instead.
         detail: String,
     },
-    /// An image format we do not read (only JPEG, PNG, WebP and GIF are read).
+    /// An image format (or a feature of one) not read here: HEIC, AVIF, JPEG XL, … (JPEG, PNG,
+    /// WebP, GIF, TIFF and BMP are read). `format` names it.
     #[error("unsupported image format: {format}")]
     Unsupported {
         /// The format or feature.
@@ -173,7 +172,17 @@ pub enum ResizeError {
         /// The operating system's complaint.
         reason: String,
     },
-    /// A thumbnail could not be written; nothing of this image was left behind.
+    /// A thumbnail could not be written because the disk, the quota or the file size limit
+    /// is full; nothing of this image was left behind.
+    #[error("could not write {}: {reason}", .path.display())]
+    DiskFull {
+        /// The thumbnail that failed.
+        path: PathBuf,
+        /// The operating system's complaint, in words.
+        reason: String,
+    },
+    /// A thumbnail could not be written; nothing of this image was left behind, and no file
+    /// that was there before was lost.
     #[error("could not write {}: {reason}", .path.display())]
     Write {
         /// The thumbnail that failed.
@@ -187,6 +196,28 @@ pub enum ResizeError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl ResizeError {
+    /// The kind of failure, for programs (the JSON report's `kind`).
+    ///
+    /// ```
+    /// use thumbnails::{FailureKind, ResizeError};
+    ///
+    /// let err = ResizeError::Unsupported { format: "HEIC".into() };
+    /// assert_eq!(err.kind(), FailureKind::UnsupportedFormat);
+    /// ```
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ResizeError::NotAnImage { .. } => FailureKind::NotAnImage,
+            ResizeError::Unsupported { .. } => FailureKind::UnsupportedFormat,
+            ResizeError::TooManyPixels { .. } => FailureKind::TooManyPixels,
+            ResizeError::Corrupt { .. } => FailureKind::Corrupt,
+            ResizeError::Read { .. } | ResizeError::Write { .. } => FailureKind::Io,
+            ResizeError::DiskFull { .. } => FailureKind::DiskFull,
+            ResizeError::InvalidJob { .. } => FailureKind::InvalidJob,
+        }
+    }
 }
 
 /// The format a thumbnail is written in: JPEG, or PNG when the source has real transparency.
@@ -242,6 +273,9 @@ pub struct Rendered {
     pub decoded_height: u32,
     /// One per requested width, in the order asked.
     pub thumbnails: Vec<EncodedThumbnail>,
+    /// What the user should know although the thumbnails were made (an unusable colour
+    /// profile: colours as stored).
+    pub warnings: Vec<String>,
 }
 
 /// A resize job: which file, where to, which widths, how. The argument of [`resize_image`].
@@ -258,6 +292,13 @@ pub struct ResizeJob {
     pub sizes: Vec<u32>,
     /// Mode, quality, pixel limit.
     pub options: ResizeOptions,
+    /// What to do with a thumbnail already there (default: keep it).
+    #[serde(default)]
+    pub existing: Existing,
+    /// Where the temporary files go (on the file system of `out_dir`; default: `out_dir`
+    /// itself, as hidden files).
+    #[serde(default)]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// One thumbnail written to disk.
@@ -290,6 +331,12 @@ pub struct Resized {
     pub decoded_height: u32,
     /// One per width, in the order asked.
     pub thumbnails: Vec<Thumbnail>,
+    /// Thumbnails that were already there and were kept ([`Existing::Skip`]).
+    #[serde(default)]
+    pub kept: Vec<PathBuf>,
+    /// What the user should know although the thumbnails were made.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// The resize step as a registered flotilla task: read `job.input`, write one thumbnail per
@@ -303,7 +350,7 @@ pub struct Resized {
 ///
 /// ```
 /// use flotilla::{Executor, ThreadPoolExecutor};
-/// use thumbnails::{resize_image, ResizeJob, ResizeOptions};
+/// use thumbnails::{resize_image, Existing, ResizeJob, ResizeOptions};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let input = dir.path().join("red.png");
@@ -314,6 +361,8 @@ pub struct Resized {
 ///     stem: "red".into(),
 ///     sizes: vec![100, 30],
 ///     options: ResizeOptions::default(),
+///     existing: Existing::Skip,
+///     work_dir: None,
 /// };
 /// let pool = ThreadPoolExecutor::new();
 /// let resized = pool.submit(resize_image, job)?.result(None)??;
@@ -352,14 +401,23 @@ pub fn resize_file(job: &ResizeJob) -> Result<Resized, ResizeError> {
     let input_bytes = bytes.len() as u64;
     let rendered = render_thumbnails(&bytes, &job.sizes, &job.options)?;
     drop(bytes);
-    let thumbnails = write_all_or_nothing(&job.out_dir, &job.stem, &rendered.thumbnails)?;
+    let temp_dir = job.work_dir.as_deref().unwrap_or(&job.out_dir);
+    let written = write_thumbnails(
+        &job.out_dir,
+        temp_dir,
+        &job.stem,
+        &rendered.thumbnails,
+        job.existing,
+    )?;
     Ok(Resized {
         input_bytes,
         source_width: rendered.source_width,
         source_height: rendered.source_height,
         decoded_width: rendered.decoded_width,
         decoded_height: rendered.decoded_height,
-        thumbnails,
+        thumbnails: written.thumbnails,
+        kept: written.kept,
+        warnings: rendered.warnings,
     })
 }
 
@@ -382,7 +440,8 @@ pub fn thumbnail_size(source_width: u32, source_height: u32, width: u32) -> (u32
     (width, u32::try_from(height).unwrap_or(u32::MAX).max(1))
 }
 
-/// Decodes `bytes` (JPEG, PNG, WebP or GIF), scales to each of `sizes` and encodes the results.
+/// Decodes `bytes` (JPEG, PNG, WebP, GIF, TIFF or BMP), scales to each of `sizes`, converts to
+/// sRGB (or sRGB greyscale) and encodes the results.
 ///
 /// EXIF orientation is applied first, so widths are those of the image as displayed.
 ///
@@ -420,28 +479,47 @@ pub fn render_thumbnails(
         });
     }
     let format = sniff(bytes)?;
-    let largest = sizes.iter().copied().max().unwrap_or(1);
-    // Decoders are third-party code fed hostile bytes: a panic in one is a corrupt image, not
-    // a crash of the task.
-    let decoded = catch_unwind(AssertUnwindSafe(|| decode(bytes, format, largest, options)))
-        .unwrap_or_else(|panic| {
+    // Decoders and colour conversion are third-party code fed hostile bytes: a panic in one is
+    // a corrupt image, not a crash of the task.
+    catch_unwind(AssertUnwindSafe(|| render(bytes, format, sizes, options))).unwrap_or_else(
+        |panic| {
             Err(ResizeError::Corrupt {
                 format: format_name(format).into(),
                 reason: panic_message(&panic),
             })
-        })?;
+        },
+    )
+}
+
+fn render(
+    bytes: &[u8],
+    format: crate::decode::Format,
+    sizes: &[u32],
+    options: &ResizeOptions,
+) -> Result<Rendered, ResizeError> {
+    let largest = sizes.iter().copied().max().unwrap_or(1);
     let Decoded {
         image,
+        profile,
         source_width,
         source_height,
-    } = decoded;
-    let image = drop_opaque_alpha(image);
+        mut warnings,
+    } = decode(bytes, format, largest, options)?;
     let output = if image.color().has_alpha() {
         OutputFormat::Png
     } else {
         OutputFormat::Jpeg
     };
     let (decoded_width, decoded_height) = (image.width(), image.height());
+    let channels = usize::from(image.color().channel_count());
+    // The profile is applied to each thumbnail (few pixels) rather than to the decoded image.
+    let to_srgb = profile.and_then(|icc| match ToSrgb::new(&icc, channels) {
+        Ok(to_srgb) => Some(to_srgb),
+        Err(why) => {
+            warnings.push(format!("{why}; colours are as stored"));
+            None
+        }
+    });
 
     // Largest first, so that fast mode can chain.
     let mut order: Vec<usize> = (0..sizes.len()).collect();
@@ -461,7 +539,19 @@ pub fn render_thumbnails(
                 fast_resize(&mut resizer, from, width, height)?
             }
         };
-        let data = encode(&scaled, output, options.quality)?;
+        let data = match &to_srgb {
+            Some(to_srgb) => {
+                let mut converted = scaled.clone();
+                to_srgb
+                    .apply(&mut converted)
+                    .map_err(|reason| ResizeError::Corrupt {
+                        format: format_name(format).into(),
+                        reason,
+                    })?;
+                encode(&converted, output, options.quality)?
+            }
+            None => encode(&scaled, output, options.quality)?,
+        };
         made[i] = Some(EncodedThumbnail {
             requested_width: sizes[i],
             width,
@@ -476,330 +566,21 @@ pub fn render_thumbnails(
         source_height,
         decoded_width,
         decoded_height,
+        warnings,
         thumbnails: made.into_iter().flatten().collect(),
     })
 }
 
-struct Decoded {
-    /// RGB8 or RGBA8, oriented.
-    image: DynamicImage,
-    /// The full image's size, oriented.
-    source_width: u32,
-    source_height: u32,
-}
-
-/// The format, from the first bytes (never from a name or a Content-Type).
-fn sniff(bytes: &[u8]) -> Result<ImageFormat, ResizeError> {
-    match image::guess_format(bytes) {
-        Ok(
-            format @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif),
-        ) => Ok(format),
-        Ok(other) => Err(ResizeError::Unsupported {
-            format: format!("{other:?}"),
-        }),
-        Err(_) => Err(ResizeError::NotAnImage {
-            detail: describe_bytes(bytes),
-        }),
-    }
-}
-
-fn format_name(format: ImageFormat) -> &'static str {
-    match format {
-        ImageFormat::Jpeg => "JPEG",
-        ImageFormat::Png => "PNG",
-        ImageFormat::WebP => "WebP",
-        ImageFormat::Gif => "GIF",
-        _ => "image",
-    }
-}
-
-/// A short description of what some non-image bytes look like.
-fn describe_bytes(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        return "the data is empty".into();
-    }
-    let head = &bytes[..bytes.len().min(24)];
-    let printable = head
-        .iter()
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
-    if printable {
-        let text: String = String::from_utf8_lossy(head)
-            .chars()
-            .map(|c| if c.is_whitespace() { ' ' } else { c })
-            .collect();
-        format!(
-            "{} bytes of text starting {:?}",
-            bytes.len(),
-            text.trim_end()
-        )
-    } else {
-        let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        format!(
-            "{} bytes starting {} (no known image signature)",
-            bytes.len(),
-            hex.join(" ")
-        )
-    }
-}
-
-fn check_pixels(width: u32, height: u32, limit: u64) -> Result<(), ResizeError> {
-    if u64::from(width) * u64::from(height) > limit {
-        return Err(ResizeError::TooManyPixels {
-            width,
-            height,
-            limit,
-        });
-    }
-    if width == 0 || height == 0 {
-        return Err(ResizeError::Corrupt {
-            format: "image".into(),
-            reason: format!("it declares a size of {width}x{height}"),
-        });
-    }
-    Ok(())
-}
-
-fn swaps_axes(orientation: Orientation) -> bool {
-    matches!(
-        orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
-    )
-}
-
-fn oriented(width: u32, height: u32, orientation: Orientation) -> (u32, u32) {
-    if swaps_axes(orientation) {
-        (height, width)
-    } else {
-        (width, height)
-    }
-}
-
-fn decode(
-    bytes: &[u8],
-    format: ImageFormat,
-    largest: u32,
-    options: &ResizeOptions,
-) -> Result<Decoded, ResizeError> {
-    match (format, options.mode) {
-        (ImageFormat::Jpeg, Mode::Fast) => decode_jpeg_scaled(bytes, largest, options.max_pixels),
-        (ImageFormat::Jpeg, Mode::Faithful) => decode_jpeg_full(bytes, options.max_pixels),
-        _ => decode_other(bytes, format, options.max_pixels),
-    }
-}
-
-fn corrupt(format: &str, reason: impl std::fmt::Display) -> ResizeError {
-    ResizeError::Corrupt {
-        format: format.into(),
-        reason: reason.to_string(),
-    }
-}
-
-fn jpeg_error(err: jpeg_decoder::Error) -> ResizeError {
-    match err {
-        jpeg_decoder::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => corrupt(
-            "JPEG",
-            "the file ends before the image data does (truncated)",
-        ),
-        jpeg_decoder::Error::Unsupported(feature) => ResizeError::Unsupported {
-            format: format!("JPEG with {feature:?}"),
-        },
-        other => corrupt("JPEG", other),
-    }
-}
-
-/// Fast mode: decode a JPEG at the smallest DCT scale that keeps [`SHRINK_MARGIN`] × `largest`
-/// pixels across the displayed width.
-fn decode_jpeg_scaled(bytes: &[u8], largest: u32, limit: u64) -> Result<Decoded, ResizeError> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().map_err(jpeg_error)?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| corrupt("JPEG", "no frame header"))?;
-    let (width, height) = (u32::from(info.width), u32::from(info.height));
-    check_pixels(width, height, limit)?;
-    let orientation = decoder
-        .exif_data()
-        .and_then(Orientation::from_exif_chunk)
-        .unwrap_or(Orientation::NoTransforms);
-    let (shown_width, _) = oriented(width, height, orientation);
-    let need = (largest.saturating_mul(SHRINK_MARGIN)).min(shown_width);
-    let across = if swaps_axes(orientation) {
-        height
-    } else {
-        width
-    };
-    let denominator = [8u32, 4, 2, 1]
-        .into_iter()
-        .find(|d| across.div_ceil(*d) >= need)
-        .unwrap_or(1);
-    if denominator > 1 {
-        let request = |len: u32| u16::try_from(len.div_ceil(denominator)).unwrap_or(u16::MAX);
-        decoder
-            .scale(request(width), request(height))
-            .map_err(jpeg_error)?;
-    }
-    let pixels = decoder.decode().map_err(jpeg_error)?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| corrupt("JPEG", "no frame header"))?;
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
-    let image = match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => {
-            RgbImage::from_raw(w, h, pixels).map(DynamicImage::from)
-        }
-        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels)
-            .map(|gray| DynamicImage::from(DynamicImage::ImageLuma8(gray).to_rgb8())),
-        jpeg_decoder::PixelFormat::CMYK32 => {
-            let rgb: Vec<u8> = pixels
-                .chunks_exact(4)
-                .flat_map(|cmyk| {
-                    let k = u16::from(cmyk[3]);
-                    [0, 1, 2].map(|c| ((u16::from(cmyk[c]) * k) / 255) as u8)
-                })
-                .collect();
-            RgbImage::from_raw(w, h, rgb).map(DynamicImage::from)
-        }
-        jpeg_decoder::PixelFormat::L16 => {
-            return Err(ResizeError::Unsupported {
-                format: "16-bit greyscale JPEG".into(),
-            });
-        }
-    }
-    .ok_or_else(|| corrupt("JPEG", "the decoder returned too few pixels"))?;
-    let mut image = image;
-    image.apply_orientation(orientation);
-    let (source_width, source_height) = oriented(width, height, orientation);
-    Ok(Decoded {
-        image,
-        source_width,
-        source_height,
-    })
-}
-
-/// Faithful mode: a full, strict decode (zune-jpeg in strict mode refuses truncated data).
-fn decode_jpeg_full(bytes: &[u8], limit: u64) -> Result<Decoded, ResizeError> {
-    use zune_core::bytestream::ZCursor;
-    use zune_core::colorspace::ColorSpace;
-    use zune_core::options::DecoderOptions;
-
-    let options = DecoderOptions::default()
-        .set_strict_mode(true)
-        .set_max_width(usize::MAX)
-        .set_max_height(usize::MAX)
-        .jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    decoder
-        .decode_headers()
-        .map_err(|err| corrupt("JPEG", format!("{err:?}")))?;
-    let (width, height) = decoder
-        .dimensions()
-        .ok_or_else(|| corrupt("JPEG", "no frame header"))?;
-    let (width, height) = (
-        u32::try_from(width).unwrap_or(u32::MAX),
-        u32::try_from(height).unwrap_or(u32::MAX),
-    );
-    check_pixels(width, height, limit)?;
-    let orientation = decoder
-        .exif()
-        .and_then(|exif| Orientation::from_exif_chunk(exif))
-        .unwrap_or(Orientation::NoTransforms);
-    let pixels = decoder.decode().map_err(|err| match err {
-        zune_jpeg::errors::DecodeErrors::ExhaustedData => corrupt(
-            "JPEG",
-            "the file ends before the image data does (truncated)",
-        ),
-        other => corrupt("JPEG", format!("{other:?}")),
-    })?;
-    let mut image = match decoder.output_colorspace() {
-        Some(ColorSpace::RGB) => RgbImage::from_raw(width, height, pixels).map(DynamicImage::from),
-        Some(ColorSpace::Luma) => image::GrayImage::from_raw(width, height, pixels)
-            .map(|gray| DynamicImage::from(DynamicImage::ImageLuma8(gray).to_rgb8())),
-        other => {
-            return Err(ResizeError::Unsupported {
-                format: format!("JPEG decoded to {other:?}"),
-            });
-        }
-    }
-    .ok_or_else(|| corrupt("JPEG", "the decoder returned too few pixels"))?;
-    image.apply_orientation(orientation);
-    let (source_width, source_height) = oriented(width, height, orientation);
-    Ok(Decoded {
-        image,
-        source_width,
-        source_height,
-    })
-}
-
-/// PNG, WebP and GIF (first frame), through `image`, with the pixel limit checked on the header
-/// and an allocation limit as a second guard.
-fn decode_other(bytes: &[u8], format: ImageFormat, limit: u64) -> Result<Decoded, ResizeError> {
-    let name = format_name(format);
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = image::Limits::default();
-    // 16-bit RGBA is the widest layout a decoder produces: 8 bytes a pixel.
-    limits.max_alloc = Some(limit.saturating_mul(8).max(64 << 20));
-    reader.limits(limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|err| image_error(name, err))?;
-    let (width, height) = decoder.dimensions();
-    check_pixels(width, height, limit)?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|err| image_error(name, err))?;
-    image.apply_orientation(orientation);
-    let image = if image.color().has_alpha() {
-        DynamicImage::from(image.to_rgba8())
-    } else {
-        DynamicImage::from(image.to_rgb8())
-    };
-    Ok(Decoded {
-        source_width: image.width(),
-        source_height: image.height(),
-        image,
-    })
-}
-
-fn image_error(format: &str, err: image::ImageError) -> ResizeError {
-    match err {
-        image::ImageError::Unsupported(what) => ResizeError::Unsupported {
-            format: what.to_string(),
-        },
-        image::ImageError::Limits(what) => corrupt(
-            format,
-            format!("{what} (the decoder needed more memory than the pixel limit allows)"),
-        ),
-        image::ImageError::IoError(io) if io.kind() == io::ErrorKind::UnexpectedEof => corrupt(
-            format,
-            "the file ends before the image data does (truncated)",
-        ),
-        other => corrupt(format, other),
-    }
-}
-
-/// RGBA whose alpha is 255 everywhere becomes RGB, so it is written as JPEG.
-fn drop_opaque_alpha(image: DynamicImage) -> DynamicImage {
-    match image {
-        DynamicImage::ImageRgba8(rgba) if rgba.pixels().all(|p| p.0[3] == 255) => {
-            DynamicImage::from(DynamicImage::ImageRgba8(rgba).to_rgb8())
-        }
-        other => other,
-    }
-}
-
-/// Lanczos3 with `fast_image_resize` (SIMD where the CPU has it).
 fn fast_resize(
     resizer: &mut fir::Resizer,
     from: &DynamicImage,
     width: u32,
     height: u32,
 ) -> Result<DynamicImage, ResizeError> {
-    let pixel_type = if from.color().has_alpha() {
-        fir::PixelType::U8x4
-    } else {
-        fir::PixelType::U8x3
+    let pixel_type = match from.color().channel_count() {
+        1 => fir::PixelType::U8,
+        3 => fir::PixelType::U8x3,
+        _ => fir::PixelType::U8x4,
     };
     let internal = |err: &dyn std::fmt::Display| ResizeError::Corrupt {
         format: "image".into(),
@@ -814,10 +595,12 @@ fn fast_resize(
         .resize(&src, &mut dst, &options)
         .map_err(|err| internal(&err))?;
     let buffer = dst.into_vec();
-    let image = if pixel_type == fir::PixelType::U8x4 {
-        image::RgbaImage::from_raw(width, height, buffer).map(DynamicImage::from)
-    } else {
-        RgbImage::from_raw(width, height, buffer).map(DynamicImage::from)
+    let image = match pixel_type {
+        fir::PixelType::U8 => {
+            image::GrayImage::from_raw(width, height, buffer).map(DynamicImage::from)
+        }
+        fir::PixelType::U8x3 => RgbImage::from_raw(width, height, buffer).map(DynamicImage::from),
+        _ => image::RgbaImage::from_raw(width, height, buffer).map(DynamicImage::from),
     };
     image.ok_or_else(|| internal(&"the resizer returned a short buffer"))
 }
@@ -826,13 +609,23 @@ fn encode(image: &DynamicImage, format: OutputFormat, quality: u8) -> Result<Vec
     let mut out = Vec::new();
     let result = match format {
         OutputFormat::Jpeg => {
-            let rgb = image.to_rgb8();
-            JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100)).write_image(
-                rgb.as_raw(),
-                rgb.width(),
-                rgb.height(),
-                image::ExtendedColorType::Rgb8,
-            )
+            let encoder = JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
+            if let DynamicImage::ImageLuma8(gray) = image {
+                encoder.write_image(
+                    gray.as_raw(),
+                    gray.width(),
+                    gray.height(),
+                    image::ExtendedColorType::L8,
+                )
+            } else {
+                let rgb = image.to_rgb8();
+                encoder.write_image(
+                    rgb.as_raw(),
+                    rgb.width(),
+                    rgb.height(),
+                    image::ExtendedColorType::Rgb8,
+                )
+            }
         }
         OutputFormat::Png => {
             let rgba = image.to_rgba8();
@@ -851,65 +644,26 @@ fn encode(image: &DynamicImage, format: OutputFormat, quality: u8) -> Result<Vec
     Ok(out)
 }
 
-/// Writes every thumbnail to a temporary file, then renames them all into place; on any error
-/// removes whatever it wrote.
-fn write_all_or_nothing(
-    out_dir: &Path,
-    stem: &str,
-    thumbnails: &[EncodedThumbnail],
-) -> Result<Vec<Thumbnail>, ResizeError> {
-    let mut pending = Vec::with_capacity(thumbnails.len());
-    for thumb in thumbnails {
-        let name = format!(
-            "{stem}_{}.{}",
-            thumb.requested_width,
-            thumb.format.extension()
-        );
-        let path = out_dir.join(&name);
-        let write_error = |err: io::Error| ResizeError::Write {
-            path: path.clone(),
-            reason: io_reason(&err),
-        };
-        let mut file = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".part")
-            .permissions(file_permissions())
-            .tempfile_in(out_dir)
-            .map_err(write_error)?;
-        file.write_all(&thumb.data).map_err(write_error)?;
-        file.flush().map_err(write_error)?;
-        pending.push((file, path, thumb));
-    }
-    let mut done: Vec<Thumbnail> = Vec::with_capacity(pending.len());
-    for (file, path, thumb) in pending {
-        if let Err(err) = file.persist(&path) {
-            for written in &done {
-                let _ = fs::remove_file(&written.path);
-            }
-            return Err(ResizeError::Write {
-                path,
-                reason: io_reason(&err.error),
-            });
-        }
-        done.push(Thumbnail {
-            requested_width: thumb.requested_width,
-            width: thumb.width,
-            height: thumb.height,
-            path,
-            bytes: thumb.data.len() as u64,
-        });
-    }
-    Ok(done)
+/// Whether an I/O error means the disk (or the file size limit, or the quota) is full.
+pub(crate) fn is_disk_full(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded
+    )
 }
 
-/// Thumbnails get the permissions of any new file (`0666` less the umask), not the `0600` of a
-/// temporary file. (The crate is Linux-only, like flotilla's process pool.)
-fn file_permissions() -> fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    fs::Permissions::from_mode(0o666)
+/// The error for a failed write of `path`: [`ResizeError::DiskFull`] or [`ResizeError::Write`].
+pub(crate) fn io_error(path: &Path, err: &io::Error) -> ResizeError {
+    let path = path.to_owned();
+    let reason = io_reason(err);
+    if is_disk_full(err) {
+        ResizeError::DiskFull { path, reason }
+    } else {
+        ResizeError::Write { path, reason }
+    }
 }
 
-/// An I/O error in words, naming the usual culprits plainly.
+/// An I/O error in words, naming the usual culprits plainly, once (not the OS's text twice).
 pub(crate) fn io_reason(err: &io::Error) -> String {
     let plain = match err.kind() {
         io::ErrorKind::StorageFull => Some("the disk is full"),
@@ -942,13 +696,6 @@ mod tests {
         assert_eq!(thumbnail_size(2560, 3837, 200), (200, 299));
         assert_eq!(thumbnail_size(2560, 3837, 32), (32, 47));
         assert_eq!(thumbnail_size(1, 1, 200), (1, 1));
-    }
-
-    #[test]
-    fn bytes_are_described() {
-        assert_eq!(describe_bytes(b""), "the data is empty");
-        assert!(describe_bytes(b"<!doctype html>").contains("text starting \"<!doctype html>\""));
-        assert!(describe_bytes(&[0, 1, 2, 250]).contains("00 01 02 fa"));
     }
 
     #[test]

@@ -3,33 +3,14 @@
 
 mod support;
 
+use support::{run_command as run, stdout_json as json, thumbnails_command as thumbnails};
+
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use image::{DynamicImage, ImageFormat};
 use support::{Route, TestServer, listing, photo};
-
-fn thumbnails() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_thumbnails"));
-    command.env_remove("THUMBNAILS_LOG");
-    command
-}
-
-fn run(command: &mut Command) -> Output {
-    let output = command.output().expect("the binary runs");
-    eprintln!(
-        "--- status {:?}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).expect("stdout is the JSON report")
-}
 
 fn write_image(path: &Path, image: DynamicImage, format: ImageFormat) {
     std::fs::write(path, support::encode(&image, format)).unwrap();
@@ -194,11 +175,17 @@ fn a_full_disk_fails_its_image_and_leaves_no_partial_file() {
         )),
         ImageFormat::Png,
     );
+    // A download larger than the limit fills it half-way through.
+    let server = TestServer::start(vec![(
+        "/big.jpg",
+        Route::Body(photo("mate_Aqua.jpg").to_vec()),
+    )]);
     let mut command = thumbnails();
     command
         .args([
             "make", "photos", "--out", "out", "--sizes", "32,200", "--json",
         ])
+        .arg(server.url("/big.jpg"))
         .args(["--resize-on", "processes", "--workers", "1"])
         .current_dir(dir.path());
     // SAFETY: the closure runs in the forked child before exec and only calls signal(2) and
@@ -223,8 +210,12 @@ fn a_full_disk_fails_its_image_and_leaves_no_partial_file() {
     let report = json(&output);
     assert_eq!(report["succeeded"], 1, "{report}");
     let failures = report["failures"].as_array().unwrap();
-    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures.len(), 2, "{report}");
+    assert_eq!(failures[1]["source"], server.url("/big.jpg"));
+    assert_eq!(failures[1]["stage"], "fetch");
+    assert_eq!(failures[1]["kind"], "disk_full", "{report}");
     assert_eq!(failures[0]["source"], "photos/noisy.png");
+    assert_eq!(failures[0]["kind"], "disk_full", "{report}");
     let reason = failures[0]["reason"].as_str().unwrap();
     assert!(
         reason.contains("noisy_200.jpg") && reason.contains("file size limit"),

@@ -4,7 +4,7 @@
 mod support;
 
 use image::{DynamicImage, ImageFormat};
-use support::{dimensions, encode, photo, picture};
+use support::{dimensions, encode, photo, picture, psnr};
 use thumbnails::{
     Mode, OutputFormat, ResizeError, ResizeOptions, render_thumbnails, thumbnail_size,
 };
@@ -18,23 +18,6 @@ fn options(mode: Mode) -> ResizeOptions {
 
 fn decode(bytes: &[u8]) -> image::RgbImage {
     image::load_from_memory(bytes).unwrap().to_rgb8()
-}
-
-/// Peak signal-to-noise ratio of two same-sized images, in dB.
-fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let mse = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum::<f64>()
-        / a.as_raw().len() as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
 }
 
 #[test]
@@ -90,7 +73,7 @@ fn fast_is_close_to_faithful_on_real_photos() {
         let faithful = render_thumbnails(bytes, widths, &options(Mode::Faithful)).unwrap();
         // Fast mode decoded at a reduced scale; faithful in full.
         assert!(fast.decoded_width < faithful.decoded_width, "{name}");
-        assert!(fast.decoded_width >= 400, "{name}");
+        assert!(fast.decoded_width >= 300, "{name}");
         assert_eq!(
             (faithful.decoded_width, faithful.decoded_height),
             dimensions(bytes)
@@ -243,10 +226,15 @@ fn damaged_and_hostile_input_is_refused_clearly() {
         let html = render_thumbnails(b"<html>404</html>", &[64], &options(mode)).unwrap_err();
         assert!(matches!(html, ResizeError::NotAnImage { .. }), "{html}");
 
-        // A BMP signature: a real format, but not one this tool reads.
-        let mut bmp = b"BM".to_vec();
-        bmp.resize(64, 0);
-        let err = render_thumbnails(&bmp, &[64], &options(mode)).unwrap_err();
-        assert!(matches!(err, ResizeError::Unsupported { .. }), "{err}");
+        // A HEIC header: a real format, but not one this tool reads; named as such.
+        let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\0\0";
+        let err = render_thumbnails(heic, &[64], &options(mode)).unwrap_err();
+        assert_eq!(
+            err,
+            ResizeError::Unsupported {
+                format: "HEIC".into()
+            }
+        );
+        assert!(err.to_string().contains("HEIC"), "{err}");
     }
 }

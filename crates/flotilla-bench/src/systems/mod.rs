@@ -29,6 +29,8 @@
 //! | `flotilla fast (processes)`, `flotilla faithful (processes)`, `flotilla fast (threads)` | `thumbnails` only: `thumbnails::bench_run` in its fast or faithful mode, resizing on a flotilla process or thread pool, in a fresh child process (this program) per run |
 //! | `python course` | `thumbnails` only: the Python course's design, `crates/thumbnails/bench/course.py` (Pillow) |
 //! | `vipsthumbnail` | `thumbnails` only: libvips' `vipsthumbnail`, one pass per width over local copies of the photos |
+//! | `python pillow draft()` | `thumbnails` only: Pillow with `Image.draft('RGB', (2w, 2w))` then LANCZOS to each width, one process per CPU, local files (`crates/thumbnails/bench/pillow_draft.py`) |
+//! | `decode floor (djpeg)` | `thumbnails` only: libjpeg-turbo's `djpeg -scale 1/N` of each photo at the scale fast mode picks, as many at once as CPUs, output discarded: decoding alone |
 //!
 //! `rayon`, `threadpool` and `floor` all return results through a per-task bounded(1) channel,
 //! the closest thing to a future each has; so differences among them and with flotilla come
@@ -260,7 +262,9 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
         )),
         Box::new(ThumbnailMaker::flotilla(Mode::Fast, ResizeOn::Threads)),
         Box::new(ThumbnailMaker::python_course()),
+        Box::new(ThumbnailMaker::pillow_draft()),
         Box::new(ThumbnailMaker::vips()),
+        Box::new(ThumbnailMaker::decode_floor()),
     ]
 }
 

@@ -12,7 +12,14 @@
 //!   the run) against the same URL list; its seconds are its own (after the interpreter and
 //!   Pillow have loaded);
 //! - `vipsthumbnail` makes one pass per width over local copies of the photos (no download,
-//!   as it cannot fetch URLs); its seconds are the wall time of the three passes.
+//!   as it cannot fetch URLs); its seconds are the wall time of the three passes;
+//! - `python pillow draft()` runs `crates/thumbnails/bench/pillow_draft.py` over local copies:
+//!   the Python user who calls `Image.draft('RGB', (2w, 2w))` before resizing, one process per
+//!   CPU; its seconds are its own;
+//! - `decode floor (djpeg)` is libjpeg-turbo decoding alone: `djpeg -scale 1/N` of every photo
+//!   at the scale fast mode picks for it (`thumbnails::fast_jpeg_scale`), output discarded, as
+//!   many at once as there are CPUs; its seconds are the wall time of them all. Fast mode's
+//!   whole pipeline (download, decode, resize, encode, write) is held to this.
 //!
 //! The photos (those the plan selected) are copied into a fresh temporary directory per row
 //! and served from there by a [`PhotoServer`] on 127.0.0.1 with an ephemeral port; every run
@@ -24,6 +31,7 @@ use std::io::{self, ErrorKind, Write};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use serde::Deserialize;
 use thumbnails::{Mode, PhotoServer, ResizeOn};
@@ -34,6 +42,12 @@ use crate::scenarios::{self, Plan, Scenario, THUMBNAILS_BASELINE};
 
 /// The course's design, as shipped at `crates/thumbnails/bench/course.py`.
 const COURSE_SCRIPT: &str = include_str!("../../../thumbnails/bench/course.py");
+
+/// Pillow with `draft()`, as shipped at `crates/thumbnails/bench/pillow_draft.py`.
+const DRAFT_SCRIPT: &str = include_str!("../../../thumbnails/bench/pillow_draft.py");
+
+/// libjpeg-turbo's command-line decoder.
+const DJPEG: &str = "djpeg";
 
 /// The interpreter of the `python course` row.
 const PYTHON: &str = "python3";
@@ -87,12 +101,16 @@ enum Kind {
     PythonCourse,
     /// `vipsthumbnail`, once per width.
     Vips,
+    /// `crates/thumbnails/bench/pillow_draft.py`.
+    PillowDraft,
+    /// `djpeg -scale 1/N`, one per CPU at a time.
+    DecodeFloor,
 }
 
 impl Kind {
     /// Whether the row downloads its photos from the server.
     fn over_http(self) -> bool {
-        self != Kind::Vips
+        matches!(self, Kind::Flotilla { .. } | Kind::PythonCourse)
     }
 }
 
@@ -134,22 +152,52 @@ impl ThumbnailMaker {
         }
     }
 
+    /// Pillow with `draft()`, one process per CPU.
+    pub(crate) fn pillow_draft() -> ThumbnailMaker {
+        ThumbnailMaker {
+            name: "python pillow draft()",
+            kind: Kind::PillowDraft,
+        }
+    }
+
+    /// libjpeg-turbo's decoding alone, at fast mode's scales.
+    pub(crate) fn decode_floor() -> ThumbnailMaker {
+        ThumbnailMaker {
+            name: "decode floor (djpeg)",
+            kind: Kind::DecodeFloor,
+        }
+    }
+
     /// Whether the row's tools are installed: a note saying what to install if not.
     fn check_available(&self) -> Result<(), Failure> {
         match self.kind {
             Kind::Flotilla { .. } => Ok(()),
-            Kind::PythonCourse => match Command::new(PYTHON).args(["-c", "import PIL"]).output() {
+            Kind::DecodeFloor => match Command::new(DJPEG).arg("-version").output() {
                 Ok(output) if output.status.success() => Ok(()),
-                Ok(_) => Err(Failure::Unavailable(format!(
-                    "Pillow is not installed for {PYTHON}: pip install Pillow"
+                Ok(output) => Err(Failure::Failed(format!(
+                    "{DJPEG} -version failed ({}): {}",
+                    output.status,
+                    last_line(&output.stderr)
                 ))),
-                Err(err) if err.kind() == ErrorKind::NotFound => {
-                    Err(Failure::Unavailable(format!(
-                        "{PYTHON} not found on PATH (the course also needs: pip install Pillow)"
-                    )))
-                }
-                Err(err) => Err(Failure::Failed(format!("cannot run {PYTHON}: {err}"))),
+                Err(err) if err.kind() == ErrorKind::NotFound => Err(Failure::Unavailable(
+                    format!("{DJPEG} not found on PATH: apt-get install libjpeg-turbo-progs"),
+                )),
+                Err(err) => Err(Failure::Failed(format!("cannot run {DJPEG}: {err}"))),
             },
+            Kind::PythonCourse | Kind::PillowDraft => {
+                match Command::new(PYTHON).args(["-c", "import PIL"]).output() {
+                    Ok(output) if output.status.success() => Ok(()),
+                    Ok(_) => Err(Failure::Unavailable(format!(
+                        "Pillow is not installed for {PYTHON}: pip install Pillow"
+                    ))),
+                    Err(err) if err.kind() == ErrorKind::NotFound => {
+                        Err(Failure::Unavailable(format!(
+                            "{PYTHON} not found on PATH (the course also needs: pip install Pillow)"
+                        )))
+                    }
+                    Err(err) => Err(Failure::Failed(format!("cannot run {PYTHON}: {err}"))),
+                }
+            }
             Kind::Vips => match Command::new(VIPS).arg("--version").output() {
                 Ok(output) if output.status.success() => Ok(()),
                 Ok(output) => Err(Failure::Failed(format!(
@@ -259,9 +307,13 @@ impl Stage {
                 .map_err(|err| io_failure(&stage.urls, &err))?;
             stage._server = Some(server);
         }
-        if kind == Kind::PythonCourse {
-            std::fs::write(&stage.script, COURSE_SCRIPT)
-                .map_err(|err| io_failure(&stage.script, &err))?;
+        let script = match kind {
+            Kind::PythonCourse => Some(COURSE_SCRIPT),
+            Kind::PillowDraft => Some(DRAFT_SCRIPT),
+            _ => None,
+        };
+        if let Some(script) = script {
+            std::fs::write(&stage.script, script).map_err(|err| io_failure(&stage.script, &err))?;
         }
         Ok(stage)
     }
@@ -298,7 +350,19 @@ impl Stage {
                 ];
                 self.answer(Path::new(PYTHON), &args, &rss_file, expected, "course.py")
             }
+            Kind::PillowDraft => {
+                let copies = self.dir.join("photos");
+                let args = [self.script.as_os_str(), copies.as_os_str(), out.as_os_str()];
+                self.answer(
+                    Path::new(PYTHON),
+                    &args,
+                    &rss_file,
+                    expected,
+                    "pillow_draft.py",
+                )
+            }
             Kind::Vips => self.vips(&out, &rss_file),
+            Kind::DecodeFloor => self.decode_floor(),
         };
         let _ = std::fs::remove_dir_all(&out);
         result
@@ -371,6 +435,63 @@ impl Stage {
             )));
         }
         Ok((seconds, peak))
+    }
+}
+
+impl Stage {
+    /// `djpeg -scale 1/N -outfile /dev/null PHOTO` for every photo, N the scale fast mode picks
+    /// for it, as many at once as there are CPUs: the wall time of them all.
+    fn decode_floor(&self) -> Result<(f64, Option<u64>), Failure> {
+        let largest = WIDTHS.iter().copied().max().unwrap_or(200);
+        let mut jobs = Vec::with_capacity(self.photos.len());
+        for photo in &self.photos {
+            let bytes = std::fs::read(photo).map_err(|err| io_failure(photo, &err))?;
+            let scale = thumbnails::fast_jpeg_scale(&bytes, largest).ok_or_else(|| {
+                Failure::Failed(format!(
+                    "{} is not a JPEG djpeg can decode",
+                    photo.display()
+                ))
+            })?;
+            jobs.push((photo.clone(), scale));
+        }
+        let next = AtomicUsize::new(0);
+        let started = Instant::now();
+        let results: Vec<Result<(), Failure>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..flotilla::cpu_count().max(1))
+                .map(|_| {
+                    scope.spawn(|| -> Result<(), Failure> {
+                        while let Some((photo, scale)) =
+                            jobs.get(next.fetch_add(1, Ordering::Relaxed))
+                        {
+                            let output = Command::new(DJPEG)
+                                .args(["-scale", &format!("1/{scale}"), "-outfile", "/dev/null"])
+                                .arg(photo)
+                                .output()
+                                .map_err(|err| format!("cannot run {DJPEG}: {err}"))?;
+                            if !output.status.success() || !output.stderr.is_empty() {
+                                return Err(Failure::Failed(format!(
+                                    "{DJPEG} {} failed ({}): {}",
+                                    photo.display(),
+                                    output.status,
+                                    last_line(&output.stderr)
+                                )));
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(Failure::Failed("a djpeg runner panicked".into())))
+                })
+                .collect()
+        });
+        let seconds = started.elapsed().as_secs_f64();
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok((seconds, None))
     }
 }
 
@@ -462,7 +583,32 @@ mod tests {
         assert!(fast.takes_part(Scenario::Thumbnails));
         assert!(!fast.takes_part(Scenario::ProcessOverhead));
         assert!(!ThumbnailMaker::vips().kind.over_http());
+        assert!(!ThumbnailMaker::pillow_draft().kind.over_http());
+        assert!(!ThumbnailMaker::decode_floor().kind.over_http());
         assert!(ThumbnailMaker::python_course().kind.over_http());
+    }
+
+    #[test]
+    fn the_floor_runs_djpeg_at_fast_modes_scales() {
+        if Command::new(DJPEG).arg("-version").output().is_err() {
+            eprintln!("skipped: {DJPEG} is not installed");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("flotilla-bench-floor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let photos: Vec<PathBuf> = thumbnails::bundled_photos()
+            .iter()
+            .take(2)
+            .map(|(name, bytes)| {
+                let path = dir.join(name);
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect();
+        let stage = Stage::new(&photos, Kind::DecodeFloor).unwrap();
+        let (seconds, rss) = stage.run(Kind::DecodeFloor).unwrap();
+        assert!(seconds > 0.0 && rss.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod colour;
+
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -24,14 +26,40 @@ pub enum Route {
     Gated(Vec<u8>, Mutex<Receiver<()>>),
     /// 503 for the first `n` requests, then 200 with these bytes; counts every request.
     FailFirst(usize, Vec<u8>, AtomicUsize),
+    /// 200 with these bytes gzip-compressed, sent with `Content-Encoding: gzip`.
+    Gzip(Vec<u8>),
+    /// 200 announcing `len` bytes, sending the first bytes given, then nothing until the gate
+    /// opens (or 30 s pass), then ending short: a download stuck half-way.
+    Stalled(Vec<u8>, usize, Mutex<Receiver<()>>),
+}
+
+/// A body that sends its bytes, then waits on a gate, then ends.
+struct StallingBody<'a> {
+    head: Cursor<Vec<u8>>,
+    gate: &'a Mutex<Receiver<()>>,
+}
+
+impl std::io::Read for StallingBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.head.read(buf)?;
+        if n == 0 {
+            let _ = self
+                .gate
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
+        }
+        Ok(n)
+    }
 }
 
 /// A tiny_http server with fixed routes, keyed by the raw request path (not decoded, so that
-/// `/..%2F..%2Fx.jpg` is a route of its own). Bound before `start` returns.
+/// `/..%2F..%2Fx.jpg` is a route of its own). Bound before `start` returns; counts requests.
 pub struct TestServer {
     server: Arc<tiny_http::Server>,
     addr: SocketAddr,
     thread: Option<JoinHandle<()>>,
+    requests: Arc<AtomicUsize>,
 }
 
 impl TestServer {
@@ -45,8 +73,11 @@ impl TestServer {
                 .collect(),
         );
         let shared = Arc::clone(&server);
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&requests);
         let thread = std::thread::spawn(move || {
             while let Ok(request) = shared.recv() {
+                counter.fetch_add(1, Ordering::SeqCst);
                 let routes = Arc::clone(&routes);
                 // One thread a request, so a gated answer does not hold up the others.
                 std::thread::spawn(move || answer(request, &routes));
@@ -56,7 +87,13 @@ impl TestServer {
             server,
             addr,
             thread: Some(thread),
+            requests,
         }
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 
     pub fn url(&self, raw_path: &str) -> String {
@@ -80,6 +117,28 @@ fn answer(request: tiny_http::Request, routes: &HashMap<String, Route>) {
             } else {
                 request.respond(tiny_http::Response::from_data(bytes.clone()))
             }
+        }
+        Some(Route::Gzip(bytes)) => {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(bytes).unwrap();
+            let header =
+                tiny_http::Header::from_bytes(&b"Content-Encoding"[..], &b"gzip"[..]).unwrap();
+            request
+                .respond(tiny_http::Response::from_data(gz.finish().unwrap()).with_header(header))
+        }
+        Some(Route::Stalled(head, len, gate)) => {
+            let body = StallingBody {
+                head: Cursor::new(head.clone()),
+                gate,
+            };
+            request.respond(tiny_http::Response::new(
+                tiny_http::StatusCode(200),
+                Vec::new(),
+                body,
+                Some(*len),
+                None,
+            ))
         }
         None => {
             request.respond(tiny_http::Response::from_string("not found\n").with_status_code(404))
@@ -189,4 +248,50 @@ pub fn dimensions(bytes: &[u8]) -> (u32, u32) {
         .unwrap()
         .into_dimensions()
         .unwrap()
+}
+
+/// Peak signal-to-noise ratio of two same-sized images, in dB.
+pub fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// The built `thumbnails` binary, without the caller's log settings.
+pub fn thumbnails_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_thumbnails"));
+    command.env_remove("THUMBNAILS_LOG");
+    command
+}
+
+/// Prints what a finished child printed, for the test's own output.
+pub fn show(output: &std::process::Output) {
+    eprintln!(
+        "--- status {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `command` to its end and shows its output.
+pub fn run_command(command: &mut std::process::Command) -> std::process::Output {
+    let output = command.output().expect("the binary runs");
+    show(&output);
+    output
+}
+
+/// Standard output as JSON.
+pub fn stdout_json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }
