@@ -98,7 +98,10 @@ fn a_kill_that_lands_after_its_task_finished_costs_no_other_task() {
     go(&dir, "second");
     let ran_on = second.result(Some(Duration::from_secs(60)));
     assert_eq!(ran_on.as_ref().ok(), Some(&second_worker), "{ran_on:?}");
-    assert_ne!(second_worker, worker, "the doomed worker was given the next task");
+    assert_ne!(
+        second_worker, worker,
+        "the doomed worker was given the next task"
+    );
     assert!(first.cancelled());
     drop(pool);
     let _ = std::fs::remove_dir_all(&dir);
