@@ -77,6 +77,7 @@
 
 mod client;
 mod conn;
+mod decode;
 mod error;
 mod executor;
 mod protocol;
