@@ -937,11 +937,11 @@ fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
     for ((id, _, attempt, _, future), (status, worker, attempts)) in held.iter().zip(states) {
         let cancelled = status.as_deref() == Some("cancelling");
         let mine = worker.as_deref() == Some(shared.id.as_str()) && attempts == Some(*attempt);
-        if cancelled || !mine {
-            if let Some(future) = future {
-                tracing::info!(task = %id, cancelled, "stopping a task");
-                future.cancel();
-            }
+        if (cancelled || !mine)
+            && let Some(future) = future
+        {
+            tracing::info!(task = %id, cancelled, "stopping a task");
+            future.cancel();
         }
     }
 }
