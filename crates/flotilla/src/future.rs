@@ -139,6 +139,16 @@ type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
 type Canceller = Box<dyn FnOnce() + Send>;
 /// Asked by `cancel()` whether the task could be cancelled; see [`Promise::on_cancel_request`].
 type CancelRequest = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+/// A queued task that a thread blocked on its future may run itself; see [`RunInline`].
+type Inline = std::sync::Weak<dyn RunInline>;
+
+/// A task still in an executor's queue that the thread waiting for it may take out and run,
+/// for an executor whose queue could otherwise wait on that very thread (a pool thread waiting
+/// on a task of its own pool).
+pub(crate) trait RunInline: Send + Sync {
+    /// Runs the task on this thread, if it is still queued and this thread may run it.
+    fn run_inline(&self);
+}
 
 struct State<T> {
     phase: Phase<T>,
@@ -154,6 +164,8 @@ struct State<T> {
     request: Option<CancelRequest>,
     /// Set by [`Future::detach`]: the task runs on when the last handle is dropped.
     detached: bool,
+    /// Set by executors whose waiting threads may run a still-queued task themselves.
+    inline: Option<Inline>,
 }
 
 /// The wakers registered with a pending future, each under a key its registrant keeps so
@@ -232,6 +244,7 @@ impl<T> Inner<T> {
                 canceller: None,
                 request: None,
                 detached: false,
+                inline: None,
             }),
             settled: Condvar::new(),
             done: AtomicBool::new(false),
@@ -450,6 +463,7 @@ impl<T> Future<T> {
 
     /// Blocks until the future is settled (`Some(state)`) or `deadline` passes (`None`).
     fn settled_by(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, State<T>>> {
+        self.run_inline_if_queued();
         if deadline.is_none_or(|d| d > Instant::now()) {
             spin_until(|| self.inner.done.load(Ordering::Acquire));
         }
@@ -464,6 +478,22 @@ impl<T> Future<T> {
             }
         }
         Some(state)
+    }
+
+    /// Lets the executor run the task on this thread if it is still queued and the executor
+    /// allows it: a pool thread waiting on a queued task of its own pool would otherwise wait
+    /// for a thread that may never be free.
+    fn run_inline_if_queued(&self) {
+        let hook = {
+            let state = lock(&self.inner.state);
+            match (&state.phase, &state.inline) {
+                (Phase::Pending, Some(hook)) => hook.clone(),
+                _ => return,
+            }
+        };
+        if let Some(task) = hook.upgrade() {
+            task.run_inline();
+        }
     }
 
     /// Waits until `deadline` (forever if `None`) and, if the future is done by then, moves its
@@ -556,6 +586,7 @@ fn settle<T>(inner: &Arc<Inner<T>>, mut state: MutexGuard<'_, State<T>>, phase: 
     let wakers = std::mem::take(&mut state.wakers);
     let canceller = state.canceller.take();
     let request = state.request.take();
+    state.inline = None;
     if state.sleepers > 0 {
         inner.settled.notify_all();
     }
@@ -735,6 +766,15 @@ impl<T> Promise<T> {
     /// True if the future has been cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(lock(&self.inner().state).phase, Phase::Cancelled)
+    }
+
+    /// Offers `task` to the threads that block waiting for this future while it is pending:
+    /// each such wait calls [`RunInline::run_inline`] before it sleeps.
+    pub(crate) fn run_inline_with(&self, task: Inline) {
+        let mut state = lock(&self.inner().state);
+        if !state.phase.is_done() {
+            state.inline = Some(task);
+        }
     }
 
     /// Lets [`Future::cancel`] stop the task while it runs: `stop` is called (once, outside
