@@ -91,6 +91,27 @@ use std::sync::atomic::Ordering;
 /// assert!(!ran.load(Ordering::SeqCst));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// # Waiting inside a thread pool
+///
+/// A thread of a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) (a task, or a done-callback
+/// run there) that waits, with any of the blocking reads, [`wait`](crate::wait) or
+/// [`as_completed`](crate::as_completed), on a task of its *own* pool still in the queue takes
+/// that task out of the queue and runs it itself, so a `max_workers(1)` pool waiting on itself
+/// does not deadlock. A task already running, on another thread or as the waiter itself, is
+/// waited for as usual: a task waiting on its own future waits until its time limit (for ever
+/// without one). Threads outside the pool, and threads of other pools, never run its tasks.
+///
+/// ```
+/// use flotilla::ThreadPoolExecutor;
+/// use std::sync::Arc;
+///
+/// let pool = Arc::new(ThreadPoolExecutor::builder().max_workers(1).build()?);
+/// let p = Arc::clone(&pool);
+/// let outer = pool.spawn(move || p.spawn(|| 6 * 7).unwrap().result(None).unwrap())?;
+/// assert_eq!(outer.result(None)?, 42);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
 #[must_use = "dropping the last handle of a future cancels its task; call .detach() to let it run"]
 pub struct Future<T> {
     inner: Arc<Inner<T>>,
@@ -146,8 +167,9 @@ type Inline = std::sync::Weak<dyn RunInline>;
 /// for an executor whose queue could otherwise wait on that very thread (a pool thread waiting
 /// on a task of its own pool).
 pub(crate) trait RunInline: Send + Sync {
-    /// Runs the task on this thread, if it is still queued and this thread may run it.
-    fn run_inline(&self);
+    /// Runs the task on this thread, if it is still queued and this thread may run it; true
+    /// if it ran.
+    fn run_inline(&self) -> bool;
 }
 
 struct State<T> {
@@ -482,18 +504,16 @@ impl<T> Future<T> {
 
     /// Lets the executor run the task on this thread if it is still queued and the executor
     /// allows it: a pool thread waiting on a queued task of its own pool would otherwise wait
-    /// for a thread that may never be free.
-    fn run_inline_if_queued(&self) {
+    /// for a thread that may never be free. True if the task ran here.
+    pub(crate) fn run_inline_if_queued(&self) -> bool {
         let hook = {
             let state = lock(&self.inner.state);
             match (&state.phase, &state.inline) {
                 (Phase::Pending, Some(hook)) => hook.clone(),
-                _ => return,
+                _ => return false,
             }
         };
-        if let Some(task) = hook.upgrade() {
-            task.run_inline();
-        }
+        hook.upgrade().is_some_and(|task| task.run_inline())
     }
 
     /// Waits until `deadline` (forever if `None`) and, if the future is done by then, moves its

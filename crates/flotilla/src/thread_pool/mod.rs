@@ -169,14 +169,18 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    fn run_inline(&self) {
+    fn run_inline(&self) -> bool {
         if CURRENT_POOL.with(Cell::get) != self.pool {
-            return;
+            return false;
         }
         let closure = lock(&self.closure).take();
-        if let Some(closure) = closure {
+        match closure {
             // This thread was busy before and stays busy after: no idle token to give.
-            closure.execute(|| ());
+            Some(closure) => {
+                closure.execute(|| ());
+                true
+            }
+            None => false,
         }
     }
 }
