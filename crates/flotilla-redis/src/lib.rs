@@ -35,9 +35,11 @@
 //! worker that lost its lease is dropped, so each future completes exactly once. A claim
 //! carries a token, so a claim retried after its reply was lost is not counted as another
 //! delivery. Every message carries a version and each task its fingerprint
-//! ([`flotilla::backend::signature`]), so a worker built from other code refuses a task with
-//! [`RedisError::WorkerMismatch`] instead of misreading it, and a worker that lacks a task
-//! passes it on to the others ([`RedisError::NoWorkerHasTask`] once every live worker has).
+//! ([`flotilla::backend::signature`]), so a worker that lacks a task, or has it from other
+//! code (another fingerprint), never runs or misreads it: it passes it on, and the next
+//! takeover by any other worker picks it up at once. Only once every live worker has passed
+//! it does its future fail, with [`RedisError::WorkerMismatch`] (naming both fingerprints) or
+//! [`RedisError::NoWorkerHasTask`].
 //! Task state and results expire after the [`ttl`](RedisBuilder::ttl) (a running task's state
 //! is kept while it runs); a task still queued then is dropped unrun and its future fails
 //! with [`Error::Expired`](flotilla::Error::Expired).
@@ -75,6 +77,7 @@
 
 mod client;
 mod conn;
+mod decode;
 mod error;
 mod executor;
 mod protocol;
