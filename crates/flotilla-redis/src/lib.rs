@@ -73,18 +73,31 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-#![cfg(target_os = "linux")]
+// Workers run tasks on flotilla's process pool, which is Linux-only: say so in one message
+// rather than with an error for each missing item.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "flotilla-redis needs Linux: its workers run tasks on flotilla's process pool, which is built \
+     on Linux-only system calls; the Redis backend is not available on this target"
+);
 
-mod client;
-mod conn;
-mod decode;
-mod error;
-mod executor;
-mod protocol;
-mod status;
-mod worker;
+/// Puts `#[cfg(target_os = "linux")]` on each item it is given.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(target_os = "linux")] $item)* };
+}
 
-pub use crate::error::RedisError;
-pub use crate::executor::{RedisBuilder, RedisExecutor};
-pub use crate::status::Status;
-pub use crate::worker::{Worker, WorkerBuilder};
+linux_only! {
+    mod client;
+    mod conn;
+    mod decode;
+    mod error;
+    mod executor;
+    mod protocol;
+    mod status;
+    mod worker;
+
+    pub use crate::error::RedisError;
+    pub use crate::executor::{RedisBuilder, RedisExecutor};
+    pub use crate::status::Status;
+    pub use crate::worker::{Worker, WorkerBuilder};
+}
