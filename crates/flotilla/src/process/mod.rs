@@ -18,7 +18,7 @@
 //! | `conn.send(x)`, `conn.recv()`, `conn.poll(timeout)` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`recv_timeout(d)`](Connection::recv_timeout), [`poll(timeout)`](Connection::poll) |
 //! | `EOFError` from `recv` on a closed pipe | [`Error::Disconnected`](crate::Error::Disconnected) |
 //! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n)`](Queue::bounded) |
-//! | `q.put(x)`, `q.get()` | [`put`](Queue::put), [`get`](Queue::get) |
+//! | `q.put(x)`, `q.get()` | [`put`](Queue::put) (a failure hands the item back in a [`SendError`]), [`get`](Queue::get) |
 //! | `q.put(x, timeout=t)`, `q.put_nowait(x)`, `queue.Full` | [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`PutError::Full`] (the item comes back) |
 //! | `q.get(timeout=t)`, `q.get_nowait()`, `queue.Empty` | [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get), [`GetError::Empty`] |
 //! | `q.qsize()` | [`qsize()`](Queue::qsize) (exact) |
@@ -31,7 +31,13 @@
 //!   and caught by flotilla before `main` (never a `fork` of the running program), so its
 //!   target must be findable by name: a function marked `#[flotilla::task]`. Its arguments
 //!   and the items of queues and pipes are serde types. No `if __name__ == '__main__'` guard
-//!   is needed, and it works from tests and doc tests.
+//!   is needed, and it works from tests and doc tests. The task still runs as `main` would:
+//!   on the process's first thread with `main`'s stack, with `SIGPIPE` ignored (a write to a
+//!   closed pipe is an `Err(BrokenPipe)`), and a stack overflow reported as one before the
+//!   child aborts; only the thread has no name (`thread::current().name()` is `None`: Rust
+//!   names it `main` only when it starts `main` itself, and a task on any other thread would
+//!   lose its robust locks if it called `exec`). Two tasks registered under one name cannot be told apart, so
+//!   [`start`](Process::start) refuses either with [`Error::DuplicateTask`](crate::Error).
 //! - **Arguments move.** What you pass to [`Process::new`] is encoded at
 //!   [`start`](Process::start) and dropped here: a [`Connection`] passed to a child is that
 //!   child's alone, so when it exits its peer sees the pipe close (Python needs an explicit
@@ -87,8 +93,9 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-pub(crate) mod broker;
+mod broker;
 pub(crate) mod child;
+pub(crate) mod codec;
 mod current;
 pub(crate) mod fds;
 mod handle;
@@ -98,6 +105,7 @@ mod queue;
 mod queue_error;
 mod reaper;
 pub(crate) mod refusal;
+pub(crate) mod socket;
 mod spawner;
 mod state;
 pub(crate) mod sys;
@@ -106,7 +114,7 @@ pub use self::current::{CurrentProcess, current_process};
 pub use self::handle::Process;
 pub use self::pipe::{Connection, pipe};
 pub use self::queue::{JoinableQueue, Queue};
-pub use self::queue_error::{GetError, PutError};
+pub use self::queue_error::{GetError, PutError, SendError};
 
 /// Records that this process is a process-pool worker, for [`current_process`].
 pub(crate) fn mark_pool_worker() {

@@ -6,7 +6,7 @@
 //! reports why (signal, exit code), reaps it, and starts a fresh worker for its next task.
 
 mod child;
-mod runtime;
+pub(crate) mod runtime;
 mod supervisor;
 pub(crate) mod wire;
 mod worker;
