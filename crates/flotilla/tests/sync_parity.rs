@@ -237,6 +237,32 @@ fn a_condition_wait_is_not_woken_by_a_notify_for_nobody() {
 }
 
 #[test]
+fn condition_notify_wakes_the_longest_waiting_threads_first() {
+    // (waiting, woken in order). Thread i is started once i threads wait, so the arrival order
+    // is known; `wait` releases the lock atomically, so "counted" means "waiting".
+    let cond = Arc::new(Condition::new((0_usize, Vec::new())));
+    let mut threads = Vec::new();
+    for i in 0..4 {
+        let shared = Arc::clone(&cond);
+        threads.push(thread::spawn(move || {
+            let mut state = shared.lock();
+            state.0 += 1;
+            assert!(state.wait(Some(LIMIT)), "notified, not timed out");
+            state.1.push(i);
+        }));
+        until("one more waiter", || cond.lock().0 == i + 1);
+    }
+    for woken in 1..=4 {
+        cond.lock().notify(1);
+        until("one more wake-up", || cond.lock().1.len() == woken);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(cond.lock().1, [0, 1, 2, 3]);
+}
+
+#[test]
 fn simple_queue_hands_items_out_in_order() {
     let queue = SimpleQueue::new();
     for i in 0..100 {
