@@ -41,6 +41,20 @@
 //!   cancelled, and given a time limit, for real: the worker is killed and replaced.
 //! - **Nothing is left hanging.** An executor that drops a task without running it completes the
 //!   future with [`Error::Abandoned`]; dropping a pool never deadlocks, even from its own tasks.
+//! - **A dropped future is a task nobody wants.** Python keeps running a task whose future was
+//!   thrown away; here dropping the last handle cancels it (see below), and
+//!   [`Future::detach`] is the explicit fire-and-forget.
+//!
+//! # What dropping does
+//!
+//! | dropping | does |
+//! |---|---|
+//! | a [`Future`] clone | nothing else |
+//! | the last handle of an unfinished [`Future`] | cancels the task: a queued one never runs, a running process task is killed, a running thread task runs on and its result is discarded; not after [`Future::detach`] |
+//! | an executor ([`ThreadPoolExecutor`], `ProcessPoolExecutor`) | Python's `with`: stops taking tasks and waits for those still wanted; does not wait after `shutdown(Shutdown::new().wait(false))` |
+//! | a [`Map`] before its end | drops its chunks' futures: queued chunks never run, running ones as above |
+//! | an [`AsCompleted`] / [`AsCompletedStream`] / [`WaitAsync`] | drops the futures it holds: yours if you gave them by value, clones if by reference |
+//! | a lock guard ([`sync::SemaphoreGuard`], `shared::LockGuard`, ...) | releases at once, so each is `#[must_use]` |
 //!
 //! # Example
 //!
@@ -73,6 +87,8 @@ mod future;
 #[cfg(target_os = "linux")]
 pub mod manager;
 mod map;
+#[cfg(doctest)]
+mod misuse;
 mod panic;
 mod primitives;
 #[cfg(target_os = "linux")]
@@ -87,7 +103,7 @@ pub mod sync;
 mod thread_pool;
 mod wait;
 
-pub use crate::error::{Error, Panic, WorkerExit};
+pub use crate::error::{Error, Panic, Stage, WorkerExit};
 pub use crate::executor::{Executor, Shutdown, Task};
 pub use crate::future::{Future, Promise};
 pub use crate::map::Map;
@@ -103,6 +119,8 @@ pub use flotilla_macros::task;
 /// What `#[flotilla::task]` expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(target_os = "linux")]
+    pub use crate::process_pool::{Fault, FaultAction, FaultPoint};
     #[cfg(target_os = "linux")]
     pub use crate::registry::{TASKS, TaskEntry};
     pub use linkme;
