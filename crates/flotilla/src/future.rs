@@ -91,6 +91,27 @@ use std::sync::atomic::Ordering;
 /// assert!(!ran.load(Ordering::SeqCst));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// # Waiting inside a thread pool
+///
+/// A thread of a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor) (a task, or a done-callback
+/// run there) that waits, with any of the blocking reads, [`wait`](crate::wait) or
+/// [`as_completed`](crate::as_completed), on a task of its *own* pool still in the queue takes
+/// that task out of the queue and runs it itself, so a `max_workers(1)` pool waiting on itself
+/// does not deadlock. A task already running, on another thread or as the waiter itself, is
+/// waited for as usual: a task waiting on its own future waits until its time limit (for ever
+/// without one). Threads outside the pool, and threads of other pools, never run its tasks.
+///
+/// ```
+/// use flotilla::ThreadPoolExecutor;
+/// use std::sync::Arc;
+///
+/// let pool = Arc::new(ThreadPoolExecutor::builder().max_workers(1).build()?);
+/// let p = Arc::clone(&pool);
+/// let outer = pool.spawn(move || p.spawn(|| 6 * 7).unwrap().result(None).unwrap())?;
+/// assert_eq!(outer.result(None)?, 42);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
 #[must_use = "dropping the last handle of a future cancels its task; call .detach() to let it run"]
 pub struct Future<T> {
     inner: Arc<Inner<T>>,
@@ -139,6 +160,17 @@ type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
 type Canceller = Box<dyn FnOnce() + Send>;
 /// Asked by `cancel()` whether the task could be cancelled; see [`Promise::on_cancel_request`].
 type CancelRequest = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+/// A queued task that a thread blocked on its future may run itself; see [`RunInline`].
+type Inline = std::sync::Weak<dyn RunInline>;
+
+/// A task still in an executor's queue that the thread waiting for it may take out and run,
+/// for an executor whose queue could otherwise wait on that very thread (a pool thread waiting
+/// on a task of its own pool).
+pub(crate) trait RunInline: Send + Sync {
+    /// Runs the task on this thread, if it is still queued and this thread may run it; true
+    /// if it ran.
+    fn run_inline(&self) -> bool;
+}
 
 struct State<T> {
     phase: Phase<T>,
@@ -154,6 +186,8 @@ struct State<T> {
     request: Option<CancelRequest>,
     /// Set by [`Future::detach`]: the task runs on when the last handle is dropped.
     detached: bool,
+    /// Set by executors whose waiting threads may run a still-queued task themselves.
+    inline: Option<Inline>,
 }
 
 /// The wakers registered with a pending future, each under a key its registrant keeps so
@@ -232,6 +266,7 @@ impl<T> Inner<T> {
                 canceller: None,
                 request: None,
                 detached: false,
+                inline: None,
             }),
             settled: Condvar::new(),
             done: AtomicBool::new(false),
@@ -450,6 +485,7 @@ impl<T> Future<T> {
 
     /// Blocks until the future is settled (`Some(state)`) or `deadline` passes (`None`).
     fn settled_by(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, State<T>>> {
+        self.run_inline_if_queued();
         if deadline.is_none_or(|d| d > Instant::now()) {
             spin_until(|| self.inner.done.load(Ordering::Acquire));
         }
@@ -464,6 +500,20 @@ impl<T> Future<T> {
             }
         }
         Some(state)
+    }
+
+    /// Lets the executor run the task on this thread if it is still queued and the executor
+    /// allows it: a pool thread waiting on a queued task of its own pool would otherwise wait
+    /// for a thread that may never be free. True if the task ran here.
+    pub(crate) fn run_inline_if_queued(&self) -> bool {
+        let hook = {
+            let state = lock(&self.inner.state);
+            match (&state.phase, &state.inline) {
+                (Phase::Pending, Some(hook)) => hook.clone(),
+                _ => return false,
+            }
+        };
+        hook.upgrade().is_some_and(|task| task.run_inline())
     }
 
     /// Waits until `deadline` (forever if `None`) and, if the future is done by then, moves its
@@ -556,6 +606,7 @@ fn settle<T>(inner: &Arc<Inner<T>>, mut state: MutexGuard<'_, State<T>>, phase: 
     let wakers = std::mem::take(&mut state.wakers);
     let canceller = state.canceller.take();
     let request = state.request.take();
+    state.inline = None;
     if state.sleepers > 0 {
         inner.settled.notify_all();
     }
@@ -735,6 +786,15 @@ impl<T> Promise<T> {
     /// True if the future has been cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(lock(&self.inner().state).phase, Phase::Cancelled)
+    }
+
+    /// Offers `task` to the threads that block waiting for this future while it is pending:
+    /// each such wait calls [`RunInline::run_inline`] before it sleeps.
+    pub(crate) fn run_inline_with(&self, task: Inline) {
+        let mut state = lock(&self.inner().state);
+        if !state.phase.is_done() {
+            state.inline = Some(task);
+        }
     }
 
     /// Lets [`Future::cancel`] stop the task while it runs: `stop` is called (once, outside

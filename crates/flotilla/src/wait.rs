@@ -443,8 +443,13 @@ impl<T> Watch<T> {
         }
     }
 
-    /// Sleeps until a completion arrives or `deadline` passes; returns true on expiry.
+    /// Sleeps until a completion arrives or `deadline` passes; returns true on expiry. A pool
+    /// thread watching a still-queued task of its own pool runs that task instead of sleeping.
     fn block(&self, deadline: Option<Instant>) -> bool {
+        let mut watched = self.futures.iter().flatten();
+        if watched.any(Future::run_inline_if_queued) {
+            return false;
+        }
         let mut state = lock(&self.signal.state);
         while state.completed.is_empty() {
             state.sleeping = true;

@@ -5,7 +5,7 @@ mod builder;
 use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -14,7 +14,7 @@ use self::builder::Config;
 pub use self::builder::ThreadPoolBuilder;
 use crate::error::Error;
 use crate::executor::{Executor, Shutdown, Task};
-use crate::future::{Future, Promise};
+use crate::future::{Future, Promise, RunInline};
 use crate::map::{Chunk, Map};
 use crate::panic;
 use crate::primitives::lock;
@@ -109,26 +109,101 @@ struct Closure<F, R> {
     promise: Promise<R>,
 }
 
-impl<F, R> Runnable for Closure<F, R>
+impl<F, R> Closure<F, R>
 where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    fn run(self: Box<Self>, worker: &Worker<'_>) {
-        let Closure { f, promise } = *self;
+    /// Runs `f` unless the task was cancelled; `before_completing` runs just before the future
+    /// completes (or instead, if it was cancelled).
+    fn execute(self, before_completing: impl FnOnce()) {
+        let Closure { f, promise } = self;
         if promise.set_running() {
             let outcome = panic::catch(f).map_err(Error::Panicked);
-            worker.idle();
+            before_completing();
             promise.complete(outcome);
         } else {
-            worker.idle();
+            before_completing();
+        }
+    }
+
+    fn discard(self, error: Option<Error>) {
+        match error {
+            None => self.promise.cancel(),
+            Some(error) => self.promise.complete(Err(error)),
+        }
+    }
+}
+
+/// A closure task, shared by the queue and the threads waiting for its future: whichever
+/// takes it out first runs it. A thread of the same pool that waits for the task while it is
+/// still queued runs it itself (the queue might otherwise wait on that very thread).
+struct Slot<F, R> {
+    pool: u64,
+    closure: Mutex<Option<Closure<F, R>>>,
+}
+
+impl<F, R> Slot<F, R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    /// A queued slot for `f`, offered to the threads that will wait for `promise`.
+    fn queue(pool: u64, f: F, promise: Promise<R>) -> Queued<F, R> {
+        Queued(Arc::new_cyclic(|slot: &Weak<Slot<F, R>>| {
+            promise.run_inline_with(slot.clone());
+            Slot {
+                pool,
+                closure: Mutex::new(Some(Closure { f, promise })),
+            }
+        }))
+    }
+
+    fn take(&self) -> Option<Closure<F, R>> {
+        lock(&self.closure).take()
+    }
+}
+
+impl<F, R> RunInline for Slot<F, R>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    fn run_inline(&self) -> bool {
+        if CURRENT_POOL.with(Cell::get) != self.pool {
+            return false;
+        }
+        let closure = lock(&self.closure).take();
+        match closure {
+            // This thread was busy before and stays busy after: no idle token to give.
+            Some(closure) => {
+                closure.execute(|| ());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The queue's entry for a [`Slot`].
+struct Queued<F, R>(Arc<Slot<F, R>>);
+
+impl<F, R> Runnable for Queued<F, R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    fn run(self: Box<Self>, worker: &Worker<'_>) {
+        match self.0.take() {
+            Some(closure) => closure.execute(|| worker.idle()),
+            // Run already by a thread that waited for it.
+            None => worker.idle(),
         }
     }
 
     fn discard(self: Box<Self>, error: Option<Error>) {
-        match error {
-            None => self.promise.cancel(),
-            Some(error) => self.promise.complete(Err(error)),
+        if let Some(closure) = self.0.take() {
+            closure.discard(error);
         }
     }
 }
@@ -227,7 +302,8 @@ impl ThreadPoolExecutor {
     {
         let promise = Promise::new();
         let future = promise.future();
-        self.shared.submit(Box::new(Closure { f, promise }))?;
+        let job = Slot::queue(self.shared.id, f, promise);
+        self.shared.submit(Box::new(job))?;
         Ok(future)
     }
 
