@@ -42,7 +42,7 @@ type Job = Box<dyn FnOnce(bool) + Send>;
 ///     let second = s.spawn(|| *b = words[1].len())?;
 ///     let lens = s.spawn(|| words.iter().map(String::len).sum::<usize>())?;
 ///     for done in as_completed([first, second], None) {
-///         done.result(None)?;
+///         done?.result(None)?;
 ///     }
 ///     lens.result(None)
 /// })?;
