@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the tests that exercise flotilla's unsafe code under valgrind's memcheck, following
-# every child process: shared memory and robust process-shared locks (flotilla::shared), and
+# every child process: scoped tasks' erased lifetimes (thread_pool/scope.rs), shared memory and robust process-shared locks (flotilla::shared), and
 # descriptor passing (process/fds.rs: every shared object, queue and connection reaches its
 # child that way). Fails if memcheck reports an error in any process, or if a test fails.
 #
@@ -41,6 +41,7 @@ runs=(
     "shared_fds"
     "shared_stress"
     "process_pipes"
+    "thread_pool_scope"
 )
 
 tests=()

@@ -109,7 +109,7 @@ pub use crate::future::{Future, Promise};
 pub use crate::map::Map;
 #[cfg(target_os = "linux")]
 pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor, cpu_count};
-pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
+pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{
     AsCompleted, AsCompletedStream, ReturnWhen, WaitAsync, as_completed, as_completed_stream, wait,
     wait_async,

@@ -1,6 +1,7 @@
 //! [`ThreadPoolExecutor`]: Python's `ThreadPoolExecutor`, for closures and registered tasks.
 
 mod builder;
+mod scope;
 
 use std::cell::Cell;
 use std::fmt;
@@ -12,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use self::builder::Config;
 pub use self::builder::ThreadPoolBuilder;
+pub use self::scope::Scope;
 use crate::error::Error;
 use crate::executor::{Executor, Shutdown, Task};
 use crate::future::{Future, Promise, RunInline};
