@@ -1,10 +1,10 @@
-//! For crates that implement [`Executor`](crate::Executor) outside flotilla, such as
+//! For crates that implement [`Executor`](flotilla_core::Executor) outside flotilla, such as
 //! `flotilla-redis`: the few pieces of machinery a backend needs and cannot build itself.
 //!
 //! Application code never needs this module. A backend that moves tasks to other processes or
 //! machines uses it to:
 //!
-//! - build the lazy [`Map`] for its [`Executor::map`](crate::Executor::map) from a closure that
+//! - build the lazy [`Map`] for its [`Executor::map`](flotilla_core::Executor::map) from a closure that
 //!   submits one chunk of inputs ([`map`], [`Chunk`]);
 //! - encode a task's arguments and decode its result exactly as flotilla's own workers do
 //!   ([`encode`], [`decode`], [`decode_chunk`], [`PAYLOAD_VERSION`]);
@@ -13,7 +13,7 @@
 //!   ([`check_tasks`]);
 //! - run a registered task by name, from encoded arguments, in a crash-isolated worker process
 //!   ([`ProcessPoolExecutor::submit_encoded`](crate::ProcessPoolExecutor::submit_encoded)), and
-//!   let `cancel()` ask a server ([`Promise::on_cancel_request`](crate::Promise::on_cancel_request)).
+//!   let `cancel()` ask a server ([`Promise::on_cancel_request`](flotilla_core::Promise::on_cancel_request)).
 //!
 //! In Python terms this is what `concurrent.futures` leaves to each executor subclass: how a
 //! callable and its arguments are pickled, and how `map` is built on `submit`.
@@ -40,12 +40,12 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use flotilla_core::Error;
 #[cfg(target_os = "linux")]
-use crate::executor::Task;
-use crate::future::Future;
-pub use crate::map::Chunk;
-use crate::map::Map;
+use flotilla_core::Task;
+use flotilla_core::Future;
+pub use flotilla_core::__layer::Chunk;
+use flotilla_core::Map;
 
 /// The version of the encoding of tasks' arguments and results and of flotilla's own worker
 /// protocol; a backend puts it in its messages and refuses messages with another.
@@ -74,7 +74,7 @@ pub enum Shape {
     Chunk,
 }
 
-/// Builds the lazy [`Map`] that [`Executor::map`](crate::Executor::map) returns, from a closure
+/// Builds the lazy [`Map`] that [`Executor::map`](flotilla_core::Executor::map) returns, from a closure
 /// that submits one chunk of inputs and returns the future of its results. `workers` sets the
 /// default number of chunks in flight (twice that).
 ///

@@ -65,16 +65,10 @@
 extern crate self as flotilla;
 
 pub mod backend;
-mod error;
-mod executor;
 #[cfg(target_os = "linux")]
 mod fingerprint;
-mod future;
 #[cfg(target_os = "linux")]
 pub mod manager;
-mod map;
-mod panic;
-mod primitives;
 #[cfg(target_os = "linux")]
 pub mod process;
 #[cfg(target_os = "linux")]
@@ -83,21 +77,16 @@ mod process_pool;
 mod registry;
 #[cfg(target_os = "linux")]
 pub mod shared;
-pub mod sync;
-mod thread_pool;
-mod wait;
 
-pub use crate::error::{Error, Panic, WorkerExit};
-pub use crate::executor::{Executor, Shutdown, Task};
-pub use crate::future::{Future, Promise};
-pub use crate::map::Map;
+pub use flotilla_core::{
+    AsCompleted, AsCompletedStream, Error, Executor, Future, Map, Panic, Promise, ReturnWhen,
+    Shutdown, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit, as_completed,
+    as_completed_stream, wait, wait_async,
+};
+#[doc(inline)]
+pub use flotilla_sync as sync;
 #[cfg(target_os = "linux")]
 pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor, cpu_count};
-pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
-pub use crate::wait::{
-    AsCompleted, AsCompletedStream, ReturnWhen, WaitAsync, as_completed, as_completed_stream, wait,
-    wait_async,
-};
 pub use flotilla_macros::task;
 
 /// What `#[flotilla::task]` expands to; not part of the API.

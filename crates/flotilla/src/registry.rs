@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::backend::Shape;
-use crate::error::Error;
-use crate::executor::Task;
-use crate::panic;
-use crate::primitives::{Mutex, lock};
+use flotilla_core::Error;
+use flotilla_core::Task;
+use flotilla_core::panic;
+use flotilla_core::primitives::{Mutex, lock};
 use crate::process_pool::wire::{Item, Outcome};
 
 /// Runs a task from its encoded arguments. On success it appends the encoded result to the

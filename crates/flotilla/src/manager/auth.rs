@@ -20,7 +20,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::transport::Stream;
-use crate::error::Error;
+use flotilla_core::Error;
 use crate::process::sys;
 
 /// The whole handshake must finish within this time, on both sides.

@@ -15,8 +15,8 @@ use std::sync::Weak;
 use super::auth;
 use super::protocol::{Address, MAX_MESSAGE, Reply, Request, Session, VERSION};
 use super::transport::Stream;
-use crate::error::Error;
-use crate::primitives::{Arc, Mutex, lock};
+use flotilla_core::Error;
+use flotilla_core::primitives::{Arc, Mutex, lock};
 use crate::process::sys;
 use crate::process_pool::wire::{self, ReadError};
 

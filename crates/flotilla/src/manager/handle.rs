@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::client::{Client, unexpected};
 use super::protocol::{Address, Kind, Op, Reply, Request};
-use crate::error::Error;
-use crate::primitives::Arc;
+use flotilla_core::Error;
+use flotilla_core::primitives::Arc;
 
 /// A reference to one object in a manager's server.
 #[derive(Clone)]

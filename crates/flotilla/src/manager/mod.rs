@@ -22,7 +22,7 @@
 //! | `BaseManager(address=('', 50000), authkey=b'abc').start()` | [`Manager::builder().listen(addr).authkey(b"abc".to_vec()).start()?`](ManagerBuilder) |
 //! | `BaseManager.register('get_queue', ...)` then `m.get_queue()` | [`m.register("queue", &q)?`](Manager::register), then [`m.get::<Queue<T>>("queue")?`](Manager::get) |
 //! | `BaseManager(address, authkey).connect()` | [`Manager::connect(address, authkey)?`](Manager::connect) |
-//! | `AuthenticationError` | [`Error::AuthenticationFailed`](crate::Error::AuthenticationFailed) |
+//! | `AuthenticationError` | [`Error::AuthenticationFailed`](flotilla_core::Error::AuthenticationFailed) |
 //! | passing a proxy to `Process(args=...)` | the same: proxies are serde values; pass them to [`Process::new`](crate::process::Process::new) or a pool task |
 //!
 //! # How it works, and how it differs from Python

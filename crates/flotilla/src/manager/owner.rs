@@ -9,8 +9,8 @@ use super::handle::{Handle, Proxy, sealed::Sealed};
 use super::protocol::{Address, Kind, Reply, Request};
 use super::proxies::{Barrier, Dict, Event, List, Lock, Namespace, Queue, Semaphore};
 use super::server::{Config, Started, serve_manager};
-use crate::error::Error;
-use crate::primitives::Arc;
+use flotilla_core::Error;
+use flotilla_core::primitives::Arc;
 use crate::process::{Connection, Process, pipe, sys};
 
 /// How long a new server may take to report its address.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::client::unexpected;
 use super::handle::{Handle, Proxy, decode, encode, sealed};
 use super::protocol::{Kind, Op, Reply};
-use crate::error::Error;
+use flotilla_core::Error;
 use crate::process::{GetError, PutError};
 use crate::shared::LockError;
 

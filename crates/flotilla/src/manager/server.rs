@@ -30,7 +30,7 @@ use serde_bytes::ByteBuf;
 use super::auth;
 use super::protocol::{Address, Kind, MAX_MESSAGE, Op, Reply, Request, Session, VERSION};
 use super::transport::{self, Listener, Stream};
-use crate::primitives::{Arc, Condvar, Mutex, MutexGuard, lock};
+use flotilla_core::primitives::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::process::Connection;
 use crate::process_pool::wire::{self, ReadError};
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::protocol::Address;
-use crate::primitives::spin_until;
+use flotilla_core::primitives::spin_until;
 use crate::process::{broker, sys};
 
 /// One connected socket.

@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::protocol::{MAX_ATTACH_FRAME, Reply, Request, Token, VERSION};
 use super::state::{QueueState, Stop};
 use super::sys;
-use crate::primitives::{Arc, Mutex, lock};
+use flotilla_core::primitives::{Arc, Mutex, lock};
 use crate::process_pool::wire::{self, ReadError};
 
 /// How long a new connection may take to name its queue.

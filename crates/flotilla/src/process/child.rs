@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{current, fds, refusal};
 use crate::process_pool::wire::{self, Outcome};
-use crate::{panic, registry};
+use crate::registry;
+use flotilla_core::panic;
 
 /// Set in a child's environment to the number of the descriptor its start message arrives on.
 pub(crate) const CHILD_ENV: &str = "FLOTILLA_PROCESS_FD";

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
 use super::sys;
-use crate::primitives::lock;
+use flotilla_core::primitives::lock;
 
 thread_local! {
     /// The descriptors serialized on this thread since collection was turned on.

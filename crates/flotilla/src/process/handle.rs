@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::child::{CHILD_ENV, Start};
 use super::reaper::Watch;
 use super::{current, fds, refusal, spawner, sys};
-use crate::error::Error;
-use crate::executor::Task;
+use flotilla_core::Error;
+use flotilla_core::Task;
 use crate::process_pool::wire;
 
 /// Encodes a task's arguments; run by `start` with descriptor collection on.

@@ -16,7 +16,7 @@
 //! | `p.exitcode`, `p.pid`, `p.name`, `p.daemon` | [`exitcode()`](Process::exitcode) (`-N` for signal `N`, 1 for a panic), [`pid()`](Process::pid), [`name()`](Process::name), [`daemon()`](Process::daemon) |
 //! | `a, b = Pipe()`, `Pipe(duplex=False)` | [`let (a, b) = pipe::<T>(true)?`](pipe), [`pipe::<T>(false)?`](pipe) (receive end first) |
 //! | `conn.send(x)`, `conn.recv()`, `conn.poll(timeout)` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`recv_timeout(d)`](Connection::recv_timeout), [`poll(timeout)`](Connection::poll) |
-//! | `EOFError` from `recv` on a closed pipe | [`Error::Disconnected`](crate::Error::Disconnected) |
+//! | `EOFError` from `recv` on a closed pipe | [`Error::Disconnected`](flotilla_core::Error::Disconnected) |
 //! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n)`](Queue::bounded) |
 //! | `q.put(x)`, `q.get()` | [`put`](Queue::put), [`get`](Queue::get) |
 //! | `q.put(x, timeout=t)`, `q.put_nowait(x)`, `queue.Full` | [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`PutError::Full`] (the item comes back) |
@@ -46,7 +46,7 @@
 //!   `qsize` are exact.
 //! - **Errors are values.** A closed pipe, a vanished queue owner or a misuse (sending on the
 //!   receiving end of a one-way pipe, starting a process twice) returns an
-//!   [`Error`](crate::Error); nothing panics or hangs.
+//!   [`Error`](flotilla_core::Error); nothing panics or hangs.
 //!
 //! # Example: a producer and two consumers
 //!

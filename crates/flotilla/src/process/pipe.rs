@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{fds, refusal, sys};
-use crate::error::Error;
-use crate::primitives::{Mutex, lock};
+use flotilla_core::Error;
+use flotilla_core::primitives::{Mutex, lock};
 use crate::process_pool::wire::{self, ReadError};
 
 /// Creates a pipe between two [`Connection`]s carrying values of type `T`: Python's

@@ -16,8 +16,8 @@ use super::protocol::{Reply, Request, Token, VERSION, Wait};
 use super::queue_error::{GetError, PutError};
 use super::state::{QueueState, Stop};
 use super::{broker, refusal, sys};
-use crate::error::Error;
-use crate::primitives::{Arc, Mutex, lock};
+use flotilla_core::Error;
+use flotilla_core::primitives::{Arc, Mutex, lock};
 use crate::process_pool::wire;
 
 /// A first-in, first-out queue shared by processes: Python's `multiprocessing.Queue`.

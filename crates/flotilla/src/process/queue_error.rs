@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use crate::error::Error;
+use flotilla_core::Error;
 
 /// Why [`Queue::try_put`](super::Queue::try_put) or
 /// [`put_timeout`](super::Queue::put_timeout) did not add the item, which it hands back.
 ///
-/// The in-process queues' [`sync::Full`](crate::sync::Full) plus one case a queue shared
+/// The in-process queues' `flotilla::sync::Full` plus one case a queue shared
 /// between processes adds: [`Failed`](PutError::Failed), when its owner is unreachable.
 ///
 /// # Examples
@@ -93,7 +93,7 @@ impl<T> std::error::Error for PutError<T> {
 /// Why [`Queue::try_get`](super::Queue::try_get) or
 /// [`get_timeout`](super::Queue::get_timeout) returned no item.
 ///
-/// The in-process queues' [`sync::Empty`](crate::sync::Empty) plus one case a queue shared
+/// The in-process queues' `flotilla::sync::Empty` plus one case a queue shared
 /// between processes adds: [`Failed`](GetError::Failed), when its owner is unreachable.
 ///
 /// # Examples

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use std::os::unix::process::ExitStatusExt;
 
-use crate::error::Error;
-use crate::primitives::{Condvar, Mutex, lock, wait_until};
+use flotilla_core::Error;
+use flotilla_core::primitives::{Condvar, Mutex, lock, wait_until};
 
 /// The state of one started child process, shared by its `Process` and its reaper thread.
 #[derive(Debug)]

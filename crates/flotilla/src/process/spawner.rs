@@ -11,8 +11,8 @@ use std::process::{Child, Command};
 
 use crossbeam_channel::{Sender, bounded, unbounded};
 
-use crate::error::Error;
-use crate::primitives::{Mutex, lock};
+use flotilla_core::Error;
+use flotilla_core::primitives::{Mutex, lock};
 
 /// A command to spawn, and where to send the child.
 type Job = (Command, Sender<io::Result<Child>>);

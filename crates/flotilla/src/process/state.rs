@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{Token, Wait};
 use super::{broker, sys};
-use crate::primitives::{Arc, Condvar, Mutex, MutexGuard, lock, wait_until};
+use flotilla_core::primitives::{Arc, Condvar, Mutex, MutexGuard, lock, wait_until};
 
 /// How often a broker thread blocked on behalf of a remote handle checks that the handle's
 /// connection is still open (a closed one abandons the wait and hands any item back).

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use super::wire::{self, ReadError, Reply};
 use super::worker::WORKER_ENV;
 use super::{runtime, supervisor};
-use crate::error::{Error, WorkerExit};
-use crate::primitives::lock;
+use flotilla_core::{Error, WorkerExit};
+use flotilla_core::primitives::lock;
 use crate::process::sys;
 
 /// How long a new worker may take to say hello (exec and start-up, on a loaded machine).

@@ -22,12 +22,14 @@ use serde::de::DeserializeOwned;
 use self::child::{CallError, KillSwitch, WorkerProcess};
 use self::wire::{Item, Outcome, Reply, Request};
 use crate::backend::Shape;
-use crate::error::{Error, Panic};
-use crate::executor::{Executor, Shutdown, Task};
-use crate::future::{Future, Promise};
-use crate::map::{Chunk, Map};
-use crate::primitives::lock;
-use crate::thread_pool::{Runnable, ThreadPoolExecutor, Worker};
+use flotilla_core::{Error, Panic};
+use flotilla_core::{Executor, Shutdown, Task};
+use flotilla_core::{Future, Promise};
+use flotilla_core::Map;
+use flotilla_core::__layer::Chunk;
+use flotilla_core::primitives::lock;
+use flotilla_core::ThreadPoolExecutor;
+use flotilla_core::__layer::{Runnable, Worker};
 
 /// A pool of worker processes that runs [`Task`]s: Python's
 /// `concurrent.futures.ProcessPoolExecutor`, made robust.
@@ -58,7 +60,7 @@ use crate::thread_pool::{Runnable, ThreadPoolExecutor, Worker};
 /// A task runs as it would in `main`: on a thread named `main` with `main`'s stack size, with
 /// `SIGPIPE` ignored (a write to a closed pipe is an `Err`, as on a thread pool) and the
 /// standard streams open (on `/dev/null` where the program closed them, as daemons do). A stack
-/// overflow fails the task with [`Error::WorkerDied`], whose [`cause`](crate::WorkerExit::cause)
+/// overflow fails the task with [`Error::WorkerDied`], whose [`cause`](flotilla_core::WorkerExit::cause)
 /// says so, and the pool starts a fresh worker (on a thread pool it aborts the whole program).
 ///
 /// # Examples
@@ -449,7 +451,7 @@ impl Executor for ProcessPoolExecutor {
     }
 
     fn shutdown(&self, how: Shutdown) {
-        if how.kill_workers {
+        if how.kills_workers() {
             let mut live = lock(&self.shared.live);
             live.killing = true;
             for (_, switch) in &live.workers {

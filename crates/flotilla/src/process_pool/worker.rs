@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 
 use super::wire::{self, Outcome, Reply, Request};
 use crate::backend::Shape;
-use crate::panic;
+use flotilla_core::panic;
 use crate::registry;
 
 /// Set in a worker's environment to the file descriptor of its socket.

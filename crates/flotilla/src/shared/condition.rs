@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::lock::{LockError, RawGuard, Wait, report};
 use super::segment::Kind;
 use super::sync::{Synced, WORDS, Waited, deadline_after};
-use crate::Error;
+use flotilla_core::Error;
 
 // State words, read and written with the condition's lock held.
 /// Threads waiting now (including any that died waiting; see [`Condition`]).

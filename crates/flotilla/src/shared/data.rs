@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::layout::{Layout, layout};
 use super::lock::{Header, LockError, Locked, RawGuard, Wait, report};
 use super::segment::{self, Adopted, Kind, Segment};
-use crate::Error;
+use flotilla_core::Error;
 use crate::process::refusal;
 
 /// The size and alignment of `T`, as tickets carry them.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::layout::{deadline, layout};
 use super::segment::{self, Kind, Segment};
-use crate::Error;
+use flotilla_core::Error;
 
 /// The start of every locked segment: the mutex, and whether a holder died holding it.
 #[repr(C)]

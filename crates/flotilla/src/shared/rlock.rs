@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::lock::{Flavor, LockError, Locked, RawGuard, Wait, header_len, report};
 use super::segment::{self, Kind, Segment};
-use crate::Error;
+use flotilla_core::Error;
 
 /// Python's `multiprocessing.RLock`: a lock shared between processes that the thread holding
 /// it may take again.

@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Error;
+use flotilla_core::Error;
 use crate::process::{fds, refusal};
 
 /// The seals every segment carries.

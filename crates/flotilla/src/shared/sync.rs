@@ -28,7 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::layout::deadline;
 use super::lock::{Header, LockError, Locked, RawGuard, Wait};
 use super::segment::{self, Kind, Segment};
-use crate::Error;
+use flotilla_core::Error;
 
 /// Number of state words after the condition variable.
 pub(super) const WORDS: usize = 6;

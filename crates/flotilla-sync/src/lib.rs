@@ -121,6 +121,9 @@
 //! assert_eq!(consumer.join().unwrap(), Some(42));
 //! ```
 
+// The locks the state machines are built on (the model-checking tests swap in their own).
+use flotilla_core::primitives;
+
 mod event;
 mod queue;
 mod semaphore;

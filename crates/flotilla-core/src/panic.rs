@@ -18,7 +18,7 @@ thread_local! {
 }
 
 /// Installs the location-recording hook once per process.
-pub(crate) fn install_hook() {
+pub fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = panic::take_hook();
@@ -36,7 +36,7 @@ pub(crate) fn install_hook() {
 
 /// Runs `f`, turning a panic into a [`Panic`] with the message and, if the hook is installed,
 /// the location.
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
+pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
     LOCATION.with(|slot| slot.borrow_mut().take());
     CATCHING.with(|depth| depth.set(depth.get() + 1));
     let outcome = panic::catch_unwind(AssertUnwindSafe(f));
@@ -52,7 +52,7 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
 }
 
 /// The text of a panic payload (`panic!` produces `&str` or `String`).
-pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {

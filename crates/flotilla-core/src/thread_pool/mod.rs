@@ -88,7 +88,7 @@ type Job = Box<dyn Runnable>;
 
 /// A queued task, type-erased. Other executors built on this pool (the process pool's slots)
 /// queue their own kinds of task.
-pub(crate) trait Runnable: Send {
+pub trait Runnable: Send {
     /// Runs the task (unless it was cancelled), calls [`Worker::idle`] just before completing
     /// the future so that a caller woken by the result finds this worker free, then completes
     /// it.
@@ -127,18 +127,24 @@ where
 }
 
 /// What a running [`Runnable`] may tell the pool about the thread running it.
-pub(crate) struct Worker<'a> {
+pub struct Worker<'a> {
     shared: &'a Shared,
+}
+
+impl fmt::Debug for Worker<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker").finish_non_exhaustive()
+    }
 }
 
 impl Worker<'_> {
     /// This thread is about to be free for another task.
-    pub(crate) fn idle(&self) {
+    pub fn idle(&self) {
         self.shared.idle.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The pool cannot work any more: fail what is queued and refuse what comes.
-    pub(crate) fn break_pool(&self, reason: String) {
+    pub fn break_pool(&self, reason: String) {
         self.shared.break_pool(reason);
     }
 }
@@ -253,7 +259,8 @@ impl ThreadPoolExecutor {
     }
 
     /// Queues a task of another executor's own kind.
-    pub(crate) fn submit_runnable(&self, job: Box<dyn Runnable>) -> Result<(), Error> {
+    #[doc(hidden)]
+    pub fn submit_runnable(&self, job: Box<dyn Runnable>) -> Result<(), Error> {
         self.shared.submit(job)
     }
 

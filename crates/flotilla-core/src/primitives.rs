@@ -5,8 +5,8 @@
 //! code in those files must take its `Arc`, `Mutex`, `Condvar` and atomics from here, never from
 //! `std::sync` directly.
 
-pub(crate) use std::sync::atomic::AtomicBool;
-pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+pub use std::sync::atomic::AtomicBool;
+pub use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Spins briefly, then yields for up to [`SPIN_BUDGET`], until `ready()` holds; returns whether
 /// it did.
@@ -17,7 +17,7 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 /// 17–19 µs with the window, 22–35 µs without). Yielding, not spinning, lets the thread that
 /// produces the result run on the same core, and the window is bounded, so a long wait costs
 /// at most this much extra CPU.
-pub(crate) fn spin_until(ready: impl Fn() -> bool) -> bool {
+pub fn spin_until(ready: impl Fn() -> bool) -> bool {
     let backoff = crossbeam_utils::Backoff::new();
     while !backoff.is_completed() {
         if ready() {
@@ -40,7 +40,7 @@ const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// The instant `timeout` from now, or `None` ("wait forever") when it is too far ahead to
 /// represent, like `Duration::MAX`.
-pub(crate) fn deadline_in(timeout: std::time::Duration) -> Option<std::time::Instant> {
+pub fn deadline_in(timeout: std::time::Duration) -> Option<std::time::Instant> {
     std::time::Instant::now().checked_add(timeout)
 }
 
@@ -48,7 +48,7 @@ pub(crate) fn deadline_in(timeout: std::time::Duration) -> Option<std::time::Ins
 ///
 /// Every critical section in this crate leaves its data consistent before it can panic (user
 /// code never runs under these locks), so a poisoned lock holds valid data.
-pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -57,7 +57,7 @@ pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Waits on `cond` until notified or until `deadline` (forever when `None`).
 ///
 /// Returns the guard and whether the deadline has passed.
-pub(crate) fn wait_until<'a, T>(
+pub fn wait_until<'a, T>(
     cond: &Condvar,
     guard: MutexGuard<'a, T>,
     deadline: Option<std::time::Instant>,

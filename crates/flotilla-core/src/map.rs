@@ -65,7 +65,7 @@ impl<R> Ready<R> {
 }
 
 /// Submits one chunk of inputs to a backend.
-pub(crate) type SubmitChunk<'a, A, R> =
+pub type SubmitChunk<'a, A, R> =
     Box<dyn FnMut(Vec<A>) -> Result<Future<Chunk<R>>, Error> + Send + 'a>;
 
 /// The results of [`Executor::map`](crate::Executor::map), computed on the executor as the
@@ -127,7 +127,8 @@ struct InFlight<R> {
 }
 
 impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
-    pub(crate) fn new(inputs: I, workers: usize, submit: SubmitChunk<'a, I::Item, R>) -> Self {
+    #[doc(hidden)]
+    pub fn new(inputs: I, workers: usize, submit: SubmitChunk<'a, I::Item, R>) -> Self {
         Map {
             inputs,
             submit,
