@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::future::Future;
 
 /// The results of one chunk of inputs, one per input, in order: what a backend's chunk future
-/// yields to [`Map`]. See [`backend`](crate::backend).
+/// yields to [`Map`]. See `flotilla::backend`.
 #[derive(Debug)]
 pub enum Chunk<R> {
     /// Every input produced a value (the common case, stored without per-item errors).

@@ -36,7 +36,7 @@ pub fn spin_until(ready: impl Fn() -> bool) -> bool {
 }
 
 /// How long a waiter keeps yielding before it sleeps.
-const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(50);
+pub const SPIN_BUDGET: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// The instant `timeout` from now, or `None` ("wait forever") when it is too far ahead to
 /// represent, like `Duration::MAX`.

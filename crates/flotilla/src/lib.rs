@@ -60,39 +60,59 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-// Lets `#[flotilla::task]` expand to `::flotilla::...` inside this crate too.
-#[allow(unused_extern_crates)]
-extern crate self as flotilla;
-
-pub mod backend;
-#[cfg(target_os = "linux")]
-mod fingerprint;
-#[cfg(target_os = "linux")]
-pub mod manager;
-#[cfg(target_os = "linux")]
-pub mod process;
-#[cfg(target_os = "linux")]
-mod process_pool;
-#[cfg(target_os = "linux")]
-mod registry;
-#[cfg(target_os = "linux")]
-pub mod shared;
-
+//!
+//! # Crates and features
+//!
+//! `flotilla` is a facade: it re-exports one crate per layer, each built only on the layers
+//! below it, and the features choose which layers you compile.
+//!
+//! | feature | adds | crate |
+//! |---|---|---|
+//! | (always) | [`Future`], [`Executor`], [`Map`], [`wait`], [`Error`], [`ThreadPoolExecutor`] | `flotilla-core` (portable) |
+//! | (always) | [`sync`]: `Semaphore`, `Event`, `Timer`, `Queue`… | `flotilla-sync` (portable) |
+//! | `process` | `ProcessPoolExecutor`, `process::{Process, pipe, Queue}`, `backend` | `flotilla-process` (Linux) |
+//! | `shared` | `shared::{Value, Array, Lock, …}` (implies `process`) | `flotilla-shared` (Linux) |
+//! | `manager` | `manager::Manager` (implies `shared`) | `flotilla-manager` (Linux) |
+//! | `full` | all of the above | |
+//!
+//! The default is the portable layers: a thread-pool user compiles no process, shared-memory
+//! or authentication code. `#[flotilla::task]` works with every feature set; its tasks run on
+//! a thread pool always and, with `process`, in worker processes too.
 pub use flotilla_core::{
     AsCompleted, AsCompletedStream, Error, Executor, Future, Map, Panic, Promise, ReturnWhen,
     Shutdown, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit, as_completed,
     as_completed_stream, wait, wait_async,
 };
+pub use flotilla_macros::task;
 #[doc(inline)]
 pub use flotilla_sync as sync;
-#[cfg(target_os = "linux")]
-pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor, cpu_count};
-pub use flotilla_macros::task;
+
+#[cfg(feature = "process")]
+#[doc(inline)]
+pub use flotilla_process::{ProcessPoolBuilder, ProcessPoolExecutor, backend, cpu_count, process};
+
+#[cfg(feature = "shared")]
+#[doc(inline)]
+pub use flotilla_shared as shared;
+
+#[cfg(feature = "manager")]
+#[doc(inline)]
+pub use flotilla_manager as manager;
 
 /// What `#[flotilla::task]` expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    #[cfg(target_os = "linux")]
-    pub use crate::registry::{TASKS, TaskEntry};
-    pub use linkme;
+    pub use flotilla_core::Task;
+    #[cfg(feature = "process")]
+    pub use flotilla_process::__private::{TASKS, TaskEntry, linkme, register_task};
+
+    /// Without the process layer a task runs on thread pools only: nothing to register.
+    #[cfg(not(feature = "process"))]
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __flotilla_register_nothing {
+        ($name:ident, $entry:ident) => {};
+    }
+    #[cfg(not(feature = "process"))]
+    pub use crate::__flotilla_register_nothing as register_task;
 }

@@ -1,0 +1,376 @@
+//! The messages between a pool and its worker processes, and how they are framed.
+//!
+//! A frame is a little-endian `u32` length followed by that many bytes: a postcard-encoded
+//! header ([`Request`] or [`Reply`]) and, for a single task, its payload: the postcard
+//! encoding of the task's arguments (in a `Run`) or of its result (in a `Done` whose outcome is
+//! [`Outcome::Value`]). Payloads are encoded straight into the frame and decoded straight out
+//! of the read buffer, so a large argument is copied as few times as possible. Reading never
+//! trusts the peer: a length over [`MAX_FRAME`] is refused before anything is allocated, and
+//! the buffer grows only as bytes actually arrive.
+
+pub mod refusal;
+
+use std::io::{self, Read, Write};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use flotilla_core::__layer::Chunk;
+use flotilla_core::{Error, Panic};
+
+/// Bumped whenever the messages change, so a worker from another build is refused clearly.
+pub const VERSION: u32 = 4;
+
+/// The largest frame either side accepts.
+pub const MAX_FRAME: usize = 1 << 30;
+
+/// How much of a frame's announced length is reserved before its bytes arrive.
+const INITIAL_RESERVE: usize = 128 << 20;
+
+/// From the pool to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request<'a> {
+    /// Run one task; its encoded arguments follow the header.
+    Run { id: u64, task: &'a str },
+    /// Run a task on each item of a chunk (`map` with a chunksize); the encoded `Vec` of
+    /// arguments follows the header, and the reply's value is an encoded `Vec<`[`Item`]`>`.
+    RunChunk { id: u64, task: &'a str },
+    /// Finish and exit.
+    Exit,
+}
+
+/// From a worker to the pool.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// Sent once at start.
+    Hello { version: u32, pid: u32 },
+    /// The outcome of a `Run`; an [`Outcome::Value`]'s encoded result follows the header.
+    Done { id: u64, outcome: Outcome },
+    /// Sent by a worker about to die of something it can still name (a stack overflow); the
+    /// process ends right after.
+    Dying { cause: String },
+}
+
+/// What became of one task in a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The task returned; its encoded result follows the header.
+    Value,
+    /// The task panicked.
+    Panicked {
+        message: String,
+        location: Option<String>,
+    },
+    /// The worker has no task of this name.
+    UnknownTask(String),
+    /// The arguments or the result could not be decoded or encoded.
+    Failed(String),
+}
+
+/// What became of one item of a chunk.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Item<T> {
+    /// The task returned.
+    Value(T),
+    /// The task panicked on this item; the rest of the chunk still ran.
+    Panicked {
+        message: String,
+        location: Option<String>,
+    },
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The peer closed the connection at a frame boundary.
+    Closed,
+    /// An I/O error, including a read timeout and a connection closed mid-frame.
+    Io(io::Error),
+    /// The bytes are not a valid frame.
+    Malformed(String),
+}
+
+/// Encodes `message` as one frame, ready to be written in a single call.
+pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, String> {
+    let mut frame = start(message)?;
+    finish(&mut frame)?;
+    Ok(frame)
+}
+
+/// Starts a frame with `header`; append the payload, then call [`finish`].
+pub fn start<T: Serialize>(header: &T) -> Result<Vec<u8>, String> {
+    start_in(Vec::new(), header)
+}
+
+/// [`start`], reusing `buffer`'s allocation (its contents are discarded).
+pub fn start_in<T: Serialize>(mut buffer: Vec<u8>, header: &T) -> Result<Vec<u8>, String> {
+    buffer.clear();
+    buffer.extend_from_slice(&[0; 4]);
+    postcard::to_extend(header, buffer).map_err(|err| format!("encoding: {err}"))
+}
+
+/// Appends `value`'s encoding to a frame begun with [`start`].
+pub fn append<T: Serialize + ?Sized>(frame: Vec<u8>, value: &T) -> Result<Vec<u8>, String> {
+    // postcard replaces a value's own error message with a fixed text; values that refuse to
+    // travel (a pipe's `Connection`, say) leave the real reason aside for us.
+    crate::wire::refusal::clear();
+    postcard::to_extend(value, frame).map_err(crate::wire::refusal::explain)
+}
+
+/// A whole frame: `header`, then `payload` as it is (already encoded).
+pub fn with_payload<T: Serialize>(header: &T, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let mut frame = start(header)?;
+    frame.extend_from_slice(payload);
+    finish(&mut frame)?;
+    Ok(frame)
+}
+
+/// Writes the length prefix of a frame begun with [`start`].
+pub fn finish(frame: &mut [u8]) -> Result<(), String> {
+    let len = frame.len() - 4;
+    if len > MAX_FRAME {
+        return Err(format!(
+            "message of {len} bytes exceeds the limit of {MAX_FRAME} bytes"
+        ));
+    }
+    let prefix = u32::try_from(len).map_err(|_| format!("message of {len} bytes is too long"))?;
+    frame[..4].copy_from_slice(&prefix.to_le_bytes());
+    Ok(())
+}
+
+/// Writes an encoded frame.
+pub fn write_frame(out: &mut impl Write, frame: &[u8]) -> io::Result<()> {
+    out.write_all(frame)?;
+    out.flush()
+}
+
+/// Reads one frame's body into `body` (replacing its contents).
+pub fn read_frame(input: &mut impl Read, body: &mut Vec<u8>) -> Result<(), ReadError> {
+    read_frame_limited(input, body, MAX_FRAME)
+}
+
+/// [`read_frame`] with a smaller limit than [`MAX_FRAME`] on the announced length, checked
+/// before anything is allocated.
+pub fn read_frame_limited(
+    input: &mut impl Read,
+    body: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), ReadError> {
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < prefix.len() {
+        match input.read(&mut prefix[got..]) {
+            Ok(0) if got == 0 => return Err(ReadError::Closed),
+            Ok(0) => {
+                return Err(ReadError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside a frame header",
+                )));
+            }
+            Ok(n) => got += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(ReadError::Io(err)),
+        }
+    }
+    let len = u32::from_le_bytes(prefix) as usize;
+    if len > limit {
+        return Err(ReadError::Malformed(format!(
+            "frame length {len} exceeds the limit of {limit} bytes"
+        )));
+    }
+    body.clear();
+    // Room for a typical large payload at once (address space only: pages are touched as
+    // bytes arrive); bigger frames grow the buffer as they come in.
+    body.reserve(len.min(INITIAL_RESERVE));
+    let read = input
+        .take(len as u64)
+        .read_to_end(body)
+        .map_err(ReadError::Io)?;
+    if read < len {
+        return Err(ReadError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("connection closed after {read} of {len} bytes of a frame"),
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes a frame body that is only a header.
+/// Decodes the encoded `Vec<Item<T>>` a chunk produces.
+pub fn decode_items<T: DeserializeOwned>(payload: &[u8]) -> Result<Chunk<T>, Error> {
+    let items: Vec<Item<T>> = postcard::from_bytes(payload).map_err(|err| Error::Codec {
+        message: format!("could not decode a task's result: {err}"),
+    })?;
+    Ok(items_to_chunk(items))
+}
+
+pub fn items_to_chunk<T>(items: Vec<Item<T>>) -> Chunk<T> {
+    if items.iter().all(|item| matches!(item, Item::Value(_))) {
+        return Chunk::Values(
+            items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Item::Value(value) => Some(value),
+                    Item::Panicked { .. } => None,
+                })
+                .collect(),
+        );
+    }
+    Chunk::Mixed(
+        items
+            .into_iter()
+            .map(|item| match item {
+                Item::Value(value) => Ok(value),
+                Item::Panicked { message, location } => {
+                    Err(Error::Panicked(Panic::new(message, location)))
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ReadError> {
+    postcard::from_bytes(body).map_err(|err| ReadError::Malformed(format!("decoding: {err}")))
+}
+
+/// Decodes a frame's header, returning it with the payload that follows.
+pub fn decode_head<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<(T, &'a [u8]), ReadError> {
+    postcard::take_from_bytes(body).map_err(|err| ReadError::Malformed(format!("decoding: {err}")))
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Closed => f.write_str("the connection was closed"),
+            ReadError::Io(err) => write!(f, "{err}"),
+            ReadError::Malformed(why) => write!(f, "malformed message: {why}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(reply: &Reply) -> Reply {
+        let frame = encode(reply).unwrap();
+        let mut body = Vec::new();
+        read_frame(&mut &frame[..], &mut body).unwrap();
+        decode::<Reply>(&body).unwrap()
+    }
+
+    #[test]
+    fn frames_roundtrip() {
+        let reply = Reply::Done {
+            id: 7,
+            outcome: Outcome::Panicked {
+                message: "boom".into(),
+                location: Some("a.rs:1:2".into()),
+            },
+        };
+        match roundtrip(&reply) {
+            Reply::Done {
+                id: 7,
+                outcome: Outcome::Panicked { message, location },
+            } => assert_eq!(
+                (message.as_str(), location.as_deref()),
+                ("boom", Some("a.rs:1:2"))
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn payload_follows_the_header() {
+        let frame = start(&Request::Run { id: 3, task: "t" }).unwrap();
+        let mut frame = append(frame, &(5u32, String::from("x"))).unwrap();
+        finish(&mut frame).unwrap();
+        let mut body = Vec::new();
+        read_frame(&mut &frame[..], &mut body).unwrap();
+        let (head, rest) = decode_head::<Request<'_>>(&body).unwrap();
+        assert!(matches!(head, Request::Run { id: 3, task: "t" }));
+        let args: (u32, String) = postcard::from_bytes(rest).unwrap();
+        assert_eq!(args, (5, "x".into()));
+    }
+
+    #[test]
+    fn oversized_length_is_refused_before_allocating() {
+        let frame = u32::MAX.to_le_bytes();
+        let mut body = Vec::new();
+        let err = read_frame(&mut &frame[..], &mut body).unwrap_err();
+        assert!(matches!(err, ReadError::Malformed(_)), "{err}");
+        assert_eq!(body.capacity(), 0);
+    }
+
+    #[test]
+    fn truncated_frames_are_errors() {
+        let frame = encode(&Reply::Hello { version: 1, pid: 2 }).unwrap();
+        for cut in 1..frame.len() {
+            let mut body = Vec::new();
+            let err = read_frame(&mut &frame[..cut], &mut body).unwrap_err();
+            assert!(matches!(err, ReadError::Io(_)), "cut at {cut}: {err}");
+        }
+        let mut body = Vec::new();
+        assert!(matches!(
+            read_frame(&mut &[][..], &mut body),
+            Err(ReadError::Closed)
+        ));
+    }
+
+    proptest::proptest! {
+        /// The wire format's fuzz target, run as a property test on stable Rust: any byte
+        /// string read as a frame and decoded as either message yields a value or an error,
+        /// never a panic, and never a buffer larger than the bytes that arrived.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let mut body = Vec::new();
+            if read_frame(&mut &bytes[..], &mut body).is_ok() {
+                let _ = decode_head::<Reply>(&body);
+                let _ = decode_head::<Request<'_>>(&body);
+            }
+            proptest::prop_assert!(body.len() <= bytes.len());
+            let _ = decode::<Reply>(&bytes);
+            let _ = decode::<Request<'_>>(&bytes);
+        }
+
+        /// Whatever a worker may send, re-reading it gives back the same message.
+        #[test]
+        fn replies_roundtrip(id in proptest::num::u64::ANY, values in proptest::collection::vec(proptest::num::u32::ANY, 0..64), message in ".*") {
+            let items: Vec<Item<u32>> = values.iter().map(|v| Item::Value(*v)).chain([Item::Panicked { message: message.clone(), location: None }]).collect();
+            let frame = start(&Reply::Done { id, outcome: Outcome::Value }).unwrap();
+            let mut frame = append(frame, &items).unwrap();
+            finish(&mut frame).unwrap();
+            let mut body = Vec::new();
+            read_frame(&mut &frame[..], &mut body).unwrap();
+            let (head, payload) = decode_head::<Reply>(&body).unwrap();
+            let done = matches!(head, Reply::Done { id: got, outcome: Outcome::Value } if got == id);
+            proptest::prop_assert!(done, "unexpected header {:?}", head);
+            let back: Vec<Item<u32>> = postcard::from_bytes(payload).unwrap();
+            proptest::prop_assert_eq!(back.len(), values.len() + 1);
+            for (item, value) in back.iter().zip(&values) {
+                proptest::prop_assert!(matches!(item, Item::Value(v) if v == value));
+            }
+            let last_is_panic = matches!(back.last(), Some(Item::Panicked { message: m, .. }) if *m == message);
+            proptest::prop_assert!(last_is_panic, "last item: {:?}", back.last());
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A deterministic spread of byte patterns; the fuzz target covers the rest.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for len in 0..512 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            let _ = decode::<Reply>(&bytes);
+            let _ = decode::<Request<'_>>(&bytes);
+        }
+    }
+}
