@@ -110,14 +110,19 @@ pub(crate) fn accept(stream: &Stream, key: &[u8]) -> Result<(), String> {
 }
 
 /// The client's side: answers the server's challenge, then checks the server's answer to
-/// its own. On success the stream's read timeout is cleared.
+/// its own, all within `limit`. On success the stream's read timeout is cleared.
 ///
 /// # Errors
 ///
 /// [`Error::AuthenticationFailed`] if either side's key is wrong, [`Error::Disconnected`] if
 /// the server does not speak this protocol or the connection fails.
-pub(crate) fn connect(stream: &Stream, key: &[u8], server: &str) -> Result<(), Error> {
-    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+pub(crate) fn connect(
+    stream: &Stream,
+    key: &[u8],
+    server: &str,
+    limit: Duration,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + limit;
     let lost = |what: &str, err: io::Error| Error::Disconnected {
         reason: format!("manager at {server}: {what}: {err}"),
     };

@@ -7,12 +7,22 @@
 //! client's last connection closes. A client keeps at least one connection open once it has
 //! made one, so that its session lasts as long as it does. Each concurrent operation takes
 //! its own connection, so a blocking `get` on one thread never delays another thread's call.
+//!
+//! Once connected, a client renews its session every quarter of the lease the server names,
+//! from a thread of its own, so that the server can tell a silent process (stopped, or cut
+//! off) from a quiet one. It also expects every reply within the operation's own wait plus
+//! one lease: a server that is stopped, or whose host went silent, fails the operation with
+//! [`Error::Disconnected`] instead of hanging it (only a wait without a time limit waits as
+//! long as it takes, and TCP keepalive still ends it if the server's host goes silent).
 
 use std::fmt;
-use std::io::BufReader;
+use std::io::{self, BufReader};
 use std::sync::Weak;
+use std::time::{Duration, Instant};
 
-use super::auth;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::auth::{self, HANDSHAKE_TIMEOUT};
 use super::protocol::{Address, MAX_MESSAGE, Reply, Request, Session, VERSION};
 use super::transport::Stream;
 use flotilla_core::Error;
@@ -30,16 +40,37 @@ const MAX_IDLE: usize = 16;
 pub(crate) struct Client {
     address: Address,
     authkey: Vec<u8>,
-    session: Session,
+    /// This client itself, for the renewing thread.
+    me: Weak<Client>,
+    state: Mutex<State>,
     idle: Mutex<Vec<Conn>>,
 }
 
+#[derive(Debug)]
+struct State {
+    session: Session,
+    /// The server's lease, once a connection has been made.
+    lease: Option<Duration>,
+    /// Dropped with the client, which stops its renewing thread.
+    renewing: Option<Sender<()>>,
+    /// The server ended this client's session; the next operation reports it.
+    expired: Option<Error>,
+}
+
 /// An authenticated connection, read through a buffer (so a small reply is one system call),
-/// and the buffer its replies are decoded from.
+/// the buffer its replies are decoded from, and its read timeout.
 struct Conn {
     input: BufReader<Stream>,
     body: Vec<u8>,
+    timeout: Option<Duration>,
+    /// When it was last put back, idle.
+    idle_since: Instant,
 }
+
+/// A connection idle for less than this is taken as still open without asking the kernel: the
+/// server only closes a connection it is not serving when it ends a session, which takes a
+/// whole lease of silence.
+const FRESH: Duration = Duration::from_millis(100);
 
 /// Every client in this process, to share one per manager.
 static CLIENTS: Mutex<Vec<Weak<Client>>> = Mutex::new(Vec::new());
@@ -57,13 +88,17 @@ impl Client {
         if let Some(client) = existing {
             return Ok(client);
         }
-        let session = sys::random_bytes().map_err(|err| Error::Io {
-            reason: format!("could not draw a session id: {err}"),
-        })?;
-        let client = Arc::new(Client {
+        let session = new_session()?;
+        let client = Arc::new_cyclic(|me| Client {
             address,
             authkey,
-            session,
+            me: me.clone(),
+            state: Mutex::new(State {
+                session,
+                lease: None,
+                renewing: None,
+                expired: None,
+            }),
             idle: Mutex::new(Vec::new()),
         });
         clients.push(Arc::downgrade(&client));
@@ -91,9 +126,10 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Disconnected`] if the manager is gone, [`Error::AuthenticationFailed`] for a
-    /// wrong key, [`Error::Codec`] for a message that cannot be encoded or is over
-    /// [`MAX_MESSAGE`], or a reply that makes no sense.
+    /// [`Error::Disconnected`] if the manager is gone, does not answer in time, or ended this
+    /// process's session; [`Error::AuthenticationFailed`] for a wrong key; [`Error::Codec`]
+    /// for a message that cannot be encoded or is over [`MAX_MESSAGE`], or a reply that makes
+    /// no sense.
     pub(crate) fn call(&self, request: &Request<'_>) -> Result<Reply, Error> {
         let frame = wire::encode(request).map_err(|message| Error::Codec { message })?;
         if frame.len() - 4 > MAX_MESSAGE {
@@ -106,7 +142,11 @@ impl Client {
             });
         }
         let mut conn = self.take()?;
-        let reply = conn.call(&frame, &self.address)?;
+        if let Some(expired) = lock(&self.state).expired.take() {
+            self.put_back(conn);
+            return Err(expired);
+        }
+        let reply = conn.call(&frame, self.reply_within(request), &self.address)?;
         self.put_back(conn);
         match reply {
             Reply::Invalid(reason) => Err(Error::InvalidOperation { reason }),
@@ -114,33 +154,131 @@ impl Client {
         }
     }
 
-    fn take(&self) -> Result<Conn, Error> {
-        if let Some(conn) = lock(&self.idle).pop() {
-            return Ok(conn);
-        }
-        let stream = Stream::connect(&self.address).map_err(|err| Error::Disconnected {
-            reason: format!(
-                "could not connect to the manager at {}: {err}",
-                self.address
-            ),
-        })?;
-        auth::connect(&stream, &self.authkey, &self.address.to_string())?;
-        let mut conn = Conn {
-            input: BufReader::with_capacity(READ_BUFFER, stream),
-            body: Vec::new(),
-        };
-        let hello = Request::Hello {
-            version: VERSION,
-            session: self.session,
-        };
-        let frame = wire::encode(&hello).map_err(|message| Error::Codec { message })?;
-        match conn.call(&frame, &self.address)? {
-            Reply::Ready => Ok(conn),
-            other => Err(unexpected(&other)),
+    /// How long to wait for the reply to `request`: its own wait plus a lease (`None`: as
+    /// long as it takes).
+    fn reply_within(&self, request: &Request<'_>) -> Option<Duration> {
+        let lease = lock(&self.state).lease.unwrap_or(HANDSHAKE_TIMEOUT);
+        match request.waits() {
+            None => Some(lease),
+            Some(None) => None,
+            Some(Some(wait)) => Some(wait.saturating_add(lease)),
         }
     }
 
-    fn put_back(&self, conn: Conn) {
+    /// An idle connection that is still open, or a new one.
+    fn take(&self) -> Result<Conn, Error> {
+        loop {
+            let Some(conn) = lock(&self.idle).pop() else {
+                break;
+            };
+            // An idle connection has nothing to read: if it has, the server closed it (it
+            // ended our session, say) or broke the protocol. Either way it is no use.
+            if conn.input.buffer().is_empty()
+                && (conn.idle_since.elapsed() < FRESH || !conn.input.get_ref().peer_gone())
+            {
+                return Ok(conn);
+            }
+        }
+        match self.open() {
+            Err(Opened::Expired { lease, session }) => {
+                self.start_afresh(lease, session)?;
+                self.open().map_err(Opened::into_error)
+            }
+            opened => opened.map_err(Opened::into_error),
+        }
+    }
+
+    /// Connects, authenticates and says hello.
+    fn open(&self) -> Result<Conn, Opened> {
+        let stream = Stream::connect(&self.address).map_err(|err| {
+            Opened::Failed(Error::Disconnected {
+                reason: format!(
+                    "could not connect to the manager at {}: {err}",
+                    self.address
+                ),
+            })
+        })?;
+        // A server that has answered before named its lease: it answers within that.
+        let limit = lock(&self.state)
+            .lease
+            .map_or(HANDSHAKE_TIMEOUT, |lease| lease.min(HANDSHAKE_TIMEOUT));
+        auth::connect(&stream, &self.authkey, &self.address.to_string(), limit)
+            .map_err(Opened::Failed)?;
+        let mut conn = Conn {
+            input: BufReader::with_capacity(READ_BUFFER, stream),
+            body: Vec::new(),
+            timeout: None,
+            idle_since: Instant::now(),
+        };
+        let session = lock(&self.state).session;
+        let hello = Request::Hello {
+            version: VERSION,
+            session,
+        };
+        let frame =
+            wire::encode(&hello).map_err(|message| Opened::Failed(Error::Codec { message }))?;
+        match conn.call(&frame, Some(HANDSHAKE_TIMEOUT), &self.address) {
+            Ok(Reply::Ready { lease }) => {
+                let lost = |err: io::Error| {
+                    Opened::Failed(Error::Disconnected {
+                        reason: format!("manager at {}: {err}", self.address),
+                    })
+                };
+                conn.input
+                    .get_ref()
+                    .set_write_timeout(Some(lease))
+                    .map_err(lost)?;
+                self.renew_from_now_on(lease);
+                Ok(conn)
+            }
+            Ok(Reply::Expired { lease }) => Err(Opened::Expired { lease, session }),
+            Ok(other) => Err(Opened::Failed(unexpected(&other))),
+            Err(err) => Err(Opened::Failed(err)),
+        }
+    }
+
+    /// The server ended this client's session `ended`: draws a new one and leaves a notice
+    /// for the next operation, unless another thread did already.
+    fn start_afresh(&self, lease: Duration, ended: Session) -> Result<(), Error> {
+        let session = new_session()?;
+        let mut state = lock(&self.state);
+        if state.session != ended {
+            return Ok(());
+        }
+        state.session = session;
+        state.expired = Some(Error::Disconnected {
+            reason: format!(
+                "the manager at {} ended this process's session: it heard nothing from it \
+                 for longer than its lease of {lease:?} (the process was stopped or cut off), \
+                 and gave back the locks and permits it held",
+                self.address
+            ),
+        });
+        Ok(())
+    }
+
+    /// Records the server's lease and starts renewing the session, once.
+    fn renew_from_now_on(&self, lease: Duration) {
+        let mut state = lock(&self.state);
+        state.lease = Some(lease);
+        if state.renewing.is_some() {
+            return;
+        }
+        let (stop, stopped) = crossbeam_channel::bounded(0);
+        let me = self.me.clone();
+        let spawned = std::thread::Builder::new()
+            .name("flotilla-manager-renew".to_owned())
+            .stack_size(256 * 1024)
+            .spawn(move || renew(&me, &stopped, lease / 4));
+        match spawned {
+            Ok(_) => state.renewing = Some(stop),
+            // Without the thread, only this process's own calls renew its session.
+            Err(err) => tracing::warn!(%err, "manager: could not start the renewing thread"),
+        }
+    }
+
+    fn put_back(&self, mut conn: Conn) {
+        conn.idle_since = Instant::now();
         let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE {
             idle.push(conn);
@@ -148,12 +286,75 @@ impl Client {
     }
 }
 
+/// Why a connection could not be opened.
+enum Opened {
+    /// The server ended the session named in the hello.
+    Expired {
+        lease: Duration,
+        session: Session,
+    },
+    Failed(Error),
+}
+
+impl Opened {
+    fn into_error(self) -> Error {
+        match self {
+            Opened::Expired { lease, .. } => Error::Disconnected {
+                reason: format!("the manager ended a new session at once (lease {lease:?})"),
+            },
+            Opened::Failed(err) => err,
+        }
+    }
+}
+
+/// A new random session id.
+fn new_session() -> Result<Session, Error> {
+    sys::random_bytes().map_err(|err| Error::Io {
+        reason: format!("could not draw a session id: {err}"),
+    })
+}
+
+/// The renewing thread: renews the session every `every` until the client is dropped.
+fn renew(client: &Weak<Client>, stopped: &Receiver<()>, every: Duration) {
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        // A failure is the next operation's to report (an ended session leaves a notice).
+        if let Ok(frame) = wire::encode(&Request::Renew)
+            && let Ok(mut conn) = client.take()
+            && conn
+                .call(
+                    &frame,
+                    client.reply_within(&Request::Renew),
+                    &client.address,
+                )
+                .is_ok()
+        {
+            client.put_back(conn);
+        }
+    }
+}
+
 impl Conn {
-    fn call(&mut self, frame: &[u8], address: &Address) -> Result<Reply, Error> {
+    /// Sends `frame` and reads the reply, waiting at most `within` (as long as it takes if
+    /// `None`) for each part of it.
+    fn call(
+        &mut self,
+        frame: &[u8],
+        within: Option<Duration>,
+        address: &Address,
+    ) -> Result<Reply, Error> {
         let gone = |what: String| Error::Disconnected {
             reason: format!("the manager at {address} is gone ({what})"),
         };
         let stream = self.input.get_ref();
+        if self.timeout != within {
+            stream
+                .set_read_timeout(within)
+                .map_err(|err| gone(err.to_string()))?;
+            self.timeout = within;
+        }
         stream
             .send_all(frame)
             .map_err(|err| gone(err.to_string()))?;
@@ -161,6 +362,20 @@ impl Conn {
         match wire::read_frame_limited(&mut self.input, &mut self.body, MAX_MESSAGE) {
             Ok(()) => {}
             Err(ReadError::Closed) => return Err(gone("connection closed".to_owned())),
+            Err(ReadError::Io(err))
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Error::Disconnected {
+                    reason: format!(
+                        "the manager at {address} did not answer within {:?} (it is stopped, \
+                         or its host or network went silent)",
+                        within.unwrap_or_default()
+                    ),
+                });
+            }
             Err(ReadError::Io(err)) => return Err(gone(err.to_string())),
             Err(ReadError::Malformed(why)) => return Err(Error::Codec { message: why }),
         }

@@ -10,6 +10,7 @@ use super::client::{Client, unexpected};
 use super::protocol::{Address, Kind, Op, Reply, Request};
 use flotilla_core::Error;
 use flotilla_core::primitives::Arc;
+use flotilla_process::wire::codec;
 
 /// A reference to one object in a manager's server.
 #[derive(Clone)]
@@ -67,23 +68,14 @@ impl Handle {
 
 /// Encodes a key, value or item for the server.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    flotilla_process::wire::refusal::clear();
-    postcard::to_allocvec(value).map_err(|err| Error::Codec {
-        message: format!(
-            "could not encode a value for a manager: {}",
-            flotilla_process::wire::refusal::explain(err)
-        ),
-    })
+    codec::encode(value, Vec::new(), &"a value for a manager")
+        .map_err(|message| Error::Codec { message })
 }
 
 /// Decodes a key, value or item from the server.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    postcard::from_bytes(bytes).map_err(|err| Error::Codec {
-        message: format!(
-            "could not decode a value from a manager as {}: {err}",
-            std::any::type_name::<T>()
-        ),
-    })
+    let what = format_args!("a value from a manager as {}", std::any::type_name::<T>());
+    codec::decode(bytes, &what).map_err(|message| Error::Codec { message })
 }
 
 /// How a handle travels.

@@ -29,12 +29,14 @@
 //!
 //! - **The server is a child process** started like any [`Process`](flotilla_process::process::Process)
 //!   (this program re-executed, no `fork`): it stops when its [`Manager`] is dropped or shut
-//!   down, and when the owner dies, even by `SIGKILL` (its control pipe closes; it also
-//!   checks every second that it has not been orphaned), removing its socket as it goes.
+//!   down, and when the owner dies, even by `SIGKILL` (it is a daemon child). A local server
+//!   listens on an abstract Unix socket, a name with no file, so nothing is left behind
+//!   however either process dies.
 //! - **Always authenticated.** Each connection runs a mutual HMAC-SHA256 challenge-response on
 //!   the authkey, as Python's `multiprocessing.connection` does, before the server reads a
-//!   single request; a peer with the wrong key is refused. Local servers also sit on a Unix
-//!   socket in a `0700` directory. TCP traffic is authenticated, not encrypted (as in Python).
+//!   single request; a peer with the wrong key is refused. A local server also hangs up at
+//!   once on processes of other users, and a client does not talk to a local server run by
+//!   another user. TCP traffic is authenticated, not encrypted (as in Python).
 //! - **Hostile input is survivable.** Requests are length-prefixed and capped at 64 MiB,
 //!   checked before allocating; garbage, truncated frames and huge length prefixes end only
 //!   the offending connection, never the server.
@@ -42,6 +44,20 @@
 //!   (all its proxies for one manager share one session). When a process dies holding the
 //!   [`Lock`], the next acquisition gets [`LockError::OwnerDied`](flotilla_shared::LockError)
 //!   with the guard; permits it held come back; a [`Barrier`] it was waiting at breaks.
+//! - **Silent holders do not hang anyone either.** A process that is stopped (`SIGSTOP`) or
+//!   whose host or network goes silent never closes its connections. Clients renew their
+//!   session every quarter of the server's lease (10 s unless
+//!   [`ManagerBuilder::lease`] says otherwise); a session not heard from for a whole lease
+//!   ends as if its process had died, within the lease and an eighth of it. TCP connections
+//!   also use keepalive, so a connection to a host that went silent fails within about 8 s,
+//!   on both sides. A client expects every reply within the operation's own wait plus one
+//!   lease, so a stopped server fails its operations with
+//!   [`Error::Disconnected`](flotilla_core::Error::Disconnected) instead of hanging them (a wait
+//!   without a time limit is the exception: it waits as long as the server is alive).
+//! - **Strangers cannot crowd it out.** At most 16 connections from one peer (an IP address
+//!   or a local process), and 128 in all, may be proving the authkey at once; a new one over
+//!   a limit pushes out the oldest waiting, so silent connections cannot use up the
+//!   server's descriptors while an honest client gets in.
 //! - **Typed proxies, type-agnostic server.** The server stores the bytes the proxies encode;
 //!   proxies encode and decode with serde (postcard) on the client. Dict keys are compared by
 //!   their encoding. Objects live as long as the server (Python reference-counts them).
@@ -77,11 +93,13 @@
 
 mod auth;
 mod client;
+mod gate;
 mod handle;
 mod owner;
 mod protocol;
 mod proxies;
 mod server;
+mod sessions;
 mod transport;
 
 pub use self::handle::Proxy;

@@ -19,10 +19,17 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long `shutdown` (or `Drop`) waits for the server to exit before killing it.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a client may stay silent before the server ends its session, unless
+/// [`ManagerBuilder::lease`] says otherwise.
+const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// The shortest lease a builder accepts.
+const MIN_LEASE: Duration = Duration::from_millis(100);
+
 /// A server process holding shared objects, and this process's way to it: Python's
 /// `multiprocessing.Manager()` (and `BaseManager` for remote use).
 ///
-/// [`Manager::new`] starts the server as a child process on a private Unix socket;
+/// [`Manager::new`] starts the server as a child process on a private abstract Unix socket;
 /// [`Manager::builder`] can make it listen on TCP with a chosen authkey instead, and
 /// [`Manager::connect`] reaches a server started elsewhere. The methods [`dict`](Manager::dict),
 /// [`list`](Manager::list), [`namespace`](Manager::namespace), [`queue`](Manager::queue),
@@ -31,8 +38,17 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// The server stops when the `Manager` that started it is dropped or
 /// [`shut down`](Manager::shutdown), and when the process that started it dies, however it
-/// dies (even by `SIGKILL`: the server's control pipe closes). Proxies then fail with
-/// [`Error::Disconnected`].
+/// dies (even by `SIGKILL`: the server is a daemon child, which the kernel kills with its
+/// parent). Proxies then fail with [`Error::Disconnected`]. So a `Manager` that is not kept
+/// stops its server at once, which is a warning:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn start() -> Result<(), flotilla::Error> {
+///     flotilla::manager::Manager::new()?; // started and stopped
+///     Ok(())
+/// }
+/// ```
 ///
 /// # Examples
 ///
@@ -45,6 +61,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// assert_eq!(scores.get(&"ada".to_owned())?, Some(3));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+#[must_use = "dropping a Manager stops the server it started"]
 pub struct Manager {
     client: Arc<Client>,
     /// The server, if this manager started it and has not shut it down.
@@ -80,6 +97,7 @@ struct Server {
 pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     listen: Option<SocketAddr>,
+    lease: Option<Duration>,
 }
 
 impl ManagerBuilder {
@@ -116,12 +134,47 @@ impl ManagerBuilder {
         self
     }
 
+    /// How long a client process may stay silent before the server ends its session (default
+    /// 10 s). Clients renew their session on their own, every quarter lease, from a thread
+    /// of their own, so only a process that is stopped (`SIGSTOP`, a debugger) or cut off
+    /// (its host down, its network gone: a TCP connection that will never close) goes
+    /// silent. Its session then ends as if the process had died: the [`Lock`] it held is
+    /// given to the next acquirer with [`LockError::OwnerDied`](flotilla_shared::LockError),
+    /// its semaphore permits come back, a [`Barrier`] it waited at breaks, within the lease
+    /// and an eighth of it after the process was last heard from. If it comes back, its next
+    /// operation fails with [`Error::Disconnected`] saying so (a guard it holds no longer
+    /// holds the lock), and later ones run in a new session.
+    ///
+    /// A shorter lease notices a silent holder sooner, at the price of a renewal message
+    /// every quarter lease from every client process; the shortest accepted is 100 ms
+    /// ([`start`](ManagerBuilder::start) fails with [`Error::InvalidConfig`] below that).
+    /// On a [`listen`](ManagerBuilder::listen)ing manager, a holder whose TCP connection went
+    /// half-open (its host or network gone) is noticed by keepalive within about 8 s, even
+    /// under a longer lease.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flotilla::manager::Manager;
+    ///
+    /// let manager = Manager::builder().lease(Duration::from_secs(3)).start()?;
+    /// assert!(manager.event()?.set().is_ok());
+    /// let err = Manager::builder().lease(Duration::from_millis(10)).start().unwrap_err();
+    /// assert!(matches!(err, flotilla::Error::InvalidConfig { .. }));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> ManagerBuilder {
+        self.lease = Some(lease);
+        self
+    }
+
     /// Starts the server process and returns its owner.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for an empty authkey, [`Error::Spawn`] if the server could not
-    /// be started or could not listen (the address is taken, say).
+    /// [`Error::InvalidConfig`] for an empty authkey or a lease under 100 ms, [`Error::Spawn`]
+    /// if the server could not be started or could not listen (the address is taken, say).
     ///
     /// # Examples
     ///
@@ -143,14 +196,23 @@ impl ManagerBuilder {
                 })?
                 .to_vec(),
         };
+        let lease = self.lease.unwrap_or(DEFAULT_LEASE);
+        if lease < MIN_LEASE {
+            return Err(Error::InvalidConfig {
+                reason: format!("a manager's lease must be at least {MIN_LEASE:?}, not {lease:?}"),
+            });
+        }
         let (control, theirs) = pipe::<Started>(true)?;
         let config = Config {
             authkey: authkey.clone(),
             listen: self.listen,
+            lease,
         };
-        // Not a daemon: a parent-death SIGKILL would leave its socket behind. The server
-        // watches its control pipe and its parent instead, and exits cleanly.
-        let mut process = Process::new(serve_manager, (config, theirs)).with_name("ManagerServer");
+        // A daemon: it dies with this process, however this process dies, and leaves nothing
+        // behind (its socket is abstract).
+        let mut process = Process::new(serve_manager, (config, theirs))
+            .with_name("ManagerServer")
+            .with_daemon(true);
         process.start()?;
         let failed = |reason: String| {
             process.kill();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 /// Bumped whenever the messages change.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// The largest frame either side accepts: a value (or a whole dict's items) of 64 MiB.
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
@@ -26,8 +26,10 @@ pub(crate) type Session = [u8; 16];
 
 /// Where a manager's server listens.
 ///
-/// Local managers listen on a Unix socket in a private (`0700`) directory; a manager built
-/// with [`listen`](super::ManagerBuilder::listen) listens on TCP. Both require the authkey.
+/// Local managers listen on an abstract Unix socket (a name, no file: nothing is left behind
+/// when the server dies, however it dies), which only processes of the same user and network
+/// namespace can use; a manager built with [`listen`](super::ManagerBuilder::listen) listens
+/// on TCP. Both require the authkey.
 ///
 /// # Examples
 ///
@@ -36,15 +38,18 @@ pub(crate) type Session = [u8; 16];
 ///
 /// let addr: Address = "127.0.0.1:5000".parse::<std::net::SocketAddr>()?.into();
 /// assert_eq!(addr.to_string(), "127.0.0.1:5000");
+/// assert_eq!(Address::Abstract("mine".to_owned()).to_string(), "unix:@mine");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Address {
-    /// A Unix socket on this machine.
+    /// A Unix socket file on this machine.
     Unix(PathBuf),
     /// A TCP address.
     Tcp(SocketAddr),
+    /// An abstract Unix socket on this machine (Linux), by name.
+    Abstract(String),
 }
 
 impl From<SocketAddr> for Address {
@@ -58,6 +63,7 @@ impl fmt::Display for Address {
         match self {
             Address::Unix(path) => write!(f, "unix:{}", path.display()),
             Address::Tcp(addr) => write!(f, "{addr}"),
+            Address::Abstract(name) => write!(f, "unix:@{name}"),
         }
     }
 }
@@ -90,6 +96,27 @@ pub(crate) enum Request<'a> {
     Lookup { name: &'a str, kind: Kind },
     /// An operation on object `id`.
     Op { id: u64, op: Op<'a> },
+    /// Nothing but "this process is still here": renews the session's lease.
+    Renew,
+}
+
+impl Request<'_> {
+    /// How long the server may wait before it replies: `None` for a request it answers at
+    /// once, `Some(None)` for a wait without a time limit.
+    pub(crate) fn waits(&self) -> Option<Option<Duration>> {
+        let Request::Op { op, .. } = self else {
+            return None;
+        };
+        match op {
+            Op::QueuePut { wait, .. }
+            | Op::QueueGet { wait }
+            | Op::LockAcquire { wait }
+            | Op::EventWait { wait }
+            | Op::SemAcquire { wait }
+            | Op::BarrierWait { wait } => Some(*wait),
+            _ => None,
+        }
+    }
 }
 
 /// An operation on one object. Keys, values and items are the proxies' encodings, carried as
@@ -187,8 +214,11 @@ pub(crate) enum Op<'a> {
 /// From the server to a client.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply {
-    /// The session is open.
-    Ready,
+    /// The session is open; the client must be heard from at least once per `lease`.
+    Ready { lease: Duration },
+    /// The session named in the hello expired (it was silent for longer than its `lease`);
+    /// what it held was given back. The client starts a new session.
+    Expired { lease: Duration },
     /// A new object's id.
     Created(u64),
     /// The request succeeded and has nothing to return.

@@ -13,7 +13,7 @@ use super::client::unexpected;
 use super::handle::{Handle, Proxy, decode, encode, sealed};
 use super::protocol::{Kind, Op, Reply};
 use flotilla_core::Error;
-use flotilla_process::process::{GetError, PutError};
+use flotilla_process::process::{GetError, PutError, SendError};
 use flotilla_shared::LockError;
 
 /// Ties a proxy to its item types without owning any (so proxies are `Send` and `Sync`
@@ -620,8 +620,8 @@ impl Namespace {
 ///
 /// Unlike [`process::Queue`](flotilla_process::process::Queue), whose items live in the process that
 /// created it, this queue lives in the manager's server: it outlives its creator's other
-/// work and can be reached over TCP. Errors are the process queue's [`PutError`] and
-/// [`GetError`].
+/// work and can be reached over TCP. Errors are the process queue's [`SendError`],
+/// [`PutError`] and [`GetError`]; every failed put hands the item back.
 ///
 /// # Examples
 ///
@@ -667,8 +667,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Disconnected`] if the manager is gone, [`Error::Codec`] if the item cannot be
-    /// encoded. The item is dropped; [`put_timeout`](Queue::put_timeout) hands it back.
+    /// A [`SendError`] handing the item back, with [`Error::Disconnected`] if the manager is
+    /// gone (also when it goes while this put waits for room) or [`Error::Codec`] if the item
+    /// cannot be encoded. `?` turns it into the [`Error`].
     ///
     /// # Blocking
     ///
@@ -683,10 +684,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// assert_eq!(q.qsize()?, 1);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn put(&self, item: T) -> Result<(), Error> {
+    pub fn put(&self, item: T) -> Result<(), SendError<T>> {
         self.put_waiting(item, None).map_err(|err| match err {
-            PutError::Failed(_, err) => err,
-            PutError::Full(_) => unexpected(&Reply::TimedOut),
+            PutError::Failed(item, error) => SendError { item, error },
+            PutError::Full(item) => SendError {
+                item,
+                error: unexpected(&Reply::TimedOut),
+            },
         })
     }
 
@@ -833,8 +837,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 /// of the manager, while holding it, the server releases it and the next acquisition
 /// succeeds but reports [`LockError::OwnerDied`] with the guard, like the
 /// [shared-memory lock](flotilla_shared::Lock): repair the data, then
-/// [`mark_consistent`](LockGuard::mark_consistent). Nobody hangs. Connection failures are
-/// [`LockError::Os`], wrapping the [`Error`].
+/// [`mark_consistent`](LockGuard::mark_consistent). Nobody hangs. The same happens when the
+/// holder goes silent (stopped, or cut off from the server) for longer than the manager's
+/// [lease](super::ManagerBuilder::lease): a guard can outlive its hold, and a holder that
+/// comes back is told so by its next operation's [`Error::Disconnected`]. Connection
+/// failures are [`LockError::Os`], wrapping the [`Error`].
 ///
 /// # Examples
 ///
@@ -855,7 +862,15 @@ pub struct Lock {
 
 proxy!(Lock, Lock);
 
-/// Holds a manager [`Lock`]; dropping it releases the lock.
+/// Holds a manager [`Lock`]; dropping it releases the lock. So a guard that is not kept
+/// releases the lock at once, which is a warning:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn take(lock: &flotilla::manager::Lock) {
+///     lock.lock().unwrap(); // taken and released
+/// }
+/// ```
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {

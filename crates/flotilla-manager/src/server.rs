@@ -1,14 +1,15 @@
 //! The manager's server: a process holding the shared objects, serving each connection on its
 //! own thread.
 //!
-//! [`Manager::start`](super::Manager) runs [`serve_manager`] as a child process and keeps the
-//! other end of a pipe; the server serves until that pipe closes, which happens when the owner
-//! drops the [`Manager`](super::Manager), shuts it down, or dies however it dies (the kernel
-//! closes a dead process's descriptors). In case a copy of the owner's end outlives the owner
-//! (a `fork` without `exec` in the owner), the server also exits once it is reparented. Either
-//! way it exits cleanly, removing its socket, which a parent-death `SIGKILL` would not allow.
+//! [`Manager::start`](super::Manager) runs [`serve_manager`] as a daemon child process (the
+//! kernel kills it when its owner dies, however the owner dies) and keeps the other end of a
+//! pipe; the server serves until that pipe closes or says stop, which happens when the owner
+//! drops the [`Manager`](super::Manager) or shuts it down. A local server listens on an
+//! abstract socket, so nothing is left behind however it ends.
 //!
-//! Each connection is authenticated first ([`auth::accept`]); nothing else is read before.
+//! Each connection is authenticated first ([`auth::accept`]); nothing else is read before,
+//! and the [`Gate`] bounds how many such handshakes run at once. The hello that follows
+//! must also arrive within [`auth::HANDSHAKE_TIMEOUT`].
 //! After that a frame longer than [`MAX_MESSAGE`] or one that does not decode ends that one
 //! connection with a [`Reply::Refused`], and is logged; the server and every other connection
 //! go on. Values are stored as the bytes the proxies encoded: the server is type-agnostic.
@@ -16,8 +17,9 @@
 //! Blocking operations (a queue's `get`, a lock's `acquire`, ...) block only their own
 //! connection's thread, and check every [`PEER_CHECK`] that the client is still there, so a
 //! client that dies while waiting leaves nothing behind. Locks and semaphore permits belong
-//! to the client's session; when its last connection closes, they are given back (a lock is
-//! marked so that its next holder learns that a holder died).
+//! to the client's session; when its last connection closes, or when it is silent for longer
+//! than its lease ([`Sessions`]), they are given back (a lock is marked so that its next
+//! holder learns that a holder died).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::BufReader;
@@ -28,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::auth;
+use super::gate::Gate;
 use super::protocol::{Address, Kind, MAX_MESSAGE, Op, Reply, Request, Session, VERSION};
+use super::sessions::{Expired, Member, Sessions};
 use super::transport::{self, Listener, Stream};
 use flotilla_core::primitives::{Arc, Condvar, Mutex, MutexGuard, lock};
 use flotilla_process::process::Connection;
@@ -37,10 +41,6 @@ use flotilla_process::wire::{self, ReadError};
 /// Each connection reads through a buffer this large, so that a small request is one system
 /// call.
 const READ_BUFFER: usize = 8 << 10;
-
-/// How often the server checks that its owner is still its parent, in case the control pipe
-/// does not close when the owner dies.
-const OWNER_CHECK: Duration = Duration::from_secs(1);
 
 /// How often a thread waiting for a client checks that the client is still connected.
 const PEER_CHECK: Duration = Duration::from_millis(200);
@@ -52,6 +52,8 @@ pub(crate) struct Config {
     pub(crate) authkey: Vec<u8>,
     /// A TCP address to listen on; a private Unix socket when `None`.
     pub(crate) listen: Option<SocketAddr>,
+    /// How long a client may stay silent before its session ends.
+    pub(crate) lease: Duration,
 }
 
 /// The server's first and only message to its owner.
@@ -68,42 +70,46 @@ pub(crate) enum Started {
 #[flotilla_process::task(internal, crate = flotilla_process)]
 pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
     let bound = match config.listen {
-        Some(addr) => {
-            transport::bind_tcp(addr).map(|(listener, address)| (listener, address, None))
-        }
-        None => {
-            transport::bind_unix().map(|(listener, address, dir)| (listener, address, Some(dir)))
-        }
+        Some(addr) => transport::bind_tcp(addr),
+        None => transport::bind_local(),
     };
-    let (listener, address, dir) = match bound {
+    let (listener, address) = match bound {
         Ok(bound) => bound,
         Err(why) => {
             let _ = owner.send(&Started::Failed(why));
             return;
         }
     };
-    let server = Arc::new(Server::new(config.authkey));
+    let server = Arc::new(Server::new(config.authkey, config.lease));
+    let expiring = Arc::clone(&server);
     let accepting = std::thread::Builder::new()
-        .name("flotilla-manager-accept".to_owned())
-        .spawn(move || accept(&server, &listener));
+        .name("flotilla-manager-lease".to_owned())
+        .spawn(move || expire(&expiring))
+        .and_then(|_| {
+            std::thread::Builder::new()
+                .name("flotilla-manager-accept".to_owned())
+                .spawn(move || accept(&server, &listener))
+        });
     let report = match accepting {
-        Ok(_) => Started::Listening(address.clone()),
+        Ok(_) => Started::Listening(address),
         Err(err) => Started::Failed(format!("could not start the accepting thread: {err}")),
     };
     if owner.send(&report).is_ok() && matches!(report, Started::Listening(_)) {
-        let parent = std::os::unix::process::parent_id();
-        // Any message, or the pipe closing, means stop; so does being orphaned.
-        while !owner.poll(Some(OWNER_CHECK)) {
-            if std::os::unix::process::parent_id() != parent {
-                break;
-            }
-        }
-    }
-    if let (Address::Unix(path), Some(dir)) = (&address, dir) {
-        let _ = std::fs::remove_file(path);
-        let _ = std::fs::remove_dir(dir);
+        // Any message, or the pipe closing, means stop.
+        owner.poll(None);
     }
     // Returning ends the process, and with it every connection.
+}
+
+/// Ends silent sessions, for the life of the server.
+fn expire(server: &Server) {
+    loop {
+        std::thread::sleep(server.sessions.check_every());
+        for session in server.sessions.expire_silent() {
+            tracing::warn!("manager: a client was silent for longer than its lease");
+            server.release(session);
+        }
+    }
 }
 
 /// Accepts connections for the life of the server.
@@ -111,6 +117,7 @@ fn accept(server: &Arc<Server>, listener: &Listener) {
     loop {
         match listener.accept() {
             Ok(stream) => {
+                let stream = Arc::new(stream);
                 let server = Arc::clone(server);
                 let spawned = std::thread::Builder::new()
                     .name("flotilla-manager-conn".to_owned())
@@ -119,6 +126,9 @@ fn accept(server: &Arc<Server>, listener: &Listener) {
                 if let Err(err) = spawned {
                     tracing::warn!(%err, "manager: could not start a connection thread");
                 }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                tracing::warn!(%err, "manager: hung up on a stranger");
             }
             Err(err) => {
                 // Out of descriptors, typically: back off rather than spin.
@@ -137,8 +147,10 @@ struct Server {
     objects: Mutex<Vec<Arc<Object>>>,
     /// Published objects by name.
     names: Mutex<HashMap<String, u64>>,
-    /// Open connections per session.
-    sessions: Mutex<HashMap<Session, usize>>,
+    /// Who is connected, and their leases.
+    sessions: Sessions,
+    /// Connections not yet authenticated.
+    gate: Gate,
 }
 
 /// One shared object: its state and a condition variable signalled on every change.
@@ -207,10 +219,17 @@ impl Object {
         let deadline = wait.and_then(|wait| Instant::now().checked_add(wait));
         let mut checked = Instant::now();
         let mut body = self.lock();
+        let mut waited = false;
         loop {
+            // A client that died while it waited must not have its operation done for it
+            // now (a put would add an item nobody will know was added).
+            if waited && peer.peer_gone() {
+                return Err(Stop::PeerGone);
+            }
             if let Some(value) = ready(&mut body) {
                 return Ok(value);
             }
+            waited = true;
             let now = Instant::now();
             let slice = match deadline {
                 Some(deadline) if deadline <= now => return Err(Stop::TimedOut),
@@ -233,12 +252,13 @@ impl Object {
 }
 
 impl Server {
-    fn new(authkey: Vec<u8>) -> Server {
+    fn new(authkey: Vec<u8>, lease: Duration) -> Server {
         Server {
             authkey,
             objects: Mutex::new(Vec::new()),
             names: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Sessions::new(lease),
+            gate: Gate::default(),
         }
     }
 
@@ -301,24 +321,9 @@ impl Server {
         }
     }
 
-    fn join(&self, session: Session) {
-        *lock(&self.sessions).entry(session).or_default() += 1;
-    }
-
-    /// Counts a connection out; when a session's last connection closes, gives back what the
-    /// session held.
-    fn leave(&self, session: Session) {
-        {
-            let mut sessions = lock(&self.sessions);
-            let Some(count) = sessions.get_mut(&session) else {
-                return;
-            };
-            *count -= 1;
-            if *count > 0 {
-                return;
-            }
-            sessions.remove(&session);
-        }
+    /// Gives back what `session` held: its locks (marked so that the next holder learns that
+    /// a holder died) and its semaphore permits.
+    fn release(&self, session: Session) {
         let objects: Vec<Arc<Object>> = lock(&self.objects).clone();
         for object in objects {
             let mut body = object.lock();
@@ -344,13 +349,20 @@ impl Server {
 }
 
 /// Serves one connection until it closes or misbehaves.
-fn serve(server: &Server, stream: &Stream) {
+fn serve(server: &Server, stream: &Arc<Stream>) {
+    let pass = server.gate.enter(stream);
     if let Err(why) = auth::accept(stream, &server.authkey) {
         tracing::warn!(%why, "manager: connection refused");
         return;
     }
-    let mut input = BufReader::with_capacity(READ_BUFFER, stream);
+    let mut input = BufReader::with_capacity(READ_BUFFER, &**stream);
     let mut body = Vec::new();
+    if stream
+        .set_read_timeout(Some(auth::HANDSHAKE_TIMEOUT))
+        .is_err()
+    {
+        return;
+    }
     let session = match read_request(stream, &mut input, &mut body) {
         Some(Request::Hello { version, session }) if version == VERSION => session,
         Some(Request::Hello { version, .. }) => {
@@ -366,23 +378,37 @@ fn serve(server: &Server, stream: &Stream) {
         }
         None => return,
     };
+    if stream.set_read_timeout(None).is_err() {
+        return;
+    }
+    drop(pass);
+    let lease = server.sessions.lease();
     /// Counts the connection out of its session when it ends, however it ends.
-    struct Member<'a>(&'a Server, Session);
-    impl Drop for Member<'_> {
+    struct Leaving<'a>(&'a Server, Member);
+    impl Drop for Leaving<'_> {
         fn drop(&mut self) {
-            self.0.leave(self.1);
+            if self.0.sessions.leave(&self.1) {
+                self.0.release(self.1.session());
+            }
         }
     }
-    server.join(session);
-    let _member = Member(server, session);
-    if send(stream, &Reply::Ready).is_err() {
+    let member = match server.sessions.join(session, Arc::clone(stream)) {
+        Ok(member) => Leaving(server, member),
+        Err(Expired) => {
+            let _ = send(stream, &Reply::Expired { lease });
+            return;
+        }
+    };
+    if send(stream, &Reply::Ready { lease }).is_err() {
         return;
     }
     loop {
         let Some(request) = read_request(stream, &mut input, &mut body) else {
             return;
         };
+        server.sessions.renew(&member.1);
         let reply = match request {
+            Request::Renew => Reply::Done,
             Request::Hello { .. } => {
                 refuse(stream, "already said hello".to_owned());
                 return;

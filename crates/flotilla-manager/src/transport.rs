@@ -1,16 +1,34 @@
-//! Sockets, Unix or TCP, behind one type; and the private directory of a local server's socket.
+//! Sockets, Unix or TCP, behind one type.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::protocol::Address;
 use flotilla_core::primitives::spin_until;
-use flotilla_process::__private::broker;
-use flotilla_process::process::sys;
+use flotilla_process::process::{socket, sys};
+
+/// After this long without traffic, a TCP connection is probed...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+/// ...every this long...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// ...and given up after this many unanswered probes: a peer whose host or network went
+/// silent is noticed within 8 s, on an idle connection as on one with data waiting to be
+/// acknowledged.
+const KEEPALIVE_PROBES: u32 = 3;
+
+/// Who is at the other end of a connection, for limits per peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// A TCP peer, by address.
+    Ip(IpAddr),
+    /// A local process, by pid.
+    Process(u32),
+    /// Unknown (its credentials could not be read).
+    Unknown,
+}
 
 /// One connected socket.
 #[derive(Debug)]
@@ -20,14 +38,14 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    /// Connects to `address`; for TCP, with Nagle's algorithm off (every message is one
-    /// small request or reply, answered before the next).
+    /// Connects to `address`; for TCP, set up as [`tune`] says.
     pub(crate) fn connect(address: &Address) -> io::Result<Stream> {
         match address {
             Address::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+            Address::Abstract(name) => socket::connect(name.as_bytes()).map(Stream::Unix),
             Address::Tcp(addr) => {
                 let stream = TcpStream::connect(addr)?;
-                stream.set_nodelay(true)?;
+                tune(&stream)?;
                 Ok(Stream::Tcp(stream))
             }
         }
@@ -37,6 +55,33 @@ impl Stream {
         match self {
             Stream::Unix(stream) => stream.set_read_timeout(timeout),
             Stream::Tcp(stream) => stream.set_read_timeout(timeout),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Unix(stream) => stream.set_write_timeout(timeout),
+            Stream::Tcp(stream) => stream.set_write_timeout(timeout),
+        }
+    }
+
+    /// Shuts the connection down both ways: the peer sees it closed, and a thread of ours
+    /// reading from it or waiting on it wakes to find it closed.
+    pub(crate) fn shut_down(&self) {
+        let _ = match self {
+            Stream::Unix(stream) => stream.shutdown(Shutdown::Both),
+            Stream::Tcp(stream) => stream.shutdown(Shutdown::Both),
+        };
+    }
+
+    /// Who is at the other end.
+    pub(crate) fn peer(&self) -> Peer {
+        match self {
+            Stream::Unix(stream) => sys::peer_credentials(stream.as_fd())
+                .map_or(Peer::Unknown, |(pid, _)| Peer::Process(pid)),
+            Stream::Tcp(stream) => stream
+                .peer_addr()
+                .map_or(Peer::Unknown, |addr| Peer::Ip(addr.ip())),
         }
     }
 
@@ -114,14 +159,32 @@ impl Listener {
     /// Waits for the next connection.
     pub(crate) fn accept(&self) -> io::Result<Stream> {
         match self {
-            Listener::Unix(listener) => listener.accept().map(|(s, _)| Stream::Unix(s)),
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept()?;
+                // Anyone in the network namespace can reach an abstract socket: hang up on
+                // other users before reading a byte.
+                socket::trusted(&stream)?;
+                Ok(Stream::Unix(stream))
+            }
             Listener::Tcp(listener) => {
                 let (stream, _) = listener.accept()?;
-                stream.set_nodelay(true)?;
+                tune(&stream)?;
                 Ok(Stream::Tcp(stream))
             }
         }
     }
+}
+
+/// Sets a TCP connection up: Nagle's algorithm off (every message is one small request or
+/// reply, answered before the next) and keepalive on, so that a silent peer is noticed.
+fn tune(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    sys::keep_alive(
+        stream.as_fd(),
+        KEEPALIVE_IDLE,
+        KEEPALIVE_INTERVAL,
+        KEEPALIVE_PROBES,
+    )
 }
 
 /// Binds a TCP listener on `addr` (port 0 picks a free port); returns it with the address it
@@ -135,10 +198,9 @@ pub(crate) fn bind_tcp(addr: std::net::SocketAddr) -> Result<(Listener, Address)
     Ok((Listener::Tcp(listener), Address::Tcp(local)))
 }
 
-/// Binds a Unix socket in a new private (`0700`) directory; returns the listener, its address
-/// and the directory (to remove at exit).
-pub(crate) fn bind_unix() -> Result<(Listener, Address, PathBuf), String> {
-    let (dir, path, listener) = broker::bind_private("flotilla-manager", "manager.sock")
+/// Binds an abstract Unix socket under a new name; returns the listener and its address.
+pub(crate) fn bind_local() -> Result<(Listener, Address), String> {
+    let (name, listener) = socket::bind("flotilla-manager")
         .map_err(|complaint| format!("could not start the manager's server: {complaint}"))?;
-    Ok((Listener::Unix(listener), Address::Unix(path), dir))
+    Ok((Listener::Unix(listener), Address::Abstract(name)))
 }

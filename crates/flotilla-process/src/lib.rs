@@ -12,6 +12,7 @@
 //!   with a fingerprint of its argument and result types;
 //! - [`process`]: `Process`, pipes, queues and the queue broker;
 //! - `process_pool`: the [`ProcessPoolExecutor`] and its workers;
+//! - `runtime`: what Rust's start-up code would have set up, for code that runs before `main`;
 //! - `entry`: the constructor that runs before `main` and turns a re-executed copy of the
 //!   program into a worker or a `Process` child;
 //! - [`backend`]: the kit for executors outside flotilla (the Redis executor).
@@ -43,6 +44,7 @@ mod fingerprint;
 pub mod process;
 mod process_pool;
 mod registry;
+mod runtime;
 #[doc(hidden)]
 pub mod wire;
 
@@ -56,11 +58,6 @@ pub mod __private {
     pub use crate::registry::{TASKS, TaskEntry};
     pub use flotilla_core::Task;
     pub use linkme;
-
-    /// The queue broker's private-socket helper, which the manager's server listens on too.
-    pub mod broker {
-        pub use crate::process::broker::bind_private;
-    }
 
     /// Registers the task type `$name` by name, so that worker processes can find it.
     #[doc(hidden)]

@@ -197,6 +197,20 @@ pub(crate) fn check() -> Result<(), Error> {
     }
 }
 
+/// Fails if another task of this program shares `name`.
+///
+/// # Errors
+///
+/// [`Error::DuplicateTask`] naming it.
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+    if index().duplicates.contains(&name) {
+        return Err(Error::DuplicateTask {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Every task by name, and the names registered more than once (which no lookup finds).
 struct Index {
     tasks: HashMap<&'static str, &'static TaskEntry>,

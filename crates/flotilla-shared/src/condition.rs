@@ -1,12 +1,11 @@
 //! [`Condition`]: a process-shared condition variable with its own robust lock.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::lock::{LockError, RawGuard, Wait, report};
+use super::lock::{Holder, LockError, RawGuard, Wait, report};
 use super::segment::Kind;
 use super::sync::{Synced, WORDS, Waited, deadline_after};
 use flotilla_core::Error;
@@ -33,6 +32,10 @@ const SIGNALS: usize = 1;
 ///   `RLock`: a condition wait must release the lock completely.
 /// - A holder that dies makes the next acquisition — and a `wait` that takes the lock back
 ///   after it — report [`LockError::OwnerDied`], still holding the lock.
+/// - A process killed while waiting costs nothing later: waiters sleep on a futex word in
+///   the shared memory, not a process-shared `pthread_cond_t` (whose wake-ups, on glibc,
+///   wait for every earlier waiter to leave, which a killed one never does), so no
+///   notify ever waits for anyone.
 /// - Like any condition variable (and `std::sync::Condvar`), `wait` may return `true`
 ///   without a matching notify, in particular when a waiting process was killed (its share of
 ///   a notify is passed on, never lost): check the condition in a loop, or use
@@ -63,9 +66,12 @@ const SIGNALS: usize = 1;
 /// assert!(producer.join(None));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping a `Condition` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct Condition {
-    inner: Arc<Synced>,
+    inner: Synced,
 }
 
 impl Condition {
@@ -82,9 +88,7 @@ impl Condition {
     /// ```
     pub fn new() -> Result<Condition, Error> {
         let inner = Synced::create("condition", [0; WORDS])?;
-        Ok(Condition {
-            inner: Arc::new(inner),
-        })
+        Ok(Condition { inner })
     }
 
     /// Takes the condition's lock, waiting as long as it takes (Python's `with cond:`).
@@ -149,8 +153,8 @@ impl Condition {
     }
 
     fn acquire(&self, wait: Wait) -> Result<ConditionGuard<'_>, LockError<ConditionGuard<'_>>> {
-        let cond = &*self.inner;
-        report(cond.locked().header().acquire(wait), |raw| ConditionGuard {
+        let cond = &self.inner;
+        report(cond.acquire(wait, Holder::User), |raw| ConditionGuard {
             cond,
             raw,
         })
@@ -175,14 +179,16 @@ impl Serialize for Condition {
 impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let inner = Synced::decode(deserializer, Kind::Condition)?;
-        Ok(Condition {
-            inner: Arc::new(inner),
-        })
+        Ok(Condition { inner })
     }
 }
 
 /// A [`Condition`]'s lock, held; released when dropped. Waiting and notifying happen
 /// through it, so they can only be done with the lock held, as Python requires.
+///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent (the next holder gets
+/// [`LockError::OwnerDied`]); forgotten, it keeps the lock held until this thread ends and the
+/// memory mapped, as a [`LockGuard`](super::LockGuard) does.
 ///
 /// Not `Send`: it must be released by the thread that took it.
 ///
@@ -190,6 +196,16 @@ impl<'de> Deserialize<'de> for Condition {
 /// fn is_send<T: Send>() {}
 /// is_send::<flotilla::shared::ConditionGuard<'static>>();
 /// ```
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let cond = flotilla::shared::Condition::new().unwrap();
+/// cond.lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct ConditionGuard<'a> {
     cond: &'a Synced,
     raw: RawGuard<'a>,
@@ -204,11 +220,17 @@ impl ConditionGuard<'_> {
     ///
     /// [`LockError::OwnerDied`] with that same answer if a holder of the lock has died and
     /// nobody has called [`mark_consistent`](ConditionGuard::mark_consistent) since; the lock
-    /// is held again either way.
+    /// is held again either way. A holder that dies *while* this thread waits ends the wait
+    /// early as soon as the lock is taken over from it (by another thread or process, since
+    /// whoever takes it over wakes every waiter), with `OwnerDied(false)` unless a notify came
+    /// too: the dead holder may have changed the data without notifying, so look at it. A
+    /// holder killed inside [`notify`](ConditionGuard::notify) has either woken this thread
+    /// already or notified nobody.
     ///
     /// # Blocking
     ///
-    /// Until notified, or `timeout`; forever if never notified and `timeout` is `None`.
+    /// Until notified, a holder found dead, or `timeout`; forever if none of these happens
+    /// and `timeout` is `None`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -220,16 +242,13 @@ impl ConditionGuard<'_> {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool, LockError<bool>> {
         let until = timeout.and_then(deadline_after);
         let cond = self.cond;
+        let header = cond.locked().header();
+        let inconsistent_before = header.died();
         cond.set_word(WAITING, cond.word(WAITING) + 1);
-        let mut died = false;
         let notified = loop {
-            let timed_out = match cond.wait_reporting(&self.raw, until) {
-                Waited::Woken => false,
+            let timed_out = match cond.wait_reporting(&mut self.raw, until) {
+                Waited::Woken | Waited::OwnerDied => false,
                 Waited::TimedOut => true,
-                Waited::OwnerDied => {
-                    died = true;
-                    false
-                }
             };
             let waiting = cond.word(WAITING) - 1;
             let signals = cond.word(SIGNALS);
@@ -238,12 +257,14 @@ impl ConditionGuard<'_> {
                 cond.set_word(WAITING, waiting);
                 break true;
             }
-            if timed_out {
+            // Whoever took the lock over from a dead holder woke every waiter (and marked the
+            // lock inconsistent) so that they look at the data now.
+            if timed_out || (header.died() && !inconsistent_before) {
                 cond.set_word(WAITING, waiting);
                 break false;
             }
         };
-        if died || cond.locked().header().died() {
+        if header.died() {
             Err(LockError::OwnerDied(notified))
         } else {
             Ok(notified)
@@ -315,8 +336,7 @@ impl ConditionGuard<'_> {
         let signals = cond.word(SIGNALS);
         let wanted = signals.saturating_add(n).min(cond.word(WAITING));
         if wanted > signals {
-            cond.set_word(SIGNALS, wanted);
-            cond.notify_all();
+            cond.wake_all_then(|| cond.set_word(SIGNALS, wanted));
         }
     }
 

@@ -12,7 +12,7 @@ use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::layout::{Layout, layout};
-use super::lock::{Header, LockError, Locked, RawGuard, Wait, report};
+use super::lock::{Acquired, Header, Holder, LockError, Locked, RawGuard, Wait, report};
 use super::segment::{self, Adopted, Kind, Segment};
 use flotilla_core::Error;
 use flotilla_process::wire::refusal;
@@ -36,7 +36,7 @@ fn layout_of<T>(locked: bool, count: usize) -> Result<Layout, String> {
 
 /// `count` elements of `T` in a locked segment: the storage of [`Value`] and [`Array`].
 struct LockedCells<T> {
-    locked: Arc<Locked>,
+    locked: Locked,
     /// Offset of element 0 from the segment's base.
     data: usize,
     count: usize,
@@ -50,7 +50,7 @@ impl<T: Pod> LockedCells<T> {
         let segment = Segment::create(layout.total).map_err(|err| segment::io_error(what, err))?;
         let locked = Locked::init(segment).map_err(|err| segment::io_error(what, err))?;
         let cells = LockedCells {
-            locked: Arc::new(locked),
+            locked,
             data: layout.data,
             count: init.len(),
             _values: PhantomData,
@@ -65,7 +65,7 @@ impl<T: Pod> LockedCells<T> {
         let layout = layout_of::<T>(true, adopted.count).map_err(refusal::decoding)?;
         let segment = Segment::open(adopted.fd, layout.total).map_err(refusal::decoding)?;
         Ok(LockedCells {
-            locked: Arc::new(Locked::adopt(segment)),
+            locked: Locked::adopt(segment),
             data: layout.data,
             count: adopted.count,
             _values: PhantomData,
@@ -80,15 +80,17 @@ impl<T: Pod> LockedCells<T> {
         unsafe { self.locked.segment().base().add(self.data).cast::<T>() }
     }
 
-    fn acquire(&self, wait: Wait) -> Result<(RawGuard<'_>, bool), LockError> {
-        self.locked.header().acquire(wait)
+    fn acquire(&self, wait: Wait) -> Result<Acquired<'_>, LockError> {
+        self.locked.acquire(wait, Holder::User)
     }
 
     /// Runs `f` on the elements with the lock held, reporting a dead holder as an error.
     fn with<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R, LockError> {
         match self.acquire(Wait::Block)? {
-            (_, true) => Err(LockError::OwnerDied(())),
-            (guard, false) => {
+            Acquired {
+                inconsistent: true, ..
+            } => Err(LockError::OwnerDied(())),
+            Acquired { guard, .. } => {
                 // SAFETY: see `elements`; `guard` holds the lock for the whole borrow.
                 let elements = unsafe { self.elements() };
                 let result = f(elements);
@@ -128,7 +130,7 @@ impl<T: Pod> LockedCells<T> {
 impl<T> Clone for LockedCells<T> {
     fn clone(&self) -> Self {
         LockedCells {
-            locked: Arc::clone(&self.locked),
+            locked: self.locked.clone(),
             data: self.data,
             count: self.count,
             _values: PhantomData,
@@ -156,6 +158,9 @@ impl<T> Clone for LockedCells<T> {
 /// assert_eq!(counter.load().unwrap(), 5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping a `Value` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct Value<T> {
     cells: LockedCells<T>,
 }
@@ -334,7 +339,23 @@ impl<'de, T: Pod> Deserialize<'de> for Value<T> {
     }
 }
 
-/// Access to a [`Value`] with its lock held; releases the lock when dropped. Not `Send`.
+/// Access to a [`Value`] with its lock held; releases the lock when dropped.
+///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent (the next holder gets
+/// [`LockError::OwnerDied`]); forgotten, it keeps the lock held until this thread ends and the
+/// memory mapped, as a [`LockGuard`](super::LockGuard) does.
+///
+/// Not `Send`: it must be released by the thread that took it.
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let value = flotilla::shared::Value::new(0u8).unwrap();
+/// value.get_lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct ValueGuard<'a, T> {
     value: &'a mut T,
     raw: RawGuard<'a>,
@@ -400,6 +421,9 @@ impl<T: fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
 /// assert_eq!(squares.to_vec()?, [0, 1, 4, 9]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping an `Array` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct Array<T> {
     cells: LockedCells<T>,
 }
@@ -629,7 +653,22 @@ impl<'de, T: Pod> Deserialize<'de> for Array<T> {
 }
 
 /// Access to an [`Array`]'s elements with its lock held; releases the lock when dropped.
-/// Not `Send`.
+///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent (the next holder gets
+/// [`LockError::OwnerDied`]); forgotten, it keeps the lock held until this thread ends and the
+/// memory mapped, as a [`LockGuard`](super::LockGuard) does.
+///
+/// Not `Send`: it must be released by the thread that took it.
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let array = flotilla::shared::Array::<u8>::new(2).unwrap();
+/// array.get_lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct ArrayGuard<'a, T> {
     elements: &'a mut [T],
     raw: RawGuard<'a>,
@@ -834,6 +873,9 @@ impl<T> Clone for RawCells<T> {
 /// assert_eq!(flag.load(), 1);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `RawValue` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct RawValue<T> {
     cells: RawCells<T>,
 }
@@ -927,6 +969,9 @@ impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
 /// assert_eq!(a.to_vec(), [0, 0, 9]);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `RawArray` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 pub struct RawArray<T> {
     cells: RawCells<T>,
 }

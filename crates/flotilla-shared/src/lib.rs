@@ -31,11 +31,19 @@
 //! # How it differs from Python
 //!
 //! - **Robust locks.** The lock is a process-shared, robust, error-checking pthread mutex. If
-//!   a holder dies (killed, crashed, or its thread ended) while holding it, the next
-//!   acquisition does not hang: it succeeds but reports [`LockError::OwnerDied`], handing the
-//!   guard back. Every acquisition reports it until some holder calls `mark_consistent()`,
-//!   much like a poisoned `std::sync::Mutex`. Locking twice from one thread is
-//!   [`LockError::WouldDeadlock`] rather than a hang.
+//!   a holder goes away while holding it — its process killed, crashed, exited or exec'd, or
+//!   its thread ended — the next acquisition does not hang: it succeeds but reports
+//!   [`LockError::OwnerDied`], handing the guard back. A panic that unwinds through a guard
+//!   reports the same, much like a poisoned `std::sync::Mutex`. Every acquisition reports it
+//!   until some holder calls `mark_consistent()`. Locking twice from one thread is
+//!   [`LockError::WouldDeadlock`] rather than a hang. A thread may hold at most [`MAX_HELD`]
+//!   shared locks at once ([`LockError::TooManyHeld`] beyond), the most whose holder the
+//!   kernel reports when the thread dies.
+//! - **Dead waiters cost nothing.** A process killed while waiting on a [`Condition`],
+//!   [`Event`], [`Semaphore`] or [`Barrier`] leaves nothing that a later wake-up waits for:
+//!   waiters sleep on a futex word in the shared memory, not on a process-shared
+//!   `pthread_cond_t`. Whoever takes a lock over from a dead holder wakes every waiter, so
+//!   that they look at what the dead holder may have changed.
 //! - **Errors are values.** `load`, `store`, `get` and `set` on locked types return
 //!   `Result<_, LockError>` because the lock can report a dead holder; `LockError` (without a
 //!   guard) works with `?`. Out-of-range indexes panic, as slice indexing does.
@@ -48,6 +56,20 @@
 //!   a process-pool task or through a queue is refused with an error.
 //! - **The element type is checked.** A child that decodes a shared object as a different type,
 //!   size or alignment gets a decoding error, not reinterpreted memory.
+//!
+//! # What dropping (or forgetting) handles and guards does
+//!
+//! - **A handle** (a [`Lock`], [`Value`], [`Semaphore`], ...) is one reference to the shared
+//!   object. Dropping it drops that reference only: the object lives on in the other clones
+//!   and in every process that has one, and this process unmaps the memory once its last
+//!   handle *and* its last guard of that object are gone.
+//! - **A guard** ([`LockGuard`], [`ValueGuard`], ...) holds the lock and keeps the memory
+//!   mapped. Dropping it releases the lock; dropped by a panic's unwinding, it first marks the
+//!   lock inconsistent, so the next holder gets [`OwnerDied`](LockError::OwnerDied). Guards
+//!   are `#[must_use]`: `lock.lock().unwrap();` alone is warned about.
+//! - **Forgetting a guard** (`std::mem::forget`) is safe: the lock stays held by that thread,
+//!   the memory stays mapped in this process for good, and when the thread ends the next
+//!   holder is told `OwnerDied`.
 //!
 //! # Example: N processes, one counter
 //!
@@ -76,16 +98,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod barrier;
 mod condition;
 mod data;
+mod futex;
 mod layout;
 mod lock;
 mod rlock;
 mod segment;
 mod sync;
 
+pub use self::barrier::Barrier;
 pub use self::condition::{Condition, ConditionGuard};
 pub use self::data::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
-pub use self::lock::{Lock, LockError, LockGuard};
+pub use self::lock::{Lock, LockError, LockGuard, MAX_HELD};
 pub use self::rlock::{RLock, RLockGuard};
-pub use self::sync::{Barrier, BoundedSemaphore, Event, Semaphore, SyncError};
+pub use self::sync::{BoundedSemaphore, Event, Semaphore, SyncError};

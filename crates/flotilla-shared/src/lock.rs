@@ -1,7 +1,7 @@
 //! The process-shared robust mutex behind [`Lock`], [`Value`](super::Value) and
 //! [`Array`](super::Array).
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -106,37 +106,41 @@ impl Header {
     pub(crate) fn mutex(&self) -> *mut libc::pthread_mutex_t {
         self.mutex.get()
     }
+}
 
-    /// Takes the mutex, waiting as `wait` says. On success, also says whether the data is
-    /// marked inconsistent (a holder died); the mutex is then held either way.
-    pub(crate) fn acquire(&self, wait: Wait) -> Result<(RawGuard<'_>, bool), LockError> {
-        let rc = match wait {
-            // SAFETY: the mutex was initialised by `init` before the segment was shared and
-            // lives as long as `self` (the segment outlives every `&Header`).
-            Wait::Block => unsafe { libc::pthread_mutex_lock(self.mutex()) },
-            // SAFETY: as above.
-            Wait::Try => unsafe { libc::pthread_mutex_trylock(self.mutex()) },
-            // SAFETY: as above.
-            Wait::For(wait) => unsafe { timed_lock(self.mutex(), wait) },
-        };
-        let died = match rc {
-            0 => false,
-            libc::EOWNERDEAD => {
-                // SAFETY: this thread holds the mutex (EOWNERDEAD acquires it).
-                unsafe { self.recover() };
-                true
-            }
-            libc::EBUSY => return Err(LockError::WouldBlock),
-            libc::ETIMEDOUT => return Err(LockError::TimedOut),
-            libc::EDEADLK => return Err(LockError::WouldDeadlock),
-            rc => return Err(LockError::Os(io::Error::from_raw_os_error(rc))),
-        };
-        let guard = RawGuard {
-            header: self,
-            _not_send: PhantomData,
-        };
-        Ok((guard, died || self.died()))
-    }
+/// The most shared locks one thread may hold at once: every live or forgotten guard counts,
+/// each re-entrant [`RLock`](super::RLock) guard included.
+///
+/// When a thread ends (or its process execs), the kernel walks the thread's robust list,
+/// newest entry first, and marks each mutex on it abandoned, but it stops after 2048 entries
+/// (`ROBUST_LIST_LIMIT`): a thread holding more would leave its oldest locks held for ever.
+/// One entry is kept back for the internal mutex that a semaphore, event or barrier operation
+/// holds for a moment (a thread holds at most one of those at a time). Robust mutexes that
+/// other libraries take on the same thread share the kernel's limit and are not counted here.
+///
+/// ```
+/// use flotilla::shared::{Lock, MAX_HELD};
+///
+/// let lock = Lock::new()?;
+/// let guard = lock.lock().unwrap(); // one of the MAX_HELD this thread may hold
+/// # drop(guard);
+/// assert!(MAX_HELD > 2000);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub const MAX_HELD: usize = 2047;
+
+thread_local! {
+    /// How many flotilla mutexes this thread holds now: each is on its robust list.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Who takes a mutex, which decides whether [`MAX_HELD`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// A guard handed to the user, who may keep it (or forget it).
+    User,
+    /// A semaphore, event or barrier operation, which releases it before it returns.
+    Internal,
 }
 
 /// What a thread that already holds the mutex gets when it locks it again.
@@ -205,8 +209,22 @@ pub(crate) enum Wait {
 
 /// Holds the mutex; releases it on drop. Not `Send`: a pthread mutex must be unlocked by the
 /// thread that locked it.
+///
+/// It owns a reference to the segment, not only a borrow. While a thread holds a robust mutex,
+/// glibc keeps the mutex on that thread's robust list, a linked list threaded *through the
+/// mutexes themselves*: glibc writes into the list's head on every later lock, and the kernel
+/// walks the list when the thread ends (or the process execs) to mark each mutex as abandoned.
+/// So a held mutex must stay mapped until it is unlocked or its thread ends. A guard that is
+/// dropped unlocks first and lets go of the segment after; a guard that is forgotten
+/// (`mem::forget`) leaks its reference, so the segment is never unmapped in this process, and
+/// the kernel still finds the mutex (and reports the holder dead) when the thread ends.
 pub(crate) struct RawGuard<'a> {
     header: &'a Header,
+    /// Keeps the mapping alive for as long as the mutex is held; see above.
+    _mapping: Arc<Segment>,
+    /// Whether the thread was already panicking when it took the mutex: a guard dropped by
+    /// a *new* panic marks the data inconsistent, as `std::sync::Mutex` poisons itself.
+    panicking: bool,
     _not_send: PhantomData<std::sync::MutexGuard<'static, ()>>,
 }
 
@@ -216,14 +234,56 @@ impl RawGuard<'_> {
         // Written with the mutex held, like every write of the flag.
         self.header.owner_died.store(0, Ordering::Relaxed);
     }
+
+    /// Unlocks the mutex, runs `f`, and locks it again, waiting as long as it takes; whether
+    /// the lock was taken over from a holder that died meanwhile (it is recorded as
+    /// inconsistent, and held again, either way). `f` must not panic, since the guard does
+    /// not hold the mutex while it runs; it is a futex wait, which does not. If locking again
+    /// fails (only a corrupted mutex can), this panics without the mutex, and the guard's
+    /// unlock is refused by glibc (a robust mutex checks its owner): nothing else happens.
+    pub(crate) fn unlocked(&mut self, f: impl FnOnce()) -> bool {
+        let mutex = self.header.mutex();
+        // SAFETY: this guard holds the mutex (it exists only while this thread does, and is
+        // not Send); it is locked again below before the guard can be used or dropped.
+        unsafe { libc::pthread_mutex_unlock(mutex) };
+        f();
+        // SAFETY: the mutex is initialised and mapped (`_mapping`); this thread released it
+        // just above, so locking it cannot deadlock on itself.
+        match unsafe { libc::pthread_mutex_lock(mutex) } {
+            0 => false,
+            libc::EOWNERDEAD => {
+                // SAFETY: EOWNERDEAD means this thread now holds the mutex.
+                unsafe { self.header.recover() };
+                true
+            }
+            rc => panic!(
+                "flotilla::shared: a shared mutex could not be locked again: {}",
+                io::Error::from_raw_os_error(rc)
+            ),
+        }
+    }
 }
 
 impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
+        HELD.with(|held| held.set(held.get().saturating_sub(1)));
+        if std::thread::panicking() && !self.panicking {
+            // A panic unwound through the critical section: the data may be half-updated.
+            self.header.owner_died.store(1, Ordering::Relaxed);
+        }
         // SAFETY: this guard exists only while this thread holds the mutex (it is not Send),
-        // and it is dropped once.
+        // and it is dropped once; the segment is mapped (`_mapping` is dropped after this).
         unsafe { libc::pthread_mutex_unlock(self.header.mutex()) };
     }
+}
+
+/// The outcome of a successful acquisition.
+pub(crate) struct Acquired<'a> {
+    pub(crate) guard: RawGuard<'a>,
+    /// A holder died (or panicked) holding the lock and nobody has marked it consistent.
+    pub(crate) inconsistent: bool,
+    /// This acquisition took the mutex over from a holder that died holding it.
+    pub(crate) took_over: bool,
 }
 
 /// Why a lock could not be taken cleanly.
@@ -233,9 +293,11 @@ impl Drop for RawGuard<'_> {
 /// [`Value`](super::Value) and [`Array`](super::Array) use `LockError<()>`.
 #[non_exhaustive]
 pub enum LockError<G = ()> {
-    /// A process (or thread) died while holding the lock: the lock is now held by the caller
-    /// through the guard inside, but the data it protects may be half-updated. Repair it, then
-    /// call the guard's `mark_consistent()`; until then every acquisition reports this again
+    /// A holder went away without unlocking — its process was killed, crashed, exited or
+    /// exec'd, or its thread ended, with the lock held — or a panic unwound through its
+    /// guard (as `std::sync::Mutex` is poisoned): the lock is now held by the caller through
+    /// the guard inside, but the data it protects may be half-updated. Repair it, then call
+    /// the guard's `mark_consistent()`; until then every acquisition reports this again
     /// (dropping the guard is allowed and keeps the mark).
     OwnerDied(G),
     /// `try_lock` found the lock held.
@@ -244,6 +306,12 @@ pub enum LockError<G = ()> {
     TimedOut,
     /// The calling thread already holds this lock; waiting would never end.
     WouldDeadlock,
+    /// The calling thread already holds [`MAX_HELD`] shared locks (forgotten guards
+    /// included). When a thread ends, the kernel marks as abandoned only the 2048 robust
+    /// mutexes it took most recently; a lock taken beyond them would push the oldest out, and
+    /// the death of this thread would leave that one held for ever, unreported. Nothing was
+    /// acquired.
+    TooManyHeld,
     /// The operating system refused for another reason.
     Os(io::Error),
 }
@@ -270,6 +338,18 @@ impl<G> LockError<G> {
     /// ```
     pub fn is_busy(&self) -> bool {
         matches!(self, LockError::WouldBlock | LockError::TimedOut)
+    }
+
+    /// Whether the calling thread holds too many shared locks to take another
+    /// ([`TooManyHeld`](LockError::TooManyHeld)).
+    ///
+    /// ```
+    /// use flotilla::shared::LockError;
+    /// assert!(LockError::<()>::TooManyHeld.is_too_many_held());
+    /// assert!(!LockError::<()>::WouldBlock.is_too_many_held());
+    /// ```
+    pub fn is_too_many_held(&self) -> bool {
+        matches!(self, LockError::TooManyHeld)
     }
 
     /// The guard of an [`OwnerDied`](LockError::OwnerDied) error, if that is what this is.
@@ -300,6 +380,7 @@ impl<G> LockError<G> {
             LockError::WouldBlock => LockError::WouldBlock,
             LockError::TimedOut => LockError::TimedOut,
             LockError::WouldDeadlock => LockError::WouldDeadlock,
+            LockError::TooManyHeld => LockError::TooManyHeld,
             LockError::Os(err) => LockError::Os(err),
         }
     }
@@ -312,6 +393,7 @@ impl<G> fmt::Debug for LockError<G> {
             LockError::WouldBlock => f.write_str("WouldBlock"),
             LockError::TimedOut => f.write_str("TimedOut"),
             LockError::WouldDeadlock => f.write_str("WouldDeadlock"),
+            LockError::TooManyHeld => f.write_str("TooManyHeld"),
             LockError::Os(err) => f.debug_tuple("Os").field(err).finish(),
         }
     }
@@ -329,6 +411,11 @@ impl<G> fmt::Display for LockError<G> {
             LockError::WouldDeadlock => {
                 f.write_str("this thread already holds the shared lock; waiting would deadlock")
             }
+            LockError::TooManyHeld => write!(
+                f,
+                "this thread already holds {MAX_HELD} shared locks; the kernel could not report \
+                 the oldest of them if it died holding one more"
+            ),
             LockError::Os(err) => write!(f, "the shared lock failed: {err}"),
         }
     }
@@ -345,25 +432,30 @@ impl<G> std::error::Error for LockError<G> {
 
 /// Turns an acquisition into the public shape: the guard, or `OwnerDied` with the guard.
 pub(crate) fn report<'a, G>(
-    acquired: Result<(RawGuard<'a>, bool), LockError>,
+    acquired: Result<Acquired<'a>, LockError>,
     wrap: impl FnOnce(RawGuard<'a>) -> G,
 ) -> Result<G, LockError<G>> {
     match acquired {
-        Ok((raw, false)) => Ok(wrap(raw)),
-        Ok((raw, true)) => Err(LockError::OwnerDied(wrap(raw))),
+        Ok(Acquired {
+            guard,
+            inconsistent: false,
+            ..
+        }) => Ok(wrap(guard)),
+        Ok(Acquired { guard, .. }) => Err(LockError::OwnerDied(wrap(guard))),
         Err(err) => Err(match err {
             LockError::OwnerDied(()) => unreachable!("acquire reports deaths in its Ok value"),
             LockError::WouldBlock => LockError::WouldBlock,
             LockError::TimedOut => LockError::TimedOut,
             LockError::WouldDeadlock => LockError::WouldDeadlock,
+            LockError::TooManyHeld => LockError::TooManyHeld,
             LockError::Os(err) => LockError::Os(err),
         }),
     }
 }
 
-/// A segment starting with a [`Header`], checked and initialised.
-#[derive(Debug)]
-pub(crate) struct Locked(Segment);
+/// A segment starting with a [`Header`], checked and initialised; clones share the mapping.
+#[derive(Debug, Clone)]
+pub(crate) struct Locked(Arc<Segment>);
 
 impl Locked {
     /// Wraps a fresh segment, initialising its header with an error-checking mutex.
@@ -377,12 +469,12 @@ impl Locked {
         // page-aligned and it is at least a `Header` long (every layout with a lock starts
         // with one).
         unsafe { Header::init(segment.base().as_ptr().cast::<Header>(), flavor) }?;
-        Ok(Locked(segment))
+        Ok(Locked(Arc::new(segment)))
     }
 
     /// Wraps a segment adopted from a parent, whose header the parent initialised.
     pub(crate) fn adopt(segment: Segment) -> Locked {
-        Locked(segment)
+        Locked(Arc::new(segment))
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -396,6 +488,49 @@ impl Locked {
     pub(crate) fn segment(&self) -> &Segment {
         &self.0
     }
+
+    /// Takes the mutex, waiting as `wait` says. The guard keeps the segment mapped.
+    pub(crate) fn acquire(&self, wait: Wait, holder: Holder) -> Result<Acquired<'_>, LockError> {
+        if holder == Holder::User && HELD.with(Cell::get) >= MAX_HELD {
+            return Err(LockError::TooManyHeld);
+        }
+        let header = self.header();
+        let mutex = header.mutex();
+        let rc = match wait {
+            // SAFETY: the mutex was initialised by `init` before the segment was shared and
+            // stays mapped while `self` lives.
+            Wait::Block => unsafe { libc::pthread_mutex_lock(mutex) },
+            // SAFETY: as above.
+            Wait::Try => unsafe { libc::pthread_mutex_trylock(mutex) },
+            // SAFETY: as above.
+            Wait::For(wait) => unsafe { timed_lock(mutex, wait) },
+        };
+        let took_over = match rc {
+            0 => false,
+            libc::EOWNERDEAD => {
+                // SAFETY: this thread holds the mutex (EOWNERDEAD acquires it).
+                unsafe { header.recover() };
+                true
+            }
+            libc::EBUSY => return Err(LockError::WouldBlock),
+            libc::ETIMEDOUT => return Err(LockError::TimedOut),
+            libc::EDEADLK => return Err(LockError::WouldDeadlock),
+            rc => return Err(LockError::Os(io::Error::from_raw_os_error(rc))),
+        };
+        // Built straight after the lock succeeded: nothing between can panic or return.
+        HELD.with(|held| held.set(held.get() + 1));
+        let guard = RawGuard {
+            header,
+            _mapping: Arc::clone(&self.0),
+            panicking: std::thread::panicking(),
+            _not_send: PhantomData,
+        };
+        Ok(Acquired {
+            inconsistent: took_over || header.died(),
+            took_over,
+            guard,
+        })
+    }
 }
 
 /// Python's `multiprocessing.Lock`: a mutex shared between processes, in shared memory.
@@ -403,10 +538,15 @@ impl Locked {
 /// Clone it to use it from several threads; pass it (or a clone) to a child as an argument of
 /// [`Process::start`](flotilla_process::process::Process::start) to share it with that child.
 ///
-/// Unlike Python's, it is *robust*: if a holder dies while holding it (killed, crashed), the
-/// next acquisition does not hang but returns [`LockError::OwnerDied`] with the guard, so the
-/// caller can repair the data and call [`LockGuard::mark_consistent`]. It is also
-/// error-checking: locking it twice from one thread is [`LockError::WouldDeadlock`], not a hang.
+/// Unlike Python's, it is *robust*: if a holder goes away holding it (killed, crashed,
+/// exited, a thread that ended) or panics holding it, the next acquisition does not hang but
+/// returns [`LockError::OwnerDied`] with the guard, so the caller can repair the data and call
+/// [`LockGuard::mark_consistent`]. It is also error-checking: locking it twice from one thread
+/// is [`LockError::WouldDeadlock`], not a hang.
+///
+/// Dropping a `Lock` drops this handle only: the lock lives on in the other clones and the
+/// other processes that hold one, and its shared memory is unmapped from this process when
+/// the last handle *and* the last guard of this process are gone.
 ///
 /// # Example
 ///
@@ -425,7 +565,7 @@ impl Locked {
 /// ```
 #[derive(Clone)]
 pub struct Lock {
-    inner: Arc<Locked>,
+    inner: Locked,
 }
 
 impl Lock {
@@ -444,9 +584,7 @@ impl Lock {
         let total = header_len();
         let segment = Segment::create(total).map_err(|err| segment::io_error("lock", err))?;
         let locked = Locked::init(segment).map_err(|err| segment::io_error("lock", err))?;
-        Ok(Lock {
-            inner: Arc::new(locked),
-        })
+        Ok(Lock { inner: locked })
     }
 
     /// Takes the lock, waiting as long as it takes (Python's `acquire()`).
@@ -468,7 +606,7 @@ impl Lock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Block), LockGuard)
+        report(self.inner.acquire(Wait::Block, Holder::User), LockGuard)
     }
 
     /// Takes the lock if it is free (Python's `acquire(block=False)`).
@@ -488,7 +626,7 @@ impl Lock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Try), LockGuard)
+        report(self.inner.acquire(Wait::Try, Holder::User), LockGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`). The wait is
@@ -515,7 +653,10 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::For(timeout)), LockGuard)
+        report(
+            self.inner.acquire(Wait::For(timeout), Holder::User),
+            LockGuard,
+        )
     }
 }
 
@@ -540,7 +681,7 @@ impl<'de> Deserialize<'de> for Lock {
         let segment = Segment::open(adopted.fd, header_len())
             .map_err(flotilla_process::wire::refusal::decoding)?;
         Ok(Lock {
-            inner: Arc::new(Locked::adopt(segment)),
+            inner: Locked::adopt(segment),
         })
     }
 }
@@ -552,12 +693,27 @@ pub(crate) fn header_len() -> usize {
 
 /// Holds a [`Lock`]; releases it when dropped (the end of Python's `with lock:`).
 ///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent before releasing it, so the
+/// next holder gets [`LockError::OwnerDied`]. Forgotten (`std::mem::forget`), it keeps the
+/// lock held by this thread until the thread ends, and the lock's shared memory mapped in this
+/// process for good: when the thread ends, the next holder gets `OwnerDied`.
+///
 /// Not `Send`: it must be released by the thread that took it.
 ///
 /// ```compile_fail
 /// fn is_send<T: Send>() {}
 /// is_send::<flotilla::shared::LockGuard<'static>>();
 /// ```
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let lock = flotilla::shared::Lock::new().unwrap();
+/// lock.lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct LockGuard<'a>(RawGuard<'a>);
 
 impl LockGuard<'_> {

@@ -1,12 +1,11 @@
 //! [`RLock`]: the re-entrant flavour of [`Lock`](super::Lock), on a recursive robust mutex.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::lock::{Flavor, LockError, Locked, RawGuard, Wait, header_len, report};
+use super::lock::{Flavor, Holder, LockError, Locked, RawGuard, Wait, header_len, report};
 use super::segment::{self, Kind, Segment};
 use flotilla_core::Error;
 
@@ -37,9 +36,12 @@ use flotilla_core::Error;
 /// assert!(lock.try_lock().is_ok());
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `RLock` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct RLock {
-    inner: Arc<Locked>,
+    inner: Locked,
 }
 
 impl RLock {
@@ -59,9 +61,7 @@ impl RLock {
             Segment::create(header_len()).map_err(|err| segment::io_error("rlock", err))?;
         let locked = Locked::init_as(segment, Flavor::Recursive)
             .map_err(|err| segment::io_error("rlock", err))?;
-        Ok(RLock {
-            inner: Arc::new(locked),
-        })
+        Ok(RLock { inner: locked })
     }
 
     /// Takes the lock, waiting as long as it takes; at once if this thread holds it already
@@ -84,7 +84,7 @@ impl RLock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Block), RLockGuard)
+        report(self.inner.acquire(Wait::Block, Holder::User), RLockGuard)
     }
 
     /// Takes the lock if it is free or held by this thread (Python's `acquire(block=False)`).
@@ -102,7 +102,7 @@ impl RLock {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::Try), RLockGuard)
+        report(self.inner.acquire(Wait::Try, Holder::User), RLockGuard)
     }
 
     /// Takes the lock, waiting at most `timeout` (Python's `acquire(timeout=t)`); the
@@ -128,7 +128,10 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
-        report(self.inner.header().acquire(Wait::For(timeout)), RLockGuard)
+        report(
+            self.inner.acquire(Wait::For(timeout), Holder::User),
+            RLockGuard,
+        )
     }
 }
 
@@ -153,12 +156,16 @@ impl<'de> Deserialize<'de> for RLock {
         let segment = Segment::open(adopted.fd, header_len())
             .map_err(flotilla_process::wire::refusal::decoding)?;
         Ok(RLock {
-            inner: Arc::new(Locked::adopt(segment)),
+            inner: Locked::adopt(segment),
         })
     }
 }
 
 /// One level of an [`RLock`] held; the lock is released when the last guard is dropped.
+///
+/// Dropped by a panic's unwinding, it marks the lock inconsistent (the next holder gets
+/// [`LockError::OwnerDied`]); forgotten, it keeps the lock held until this thread ends and the
+/// memory mapped, as a [`LockGuard`](super::LockGuard) does.
 ///
 /// Not `Send`: it must be released by the thread that took it.
 ///
@@ -166,6 +173,16 @@ impl<'de> Deserialize<'de> for RLock {
 /// fn is_send<T: Send>() {}
 /// is_send::<flotilla::shared::RLockGuard<'static>>();
 /// ```
+///
+/// Dropping it straight away releases the lock straight away, so it is `#[must_use]`: a
+/// statement that takes the lock and keeps nothing is warned about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let lock = flotilla::shared::RLock::new().unwrap();
+/// lock.lock().unwrap(); // held for no time at all
+/// ```
+#[must_use = "dropping the guard releases the lock at once; bind it (`let guard = ...`) to hold the lock"]
 pub struct RLockGuard<'a>(RawGuard<'a>);
 
 impl RLockGuard<'_> {

@@ -120,7 +120,9 @@ impl Drop for Segment {
     fn drop(&mut self) {
         // SAFETY: `base`/`len` describe the mapping made in `map`, unmapped only here; the
         // types built on the segment hold it (through an `Arc`) for as long as they or any
-        // guard borrowed from them can touch the memory.
+        // guard borrowed from them can touch the memory, and every lock guard holds its own
+        // `Arc`, so a mutex still held (on some thread's robust list, which glibc and the
+        // kernel write and read through) is never unmapped, even if its guard was forgotten.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
     }
 }

@@ -1,36 +1,46 @@
-//! [`Semaphore`], [`BoundedSemaphore`], [`Event`] and [`Barrier`]: process-shared
-//! synchronisation built on the same sealed segment and robust mutex as [`Lock`](super::Lock),
-//! plus a process-shared condition variable on `CLOCK_MONOTONIC` in the same mapping.
+//! [`Semaphore`], [`BoundedSemaphore`] and [`Event`], and the core they share with
+//! [`Barrier`](super::Barrier): process-shared synchronisation built on the same sealed
+//! segment and robust mutex as [`Lock`](super::Lock), plus a futex word in the same mapping
+//! that waiters sleep on (see [`futex`](super::futex) for why not a `pthread_cond_t`).
 //!
 //! # Dead processes
 //!
-//! The state of each primitive (a counter or a flag) is only changed under the segment's
-//! robust mutex, and every change is a single store, so it is never half-updated. If a process
-//! dies holding that internal mutex, the next process to take it gets `EOWNERDEAD`: it marks
-//! the mutex consistent and carries on, silently (there is nothing to repair). Nobody hangs.
+//! The state of each primitive (a counter, a flag, a barrier's round) is only changed under
+//! the segment's robust mutex, and every change is a single store (a barrier's `reset` makes
+//! three, in an order where any prefix leaves the barrier broken), so it is never half-updated
+//! by a process killed in the middle. If a process dies holding that internal mutex, the next
+//! process to take it gets `EOWNERDEAD`: it marks the mutex consistent, wakes every waiter
+//! (the dead holder may have changed the state and died before waking anyone) and carries
+//! on, silently (there is nothing to repair). Nobody hangs.
+//!
+//! A process that dies *waiting* leaves nothing behind: it was asleep in the kernel's futex
+//! queue, which forgets it, and no later wake-up waits for it to leave.
+//!
+//! A process that dies *waking* others leaves nobody asleep through its change: it wakes
+//! every waiter before it changes the state (`wake_all_then`), so that either it died before
+//! changing anything, or every waiter is already awake and waiting for the mutex, which the
+//! kernel hands on as abandoned.
 //!
 //! What a dead process *cannot* give back is what it owned at the level of the primitive: a
-//! permit it had acquired from a semaphore stays taken, and a party that died inside
-//! [`Barrier::wait`] never arrives. That is why every wait has a timed form.
+//! permit it had acquired from a semaphore stays taken, and a party that died before it
+//! called [`Barrier::wait`](super::Barrier::wait) never arrives (one that died waiting stays
+//! counted). That is why every wait has a timed form.
 //!
-//! Waking uses `pthread_cond_broadcast` only, never `pthread_cond_signal`, so a waiter killed
-//! while waiting cannot swallow a wake-up meant for a live one; every waiter re-checks the state.
+//! Every wake-up wakes every waiter, never just one, so a waiter killed after being woken
+//! cannot swallow a wake-up meant for a live one; every waiter re-checks the state.
 
-use std::cell::UnsafeCell;
 use std::fmt;
-use std::io;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::layout::deadline;
-use super::lock::{Header, LockError, Locked, RawGuard, Wait};
+use super::futex;
+use super::lock::{Acquired, Header, Holder, LockError, Locked, RawGuard, Wait};
 use super::segment::{self, Kind, Segment};
 use flotilla_core::Error;
 
-/// Number of state words after the condition variable.
+/// Number of state words after the futex words.
 pub(super) const WORDS: usize = 6;
 
 /// The start of every synchronisation segment.
@@ -38,7 +48,12 @@ pub(super) const WORDS: usize = 6;
 struct SyncHeader {
     /// Must come first: [`Locked`] finds it at the segment's base.
     lock: Header,
-    cond: UnsafeCell<libc::pthread_cond_t>,
+    /// The futex word waiters sleep on: bumped (with the mutex held) by every wake-up.
+    wakeups: AtomicU32,
+    /// How many threads may be asleep on `wakeups`, so that a wake-up with nobody to wake
+    /// makes no system call. Changed with the mutex held. A waiter that died asleep stays
+    /// counted, which costs later wake-ups a system call each, nothing more.
+    sleepers: AtomicU32,
     /// The primitive's state; read and written only with the mutex held (so `Relaxed` is
     /// enough: the mutex orders them).
     state: [AtomicU64; WORDS],
@@ -62,22 +77,22 @@ pub enum SyncError {
         /// The initial (and largest) count.
         limit: u64,
     },
-    /// The barrier is broken: a waiter timed out or it was [`reset`](Barrier::reset) while
-    /// this caller waited.
+    /// The barrier is broken: a waiter timed out or it was
+    /// [`reset`](super::Barrier::reset) while this caller waited.
     #[error("the barrier is broken")]
     BrokenBarrier,
-    /// [`Barrier::wait`] ran out of time; the barrier is now broken.
+    /// [`Barrier::wait`](super::Barrier::wait) ran out of time; the barrier is now broken.
     #[error("timed out waiting at the barrier; the barrier is now broken")]
     TimedOut,
 }
 
-/// A segment starting with a [`SyncHeader`].
-#[derive(Debug)]
+/// A segment starting with a [`SyncHeader`]; clones share the mapping.
+#[derive(Debug, Clone)]
 pub(super) struct Synced(Locked);
 
-/// How a wait on the condition variable ended.
+/// How a wait ended.
 pub(super) enum Waited {
-    /// Woken by a broadcast (or spuriously).
+    /// Woken by a wake-up (or spuriously).
     Woken,
     /// The deadline passed.
     TimedOut,
@@ -93,34 +108,25 @@ pub(super) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-/// Panics on a pthread failure that is not part of the protocol: it means the memory is not
-/// what it should be, a bug rather than a condition to handle.
-fn unexpected(what: &str, rc: libc::c_int) -> ! {
-    panic!(
-        "flotilla::shared: {what} failed: {}",
-        io::Error::from_raw_os_error(rc)
-    )
-}
-
 impl Synced {
-    /// A fresh segment with an initialised mutex, condition variable and state `init`.
+    /// A fresh segment with an initialised mutex, no sleepers, and state `init`.
     pub(super) fn create(what: &str, init: [u64; WORDS]) -> Result<Synced, Error> {
         let segment = Segment::create(LEN).map_err(|err| segment::io_error(what, err))?;
         let base = segment.base().as_ptr().cast::<SyncHeader>();
-        let locked = Locked::init(segment).map_err(|err| segment::io_error(what, err))?;
         // SAFETY: the segment is fresh and not yet shared, page-aligned and `LEN` bytes long,
-        // so `base` is valid and aligned for a `SyncHeader` and nobody else can see the
-        // condition variable or the state while they are initialised.
-        unsafe { init_cond(base, init) }.map_err(|err| segment::io_error(what, err))?;
+        // so `base` is valid and aligned for a `SyncHeader` and nobody else can see the state
+        // while it is written. (The futex words are already zero, as memfd pages start.)
+        unsafe { std::ptr::addr_of_mut!((*base).state).write(init.map(AtomicU64::new)) };
+        let locked = Locked::init(segment).map_err(|err| segment::io_error(what, err))?;
         Ok(Synced(locked))
     }
 
     fn header(&self) -> &SyncHeader {
         // SAFETY: the segment is `LEN` bytes, page-aligned, and begins with a `SyncHeader`
         // initialised (by `create`, in the creating process) before it was shared; it stays
-        // mapped as long as `self`. Every field is interior-mutable (the mutex and condition
-        // variable in `UnsafeCell`s used only through pthread calls, the state atomic), so a
-        // shared reference stays valid while other processes use them.
+        // mapped as long as `self`. Every field is interior-mutable (the mutex in an
+        // `UnsafeCell` used only through pthread calls, the rest atomic), so a shared
+        // reference stays valid while other processes use them.
         unsafe { self.0.segment().base().cast::<SyncHeader>().as_ref() }
     }
 
@@ -132,16 +138,30 @@ impl Synced {
         self.header().state[i].store(value, Ordering::Relaxed);
     }
 
+    /// Takes the mutex as `wait` says. Whoever takes it over from a dead holder wakes every
+    /// waiter, since that holder may have changed the state and died before waking them.
+    pub(super) fn acquire(&self, wait: Wait, holder: Holder) -> Result<Acquired<'_>, LockError> {
+        let acquired = self.0.acquire(wait, holder)?;
+        if acquired.took_over {
+            self.wake_all();
+        }
+        Ok(acquired)
+    }
+
     /// Takes the internal mutex, by `until` if given; `None` if that passed first. A dead
     /// previous holder is recovered from silently (see the module docs).
-    fn lock(&self, until: Option<Instant>) -> Option<RawGuard<'_>> {
+    pub(super) fn lock(&self, until: Option<Instant>) -> Option<RawGuard<'_>> {
         let wait = match until {
             None => Wait::Block,
             Some(until) => Wait::For(until.saturating_duration_since(Instant::now())),
         };
-        match self.0.header().acquire(wait) {
-            Ok((guard, died)) => {
-                if died {
+        match self.acquire(wait, Holder::Internal) {
+            Ok(Acquired {
+                guard,
+                inconsistent,
+                ..
+            }) => {
+                if inconsistent {
                     guard.mark_consistent();
                 }
                 Some(guard)
@@ -152,13 +172,20 @@ impl Synced {
             }
             Err(LockError::Os(err)) => panic!("flotilla::shared: internal mutex failed: {err}"),
             Err(LockError::OwnerDied(())) => unreachable!("acquire reports deaths in Ok"),
+            Err(LockError::TooManyHeld) => unreachable!("internal acquisitions are not counted"),
         }
     }
 
-    /// Waits for a broadcast, until `until` if given, with the mutex held by `guard`.
+    /// Runs `f` with the internal mutex held (the test hooks' body).
+    pub(super) fn holding<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.lock(None);
+        f()
+    }
+
+    /// Waits for a wake-up, until `until` if given, with the mutex held by `held`.
     /// `false` if the deadline has passed (the mutex is held again either way). A holder found
     /// dead on the way back is recovered from silently (see the module docs).
-    fn wait(&self, held: &RawGuard<'_>, until: Option<Instant>) -> bool {
+    pub(super) fn wait(&self, held: &mut RawGuard<'_>, until: Option<Instant>) -> bool {
         match self.wait_reporting(held, until) {
             Waited::Woken => true,
             Waited::TimedOut => false,
@@ -169,36 +196,26 @@ impl Synced {
         }
     }
 
-    /// Waits for a broadcast, until `until` if given, with the mutex held by `_held`, and
-    /// says how the wait ended; the mutex is held again in every case. `_held` is the proof
-    /// that this thread holds the mutex.
-    pub(super) fn wait_reporting(&self, _held: &RawGuard<'_>, until: Option<Instant>) -> Waited {
-        let cond = self.header().cond.get();
-        let mutex = self.0.header().mutex();
-        let rc = match until {
-            // SAFETY: `cond` and `mutex` were initialised as process-shared before the segment
-            // was shared and live as long as `self`; this thread holds `mutex` (`_held`).
-            None => unsafe { libc::pthread_cond_wait(cond, mutex) },
-            Some(until) => {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Waited::TimedOut;
-                }
-                let ts = monotonic_after(left);
-                // SAFETY: as above; `ts` is a valid timespec on `CLOCK_MONOTONIC`, the clock
-                // the condition variable was created with.
-                unsafe { libc::pthread_cond_timedwait(cond, mutex, &ts) }
-            }
-        };
-        match rc {
-            0 => Waited::Woken,
-            libc::ETIMEDOUT => Waited::TimedOut,
-            libc::EOWNERDEAD => {
-                // SAFETY: EOWNERDEAD means this thread now holds the mutex.
-                unsafe { self.0.header().recover() };
-                Waited::OwnerDied
-            }
-            rc => unexpected("pthread_cond_wait", rc),
+    /// Waits for a wake-up, until `until` if given, with the mutex held by `held`, and says
+    /// how the wait ended; the mutex is held again in every case.
+    pub(super) fn wait_reporting(&self, held: &mut RawGuard<'_>, until: Option<Instant>) -> Waited {
+        if until.is_some_and(|until| until <= Instant::now()) {
+            return Waited::TimedOut;
+        }
+        let header = self.header();
+        // Read with the mutex held: a wake-up after the mutex is released below bumps the
+        // word first, so the futex sees the change and does not sleep.
+        let seen = header.wakeups.load(Ordering::Relaxed);
+        header.sleepers.fetch_add(1, Ordering::Relaxed);
+        let took_over = held.unlocked(|| futex::wait(&header.wakeups, seen, until));
+        header.sleepers.fetch_sub(1, Ordering::Relaxed);
+        if took_over {
+            self.wake_all();
+            Waited::OwnerDied
+        } else if until.is_some_and(|until| until <= Instant::now()) {
+            Waited::TimedOut
+        } else {
+            Waited::Woken
         }
     }
 
@@ -207,13 +224,27 @@ impl Synced {
         &self.0
     }
 
-    /// Wakes every waiter; they re-check the state.
-    pub(super) fn notify_all(&self) {
-        // SAFETY: the condition variable was initialised as process-shared before the segment
-        // was shared and lives as long as `self`.
-        let rc = unsafe { libc::pthread_cond_broadcast(self.header().cond.get()) };
-        if rc != 0 {
-            unexpected("pthread_cond_broadcast", rc);
+    /// Wakes every waiter, then runs `change`, which changes the state they wait on; they
+    /// re-check it once they have the mutex again. Call it with the mutex held.
+    ///
+    /// The wake-up comes first so that a waker killed at any point leaves no waiter asleep
+    /// through its change: killed before the wake-up, it has changed nothing, and the waiters
+    /// rightly sleep on; killed after, every waiter is awake and queued on the robust mutex
+    /// the dead waker holds (or about to queue: its futex word moved), and the kernel hands
+    /// that mutex to one of them as abandoned, so they all re-check the state. (Woken after
+    /// the change, a waker killed between the two left them asleep with the change made,
+    /// until some other process happened to take the mutex.)
+    pub(super) fn wake_all_then(&self, change: impl FnOnce()) {
+        self.wake_all();
+        change();
+    }
+
+    /// Wakes every waiter; they re-check the state. Call it with the mutex held.
+    fn wake_all(&self) {
+        let header = self.header();
+        header.wakeups.fetch_add(1, Ordering::Relaxed);
+        if header.sleepers.load(Ordering::Relaxed) > 0 {
+            futex::wake_all(&header.wakeups);
         }
     }
 
@@ -225,12 +256,12 @@ impl Synced {
         mut ready: impl FnMut(&Synced) -> Option<R>,
     ) -> Option<R> {
         let until = timeout.and_then(deadline_after);
-        let guard = self.lock(until)?;
+        let mut guard = self.lock(until)?;
         loop {
             if let Some(done) = ready(self) {
                 return Some(done);
             }
-            if !self.wait(&guard, until) {
+            if !self.wait(&mut guard, until) {
                 return ready(self);
             }
         }
@@ -252,64 +283,6 @@ impl Synced {
         let segment =
             Segment::open(adopted.fd, LEN).map_err(flotilla_process::wire::refusal::decoding)?;
         Ok(Synced(Locked::adopt(segment)))
-    }
-}
-
-/// `CLOCK_MONOTONIC` now plus `left`, as a timespec.
-fn monotonic_after(left: Duration) -> libc::timespec {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    // `time_t` and `c_long` are narrower than `i64` on 32-bit targets.
-    #[allow(clippy::useless_conversion)]
-    let now = (i64::from(now.tv_sec), i64::from(now.tv_nsec));
-    let (secs, nanos) = deadline(now, left);
-    libc::timespec {
-        tv_sec: libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::try_from(nanos).unwrap_or(999_999_999),
-    }
-}
-
-/// Initialises the condition variable (process-shared, on `CLOCK_MONOTONIC`) and the state.
-///
-/// # Safety
-///
-/// `header` must be valid for writes of a `SyncHeader`, aligned, and not yet visible to any
-/// other thread or process.
-unsafe fn init_cond(header: *mut SyncHeader, init: [u64; WORDS]) -> io::Result<()> {
-    /// Destroys the attribute object on every path.
-    struct Attr(libc::pthread_condattr_t);
-    impl Drop for Attr {
-        fn drop(&mut self) {
-            // SAFETY: the attribute was initialised by pthread_condattr_init before this
-            // guard was built.
-            unsafe { libc::pthread_condattr_destroy(&mut self.0) };
-        }
-    }
-    let check = |rc: libc::c_int| match rc {
-        0 => Ok(()),
-        rc => Err(io::Error::from_raw_os_error(rc)),
-    };
-    // SAFETY: an all-zero pthread_condattr_t is a valid placeholder for init to fill.
-    let mut attr: libc::pthread_condattr_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `attr` is valid for writes; init does not read it.
-    check(unsafe { libc::pthread_condattr_init(&mut attr) })?;
-    let mut attr = Attr(attr);
-    // SAFETY: `attr.0` was initialised just above.
-    check(unsafe { libc::pthread_condattr_setpshared(&mut attr.0, libc::PTHREAD_PROCESS_SHARED) })?;
-    // SAFETY: as above.
-    check(unsafe { libc::pthread_condattr_setclock(&mut attr.0, libc::CLOCK_MONOTONIC) })?;
-    // SAFETY: the caller guarantees `header` is valid, aligned and unshared, so initialising
-    // the condition variable and writing the state in place race with nobody.
-    unsafe {
-        std::ptr::addr_of_mut!((*header).state).write(init.map(AtomicU64::new));
-        check(libc::pthread_cond_init(
-            UnsafeCell::raw_get(std::ptr::addr_of!((*header).cond)),
-            &attr.0,
-        ))
     }
 }
 
@@ -350,8 +323,7 @@ fn sem_release(inner: &Synced) -> Result<(), SyncError> {
     if count >= limit {
         return Err(SyncError::OverReleased { limit });
     }
-    inner.set_word(COUNT, count + 1);
-    inner.notify_all();
+    inner.wake_all_then(|| inner.set_word(COUNT, count + 1));
     drop(guard);
     Ok(())
 }
@@ -389,9 +361,12 @@ fn sem_value(inner: &Synced) -> u64 {
 /// assert_eq!(sem.get_value(), 1);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping a `Semaphore` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct Semaphore {
-    inner: Arc<Synced>,
+    inner: Synced,
 }
 
 impl Semaphore {
@@ -408,9 +383,7 @@ impl Semaphore {
     /// ```
     pub fn new(permits: u64) -> Result<Semaphore, Error> {
         let inner = Synced::create("semaphore", [permits, u64::MAX, 0, 0, 0, 0])?;
-        Ok(Semaphore {
-            inner: Arc::new(inner),
-        })
+        Ok(Semaphore { inner })
     }
 
     /// Takes a permit, waiting as long as it takes (Python's `acquire()`).
@@ -485,11 +458,10 @@ impl Semaphore {
     }
 
     /// Test support: runs `f` while holding the semaphore's *internal* mutex, so that a test
-    /// can kill a process at exactly that point. Not part of the API.
+    /// can make a process die at exactly that point. Not part of the API.
     #[doc(hidden)]
     pub fn __with_internal_mutex_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.inner.lock(None);
-        f()
+        self.inner.holding(f)
     }
 }
 
@@ -511,9 +483,7 @@ impl Serialize for Semaphore {
 impl<'de> Deserialize<'de> for Semaphore {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let inner = Synced::decode(deserializer, Kind::Semaphore)?;
-        Ok(Semaphore {
-            inner: Arc::new(inner),
-        })
+        Ok(Semaphore { inner })
     }
 }
 
@@ -529,9 +499,12 @@ impl<'de> Deserialize<'de> for Semaphore {
 /// sem.release()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Dropping a `BoundedSemaphore` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct BoundedSemaphore {
-    inner: Arc<Synced>,
+    inner: Synced,
 }
 
 impl BoundedSemaphore {
@@ -548,9 +521,7 @@ impl BoundedSemaphore {
     /// ```
     pub fn new(permits: u64) -> Result<BoundedSemaphore, Error> {
         let inner = Synced::create("bounded semaphore", [permits, permits, 0, 0, 0, 0])?;
-        Ok(BoundedSemaphore {
-            inner: Arc::new(inner),
-        })
+        Ok(BoundedSemaphore { inner })
     }
 
     /// Takes a permit, waiting as long as it takes.
@@ -621,6 +592,13 @@ impl BoundedSemaphore {
     pub fn get_value(&self) -> u64 {
         sem_value(&self.inner)
     }
+
+    /// Test support: runs `f` while holding the semaphore's *internal* mutex, so that a test
+    /// can make a process die at exactly that point. Not part of the API.
+    #[doc(hidden)]
+    pub fn __with_internal_mutex_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.inner.holding(f)
+    }
 }
 
 impl fmt::Debug for BoundedSemaphore {
@@ -641,9 +619,7 @@ impl Serialize for BoundedSemaphore {
 impl<'de> Deserialize<'de> for BoundedSemaphore {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let inner = Synced::decode(deserializer, Kind::BoundedSemaphore)?;
-        Ok(BoundedSemaphore {
-            inner: Arc::new(inner),
-        })
+        Ok(BoundedSemaphore { inner })
     }
 }
 
@@ -664,9 +640,12 @@ const FLAG: usize = 0;
 /// assert!(!event.wait(Some(Duration::from_millis(5))));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// Dropping an `Event` drops this handle only: the object lives on in its clones and in other
+/// processes (see [what dropping does](super#what-dropping-or-forgetting-handles-and-guards-does)).
 #[derive(Clone)]
 pub struct Event {
-    inner: Arc<Synced>,
+    inner: Synced,
 }
 
 impl Event {
@@ -683,9 +662,7 @@ impl Event {
     /// ```
     pub fn new() -> Result<Event, Error> {
         let inner = Synced::create("event", [0; WORDS])?;
-        Ok(Event {
-            inner: Arc::new(inner),
-        })
+        Ok(Event { inner })
     }
 
     /// Sets the flag and wakes every waiter.
@@ -698,8 +675,7 @@ impl Event {
     /// ```
     pub fn set(&self) {
         let _guard = self.inner.lock(None);
-        self.inner.set_word(FLAG, 1);
-        self.inner.notify_all();
+        self.inner.wake_all_then(|| self.inner.set_word(FLAG, 1));
     }
 
     /// Clears the flag: later waiters wait again.
@@ -747,6 +723,13 @@ impl Event {
             .until(timeout, |s| (s.word(FLAG) != 0).then_some(()))
             .is_some()
     }
+
+    /// Test support: runs `f` while holding the event's *internal* mutex, so that a test
+    /// can make a process die at exactly that point. Not part of the API.
+    #[doc(hidden)]
+    pub fn __with_internal_mutex_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.inner.holding(f)
+    }
 }
 
 impl fmt::Debug for Event {
@@ -767,223 +750,6 @@ impl Serialize for Event {
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let inner = Synced::decode(deserializer, Kind::Event)?;
-        Ok(Event {
-            inner: Arc::new(inner),
-        })
-    }
-}
-
-// Barrier state words.
-const PARTIES: usize = 0;
-const ARRIVED: usize = 1;
-const GENERATION: usize = 2;
-const BROKEN: usize = 3;
-/// The generation most recently ended by `reset` (plus one; 0 for none).
-const RESET_OF: usize = 4;
-
-/// Python's `multiprocessing.Barrier`: `parties` processes (or threads) wait until all of them
-/// have arrived, then all go on.
-///
-/// If a waiter times out, the barrier breaks: every current and later waiter gets
-/// [`SyncError::BrokenBarrier`] until [`reset`](Barrier::reset). A party that dies while
-/// waiting never arrives, so pass timeouts when parties may die.
-///
-/// ```
-/// use std::time::Duration;
-/// use flotilla::shared::Barrier;
-///
-/// let barrier = Barrier::new(2)?;
-/// let other = barrier.clone();
-/// let t = std::thread::spawn(move || other.wait(Some(Duration::from_secs(10))).unwrap());
-/// let mine = barrier.wait(Some(Duration::from_secs(10)))?;
-/// let theirs = t.join().unwrap();
-/// assert_eq!(mine + theirs, 1); // indexes 0 and 1, in arrival order
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Barrier {
-    inner: Arc<Synced>,
-}
-
-impl Barrier {
-    /// A barrier for `parties` waiters (at least 1), in its own shared segment.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] if `parties` is 0; [`Error::Io`] if the segment cannot be
-    /// created or initialised.
-    ///
-    /// ```
-    /// let barrier = flotilla::shared::Barrier::new(3)?;
-    /// assert_eq!(barrier.parties(), 3);
-    /// assert!(flotilla::shared::Barrier::new(0).is_err());
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn new(parties: u64) -> Result<Barrier, Error> {
-        if parties == 0 {
-            return Err(Error::InvalidConfig {
-                reason: "a barrier needs at least one party".to_owned(),
-            });
-        }
-        let inner = Synced::create("barrier", [parties, 0, 0, 0, 0, 0])?;
-        Ok(Barrier {
-            inner: Arc::new(inner),
-        })
-    }
-
-    /// The number of parties the barrier waits for.
-    ///
-    /// ```
-    /// assert_eq!(flotilla::shared::Barrier::new(4)?.parties(), 4);
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn parties(&self) -> u64 {
-        self.inner.word(PARTIES)
-    }
-
-    /// How many parties are waiting now.
-    ///
-    /// ```
-    /// assert_eq!(flotilla::shared::Barrier::new(2)?.n_waiting(), 0);
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn n_waiting(&self) -> u64 {
-        let _guard = self.inner.lock(None);
-        self.inner.word(ARRIVED)
-    }
-
-    /// Whether the barrier is broken.
-    ///
-    /// ```
-    /// let barrier = flotilla::shared::Barrier::new(2)?;
-    /// assert!(!barrier.is_broken());
-    /// barrier.abort();
-    /// assert!(barrier.is_broken());
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn is_broken(&self) -> bool {
-        let _guard = self.inner.lock(None);
-        self.inner.word(BROKEN) != 0
-    }
-
-    /// Waits until all parties have called `wait`, at most `timeout` if given; returns this
-    /// caller's arrival index, `0..parties`.
-    ///
-    /// # Errors
-    ///
-    /// [`SyncError::TimedOut`] if the time ran out (the barrier is then broken);
-    /// [`SyncError::BrokenBarrier`] if it is or becomes broken, or is reset, while waiting.
-    ///
-    /// # Blocking
-    ///
-    /// With `None`, until every party arrives; forever if one never does.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let barrier = flotilla::shared::Barrier::new(1)?;
-    /// assert_eq!(barrier.wait(None)?, 0);
-    /// let pair = flotilla::shared::Barrier::new(2)?;
-    /// assert!(pair.wait(Some(Duration::from_millis(5))).is_err());
-    /// assert!(pair.is_broken());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<u64, SyncError> {
-        let inner = &*self.inner;
-        let until = timeout.and_then(deadline_after);
-        let Some(guard) = inner.lock(until) else {
-            return Err(SyncError::TimedOut);
-        };
-        if inner.word(BROKEN) != 0 {
-            return Err(SyncError::BrokenBarrier);
-        }
-        let generation = inner.word(GENERATION);
-        let index = inner.word(ARRIVED);
-        if index + 1 >= inner.word(PARTIES) {
-            inner.set_word(ARRIVED, 0);
-            inner.set_word(GENERATION, generation.wrapping_add(1));
-            inner.notify_all();
-            return Ok(index);
-        }
-        inner.set_word(ARRIVED, index + 1);
-        loop {
-            if inner.word(GENERATION) != generation {
-                return if inner.word(RESET_OF) == generation.wrapping_add(1) {
-                    Err(SyncError::BrokenBarrier)
-                } else {
-                    Ok(index)
-                };
-            }
-            if inner.word(BROKEN) != 0 {
-                return Err(SyncError::BrokenBarrier);
-            }
-            if !inner.wait(&guard, until) && inner.word(GENERATION) == generation {
-                inner.set_word(BROKEN, 1);
-                inner.set_word(ARRIVED, inner.word(ARRIVED).saturating_sub(1));
-                inner.notify_all();
-                return Err(SyncError::TimedOut);
-            }
-        }
-    }
-
-    /// Breaks the barrier: current and later waiters get [`SyncError::BrokenBarrier`] until
-    /// [`reset`](Barrier::reset).
-    ///
-    /// ```
-    /// let barrier = flotilla::shared::Barrier::new(2)?;
-    /// barrier.abort();
-    /// assert!(barrier.wait(None).is_err());
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn abort(&self) {
-        let _guard = self.inner.lock(None);
-        self.inner.set_word(BROKEN, 1);
-        self.inner.notify_all();
-    }
-
-    /// Returns the barrier to its empty, unbroken state; parties waiting now get
-    /// [`SyncError::BrokenBarrier`].
-    ///
-    /// ```
-    /// let barrier = flotilla::shared::Barrier::new(1)?;
-    /// barrier.abort();
-    /// barrier.reset();
-    /// assert_eq!(barrier.wait(None)?, 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn reset(&self) {
-        let inner = &*self.inner;
-        let _guard = inner.lock(None);
-        let generation = inner.word(GENERATION);
-        inner.set_word(RESET_OF, generation.wrapping_add(1));
-        inner.set_word(GENERATION, generation.wrapping_add(1));
-        inner.set_word(ARRIVED, 0);
-        inner.set_word(BROKEN, 0);
-        inner.notify_all();
-    }
-}
-
-impl fmt::Debug for Barrier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Barrier")
-            .field("parties", &self.parties())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Encodes the barrier for a child process; only valid inside
-/// [`Process::start`](flotilla_process::process::Process::start).
-impl Serialize for Barrier {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.inner.encode(serializer, Kind::Barrier)
-    }
-}
-
-/// Takes over a barrier passed to this child process; fails anywhere else.
-impl<'de> Deserialize<'de> for Barrier {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let inner = Synced::decode(deserializer, Kind::Barrier)?;
-        Ok(Barrier {
-            inner: Arc::new(inner),
-        })
+        Ok(Event { inner })
     }
 }

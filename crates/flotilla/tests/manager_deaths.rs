@@ -8,6 +8,11 @@ use flotilla::manager::{Address, Barrier, Event, Lock, Manager, Queue, Semaphore
 use flotilla::process::{Process, pipe};
 use flotilla::shared::LockError;
 
+#[path = "support/children.rs"]
+mod children;
+
+use children::assert_nothing_left_by;
+
 /// A generous bound on any single wait (CI is a noisy 2-core machine).
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -77,21 +82,31 @@ fn owner_then_wait(report: flotilla::process::Connection<(u32, Address)>) {
 
 #[test]
 fn the_server_exits_when_its_owner_is_killed() -> Result<(), flotilla::Error> {
+    let started = std::time::SystemTime::now();
     let (ours, theirs) = pipe::<(u32, Address)>(true)?;
     let mut owner = Process::new(owner_then_wait, theirs);
     owner.start()?;
     let (server, address) = ours.recv_timeout(PATIENCE)?;
-    let Address::Unix(socket) = address else {
-        panic!("a local manager listens on a Unix socket, not {address}");
-    };
     assert!(!gone(server));
-    assert!(socket.exists());
+    assert!(Manager::connect(address.clone(), b"not the key").is_err());
     owner.kill();
     assert!(owner.join(Some(PATIENCE)));
     await_gone(server);
-    // It exited cleanly: its socket and private directory are gone too.
-    assert!(!socket.exists(), "{} was left behind", socket.display());
-    assert!(socket.parent().is_some_and(|dir| !dir.exists()));
+    assert_nothing_left_by(server, started);
+    Ok(())
+}
+
+#[test]
+fn a_server_killed_with_sigkill_leaves_nothing_behind() -> Result<(), flotilla::Error> {
+    let started = std::time::SystemTime::now();
+    let manager = Manager::new()?;
+    let pid = manager.pid().expect("an owner knows its server");
+    manager.dict::<u8, u8>()?.insert(&1, &1)?;
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our live child's.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+    await_gone(pid);
+    assert_nothing_left_by(pid, started);
+    assert!(manager.event().unwrap_err().is_disconnected());
     Ok(())
 }
 

@@ -12,6 +12,9 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use sha2::Sha256;
 
+#[path = "support/stranger.rs"]
+mod stranger;
+
 const KEY: &[u8] = b"correct horse battery staple";
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -89,7 +92,7 @@ fn authenticated(addr: SocketAddr) -> TcpStream {
     let mut stream = connect(addr);
     assert_eq!(handshake(&mut stream, KEY), 1);
     let hello = Request::Hello {
-        version: 1,
+        version: 2,
         session: [9; 16],
     };
     stream
@@ -169,7 +172,7 @@ fn hostile_peers_are_refused_and_honest_clients_keep_working() -> Result<(), flo
         },
         frame(
             &postcard::to_allocvec(&Request::Hello {
-                version: 1,
+                version: 2,
                 session: [1; 16],
             })
             .unwrap(),
@@ -240,4 +243,68 @@ fn something_that_is_not_a_manager_is_a_clear_error() {
     assert!(err.is_disconnected(), "{err}");
     assert!(err.to_string().contains("not a flotilla manager"), "{err}");
     fake.join().unwrap();
+}
+
+#[test]
+fn a_local_server_hangs_up_on_other_users() -> Result<(), flotilla::Error> {
+    let manager = Manager::new()?;
+    let Address::Abstract(name) = manager.address().clone() else {
+        panic!(
+            "a local manager listens on an abstract socket, not {}",
+            manager.address()
+        );
+    };
+    let Some((mut nobody, mut out)) = stranger::run_as_nobody(stranger::CONNECT_AND_READ, &[&name])
+    else {
+        return Ok(());
+    };
+    // Not even the challenge: hung up on before anything is sent or read.
+    assert_eq!(stranger::line(&mut out), "0");
+    assert!(nobody.wait().unwrap().success());
+    still_serving(&manager.dict()?, 0);
+    Ok(())
+}
+
+#[test]
+fn a_client_does_not_trust_a_local_server_of_another_user() {
+    let name = format!("flotilla-test-fake-manager-{}", std::process::id());
+    let Some((mut nobody, mut out)) = stranger::run_as_nobody(stranger::FAKE_MANAGER, &[&name])
+    else {
+        return;
+    };
+    assert_eq!(stranger::line(&mut out), "ready");
+    let err = Manager::connect(Address::Abstract(name), KEY).unwrap_err();
+    assert!(err.is_disconnected(), "{err}");
+    assert!(err.to_string().contains("user 65534"), "{err}");
+    // The client sent nothing, not even an answer to the challenge.
+    assert_eq!(stranger::line(&mut out), "0");
+    assert!(nobody.wait().unwrap().success());
+}
+
+#[test]
+fn a_second_server_on_the_same_address_is_refused_and_the_first_serves_on()
+-> Result<(), flotilla::Error> {
+    let first = Manager::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .authkey(KEY.to_vec())
+        .start()?;
+    let addr = tcp(&first);
+    let honest = first.dict::<u32, u32>()?;
+    let err = Manager::builder()
+        .listen(addr)
+        .authkey(b"another key".to_vec())
+        .start()
+        .unwrap_err();
+    assert!(matches!(err, flotilla::Error::Spawn { .. }), "{err}");
+    assert!(err.to_string().contains("could not listen"), "{err}");
+    still_serving(&honest, 1);
+    // Clients of the address still reach the first server, and only it.
+    let client = Manager::connect(addr, KEY)?;
+    assert_eq!(client.address(), first.address());
+    assert!(
+        Manager::connect(addr, b"another key")
+            .unwrap_err()
+            .is_authentication_failed()
+    );
+    Ok(())
 }

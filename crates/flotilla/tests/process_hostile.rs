@@ -3,22 +3,23 @@
 //! broker keeps serving everyone else.
 
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
 use flotilla::process::{Process, Queue};
 use flotilla::{Executor, ProcessPoolExecutor};
 use serde::{Deserialize, Serialize};
 
+#[path = "support/stranger.rs"]
+mod stranger;
+
 /// How a queue handle is encoded (mirrors the library's private format).
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Ticket {
     #[serde(with = "serde_bytes")]
-    path: Vec<u8>,
+    name: Vec<u8>,
     token: [u8; 16],
-    #[allow(dead_code)]
     owner: u32,
 }
 
@@ -36,10 +37,11 @@ enum Wait {
     For(Duration),
 }
 
-fn ticket<T>(q: &Queue<T>) -> (PathBuf, [u8; 16]) {
+/// The broker's abstract socket and the queue's token.
+fn ticket<T>(q: &Queue<T>) -> (SocketAddr, [u8; 16]) {
     let ticket: Ticket = postcard::from_bytes(&postcard::to_allocvec(q).unwrap()).unwrap();
-    let path = PathBuf::from(std::ffi::OsStr::from_bytes(&ticket.path));
-    (path, ticket.token)
+    let addr = SocketAddr::from_abstract_name(&ticket.name).unwrap();
+    (addr, ticket.token)
 }
 
 fn frame(body: &[u8]) -> Vec<u8> {
@@ -53,8 +55,8 @@ fn attach_frame(token: [u8; 16]) -> Vec<u8> {
 }
 
 /// Writes `bytes`, optionally half-closes, and waits for the broker to close the connection.
-fn expect_hang_up(path: &PathBuf, bytes: &[u8], half_close: bool) {
-    let mut stream = UnixStream::connect(path).unwrap();
+fn expect_hang_up(path: &SocketAddr, bytes: &[u8], half_close: bool) {
+    let mut stream = UnixStream::connect_addr(path).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -140,7 +142,7 @@ fn hostile_bytes_end_only_their_own_connection() {
 
     // A well-formed put of bytes that are no `String`: stored, and the reader gets a codec
     // error rather than a crash.
-    let mut stream = UnixStream::connect(&path).unwrap();
+    let mut stream = UnixStream::connect_addr(&path).unwrap();
     let mut bytes = attach_frame(token);
     let mut put = postcard::to_allocvec(&Request::Put {
         wait: Wait::For(Duration::ZERO),
@@ -193,4 +195,42 @@ fn a_reader_killed_mid_get_loses_nothing() {
     // FIFO: the pool task puts "second" behind "kept" and gets "kept".
     assert_eq!(got, "kept");
     assert_eq!(q.get().unwrap(), "second");
+}
+
+#[test]
+fn a_stranger_is_hung_up_on_before_anything_is_read() {
+    let q = Queue::<String>::new();
+    let ticket: Ticket = postcard::from_bytes(&postcard::to_allocvec(&q).unwrap()).unwrap();
+    let name = String::from_utf8(ticket.name).unwrap();
+    let Some((mut nobody, mut out)) = stranger::run_as_nobody(stranger::CONNECT_AND_READ, &[&name])
+    else {
+        return;
+    };
+    // Hung up on at once: no reply, and no wait for the first frame's time limit.
+    assert_eq!(stranger::line(&mut out), "0");
+    assert!(nobody.wait().unwrap().success());
+    q.put("still mine".to_owned()).unwrap();
+    assert_eq!(q.get().unwrap(), "still mine");
+}
+
+#[test]
+fn a_handle_does_not_talk_to_a_broker_run_by_another_user() {
+    // A stranger listens on a name; a forged handle points there. Decoding it must fail
+    // before the queue's token is sent.
+    let name = format!("flotilla-test-stranger-{}", std::process::id());
+    let Some((mut nobody, mut out)) = stranger::run_as_nobody(stranger::FAKE_MANAGER, &[&name])
+    else {
+        return;
+    };
+    assert_eq!(stranger::line(&mut out), "ready");
+    let forged = postcard::to_allocvec(&Ticket {
+        name: name.into_bytes(),
+        token: [7; 16],
+        owner: 1,
+    })
+    .unwrap();
+    assert!(postcard::from_bytes::<Queue<u32>>(&forged).is_err());
+    // The stranger got nothing: not the token, not a byte.
+    assert_eq!(stranger::line(&mut out), "0");
+    assert!(nobody.wait().unwrap().success());
 }

@@ -6,6 +6,11 @@ use std::time::{Duration, Instant};
 use flotilla::process::{GetError, JoinableQueue, Process, PutError, Queue};
 use flotilla::{Error, Executor, ProcessPoolExecutor};
 
+#[path = "support/children.rs"]
+mod children;
+
+use children::assert_nothing_left_by;
+
 #[flotilla::task]
 fn produce(jobs: JoinableQueue<Option<u64>>, count: u64, consumers: usize) {
     for n in 0..count {
@@ -176,34 +181,19 @@ fn own_a_queue(outbox: Queue<Queue<u32>>) {
     }
 }
 
-/// The private directory of the broker serving `q` (from the handle's encoding, whose format
-/// this mirrors).
-fn broker_dir<T>(q: &Queue<T>) -> std::path::PathBuf {
-    #[derive(serde::Deserialize)]
-    struct Ticket {
-        #[serde(with = "serde_bytes")]
-        path: Vec<u8>,
-    }
-    let ticket: Ticket = postcard::from_bytes(&postcard::to_allocvec(q).unwrap()).unwrap();
-    let socket = std::path::PathBuf::from(std::ffi::OsString::from(
-        String::from_utf8(ticket.path).unwrap(),
-    ));
-    socket.parent().unwrap().to_owned()
-}
-
 #[test]
-fn a_queue_whose_owner_died_reports_disconnected() {
+fn a_queue_whose_owner_was_killed_reports_disconnected_and_leaves_nothing() {
+    let started = std::time::SystemTime::now();
     let outbox = Queue::new();
     let mut owner = Process::new(own_a_queue, outbox.clone());
     owner.start().unwrap();
     let theirs: Queue<u32> = outbox.get().unwrap();
     assert_eq!(theirs.get().unwrap(), 7);
     theirs.put(8).unwrap();
-    let broker_dir = broker_dir(&theirs);
+    let pid = owner.pid().unwrap();
     owner.kill();
     assert!(owner.join(None));
-    // A killed process cannot remove its broker's directory; do it for it.
-    std::fs::remove_dir_all(broker_dir).unwrap();
+    assert_nothing_left_by(pid, started);
     let err = theirs.get().unwrap_err();
     assert!(err.is_disconnected(), "{err}");
     match theirs.try_put(9) {

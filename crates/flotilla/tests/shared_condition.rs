@@ -305,3 +305,55 @@ fn a_killed_waiter_does_not_swallow_a_notify() {
     assert!(out.get_timeout(PATIENCE).unwrap());
     finish(&survivor);
 }
+
+/// Takes the condition's lock, changes the state, says so, and waits to be killed without
+/// notifying anyone, still holding the lock.
+#[flotilla::task]
+fn change_and_die_before_notifying(ready: Condition, items: RawValue<u64>, holding: Queue<()>) {
+    let _guard = ready.lock().unwrap();
+    items.store(1);
+    holding.put(()).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn whoever_takes_over_a_dead_holders_lock_wakes_the_waiters() {
+    let ready = Condition::new().unwrap();
+    let items = RawValue::new(0u64).unwrap();
+    let in_lock = Queue::new();
+    let waiter = {
+        let (ready, items, in_lock) = (ready.clone(), items.clone(), in_lock.clone());
+        std::thread::spawn(move || {
+            let mut guard = ready.lock().unwrap();
+            in_lock.put(()).unwrap();
+            let started = Instant::now();
+            let outcome = guard.wait_for(|| items.load() == 1, Some(PATIENCE));
+            (outcome, started.elapsed())
+        })
+    };
+    in_lock.get_timeout(PATIENCE).unwrap();
+    // The child gets the lock once the waiter sleeps; it changes the state and dies before it
+    // can notify.
+    let holding = Queue::new();
+    let holder = start(Process::new(
+        change_and_die_before_notifying,
+        (ready.clone(), items.clone(), holding.clone()),
+    ));
+    holding.get_timeout(PATIENCE).unwrap();
+    kill(&holder);
+
+    // Taking the lock over from the dead holder wakes the waiter, which finds the change.
+    drop(ready.lock().unwrap_err().into_guard().unwrap());
+    let (outcome, waited) = waiter.join().unwrap();
+    assert!(
+        matches!(outcome, Err(LockError::OwnerDied(true))),
+        "{outcome:?}"
+    );
+    assert!(
+        waited < PATIENCE / 2,
+        "the waiter slept {waited:?}, until its timeout: nobody woke it"
+    );
+}

@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 use flotilla::process::{Process, Queue};
 use flotilla::shared::{Array, Barrier, BoundedSemaphore, Event, Semaphore, SyncError};
 
+#[path = "support/asleep.rs"]
+mod asleep;
 #[path = "support/children.rs"]
 mod children;
 
+use asleep::waiting_thread;
 use children::{PATIENCE, finish, start};
 
 /// Repeatedly enters the section guarded by `sem`, recording in `stats` how many processes
@@ -302,6 +305,32 @@ fn a_party_killed_at_the_barrier_breaks_it_for_the_others_instead_of_hanging_the
         "{theirs:?}"
     );
     assert!(barrier.is_broken());
+    barrier.reset();
+    assert!(!barrier.is_broken());
+}
+
+/// After CPython's `lock_tests.BarrierTests.test_reset`: a reset breaks the barrier for the
+/// parties waiting at it, and only for them; the generations after it trip normally.
+#[test]
+#[cfg_attr(miri, ignore = "uses process-shared pthread mutexes")]
+fn a_reset_breaks_the_waiting_generation_only() {
+    let barrier = Barrier::new(2).unwrap();
+    let theirs = barrier.clone();
+    let waiting = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
+    barrier.reset();
+    let reset = waiting.join().unwrap();
+    assert!(matches!(reset, Err(SyncError::BrokenBarrier)), "{reset:?}");
+    assert!(!barrier.is_broken());
+    assert_eq!(barrier.n_waiting(), 0);
+    for round in 0..3 {
+        let theirs = barrier.clone();
+        let other = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
+        let mine = barrier.wait(Some(PATIENCE)).unwrap();
+        let other = other.join().unwrap().unwrap();
+        assert_eq!((other, mine), (0, 1), "round {round}");
+    }
+    barrier.abort();
+    assert!(matches!(barrier.wait(None), Err(SyncError::BrokenBarrier)));
     barrier.reset();
     assert!(!barrier.is_broken());
 }

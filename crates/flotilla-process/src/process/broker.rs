@@ -1,43 +1,44 @@
 //! The server that lets other processes use the queues this process created.
 //!
-//! Started the first time a queue handle is encoded for another process, it listens on a
-//! Unix socket inside a private temporary directory (mode `0700`, so other users cannot even
-//! connect) and serves each connection on its own thread. A connection must first name its
-//! queue by a random 128-bit token, which only the holders of an encoded handle know; the
-//! first frame is read with a small size limit and a time limit, so a stranger can neither
-//! make the broker allocate nor hold a thread for long. After that, requests map one to one
-//! onto [`QueueState`] operations; a blocking `get`, `put` or `join` blocks that connection's
+//! Started the first time a queue handle is encoded for another process, it listens on an
+//! abstract Unix socket (see [`socket`](super::socket): no file, so nothing outlives the
+//! process, and a peer that is not this user or root is hung up on before anything is read)
+//! and serves each connection on its own thread. A connection must first name its queue by a
+//! random 128-bit token, which only the holders of an encoded handle know; the first frame is
+//! read with a small size limit and a time limit, so a stranger can neither make the broker
+//! allocate nor hold a thread for long. After that, requests map one to one onto
+//! [`QueueState`] operations; a blocking `get`, `put` or `join` blocks that connection's
 //! thread, never the others. Anything malformed ends that one connection (after a
-//! [`Reply::Refused`] where possible), never the broker. The directory is removed when the
-//! process exits normally.
+//! [`Reply::Refused`] where possible), never the broker, and so does a request that stops
+//! arriving part-way for [`FRAME_PROGRESS`].
 
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::protocol::{MAX_ATTACH_FRAME, Reply, Request, Token, VERSION};
 use super::state::{QueueState, Stop};
-use super::sys;
+use super::{socket, sys};
 use crate::wire::{self, ReadError};
 use flotilla_core::primitives::{Arc, Mutex, lock};
 
 /// How long a new connection may take to name its queue.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The longest socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
-const MAX_SOCKET_PATH: usize = 107;
+/// Once a request has started to arrive, how long the broker waits for each further part of
+/// it: a peer that stops part-way (stopped, hung, or hostile) loses its connection instead
+/// of holding a thread for ever. An idle connection, between requests, may wait as long as
+/// it likes.
+const FRAME_PROGRESS: Duration = Duration::from_secs(5);
 
 /// This process's broker.
 #[derive(Debug)]
 pub(crate) struct Broker {
-    dir: PathBuf,
-    path: PathBuf,
+    /// The abstract socket's name.
+    name: String,
     queues: Mutex<HashMap<Token, Arc<QueueState>>>,
 }
 
@@ -48,7 +49,7 @@ static STARTING: Mutex<()> = Mutex::new(());
 ///
 /// # Errors
 ///
-/// Why the directory, socket or thread could not be created.
+/// Why the socket or thread could not be created.
 pub(crate) fn get() -> Result<&'static Broker, String> {
     if let Some(broker) = BROKER.get() {
         return Ok(broker);
@@ -57,19 +58,16 @@ pub(crate) fn get() -> Result<&'static Broker, String> {
     if let Some(broker) = BROKER.get() {
         return Ok(broker);
     }
-    let (dir, path, listener) = bind()?;
+    let (name, listener) = socket::bind("flotilla-queues")
+        .map_err(|complaint| format!("could not start the queue broker: {complaint}"))?;
     let broker = BROKER.get_or_init(|| Broker {
-        dir,
-        path,
+        name,
         queues: Mutex::new(HashMap::new()),
     });
     std::thread::Builder::new()
         .name("flotilla-queue-broker".to_owned())
         .spawn(move || accept(broker, &listener))
         .map_err(|err| format!("could not start the queue broker's thread: {err}"))?;
-    // SAFETY: `remove_socket` is a plain `extern "C" fn` that takes no arguments and does not
-    // unwind; registering it has no other precondition.
-    unsafe { libc::atexit(remove_socket) };
     Ok(broker)
 }
 
@@ -98,9 +96,9 @@ pub(crate) fn forget(token: &Token) {
 }
 
 impl Broker {
-    /// The socket to connect to.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+    /// The name of the socket to connect to.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// Makes `state` reachable under `token`.
@@ -112,58 +110,6 @@ impl Broker {
     /// caller touches the queue, so the two locks are never taken in that order.
     pub(crate) fn find(&self, token: &Token) -> Option<Arc<QueueState>> {
         lock(&self.queues).get(token).cloned()
-    }
-}
-
-/// Creates the private directory and binds the socket in it.
-fn bind() -> Result<(PathBuf, PathBuf, UnixListener), String> {
-    bind_private("flotilla", "queues.sock")
-        .map_err(|complaint| format!("could not start the queue broker: {complaint}"))
-}
-
-/// Creates a directory only this user can enter (mode `0700`, named `{prefix}-{pid}-{random}`
-/// in `$TMPDIR` or `/tmp`) and binds a Unix socket called `file` in it. Returns the directory,
-/// the socket's path and the listener.
-///
-/// # Errors
-///
-/// Why no directory or socket could be made (the last complaint, when several bases failed).
-pub fn bind_private(prefix: &str, file: &str) -> Result<(PathBuf, PathBuf, UnixListener), String> {
-    let bases = std::env::var_os("TMPDIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("/tmp")]);
-    let mut complaint = String::from("no usable temporary directory");
-    for base in bases {
-        let suffix: [u8; 6] =
-            sys::random_bytes().map_err(|err| format!("could not name a directory: {err}"))?;
-        let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = base.join(format!("{prefix}-{}-{hex}", std::process::id()));
-        let path = dir.join(file);
-        if path.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
-            complaint = format!("{} is too long for a socket path", path.display());
-            continue;
-        }
-        if let Err(err) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            complaint = format!("could not create {}: {err}", dir.display());
-            continue;
-        }
-        match UnixListener::bind(&path) {
-            Ok(listener) => return Ok((dir, path, listener)),
-            Err(err) => {
-                complaint = format!("could not listen on {}: {err}", path.display());
-                let _ = std::fs::remove_dir(&dir);
-            }
-        }
-    }
-    Err(complaint)
-}
-
-/// Removes the broker's socket and directory at exit.
-extern "C" fn remove_socket() {
-    if let Some(broker) = BROKER.get() {
-        let _ = std::fs::remove_file(&broker.path);
-        let _ = std::fs::remove_dir(&broker.dir);
     }
 }
 
@@ -191,6 +137,10 @@ fn accept(broker: &'static Broker, listener: &UnixListener) {
 
 /// Serves one connection until it closes or misbehaves.
 fn serve(broker: &Broker, stream: &UnixStream) {
+    if let Err(err) = socket::trusted(stream) {
+        tracing::warn!(%err, "queue broker: hung up on a stranger");
+        return;
+    }
     let state = match attach(broker, stream) {
         Ok(state) => state,
         Err(why) => {
@@ -209,12 +159,18 @@ fn serve(broker: &Broker, stream: &UnixStream) {
     }
     let attached = Attached(state);
     let state = &attached.0;
-    if stream.set_read_timeout(None).is_err() || reply(stream, &Reply::Attached, &[]).is_err() {
+    if stream.set_read_timeout(Some(FRAME_PROGRESS)).is_err()
+        || reply(stream, &Reply::Attached, &[]).is_err()
+    {
         return;
     }
     let peer = stream.as_fd();
     let mut body = Vec::new();
     loop {
+        // Idle for as long as the peer likes; then the read timeout bounds each part.
+        if sys::wait_readable(peer, None).is_err() {
+            return;
+        }
         match wire::read_frame(&mut &*stream, &mut body) {
             Ok(()) => {}
             Err(ReadError::Closed | ReadError::Io(_)) => return,

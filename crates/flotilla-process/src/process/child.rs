@@ -2,10 +2,12 @@
 //!
 //! [`Process::start`](super::Process::start) re-executes the program with [`CHILD_ENV`]
 //! naming the descriptor of a socket. flotilla's constructor, which runs before `main`, calls
-//! [`enter`]: it reads one [`Start`] message and the task's encoded arguments from that
-//! socket, takes over the connections passed in the arguments, runs the task, and exits with
-//! Python's codes: 0 when the task returns, 1 when it panics (an uncaught exception in
-//! Python). The user's `main` never runs in the child.
+//! [`enter`]: it sets up what Rust's runtime would have before `main` (see
+//! [`runtime`](crate::process_pool::runtime)), reads one [`Start`] message and the task's
+//! encoded arguments from that socket, takes over the connections passed in the arguments,
+//! runs the task on a thread named `main`, and exits with Python's codes: 0 when the task
+//! returns, 1 when it panics (an uncaught exception in Python). The user's `main` never runs
+//! in the child.
 
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{current, fds};
 use crate::registry;
+use crate::runtime;
 use crate::wire::refusal;
 use crate::wire::{self, Outcome};
 use flotilla_core::panic;
@@ -63,14 +66,12 @@ pub(crate) unsafe fn enter() -> Option<i32> {
     // and named it in the variable we just consumed; nothing else in this fresh process knows
     // of it, so we take sole ownership.
     let control = unsafe { UnixStream::from_raw_fd(fd) };
-    Some(run(control))
+    runtime::sanitize_stdio();
+    runtime::ignore_sigpipe();
+    Some(runtime::run_as_main(move || run(control)))
 }
 
 fn run(mut control: UnixStream) -> i32 {
-    // Rust's `main` would have ignored SIGPIPE (so that writes to a closed pipe fail with an
-    // error); the task runs before `main`, so do the same for it.
-    // SAFETY: setting a signal's disposition to "ignore" has no memory-safety preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let mut body = Vec::new();
     if let Err(err) = wire::read_frame(&mut control, &mut body) {
         eprintln!("flotilla: child process could not read its task: {err}");
@@ -97,7 +98,19 @@ fn run(mut control: UnixStream) -> i32 {
     let mut out = Vec::new();
     refusal::clear();
     let outcome = match registry::lookup(start.task, crate::registry::Shape::One) {
-        Some(call) => call(args, &mut out),
+        // The task's own panics come back as an outcome; one in its arguments' `Deserialize`
+        // or its result's `Serialize` would otherwise unwind out of this pre-`main` entry
+        // point, which aborts.
+        Some(call) => panic::catch(|| call(args, &mut out)).unwrap_or_else(|panic| {
+            Outcome::Failed(format!(
+                "panicked while decoding its arguments or encoding its result: {}{}",
+                panic.message(),
+                panic
+                    .location()
+                    .map(|at| format!(" (at {at})"))
+                    .unwrap_or_default()
+            ))
+        }),
         None => Outcome::UnknownTask(start.task.to_owned()),
     };
     drop(out);

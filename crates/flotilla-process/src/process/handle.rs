@@ -13,7 +13,7 @@ use super::child::{CHILD_ENV, Start};
 use super::reaper::Watch;
 use super::{current, fds, spawner, sys};
 use crate::wire;
-use crate::wire::refusal;
+use crate::wire::codec;
 use flotilla_core::Error;
 use flotilla_core::Task;
 
@@ -38,7 +38,16 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// | `terminate()`, `kill()` | [`terminate`](Process::terminate) (`SIGTERM`), [`kill`](Process::kill) (`SIGKILL`) |
 ///
 /// Dropping a `Process` neither waits for nor kills the child; it is still reaped when it
-/// ends, so it never lingers as a zombie.
+/// ends, so it never lingers as a zombie. A `Process` does nothing until started, so one made
+/// and never used is a warning:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// #[flotilla::task]
+/// fn work() {}
+///
+/// flotilla::process::Process::new(work, ()); // never started
+/// ```
 ///
 /// # Examples
 ///
@@ -58,6 +67,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+#[must_use = "a Process does nothing until `start` is called"]
 pub struct Process {
     task: &'static str,
     name: String,
@@ -101,14 +111,11 @@ impl Process {
             path,
             daemon: false,
             args: Mutex::new(Some(Box::new(move || {
-                refusal::clear();
-                postcard::to_allocvec(&args).map_err(|err| {
-                    format!(
-                        "could not encode the arguments of task `{}`: {}",
-                        T::NAME,
-                        refusal::explain(err)
-                    )
-                })
+                codec::encode(
+                    &args,
+                    Vec::new(),
+                    &format_args!("the arguments of task `{}`", T::NAME),
+                )
             }))),
             started: None,
         }
@@ -128,7 +135,6 @@ impl Process {
     /// let p = Process::new(idle, ()).with_name("indexer");
     /// assert_eq!(p.name(), "indexer");
     /// ```
-    #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Process {
         self.name = name.into();
         self
@@ -149,7 +155,6 @@ impl Process {
     /// let p = Process::new(watchdog, ()).with_daemon(true);
     /// assert!(p.daemon());
     /// ```
-    #[must_use]
     pub fn with_daemon(mut self, daemon: bool) -> Process {
         self.daemon = daemon;
         self
@@ -164,8 +169,11 @@ impl Process {
     /// # Errors
     ///
     /// [`Error::InvalidOperation`] if the process was already started (Python allows one
-    /// start per `Process`), [`Error::Codec`] if the arguments cannot be encoded,
-    /// [`Error::Spawn`] or [`Error::Io`] if the operating system refuses to start it.
+    /// start per `Process`), [`Error::DuplicateTask`] if another task of this program is
+    /// registered under the same name (the child could not tell which to run; nothing is
+    /// consumed, but no later start can succeed either), [`Error::Codec`] if the arguments
+    /// cannot be encoded, [`Error::Spawn`] or [`Error::Io`] if the operating system refuses to
+    /// start it.
     ///
     /// # Examples
     ///
@@ -187,6 +195,7 @@ impl Process {
                 reason: format!("process {:?} was already started", self.name),
             });
         }
+        crate::registry::check_name(self.task)?;
         let Some(encode) = self.args.get_mut().ok().and_then(Option::take) else {
             return Err(Error::InvalidOperation {
                 reason: format!(

@@ -18,7 +18,7 @@
 //! | `conn.send(x)`, `conn.recv()`, `conn.poll(timeout)` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`recv_timeout(d)`](Connection::recv_timeout), [`poll(timeout)`](Connection::poll) |
 //! | `EOFError` from `recv` on a closed pipe | [`Error::Disconnected`](flotilla_core::Error::Disconnected) |
 //! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n)`](Queue::bounded) |
-//! | `q.put(x)`, `q.get()` | [`put`](Queue::put), [`get`](Queue::get) |
+//! | `q.put(x)`, `q.get()` | [`put`](Queue::put) (a failure hands the item back in a [`SendError`]), [`get`](Queue::get) |
 //! | `q.put(x, timeout=t)`, `q.put_nowait(x)`, `queue.Full` | [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`PutError::Full`] (the item comes back) |
 //! | `q.get(timeout=t)`, `q.get_nowait()`, `queue.Empty` | [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get), [`GetError::Empty`] |
 //! | `q.qsize()` | [`qsize()`](Queue::qsize) (exact) |
@@ -31,7 +31,11 @@
 //!   and caught by flotilla before `main` (never a `fork` of the running program), so its
 //!   target must be findable by name: a function marked `#[flotilla::task]`. Its arguments
 //!   and the items of queues and pipes are serde types. No `if __name__ == '__main__'` guard
-//!   is needed, and it works from tests and doc tests.
+//!   is needed, and it works from tests and doc tests. The task still runs as `main` would:
+//!   on a thread named `main` with `main`'s stack, with `SIGPIPE` ignored (a write to a closed
+//!   pipe is an `Err(BrokenPipe)`), and a stack overflow reported as one before the child
+//!   aborts. Two tasks registered under one name cannot be told apart, so
+//!   [`start`](Process::start) refuses either with [`Error::DuplicateTask`](flotilla_core::Error).
 //! - **Arguments move.** What you pass to [`Process::new`] is encoded at
 //!   [`start`](Process::start) and dropped here: a [`Connection`] passed to a child is that
 //!   child's alone, so when it exits its peer sees the pipe close (Python needs an explicit
@@ -87,7 +91,7 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-pub(crate) mod broker;
+mod broker;
 pub(crate) mod child;
 mod current;
 #[doc(hidden)]
@@ -98,6 +102,8 @@ mod protocol;
 mod queue;
 mod queue_error;
 mod reaper;
+#[doc(hidden)]
+pub mod socket;
 mod spawner;
 mod state;
 #[doc(hidden)]
@@ -107,7 +113,7 @@ pub use self::current::{CurrentProcess, current_process};
 pub use self::handle::Process;
 pub use self::pipe::{Connection, pipe};
 pub use self::queue::{JoinableQueue, Queue};
-pub use self::queue_error::{GetError, PutError};
+pub use self::queue_error::{GetError, PutError, SendError};
 
 /// Records that this process is a process-pool worker, for [`current_process`].
 pub(crate) fn mark_pool_worker() {

@@ -1,8 +1,9 @@
 //! [`pipe`] and [`Connection`]: Python's `multiprocessing.Pipe`, typed.
 
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{fds, sys};
+use crate::wire::codec;
 use crate::wire::refusal;
 use crate::wire::{self, ReadError};
 use flotilla_core::Error;
@@ -85,10 +87,20 @@ pub struct Connection<T> {
     readable: bool,
     writable: bool,
     /// Held while a message is read, so that two readers never split one.
-    reading: Mutex<Vec<u8>>,
+    reading: Mutex<Reader>,
     /// Held while a message is written, so that two writers never interleave.
     writing: Mutex<()>,
     _values: PhantomData<fn(T) -> T>,
+}
+
+/// What a reader keeps between messages.
+#[derive(Debug, Default)]
+struct Reader {
+    /// The buffer messages are read into, reused.
+    body: Vec<u8>,
+    /// Why the stream can no longer be read: a message stopped arriving part-way, or its
+    /// length was impossible, so where the next one starts is unknown.
+    broken: Option<String>,
 }
 
 /// How a connection is encoded in a child's arguments.
@@ -107,7 +119,7 @@ impl<T> Connection<T> {
             stream: UnixStream::from(fd),
             readable,
             writable,
-            reading: Mutex::new(Vec::new()),
+            reading: Mutex::new(Reader::default()),
             writing: Mutex::new(()),
             _values: PhantomData,
         }
@@ -197,13 +209,9 @@ impl<T: Serialize> Connection<T> {
                 reason: "cannot send on the receiving end of a one-way pipe".to_owned(),
             });
         }
-        refusal::clear();
-        let frame = wire::encode(value).map_err(|err| Error::Codec {
-            message: format!(
-                "could not encode a value for a pipe: {}",
-                refusal::explain(err)
-            ),
-        })?;
+        let mut frame = codec::encode(value, vec![0; 4], &"a value for a pipe")
+            .map_err(|message| Error::Codec { message })?;
+        wire::finish(&mut frame).map_err(|message| Error::Codec { message })?;
         let _writing = lock(&self.writing);
         sys::send_all(self.stream.as_fd(), &frame).map_err(|err| self.closed(err))
     }
@@ -239,11 +247,15 @@ impl<T: DeserializeOwned> Connection<T> {
     /// # Errors
     ///
     /// [`Error::Timeout`] if nothing arrived in time; otherwise as [`recv`](Connection::recv).
+    /// A message that starts arriving and then stops for `timeout` (its sender stopped or
+    /// hung part-way) fails with [`Error::Disconnected`], and so does every later receive:
+    /// where the next message would start is unknown. The same holds after a malformed
+    /// message (an impossible length), which fails with [`Error::Codec`].
     ///
     /// # Blocking
     ///
-    /// Up to `timeout`, and then while the rest of a message that has started to arrive comes
-    /// in.
+    /// Up to `timeout` for the message to start arriving, and up to `timeout` for each
+    /// further part of it.
     ///
     /// # Examples
     ///
@@ -265,7 +277,25 @@ impl<T: DeserializeOwned> Connection<T> {
                 reason: "cannot receive on the sending end of a one-way pipe".to_owned(),
             });
         }
-        let mut body = lock(&self.reading);
+        let body = self.read_message(timeout)?;
+        // Decoded without the lock: a slow or stuck `Deserialize` holds up no other reader.
+        let value = codec::decode(&body, &"a value received on a pipe")
+            .map_err(|message| Error::Codec { message });
+        if let Ok(mut reader) = self.reading.try_lock()
+            && reader.body.capacity() == 0
+        {
+            reader.body = body;
+        }
+        value
+    }
+
+    /// Reads the next message's bytes, waiting at most `timeout` (if any) for it to start
+    /// arriving and for each further part of it.
+    fn read_message(&self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
+        let mut reader = lock(&self.reading);
+        if let Some(why) = &reader.broken {
+            return Err(self.closed(why));
+        }
         if let Some(timeout) = timeout {
             // Under the lock, so that another reader cannot take the message we saw arrive.
             let ready = sys::wait_readable(self.stream.as_fd(), Some(timeout))
@@ -276,21 +306,60 @@ impl<T: DeserializeOwned> Connection<T> {
                     unfinished: None,
                 });
             }
+            self.stream
+                .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+                .map_err(|err| self.closed(err))?;
         }
-        match wire::read_frame(&mut &self.stream, &mut body) {
-            Ok(()) => {
-                refusal::clear();
-                postcard::from_bytes(&body).map_err(|err| Error::Codec {
-                    message: format!(
-                        "could not decode a value received on a pipe: {}",
-                        refusal::explain(err)
-                    ),
+        let read = wire::read_frame(&mut &self.stream, &mut reader.body);
+        if timeout.is_some() {
+            self.stream
+                .set_read_timeout(None)
+                .map_err(|err| self.closed(err))?;
+        }
+        match read {
+            Ok(()) => Ok(std::mem::take(&mut reader.body)),
+            Err(ReadError::Closed) => Err(self.closed("end of stream")),
+            Err(ReadError::Io(err))
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                let why = format!(
+                    "a message stopped arriving part-way: nothing came for {:?}; the pipe can \
+                     no longer be read",
+                    timeout.unwrap_or_default()
+                );
+                reader.broken = Some(why.clone());
+                Err(self.closed(why))
+            }
+            Err(ReadError::Io(err)) => Err(self.closed(err)),
+            Err(ReadError::Malformed(why)) => {
+                reader.broken = Some(format!("an earlier message was malformed ({why})"));
+                Err(Error::Codec {
+                    message: format!("a malformed message on a pipe: {why}"),
                 })
             }
-            Err(ReadError::Closed) => Err(self.closed("end of stream")),
-            Err(ReadError::Io(err)) => Err(self.closed(err)),
-            Err(ReadError::Malformed(why)) => Err(Error::Codec { message: why }),
         }
+    }
+}
+
+/// The connection's socket, like Python's `fileno()`: for waiting on it in an event loop of
+/// your own. Reading or writing it directly breaks the framing of the messages.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+///
+/// let (a, _b) = flotilla::process::pipe::<u8>(true)?;
+/// let fd = a.as_fd().try_clone_to_owned()?; // e.g. to register with a reactor
+/// # drop(fd);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<T> AsFd for Connection<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
     }
 }
 

@@ -4,20 +4,19 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::protocol::{Reply, Request, Token, VERSION, Wait};
-use super::queue_error::{GetError, PutError};
+use super::queue_error::{GetError, PutError, SendError};
 use super::state::{QueueState, Stop};
-use super::{broker, sys};
-use crate::wire;
+use super::{broker, socket, sys};
+use crate::wire::codec;
 use crate::wire::refusal;
+use crate::wire::{self, ReadError};
 use flotilla_core::Error;
 use flotilla_core::primitives::{Arc, Mutex, lock};
 
@@ -34,8 +33,10 @@ use flotilla_core::primitives::{Arc, Mutex, lock};
 ///
 /// The items live in the process that created the queue. Handles there use them directly;
 /// a handle decoded in another process connects to a small broker in the creating process
-/// (a thread per connection, on a Unix socket in a private `0700` directory, guarded by a
-/// random token carried in the handle) and each operation is one request and one reply.
+/// (a thread per connection, on an abstract Unix socket that only this user can use and that
+/// leaves no file behind, guarded by a random token carried in the handle) and each
+/// operation is one request and one reply. Abstract sockets belong to a network namespace:
+/// a process in another one cannot reach the queue.
 /// Python instead gives every process a pipe and a semaphore and feeds items through a
 /// background thread. The broker design is simpler and makes bounds, timeouts, `qsize` and
 /// `JoinableQueue::join` exact, but **the creating process must outlive every user of the
@@ -96,21 +97,34 @@ impl Drop for Local {
 
 /// A queue in another process, reached through its broker.
 struct Remote {
-    path: PathBuf,
+    /// The broker's abstract socket.
+    name: Vec<u8>,
     token: Token,
     /// The creating process's id, for messages.
     owner: u32,
     /// Attached connections not in use; one per concurrent operation, at least one always,
     /// which keeps the queue alive.
-    idle: Mutex<Vec<UnixStream>>,
+    idle: Mutex<Vec<Conn>>,
 }
+
+/// A connection to a broker, and the read timeout it has.
+struct Conn {
+    stream: UnixStream,
+    timeout: Option<Duration>,
+}
+
+/// How long past an operation's own wait a broker may take to answer: a healthy one answers
+/// in microseconds, so one that takes this long is stopped or hung, and the operation fails
+/// instead of hanging with it. (A wait without a time limit waits as long as it takes.)
+const REPLY_GRACE: Duration = Duration::from_secs(5);
 
 /// How a handle is encoded: where the broker listens and the queue's secret token.
 #[derive(Serialize, Deserialize)]
 #[serde(rename = "Queue")]
 struct Ticket {
+    /// The name of the broker's abstract socket.
     #[serde(with = "serde_bytes")]
-    path: Vec<u8>,
+    name: Vec<u8>,
     token: Token,
     owner: u32,
 }
@@ -252,9 +266,10 @@ impl<T: Serialize> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Codec`] if the item cannot be encoded (a [`Connection`](super::Connection)
-    /// cannot travel through a queue), [`Error::Disconnected`] if the creating process is
-    /// gone. The item is dropped; use [`put_timeout`](Queue::put_timeout) to get it back.
+    /// A [`SendError`] handing the item back, with [`Error::Codec`] if the item cannot be
+    /// encoded (a [`Connection`](super::Connection) cannot travel through a queue) or
+    /// [`Error::Disconnected`] if the creating process is gone (also when it goes while
+    /// this put waits for room). `?` turns it into the [`Error`].
     ///
     /// # Blocking
     ///
@@ -268,12 +283,15 @@ impl<T: Serialize> Queue<T> {
     /// assert_eq!(q.get()?, [1, 2]);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn put(&self, item: T) -> Result<(), Error> {
+    pub fn put(&self, item: T) -> Result<(), SendError<T>> {
         self.put_waiting(item, Wait::Forever)
             .map_err(|err| match err {
-                PutError::Failed(_, err) => err,
-                PutError::Full(_) => Error::Codec {
-                    message: "the queue reported full to a put without a time limit".to_owned(),
+                PutError::Failed(item, error) => SendError { item, error },
+                PutError::Full(item) => SendError {
+                    item,
+                    error: Error::Codec {
+                        message: "the queue reported full to a put without a time limit".to_owned(),
+                    },
                 },
             })
     }
@@ -324,16 +342,9 @@ impl<T: Serialize> Queue<T> {
     }
 
     fn put_waiting(&self, item: T, wait: Wait) -> Result<(), PutError<T>> {
-        refusal::clear();
-        let bytes = match postcard::to_allocvec(&item) {
+        let bytes = match codec::encode(&item, Vec::new(), &"an item for a queue") {
             Ok(bytes) => bytes,
-            Err(err) => {
-                let message = format!(
-                    "could not encode an item for a queue: {}",
-                    refusal::explain(err)
-                );
-                return Err(PutError::Failed(item, Error::Codec { message }));
-            }
+            Err(message) => return Err(PutError::Failed(item, Error::Codec { message })),
         };
         match self.put_bytes(bytes, wait) {
             Ok(None) => Ok(()),
@@ -417,17 +428,8 @@ impl<T: DeserializeOwned> Queue<T> {
 
     fn get_waiting(&self, wait: Wait) -> Result<T, GetError> {
         match self.get_bytes(wait) {
-            Ok(Some(bytes)) => {
-                refusal::clear();
-                postcard::from_bytes(&bytes).map_err(|err| {
-                    GetError::Failed(Error::Codec {
-                        message: format!(
-                            "could not decode an item from a queue: {}",
-                            refusal::explain(err)
-                        ),
-                    })
-                })
-            }
+            Ok(Some(bytes)) => codec::decode(&bytes, &"an item from a queue")
+                .map_err(|message| GetError::Failed(Error::Codec { message })),
             Ok(None) => Err(GetError::Empty),
             Err(err) => Err(GetError::Failed(err)),
         }
@@ -468,7 +470,7 @@ impl<T> Serialize for Queue<T> {
             Flavor::Local(local) => {
                 let (broker, token) = broker::export(&local.0).map_err(refusal::encoding)?;
                 Ticket {
-                    path: broker.path().as_os_str().as_bytes().to_vec(),
+                    name: broker.name().as_bytes().to_vec(),
                     token,
                     owner: std::process::id(),
                 }
@@ -480,7 +482,7 @@ impl<T> Serialize for Queue<T> {
                     Err(err) => return Err(refusal::encoding(err)),
                 }
                 Ticket {
-                    path: remote.path.as_os_str().as_bytes().to_vec(),
+                    name: remote.name.clone(),
                     token: remote.token,
                     owner: remote.owner,
                 }
@@ -502,10 +504,10 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
         {
             Flavor::Local(Arc::new(Local(state)))
         } else {
-            let path = PathBuf::from(std::ffi::OsStr::from_bytes(&ticket.path));
-            let first = connect(&path, &ticket.token, ticket.owner).map_err(refusal::decoding)?;
+            let first =
+                connect(&ticket.name, &ticket.token, ticket.owner).map_err(refusal::decoding)?;
             Flavor::Remote(Arc::new(Remote {
-                path,
+                name: ticket.name,
                 token: ticket.token,
                 owner: ticket.owner,
                 idle: Mutex::new(vec![first]),
@@ -522,21 +524,56 @@ impl Remote {
     /// Sends one request on an idle connection (or a new one) and returns the reply, the
     /// reply's frame and where its payload starts in it.
     fn call(&self, request: &Request, payload: &[u8]) -> Result<(Reply, Vec<u8>, usize), Error> {
+        let frame =
+            wire::with_payload(request, payload).map_err(|message| Error::Codec { message })?;
         let taken = lock(&self.idle).pop();
-        let stream = match taken {
-            Some(stream) => stream,
-            None => connect(&self.path, &self.token, self.owner)?,
+        let mut conn = match taken {
+            Some(conn) => conn,
+            None => connect(&self.name, &self.token, self.owner)?,
         };
-        let frame = wire::start(request)
-            .map(|mut frame| {
-                frame.extend_from_slice(payload);
-                frame
-            })
-            .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
-            .map_err(|message| Error::Codec { message })?;
-        sys::send_all(stream.as_fd(), &frame).map_err(|err| gone(self.owner, &err))?;
+        let within = match request {
+            Request::Put {
+                wait: Wait::Forever,
+            }
+            | Request::Get {
+                wait: Wait::Forever,
+            } => None,
+            Request::Join => None,
+            Request::Put {
+                wait: Wait::For(wait),
+            }
+            | Request::Get {
+                wait: Wait::For(wait),
+            } => Some(wait.saturating_add(REPLY_GRACE)),
+            _ => Some(REPLY_GRACE),
+        };
+        if conn.timeout != within {
+            conn.stream
+                .set_read_timeout(within)
+                .map_err(|err| gone(self.owner, &err))?;
+            conn.timeout = within;
+        }
+        sys::send_all(conn.stream.as_fd(), &frame).map_err(|err| gone(self.owner, &err))?;
         let mut body = Vec::new();
-        wire::read_frame(&mut &stream, &mut body).map_err(|err| gone(self.owner, &err))?;
+        match wire::read_frame(&mut &conn.stream, &mut body) {
+            Ok(()) => {}
+            Err(ReadError::Io(err))
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Error::Disconnected {
+                    reason: format!(
+                        "the queue's owning process {} did not answer within {:?} (it is \
+                         stopped or hung)",
+                        self.owner,
+                        within.unwrap_or_default()
+                    ),
+                });
+            }
+            Err(err) => return Err(gone(self.owner, &err)),
+        }
         let (reply, rest) = wire::decode_head::<Reply>(&body).map_err(|err| Error::Codec {
             message: format!("a queue broker's reply: {err}"),
         })?;
@@ -546,20 +583,24 @@ impl Remote {
                 message: format!("the queue broker refused a request: {reason}"),
             }),
             Reply::Invalid(reason) => {
-                lock(&self.idle).push(stream);
+                lock(&self.idle).push(conn);
                 Err(Error::InvalidOperation { reason })
             }
             reply => {
-                lock(&self.idle).push(stream);
+                lock(&self.idle).push(conn);
                 Ok((reply, body, at))
             }
         }
     }
 }
 
-/// Opens and attaches a connection to the queue `token` at `path`.
-fn connect(path: &std::path::Path, token: &Token, owner: u32) -> Result<UnixStream, Error> {
-    let stream = UnixStream::connect(path).map_err(|err| gone(owner, &err))?;
+/// Opens and attaches a connection to the queue `token` at the broker's socket `name`.
+fn connect(name: &[u8], token: &Token, owner: u32) -> Result<Conn, Error> {
+    let stream = socket::connect(name).map_err(|err| gone(owner, &err))?;
+    // The broker answers an attach at once; one that does not is stopped or hung.
+    stream
+        .set_read_timeout(Some(REPLY_GRACE))
+        .map_err(|err| gone(owner, &err))?;
     let hello = wire::encode(&Request::Attach {
         version: VERSION,
         token: *token,
@@ -569,7 +610,10 @@ fn connect(path: &std::path::Path, token: &Token, owner: u32) -> Result<UnixStre
     let mut body = Vec::new();
     wire::read_frame(&mut &stream, &mut body).map_err(|err| gone(owner, &err))?;
     match wire::decode_head::<Reply>(&body) {
-        Ok((Reply::Attached, _)) => Ok(stream),
+        Ok((Reply::Attached, _)) => Ok(Conn {
+            stream,
+            timeout: Some(REPLY_GRACE),
+        }),
         Ok((Reply::Refused(why), _)) => Err(Error::Disconnected {
             reason: format!("the queue's broker in process {owner} refused: {why}"),
         }),

@@ -1,8 +1,107 @@
-//! [`PutError`] and [`GetError`]: why a timed or non-blocking queue operation did not happen.
+//! [`SendError`], [`PutError`] and [`GetError`]: why a queue operation did not happen. Every
+//! error of a `put` hands the item back.
 
 use std::fmt;
 
 use flotilla_core::Error;
+
+/// Why [`Queue::put`](super::Queue::put) did not add the item, which it hands back: the
+/// error of the blocking `put`, as crossbeam's `SendError` is of the blocking `send`.
+///
+/// A blocking put has no time limit, so it only fails when the queue cannot be reached (its
+/// owning process is gone: [`Error::Disconnected`]) or the item cannot be encoded
+/// ([`Error::Codec`]). The item is never lost: take it back with
+/// [`into_inner`](SendError::into_inner) or the public field. `SendError` is `Debug` for every
+/// `T` (it does not print the item), and `?` turns it into an [`Error`], dropping the item.
+///
+/// When the owner disappears while the request is on its way, the item may have reached the
+/// queue before the connection broke: the copy handed back then is a duplicate, as with any
+/// send whose acknowledgement is lost.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::process::{pipe, Connection, Queue, SendError};
+///
+/// // A pipe's end cannot travel through a queue: the put fails and hands it back.
+/// let q: Queue<Connection<u8>> = Queue::new();
+/// let (a, b) = pipe::<u8>(true)?;
+/// let SendError { item, error } = q.put(a).unwrap_err();
+/// assert!(matches!(error, flotilla::Error::Codec { .. }));
+/// item.send(&7)?; // still usable
+/// assert_eq!(b.recv()?, 7);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub struct SendError<T> {
+    /// The item that was not added.
+    pub item: T,
+    /// Why.
+    pub error: Error,
+}
+
+impl<T> SendError<T> {
+    /// The item that was not added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::process::{pipe, Connection, Queue};
+    ///
+    /// let q: Queue<Option<Connection<u8>>> = Queue::new();
+    /// let (a, _b) = pipe::<u8>(true)?;
+    /// let back = q.put(Some(a)).unwrap_err().into_inner();
+    /// assert!(back.is_some());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.item
+    }
+
+    /// Why the item was not added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::process::{pipe, Connection, Queue};
+    ///
+    /// let q: Queue<Connection<u8>> = Queue::new();
+    /// let (a, _b) = pipe::<u8>(true)?;
+    /// assert!(matches!(q.put(a).unwrap_err().error(), flotilla::Error::Codec { .. }));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("item", &"..")
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not put the item: {}", self.error)
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// The reason, without the item (which is dropped): lets `?` pass a failed
+/// [`put`](super::Queue::put) on in a function returning [`Error`].
+impl<T> From<SendError<T>> for Error {
+    fn from(err: SendError<T>) -> Error {
+        err.error
+    }
+}
 
 /// Why [`Queue::try_put`](super::Queue::try_put) or
 /// [`put_timeout`](super::Queue::put_timeout) did not add the item, which it hands back.

@@ -96,10 +96,19 @@ impl QueueState {
         deadline: Option<Instant>,
         peer: Option<BorrowedFd<'_>>,
     ) -> (MutexGuard<'a, Inner>, Result<(), Stop>) {
+        let mut waited = false;
         loop {
             if ready(&inner) {
+                // A remote handle that died while it waited must not have its operation
+                // done for it now: its put would add an item nobody will know was added.
+                if waited && peer.is_some_and(peer_gone) {
+                    // Pass on the wake-up this waiter may have taken from a live one.
+                    cond.notify_one();
+                    return (inner, Err(Stop::PeerGone));
+                }
                 return (inner, Ok(()));
             }
+            waited = true;
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
                 return (inner, Err(Stop::TimedOut));

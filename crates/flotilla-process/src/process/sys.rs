@@ -114,3 +114,79 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The process id and user id of the process at the other end of the Unix socket `fd`, as
+/// they were when the connection was made (`SO_PEERCRED`).
+pub fn peer_credentials(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` is a valid, writable ucred and `len` holds its size, as SO_PEERCRED
+    // requires; `fd` is open for the duration of the call.
+    let got = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    };
+    if got == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((u32::try_from(cred.pid).unwrap_or(0), cred.uid))
+}
+
+/// Turns on TCP keepalive for the socket `fd`: after `idle` without traffic, a probe every
+/// `interval`, and the connection fails after `count` unanswered ones; and data left
+/// unacknowledged for `idle + interval * count` fails it too (`TCP_USER_TIMEOUT`). So a peer
+/// whose host or network went silent is noticed within that time, instead of never.
+pub fn keep_alive(
+    fd: BorrowedFd<'_>,
+    idle: Duration,
+    interval: Duration,
+    count: u32,
+) -> io::Result<()> {
+    let seconds =
+        |d: Duration| libc::c_int::try_from(d.as_secs().max(1)).unwrap_or(libc::c_int::MAX);
+    let give_up = idle + interval * count;
+    let millis = libc::c_int::try_from(give_up.as_millis()).unwrap_or(libc::c_int::MAX);
+    let options = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, seconds(idle)),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, seconds(interval)),
+        (
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPCNT,
+            libc::c_int::try_from(count).unwrap_or(libc::c_int::MAX),
+        ),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, millis),
+    ];
+    for (level, name, value) in options {
+        // SAFETY: the option value is a live c_int and the length is its size; `fd` is open
+        // for the duration of the call.
+        let set = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                level,
+                name,
+                (&raw const value).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if set == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// This process's effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}

@@ -15,9 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::supervisor;
 use super::worker::WORKER_ENV;
-use super::{runtime, supervisor};
 use crate::process::sys;
+use crate::runtime;
 use crate::wire::{self, ReadError, Reply};
 use flotilla_core::primitives::lock;
 use flotilla_core::{Error, WorkerExit};

@@ -6,7 +6,6 @@
 //! reports why (signal, exit code), reaps it, and starts a fresh worker for its next task.
 
 pub(crate) mod child;
-mod runtime;
 mod supervisor;
 pub(crate) mod worker;
 

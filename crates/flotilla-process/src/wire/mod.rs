@@ -8,6 +8,7 @@
 //! trusts the peer: a length over [`MAX_FRAME`] is refused before anything is allocated, and
 //! the buffer grows only as bytes actually arrive.
 
+pub mod codec;
 pub mod refusal;
 
 use std::io::{self, Read, Write};

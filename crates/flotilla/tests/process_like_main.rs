@@ -1,0 +1,122 @@
+//! A `Process` child runs its task as `main` would run: on a thread named `main`, with a write
+//! to a closed pipe an error (not a `SIGPIPE` death) and a stack overflow reported as one; and
+//! a task name that two tasks of the program share is refused when the process starts instead
+//! of being looked for in vain by the child.
+//!
+//! The two `twin` tasks below are defined inside blocks, where `module_path!()` cannot tell
+//! them apart, so this test program has one duplicate task name.
+
+use std::path::PathBuf;
+
+use flotilla::process::{Process, Queue};
+
+#[path = "support/children.rs"]
+mod children;
+#[path = "support/scratch.rs"]
+mod scratch;
+
+use children::{PATIENCE, finish, start};
+
+/// Reports the name of the thread it runs on.
+#[flotilla::task]
+fn thread_name(out: Queue<Option<String>>) {
+    out.put(std::thread::current().name().map(str::to_owned))
+        .unwrap();
+}
+
+#[test]
+fn a_child_runs_its_task_on_a_thread_named_main() {
+    let out = Queue::new();
+    let child = start(Process::new(thread_name, out.clone()));
+    assert_eq!(out.get_timeout(PATIENCE).unwrap().as_deref(), Some("main"));
+    finish(&child);
+}
+
+/// Writes to the standard input of a program that has exited (a pipe nobody reads any more)
+/// and reports how that went.
+#[flotilla::task]
+fn write_to_a_closed_pipe(out: Queue<String>) {
+    use std::io::Write;
+    let mut reader = std::process::Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = reader.stdin.take().unwrap();
+    assert!(reader.wait().unwrap().success());
+    let outcome = match pipe.write_all(b"anyone there?") {
+        Ok(()) => "written".to_owned(),
+        Err(err) => format!("{:?}", err.kind()),
+    };
+    out.put(outcome).unwrap();
+}
+
+#[test]
+fn a_write_to_a_closed_pipe_is_an_error_in_a_child() {
+    let out = Queue::new();
+    let child = start(Process::new(write_to_a_closed_pipe, out.clone()));
+    finish(&child); // not killed by SIGPIPE (exit code -13)
+    assert_eq!(out.get_timeout(PATIENCE).unwrap(), "BrokenPipe");
+}
+
+/// Recurses until the stack runs out.
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    if depth == u64::MAX {
+        return frame[0];
+    }
+    recurse(depth + 1) + std::hint::black_box(frame[1])
+}
+
+/// Sends its standard error to `path`, then overflows its stack.
+#[flotilla::task]
+fn overflow_into(path: PathBuf) {
+    let file = std::fs::File::create(path).unwrap();
+    // SAFETY: dup2(2) on a descriptor this task owns and the standard error number has no
+    // memory-safety preconditions; `file` stays open until the process dies.
+    let moved = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&file), 2) };
+    assert_eq!(moved, 2);
+    std::hint::black_box(recurse(0));
+}
+
+#[test]
+fn a_stack_overflow_in_a_child_is_reported_as_one() {
+    let dir = scratch::scratch_dir("process-like-main");
+    let stderr = dir.join("stderr");
+    let child = start(Process::new(overflow_into, stderr.clone()));
+    assert!(child.join(Some(PATIENCE)), "the child did not finish");
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    // As a `main` that overflows: the message, then an abort.
+    assert!(
+        said.contains("thread 'main' has overflowed its stack"),
+        "{said:?}"
+    );
+    assert_eq!(child.exitcode(), Some(-libc::SIGABRT));
+}
+
+#[test]
+fn a_task_name_two_tasks_share_is_refused_at_start() {
+    let mut first = {
+        #[flotilla::task]
+        fn twin() {}
+        Process::new(twin, ())
+    };
+    let mut second = {
+        #[flotilla::task]
+        fn twin(_: u8) {}
+        Process::new(twin, 7)
+    };
+    for process in [&mut first, &mut second] {
+        let err = process.start().unwrap_err();
+        assert!(err.is_duplicate_task(), "{err}");
+        assert!(err.to_string().contains("::twin`"), "{err}");
+        assert_eq!(process.pid(), None);
+    }
+    // Refused before its arguments were consumed: a second try says the same.
+    assert!(first.start().unwrap_err().is_duplicate_task());
+    // A task with a name of its own still starts in this program.
+    let out = Queue::new();
+    let child = start(Process::new(thread_name, out.clone()));
+    assert!(out.get_timeout(PATIENCE).is_ok());
+    finish(&child);
+}
