@@ -384,6 +384,7 @@ pub struct WorkerExit {
     pid: u32,
     code: Option<i32>,
     signal: Option<i32>,
+    stage: Option<Stage>,
     cause: Option<String>,
 }
 
@@ -394,8 +395,31 @@ impl WorkerExit {
             pid,
             code,
             signal,
+            stage: None,
             cause: None,
         }
+    }
+
+    /// The same exit, recorded as happening while the task was at `stage`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::{Stage, WorkerExit};
+    ///
+    /// let exit = WorkerExit::new(1234, None, Some(9)).at(Stage::Run);
+    /// assert_eq!(exit.stage(), Some(Stage::Run));
+    /// assert!(exit.to_string().ends_with("while the task was running"));
+    /// ```
+    #[must_use]
+    pub fn at(mut self, stage: Stage) -> WorkerExit {
+        self.stage = Some(stage);
+        self
+    }
+
+    /// Where the task was when its worker ended, if the executor knows.
+    pub fn stage(&self) -> Option<Stage> {
+        self.stage
     }
 
     /// The same exit, with what the worker said about why it was dying.
@@ -451,10 +475,78 @@ impl fmt::Display for WorkerExit {
             (None, Some(code)) => write!(f, "exited with code {code}"),
             (None, None) => write!(f, "ended for an unknown reason"),
         }?;
+        if let Some(stage) = self.stage {
+            write!(f, " while the task was {stage}")?;
+        }
         match &self.cause {
             Some(cause) => write!(f, ": {cause}"),
             None => Ok(()),
         }
+    }
+}
+
+/// The stages a process-pool task passes through, in order: where it was when it failed.
+///
+/// A worker's death names the stage in [`WorkerExit::stage`]; an encoding failure or a
+/// malformed message names it in its text ([`Error::Codec`]).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(flotilla::Stage::DecodeResult.to_string(), "decoding its result");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// The arguments are encoded in the submitting process, on the caller's thread.
+    EncodeArgs,
+    /// The encoded arguments travel to the worker.
+    SendArgs,
+    /// The worker decodes the arguments.
+    DecodeArgs,
+    /// The task runs.
+    Run,
+    /// The worker encodes the result.
+    EncodeResult,
+    /// The encoded result travels back.
+    SendResult,
+    /// The pool decodes the result, in the submitting process.
+    DecodeResult,
+}
+
+impl Stage {
+    /// Every stage, in the order a task passes through them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::Stage;
+    ///
+    /// assert_eq!(Stage::ALL.first(), Some(&Stage::EncodeArgs));
+    /// assert_eq!(Stage::ALL.last(), Some(&Stage::DecodeResult));
+    /// ```
+    pub const ALL: [Stage; 7] = [
+        Stage::EncodeArgs,
+        Stage::SendArgs,
+        Stage::DecodeArgs,
+        Stage::Run,
+        Stage::EncodeResult,
+        Stage::SendResult,
+        Stage::DecodeResult,
+    ];
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::EncodeArgs => "encoding its arguments",
+            Stage::SendArgs => "sending its arguments to the worker",
+            Stage::DecodeArgs => "decoding its arguments in the worker",
+            Stage::Run => "running",
+            Stage::EncodeResult => "encoding its result in the worker",
+            Stage::SendResult => "sending its result back",
+            Stage::DecodeResult => "decoding its result",
+        })
     }
 }
 

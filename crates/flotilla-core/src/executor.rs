@@ -53,6 +53,17 @@ pub trait Task: Send + Sync + 'static {
 /// builds the executor. Backends add their own extras as inherent methods (the thread pool
 /// also runs plain closures with [`spawn`](crate::ThreadPoolExecutor::spawn)).
 ///
+/// # Dropping
+///
+/// Dropping an executor means the same on every backend: it is leaving Python's `with`
+/// block. The executor stops accepting tasks and waits until every task already submitted
+/// that is still wanted has finished: tasks whose [`Future`] is held somewhere, or was
+/// [detached](Future::detach). A task whose last handle was dropped was cancelled then (see
+/// [Dropping a future](Future#dropping)); only a thread task that was already running is
+/// waited for anyway, since a thread cannot be stopped. After an explicit
+/// [`shutdown`](Executor::shutdown) that said not to wait ([`Shutdown::wait`]`(false)`),
+/// dropping does not wait either: the tasks go on and complete their futures.
+///
 /// # Examples
 ///
 /// ```
@@ -105,6 +116,10 @@ pub trait Executor {
 
 /// How [`Executor::shutdown`] proceeds: Python's `shutdown(wait=True, cancel_futures=False)`.
 ///
+/// `Shutdown` is a small `Copy` value: each method returns new options and leaves the one it
+/// was called on as it was, so `how.cancel_futures(true);` alone changes nothing (and is
+/// warned about); write `let how = how.cancel_futures(true);`.
+///
 /// # Examples
 ///
 /// ```
@@ -126,6 +141,7 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// Wait for running and queued tasks; cancel nothing (Python's defaults).
+    #[must_use = "options do nothing until passed to `shutdown`"]
     pub fn new() -> Shutdown {
         Shutdown {
             wait: true,
@@ -135,11 +151,13 @@ impl Shutdown {
     }
 
     /// Whether `shutdown` blocks until every worker has exited.
+    #[must_use = "`Shutdown` is a value: this returns new options and leaves the receiver unchanged"]
     pub fn wait(self, wait: bool) -> Shutdown {
         Shutdown { wait, ..self }
     }
 
     /// Whether tasks still queued are cancelled instead of run.
+    #[must_use = "`Shutdown` is a value: this returns new options and leaves the receiver unchanged"]
     pub fn cancel_futures(self, cancel_futures: bool) -> Shutdown {
         Shutdown {
             cancel_futures,
@@ -152,6 +170,7 @@ impl Shutdown {
     /// Process pools: kill the worker processes, stopping running tasks (their futures fail
     /// with [`Error::WorkerDied`]); Python 3.14's `kill_workers()`. Threads cannot be killed,
     /// so thread pools ignore this.
+    #[must_use = "`Shutdown` is a value: this returns new options and leaves the receiver unchanged"]
     pub fn kill_workers(self, kill_workers: bool) -> Shutdown {
         Shutdown {
             kill_workers,

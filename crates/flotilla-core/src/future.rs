@@ -11,6 +11,10 @@
 //! Handles are cheap to clone; every clone sees the same state. Reading the value with
 //! [`Future::result`] clones it (so any number of readers can), while [`Future::into_result`]
 //! and `.await` move it out, after which other handles get [`Error::ResultTaken`].
+//!
+//! A task is wanted while someone holds a handle to it: dropping the last handle of an
+//! unfinished future cancels the task (see [`Future`] for what that does on each kind of
+//! executor), and [`Future::detach`] keeps it running with no handle at all.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -21,7 +25,8 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::panic;
 use crate::primitives::{
-    Arc, AtomicBool, Condvar, Mutex, MutexGuard, deadline_in, lock, spin_until, wait_until,
+    Arc, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, deadline_in, lock, spin_until,
+    wait_until,
 };
 use std::sync::atomic::Ordering;
 
@@ -45,8 +50,52 @@ use std::sync::atomic::Ordering;
 /// assert!(fut.done() && !fut.cancelled());
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+///
+/// # Dropping
+///
+/// A task is wanted while a handle to its future exists. Dropping a clone does nothing else,
+/// but dropping the **last** handle of a future that is not done yet cancels its task, as
+/// [`cancel`](Future::cancel) would, and with the same reach on each executor:
+///
+/// - a task still queued never runs (its done-callbacks run, seeing it cancelled);
+/// - a task running on a process pool is stopped: its worker process is killed and replaced;
+/// - a task running on a thread pool runs to its end (threads cannot be stopped from outside)
+///   and its result is thrown away.
+///
+/// So `tokio::time::timeout(Duration::from_secs(1), fut)` that gives up also gives up the task.
+/// To start a task and not wait for it (Python's fire-and-forget `submit`), call
+/// [`detach`](Future::detach). Handles held inside flotilla do not keep a task wanted:
+/// [`wait`](crate::wait) and [`as_completed`](crate::as_completed) hold the handles you gave
+/// them (clones, if you passed references) and hand them back, and a done-callback receives a
+/// borrowed handle.
+///
+/// ```
+/// use flotilla::{sync::Event, ThreadPoolExecutor};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let pool = ThreadPoolExecutor::builder().max_workers(1).build()?;
+/// let gate = Arc::new(Event::new());
+/// let g = Arc::clone(&gate);
+/// let busy = pool.spawn(move || { g.wait(None); })?;
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let r = Arc::clone(&ran);
+/// let queued = pool.spawn(move || r.store(true, Ordering::SeqCst))?;
+/// let watcher = queued.clone();
+/// drop(queued); // a clone is left: still wanted
+/// assert!(!watcher.done());
+/// drop(watcher); // the last handle: the task is cancelled and never runs
+/// gate.set();
+/// busy.result(None)?;
+/// drop(pool); // waits for everything still wanted
+/// assert!(!ran.load(Ordering::SeqCst));
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[must_use = "dropping the last handle of a future cancels its task; call .detach() to let it run"]
 pub struct Future<T> {
     inner: Arc<Inner<T>>,
+    /// This handle's entry in the future's wakers, once `poll` registered one.
+    waker: Option<usize>,
 }
 
 /// The producing side of a [`Future`], for executor implementations.
@@ -81,6 +130,9 @@ struct Inner<T> {
     settled: Condvar,
     /// Set (under the lock) once the phase is final, so waiters can spin on it without locking.
     done: AtomicBool,
+    /// How many [`Future`] handles exist; the one whose drop takes it to zero cancels the task,
+    /// unless it is done or detached.
+    handles: AtomicUsize,
 }
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
@@ -93,11 +145,65 @@ struct State<T> {
     /// Threads blocked on `settled`; completion only pays for a wake-up when this is non-zero.
     sleepers: usize,
     callbacks: Vec<Callback<T>>,
-    wakers: Vec<Waker>,
+    /// One entry per handle that polled the future (`Future::waker`) and per `wait` or
+    /// `as_completed` watching it, so giving up a poll frees its waker.
+    wakers: Wakers,
     /// Set by executors that can stop a running task (a process pool kills the worker).
     canceller: Option<Canceller>,
     /// Set by executors that must ask elsewhere (a server) whether a task can be cancelled.
     request: Option<CancelRequest>,
+    /// Set by [`Future::detach`]: the task runs on when the last handle is dropped.
+    detached: bool,
+}
+
+/// The wakers registered with a pending future, each under a key its registrant keeps so
+/// that it can replace or remove its own entry; completion takes them all.
+#[derive(Default)]
+struct Wakers {
+    slots: Vec<Option<Waker>>,
+    /// Keys of empty slots, reused before the vector grows.
+    free: Vec<usize>,
+}
+
+impl Wakers {
+    fn insert(&mut self, waker: Waker) -> usize {
+        match self.free.pop() {
+            Some(key) => {
+                self.slots[key] = Some(waker);
+                key
+            }
+            None => {
+                self.slots.push(Some(waker));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    /// Stores `waker` under `key` unless the one there already wakes the same task; returns
+    /// the waker replaced.
+    ///
+    /// Replaced and removed wakers are handed back so that the caller drops them after
+    /// unlocking: dropping a waker can free the task that polled, and with it a handle to this
+    /// very future, whose own drop locks the state.
+    #[must_use = "drop the waker after unlocking"]
+    fn update(&mut self, key: usize, waker: &Waker) -> Option<Waker> {
+        let slot = self.slots.get_mut(key)?;
+        if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            return None;
+        }
+        slot.replace(waker.clone())
+    }
+
+    /// Frees `key`'s entry, returning its waker. Keys handed out before completion took every
+    /// waker are ignored.
+    #[must_use = "drop the waker after unlocking"]
+    fn remove(&mut self, key: usize) -> Option<Waker> {
+        let waker = self.slots.get_mut(key)?.take();
+        if waker.is_some() {
+            self.free.push(key);
+        }
+        waker
+    }
 }
 
 enum Phase<T> {
@@ -122,12 +228,14 @@ impl<T> Inner<T> {
                 phase: Phase::Pending,
                 sleepers: 0,
                 callbacks: Vec::new(),
-                wakers: Vec::new(),
+                wakers: Wakers::default(),
                 canceller: None,
                 request: None,
+                detached: false,
             }),
             settled: Condvar::new(),
             done: AtomicBool::new(false),
+            handles: AtomicUsize::new(0),
         })
     }
 }
@@ -158,40 +266,30 @@ impl<T> Future<T> {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn cancel(&self) -> bool {
-        let mut state = lock(&self.inner.state);
-        if let (Some(request), false) = (state.request.clone(), state.phase.is_done()) {
-            // The executor decides, outside the lock (it may talk to a server); a result that
-            // lands meanwhile wins.
-            drop(state);
-            if !request() {
-                return false;
-            }
-            let state = lock(&self.inner.state);
-            return match state.phase {
-                Phase::Pending | Phase::Running => {
-                    self.settle(state, Phase::Cancelled);
-                    true
-                }
-                Phase::Cancelled => true,
-                Phase::Finished(_) | Phase::Taken => false,
-            };
-        }
-        match state.phase {
-            Phase::Pending => {
-                self.settle(state, Phase::Cancelled);
-                true
-            }
-            Phase::Running => match state.canceller.take() {
-                Some(stop) => {
-                    self.settle(state, Phase::Cancelled);
-                    stop();
-                    true
-                }
-                None => false,
-            },
-            Phase::Cancelled => true,
-            Phase::Finished(_) | Phase::Taken => false,
-        }
+        cancel(&self.inner, lock(&self.inner.state))
+    }
+
+    /// Lets the task run on with no handle left: dropping every handle no longer cancels it.
+    ///
+    /// This is Python's fire-and-forget `submit`. Detaching is for good and concerns the task,
+    /// not this handle: once any handle was detached, dropping the others does not cancel the
+    /// task either (an explicit [`cancel`](Future::cancel) still does). Done-callbacks still run;
+    /// a panic of the task is reported nowhere but through them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::ThreadPoolExecutor;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.spawn(move || tx.send("ran anyway").unwrap())?.detach();
+    /// assert_eq!(rx.recv().unwrap(), "ran anyway");
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn detach(self) {
+        lock(&self.inner.state).detached = true;
     }
 
     /// True if the future was cancelled.
@@ -254,7 +352,8 @@ impl<T> Future<T> {
     ///
     /// # Errors
     ///
-    /// As [`result`](Future::result).
+    /// As [`result`](Future::result). This consumes the handle, so on [`Error::Timeout`]
+    /// it is gone: if it was the last, the task is cancelled (see [Dropping](Future#dropping)).
     ///
     /// # Examples
     ///
@@ -384,53 +483,92 @@ impl<T> Future<T> {
         matches!(lock(&self.inner.state).phase, Phase::Finished(Err(_)))
     }
 
-    /// Arranges for `waker` to be woken when the future is done.
-    ///
-    /// Returns `false` (registering nothing) if it is already done.
-    pub(crate) fn register(&self, waker: &Waker) -> bool {
+    /// Arranges for `waker` to be woken when the future is done, returning the key that
+    /// [`deregister`](Future::deregister) takes, or `None` (registering nothing) if it is done.
+    pub(crate) fn register(&self, waker: Waker) -> Option<usize> {
         let mut state = lock(&self.inner.state);
         if state.phase.is_done() {
-            return false;
+            return None;
         }
-        if !state.wakers.iter().any(|w| w.will_wake(waker)) {
-            state.wakers.push(waker.clone());
-        }
-        true
+        Some(state.wakers.insert(waker))
     }
 
     /// Forgets a waker registered with [`register`](Future::register).
-    pub(crate) fn deregister(&self, waker: &Waker) {
-        lock(&self.inner.state)
-            .wakers
-            .retain(|w| !w.will_wake(waker));
+    pub(crate) fn deregister(&self, key: usize) {
+        let waker = lock(&self.inner.state).wakers.remove(key);
+        drop(waker);
     }
 
-    /// Stores the final phase and wakes everyone waiting, then runs the done-callbacks outside
-    /// the lock.
-    fn settle(&self, mut state: MutexGuard<'_, State<T>>, phase: Phase<T>) {
-        state.phase = phase;
-        self.inner.done.store(true, Ordering::Release);
-        let callbacks = std::mem::take(&mut state.callbacks);
-        let wakers = std::mem::take(&mut state.wakers);
-        let canceller = state.canceller.take();
-        let request = state.request.take();
-        if state.sleepers > 0 {
-            self.inner.settled.notify_all();
-        }
-        drop(state);
-        drop(canceller);
-        drop(request);
-        for waker in wakers {
-            waker.wake();
-        }
-        for callback in callbacks {
-            run_callback(self, callback);
-        }
-    }
-
+    /// A new handle: the task is wanted until it, and every other handle, is dropped.
     fn from_inner(inner: &Arc<Inner<T>>) -> Future<T> {
+        inner.handles.fetch_add(1, Ordering::Relaxed);
         Future {
             inner: Arc::clone(inner),
+            waker: None,
+        }
+    }
+}
+
+/// What [`Future::cancel`] does, from the locked state.
+fn cancel<T>(inner: &Arc<Inner<T>>, state: MutexGuard<'_, State<T>>) -> bool {
+    if let (Some(request), false) = (state.request.clone(), state.phase.is_done()) {
+        // The executor decides, outside the lock (it may talk to a server); a result that
+        // lands meanwhile wins.
+        drop(state);
+        if !request() {
+            return false;
+        }
+        let state = lock(&inner.state);
+        return match state.phase {
+            Phase::Pending | Phase::Running => {
+                settle(inner, state, Phase::Cancelled);
+                true
+            }
+            Phase::Cancelled => true,
+            Phase::Finished(_) | Phase::Taken => false,
+        };
+    }
+    let mut state = state;
+    match state.phase {
+        Phase::Pending => {
+            settle(inner, state, Phase::Cancelled);
+            true
+        }
+        Phase::Running => match state.canceller.take() {
+            Some(stop) => {
+                settle(inner, state, Phase::Cancelled);
+                stop();
+                true
+            }
+            None => false,
+        },
+        Phase::Cancelled => true,
+        Phase::Finished(_) | Phase::Taken => false,
+    }
+}
+
+/// Stores the final phase and wakes everyone waiting, then runs the done-callbacks outside
+/// the lock, each given a handle of its own.
+fn settle<T>(inner: &Arc<Inner<T>>, mut state: MutexGuard<'_, State<T>>, phase: Phase<T>) {
+    state.phase = phase;
+    inner.done.store(true, Ordering::Release);
+    let callbacks = std::mem::take(&mut state.callbacks);
+    let wakers = std::mem::take(&mut state.wakers);
+    let canceller = state.canceller.take();
+    let request = state.request.take();
+    if state.sleepers > 0 {
+        inner.settled.notify_all();
+    }
+    drop(state);
+    drop((canceller, request));
+    for waker in wakers.slots.into_iter().flatten() {
+        waker.wake();
+    }
+    if !callbacks.is_empty() {
+        // A handle made now cannot cancel anything: the future is done.
+        let future = Future::from_inner(inner);
+        for callback in callbacks {
+            run_callback(&future, callback);
         }
     }
 }
@@ -465,6 +603,29 @@ impl<T> Clone for Future<T> {
     }
 }
 
+/// Dropping the last handle of an unfinished future cancels its task unless it was detached;
+/// see [Dropping](Future#dropping).
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        let key = self.waker.take();
+        // AcqRel: the drop that reaches zero sees what every other handle did before its own
+        // drop, `detach` included.
+        let last = self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1;
+        let unfinished = !self.inner.done.load(Ordering::Acquire);
+        if !(unfinished && (last || key.is_some())) {
+            return;
+        }
+        let mut state = lock(&self.inner.state);
+        let waker = key.and_then(|key| state.wakers.remove(key));
+        if last && !state.detached && !state.phase.is_done() {
+            cancel(&self.inner, state);
+        } else {
+            drop(state);
+        }
+        drop(waker);
+    }
+}
+
 impl<'a, T> From<&'a Future<T>> for Future<T> {
     fn from(future: &'a Future<T>) -> Future<T> {
         future.clone()
@@ -488,19 +649,26 @@ impl<T> Hash for Future<T> {
 
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &lock(&self.inner.state).phase {
-            Phase::Pending => "pending",
-            Phase::Running => "running",
-            Phase::Cancelled => "cancelled",
-            Phase::Finished(Ok(_)) | Phase::Taken => "finished",
-            Phase::Finished(Err(_)) => "failed",
-        };
+        let state = phase_name(&lock(&self.inner.state).phase);
         f.debug_struct("Future").field("state", &state).finish()
+    }
+}
+
+fn phase_name<T>(phase: &Phase<T>) -> &'static str {
+    match phase {
+        Phase::Pending => "pending",
+        Phase::Running => "running",
+        Phase::Cancelled => "cancelled",
+        Phase::Finished(Ok(_)) | Phase::Taken => "finished",
+        Phase::Finished(Err(_)) => "failed",
     }
 }
 
 /// Awaiting a future moves its value out, like [`Future::into_result`]; clone the handle first
 /// to keep one.
+///
+/// A handle keeps one waker, the one of its latest poll, and dropping the handle releases it:
+/// any number of pollers may give up on a pending future without it holding on to their wakers.
 ///
 /// ```
 /// # use flotilla::ThreadPoolExecutor;
@@ -514,13 +682,23 @@ impl<T> std::future::Future for Future<T> {
     type Output = Result<T, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = lock(&self.inner.state);
+        let this = self.get_mut();
+        let mut state = lock(&this.inner.state);
         if state.phase.is_done() {
+            // Completion took every waker: this handle's key means nothing any more.
+            this.waker = None;
             return Poll::Ready(take_outcome(&mut state.phase));
         }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
-        }
+        // One waker per handle: a poll by another task replaces the one before.
+        let replaced = match this.waker {
+            Some(key) => state.wakers.update(key, cx.waker()),
+            None => {
+                this.waker = Some(state.wakers.insert(cx.waker().clone()));
+                None
+            }
+        };
+        drop(state);
+        drop(replaced);
         Poll::Pending
     }
 }
@@ -618,10 +796,9 @@ impl<T> Promise<T> {
     /// [`Future::cancel`] would.
     pub fn cancel(mut self) {
         if let Some(inner) = self.inner.take() {
-            let future = Future::from_inner(&inner);
             let state = lock(&inner.state);
             if !state.phase.is_done() {
-                future.settle(state, Phase::Cancelled);
+                settle(&inner, state, Phase::Cancelled);
             }
         }
     }
@@ -629,7 +806,7 @@ impl<T> Promise<T> {
     fn finish(inner: &Arc<Inner<T>>, outcome: Result<T, Error>) {
         let state = lock(&inner.state);
         if !state.phase.is_done() {
-            Future::from_inner(inner).settle(state, Phase::Finished(outcome));
+            settle(inner, state, Phase::Finished(outcome));
         }
     }
 
@@ -660,7 +837,7 @@ impl<T> fmt::Debug for Promise<T> {
         match &self.inner {
             Some(inner) => f
                 .debug_struct("Promise")
-                .field("future", &Future::from_inner(inner))
+                .field("state", &phase_name(&lock(&inner.state).phase))
                 .finish(),
             None => f.write_str("Promise { completed }"),
         }

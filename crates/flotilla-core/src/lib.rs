@@ -28,7 +28,7 @@ pub mod panic;
 #[doc(hidden)]
 pub mod primitives;
 
-pub use crate::error::{Error, Panic, WorkerExit};
+pub use crate::error::{Error, Panic, Stage, WorkerExit};
 pub use crate::executor::{Executor, Shutdown, Task};
 pub use crate::future::{Future, Promise};
 pub use crate::map::Map;

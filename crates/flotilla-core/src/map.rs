@@ -74,10 +74,16 @@ pub type SubmitChunk<'a, A, R> =
 /// Unlike Python's `Executor.map`, which submits every input at once, `Map` is lazy: nothing is
 /// submitted before the first `next()`, and at most [`buffer`](Map::buffer) chunks are in flight
 /// at a time, so an endless input iterator is fine. Each item yields its own `Result`: a task
-/// that fails (panics) gives an `Err` for that item and the others still come. Dropping the
-/// iterator cancels the chunks still queued.
+/// that fails (panics) gives an `Err` for that item and the others still come.
 ///
-/// Configure it before the first `next()`:
+/// Dropping the iterator cancels every chunk it has in flight, as [`Future::cancel`] does:
+/// queued chunks never run, and no more input is pulled. A chunk already running on a process
+/// pool is killed with its worker (the pool starts a fresh worker in its place); one running on
+/// threads, which cannot be stopped from outside, runs to its end and its results are dropped.
+///
+/// Configure it with these methods, usually straight after the call to `map`. Set after some
+/// results were taken, a setting applies to the rest (chunks already submitted keep their
+/// size):
 ///
 /// - [`chunksize`](Map::chunksize): inputs sent to a worker at a time (default 1); larger
 ///   chunks amortise the per-task cost for small tasks.
@@ -85,6 +91,13 @@ pub type SubmitChunk<'a, A, R> =
 /// - [`timeout`](Map::timeout): a deadline measured from the call to `map`; when it passes, the
 ///   iterator yields one [`Error::Timeout`], cancels what is left and ends.
 /// - [`unordered`](Map::unordered): yield results as they complete, not in input order.
+///
+/// # Dropping
+///
+/// A `Map` holds the only handles to the futures of its chunks in flight, so dropping it
+/// before the end is dropping those (see [Dropping](Future#dropping)): chunks still queued
+/// never run, running chunks are stopped where the executor can (a process pool kills their
+/// workers) and otherwise run on with their results thrown away. No more input is pulled.
 ///
 /// # Examples
 ///
@@ -101,6 +114,7 @@ pub type SubmitChunk<'a, A, R> =
 /// assert_eq!(evens, [0, 2, 4, 6, 8]);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+#[must_use = "iterators are lazy and do nothing unless consumed: nothing is submitted"]
 pub struct Map<'a, I: Iterator, R> {
     inputs: I,
     submit: SubmitChunk<'a, I::Item, R>,
@@ -166,8 +180,25 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
 
     /// Yields results as chunks complete instead of in input order.
     pub fn unordered(mut self) -> Self {
-        self.completions = Some(crossbeam_channel::unbounded());
+        if self.completions.is_none() {
+            self.completions = Some(crossbeam_channel::unbounded());
+            // Chunks submitted before this call report their completion from now on.
+            for chunk in &self.in_flight {
+                self.report_completion(chunk.id, &chunk.future);
+            }
+        }
         self
+    }
+
+    /// In unordered mode, has chunk `id` send its id to `completions` once it is done.
+    fn report_completion(&self, id: u64, future: &Future<Chunk<R>>) {
+        if let Some((tx, _)) = &self.completions {
+            let tx = tx.clone();
+            // The receiver may be gone when the chunk finishes; that is fine.
+            future.add_done_callback(move |_| {
+                let _ = tx.send(id);
+            });
+        }
     }
 
     /// Submits chunks until the buffer is full or the inputs run out.
@@ -185,13 +216,7 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
                 Ok(future) => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    if let Some((tx, _)) = &self.completions {
-                        let tx = tx.clone();
-                        // The receiver may be gone when the chunk finishes; that is fine.
-                        future.add_done_callback(move |_| {
-                            let _ = tx.send(id);
-                        });
-                    }
+                    self.report_completion(id, &future);
                     self.in_flight.push_back(InFlight { id, len, future });
                 }
                 Err(err) => {

@@ -5,7 +5,7 @@
 //! code in those files must take its `Arc`, `Mutex`, `Condvar` and atomics from here, never from
 //! `std::sync` directly.
 
-pub use std::sync::atomic::AtomicBool;
+pub use std::sync::atomic::{AtomicBool, AtomicUsize};
 pub use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Spins briefly, then yields for up to [`SPIN_BUDGET`], until `ready()` holds; returns whether

@@ -33,6 +33,11 @@ pub enum ReturnWhen {
 ///
 /// Blocks the calling thread; async code uses [`wait_async`].
 ///
+/// # Dropping
+///
+/// `wait` holds the futures it was given for as long as it runs and hands them all back, so
+/// it never cancels anything. Given references, it holds clones.
+///
 /// # Examples
 ///
 /// ```
@@ -97,6 +102,10 @@ where
 }
 
 /// The future returned by [`wait_async`].
+///
+/// Dropping it before it resolves (say, under a runtime's timeout) drops the futures it holds:
+/// given owned futures, their tasks are cancelled; given references, nothing changes.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct WaitAsync<T> {
     watch: Option<Watch<T>>,
     return_when: ReturnWhen,
@@ -134,9 +143,20 @@ impl<T> fmt::Debug for WaitAsync<T> {
 /// yielded once. If `timeout` (measured from this call) passes first, the iterator yields one
 /// [`Error::Timeout`] saying how many futures are unfinished, then ends.
 ///
+/// The iterator keeps no handle to a future it has yielded: given owned futures
+/// (`as_completed(futures, ..)`), each one and its value are freed as soon as the caller drops
+/// what was yielded, however long the iteration goes on.
+///
 /// # Blocking
 ///
 /// `next()` blocks; async code uses [`as_completed_stream`].
+///
+/// # Dropping
+///
+/// The iterator holds the futures not yet yielded. Dropping it drops them: given owned
+/// futures, those were the last handles, so their tasks are cancelled (see
+/// [Dropping](Future#dropping)); given references (`as_completed(&futures, ..)`), it holds
+/// clones and dropping it changes nothing.
 ///
 /// # Examples
 ///
@@ -164,7 +184,8 @@ where
     }
 }
 
-/// The iterator returned by [`as_completed`].
+/// The iterator returned by [`as_completed`]; see there for what dropping it does.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
     watch: Watch<T>,
     deadline: Option<(Instant, Duration)>,
@@ -210,7 +231,8 @@ impl<T> fmt::Debug for AsCompleted<T> {
 
 /// Yields `futures` as they complete, as an async [`Stream`](futures_core::Stream).
 ///
-/// The async form of [`as_completed`]; for a time limit use your runtime's timeout. Consume
+/// The async form of [`as_completed`], which also keeps no handle to a future it has yielded;
+/// for a time limit use your runtime's timeout. Consume
 /// it with [`next`](AsCompletedStream::next), or as a `Stream` with any stream combinators.
 ///
 /// # Examples
@@ -242,7 +264,9 @@ where
     }
 }
 
-/// The stream returned by [`as_completed_stream`].
+/// The stream returned by [`as_completed_stream`]; dropping it drops the futures not yet
+/// yielded, as dropping [`AsCompleted`] does.
+#[must_use = "streams do nothing unless polled"]
 pub struct AsCompletedStream<T> {
     watch: Watch<T>,
 }
@@ -286,9 +310,11 @@ impl<T> fmt::Debug for AsCompletedStream<T> {
 /// Futures being watched: each not-yet-done future holds a waker that pushes its index onto a
 /// shared queue when it completes, so waiting costs O(1) per completion, not a rescan.
 struct Watch<T> {
-    futures: Vec<Future<T>>,
-    /// The waker registered with each future still being watched.
-    wakers: Vec<Option<Waker>>,
+    /// The futures, each taken out (`None`) once `next_done` hands it out, so that what the
+    /// caller drops is released at once.
+    futures: Vec<Option<Future<T>>>,
+    /// The key of the waker registered with each future still being watched.
+    wakers: Vec<Option<usize>>,
     done: Vec<bool>,
     done_count: usize,
     /// Indexes collected as done but not yet handed out by `next_done`.
@@ -372,17 +398,16 @@ impl<T> Watch<T> {
                     signal: Arc::clone(&signal),
                     index,
                 }));
-                if futures[index].register(&waker) {
-                    Some(waker)
-                } else {
+                let key = futures[index].register(waker);
+                if key.is_none() {
                     lock(&signal.state).completed.push_back(index);
-                    None
                 }
+                key
             })
             .collect();
         Watch {
             done_count: ready.len(),
-            futures,
+            futures: futures.into_iter().map(Some).collect(),
             wakers,
             done,
             ready,
@@ -410,7 +435,10 @@ impl<T> Watch<T> {
             ReturnWhen::AllCompleted => all,
             ReturnWhen::FirstCompleted => all || self.done_count > 0,
             ReturnWhen::FirstException => {
-                all || self.ready.iter().any(|&i| self.futures[i].failed())
+                all || self
+                    .ready
+                    .iter()
+                    .any(|&i| self.futures[i].as_ref().is_some_and(Future::failed))
             }
         }
     }
@@ -438,7 +466,7 @@ impl<T> Watch<T> {
         self.collect();
         let index = self.ready.pop_front()?;
         self.yielded += 1;
-        Some(self.futures[index].clone())
+        self.futures[index].take()
     }
 
     fn all_yielded(&self) -> bool {
@@ -454,13 +482,14 @@ impl<T> Watch<T> {
         self.forget_wakers();
         std::mem::take(&mut self.futures)
             .into_iter()
+            .flatten()
             .partition(Future::done)
     }
 
     fn forget_wakers(&mut self) {
         for (future, waker) in self.futures.iter().zip(self.wakers.iter_mut()) {
-            if let Some(waker) = waker.take() {
-                future.deregister(&waker);
+            if let (Some(future), Some(key)) = (future, waker.take()) {
+                future.deregister(key);
             }
         }
     }

@@ -141,7 +141,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub fn decode_chunk<T: DeserializeOwned>(bytes: &[u8]) -> Result<Chunk<T>, Error> {
-    crate::wire::decode_items(bytes)
+    crate::process_pool::decode_items(bytes)
 }
 
 /// A fingerprint of task `T`: its name and the schemas of its argument and result types. Two

@@ -55,6 +55,7 @@ pub use flotilla_macros::task;
 /// API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::process_pool::{Fault, FaultAction, FaultPoint};
     pub use crate::registry::{TASKS, TaskEntry};
     pub use flotilla_core::Task;
     pub use linkme;

@@ -12,10 +12,10 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::wire::{Item, Outcome};
+use crate::process_pool::run::{call, call_chunk};
+use crate::wire::Outcome;
 use flotilla_core::Error;
 use flotilla_core::Task;
-use flotilla_core::panic;
 use flotilla_core::primitives::{Mutex, lock};
 
 /// How a task's encoded arguments are to be run: once, or over a chunk (`map` with a
@@ -75,69 +75,6 @@ impl TaskEntry {
 #[doc(hidden)]
 #[linkme::distributed_slice]
 pub static TASKS: [TaskEntry];
-
-fn call<T: Task + Default>(args: &[u8], out: &mut Vec<u8>) -> Outcome {
-    let args: T::Args = match postcard::from_bytes(args) {
-        Ok(args) => args,
-        Err(err) => {
-            return Outcome::Failed(format!(
-                "could not decode the arguments of task `{}`: {err}",
-                T::NAME
-            ));
-        }
-    };
-    match panic::catch(|| T::default().run(args)) {
-        Ok(output) => match postcard::to_extend(&output, std::mem::take(out)) {
-            Ok(bytes) => {
-                *out = bytes;
-                Outcome::Value
-            }
-            Err(err) => Outcome::Failed(format!(
-                "could not encode the result of task `{}`: {err}",
-                T::NAME
-            )),
-        },
-        Err(panic) => Outcome::Panicked {
-            message: panic.message().to_owned(),
-            location: panic.location().map(str::to_owned),
-        },
-    }
-}
-
-/// Runs a task on each item of an encoded `Vec` of arguments, catching panics per item, and
-/// appends the encoded `Vec<Item>` of results.
-fn call_chunk<T: Task + Default>(items: &[u8], out: &mut Vec<u8>) -> Outcome {
-    let items: Vec<T::Args> = match postcard::from_bytes(items) {
-        Ok(items) => items,
-        Err(err) => {
-            return Outcome::Failed(format!(
-                "could not decode the arguments of task `{}`: {err}",
-                T::NAME
-            ));
-        }
-    };
-    let task = T::default();
-    let results: Vec<Item<T::Output>> = items
-        .into_iter()
-        .map(|args| match panic::catch(|| task.run(args)) {
-            Ok(value) => Item::Value(value),
-            Err(panic) => Item::Panicked {
-                message: panic.message().to_owned(),
-                location: panic.location().map(str::to_owned),
-            },
-        })
-        .collect();
-    match postcard::to_extend(&results, std::mem::take(out)) {
-        Ok(bytes) => {
-            *out = bytes;
-            Outcome::Value
-        }
-        Err(err) => Outcome::Failed(format!(
-            "could not encode the results of task `{}`: {err}",
-            T::NAME
-        )),
-    }
-}
 
 /// A fingerprint of task `T`: its name and the schemas of its argument and result types (see
 /// [`fingerprint`](crate::fingerprint)), the same in every build of the same code, whatever the

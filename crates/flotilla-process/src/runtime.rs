@@ -62,6 +62,21 @@ fn main_stack_size() -> usize {
     usize::try_from(limit.rlim_cur).map_or(DEFAULT, |size| size.max(DEFAULT / 4))
 }
 
+/// Runs `body` on the calling thread, reporting a stack overflow on it as `main` would, and
+/// returns its exit code.
+///
+/// A `Process` child runs its task this way, on the process's first thread, and not on a
+/// thread of its own as [`run_as_main`] does: a thread other than the first one that calls
+/// `exec` takes over the first one's thread id, so the kernel no longer recognises the robust
+/// locks it holds as its own and never marks them as their owner's death; on the first
+/// thread, a task that execs holding a `flotilla::shared` lock leaves it reported as
+/// `OwnerDied`. The price is the thread's name: Rust's runtime names the first thread `main`
+/// only when it starts `main` itself, so the task sees `thread::current().name()` as `None`.
+pub(crate) fn run_here(body: impl FnOnce() -> i32) -> i32 {
+    watch_this_thread();
+    body()
+}
+
 /// Runs `body` on a thread named `main` with `main`'s stack size, reporting a stack overflow
 /// on it, and returns its exit code (101, as for a panic escaping `main`, if it panics).
 pub(crate) fn run_as_main(body: impl FnOnce() -> i32 + Send + 'static) -> i32 {

@@ -160,9 +160,16 @@ fn expect(fault: Fault, err: &Error) {
             redis.is_some_and(|r| matches!(r, RedisError::ArgumentsTooLarge { .. })),
             &["arguments", "not sent"],
         ),
-        // A panic while the pool's worker process decodes ends that process (abort, or exit
-        // code 101 as `main` would).
-        Fault::DecodePanic => (err.is_worker_died(), &["worker process"]),
+        // A panic of the arguments' `Deserialize` in the pool's worker process is caught
+        // there: the error names the stage, and the worker process lives on.
+        Fault::DecodePanic => (
+            matches!(err, Error::Codec { .. }),
+            &[
+                "could not decode the arguments of task",
+                "in the worker",
+                "Deserialize panics on the worker",
+            ],
+        ),
         Fault::DecodeAbort | Fault::RunAbort => {
             (err.is_worker_died(), &["killed by signal 6", "SIGABRT"])
         }

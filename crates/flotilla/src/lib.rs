@@ -41,6 +41,20 @@
 //!   cancelled, and given a time limit, for real: the worker is killed and replaced.
 //! - **Nothing is left hanging.** An executor that drops a task without running it completes the
 //!   future with [`Error::Abandoned`]; dropping a pool never deadlocks, even from its own tasks.
+//! - **A dropped future is a task nobody wants.** Python keeps running a task whose future was
+//!   thrown away; here dropping the last handle cancels it (see below), and
+//!   [`Future::detach`] is the explicit fire-and-forget.
+//!
+//! # What dropping does
+//!
+//! | dropping | does |
+//! |---|---|
+//! | a [`Future`] clone | nothing else |
+//! | the last handle of an unfinished [`Future`] | cancels the task: a queued one never runs, a running process task is killed, a running thread task runs on and its result is discarded; not after [`Future::detach`] |
+//! | an executor ([`ThreadPoolExecutor`], `ProcessPoolExecutor`) | Python's `with`: stops taking tasks and waits for those still wanted; does not wait after `shutdown(Shutdown::new().wait(false))` |
+//! | a [`Map`] before its end | drops its chunks' futures: queued chunks never run, running ones as above |
+//! | an [`AsCompleted`] / [`AsCompletedStream`] / [`WaitAsync`] | drops the futures it holds: yours if you gave them by value, clones if by reference |
+//! | a lock guard ([`sync::SemaphoreGuard`], `shared::LockGuard`, ...) | releases at once, so each is `#[must_use]` |
 //!
 //! # Example
 //!
@@ -80,10 +94,14 @@
 //! a thread pool always and, with `process`, in worker processes too.
 pub use flotilla_core::{
     AsCompleted, AsCompletedStream, Error, Executor, Future, Map, Panic, Promise, ReturnWhen,
-    Shutdown, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit, as_completed,
-    as_completed_stream, wait, wait_async,
+    Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit,
+    as_completed, as_completed_stream, wait, wait_async,
 };
 pub use flotilla_macros::task;
+
+// compile_fail examples of misuse the compiler refuses.
+#[cfg(doctest)]
+mod misuse;
 #[doc(inline)]
 pub use flotilla_sync as sync;
 
@@ -115,4 +133,6 @@ pub mod __private {
     }
     #[cfg(not(feature = "process"))]
     pub use crate::__flotilla_register_nothing as register_task;
+    #[cfg(feature = "process")]
+    pub use flotilla_process::__private::{Fault, FaultAction, FaultPoint};
 }

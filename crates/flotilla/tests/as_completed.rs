@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 use std::future::Future as _;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Future, ThreadPoolExecutor, as_completed, as_completed_stream};
+use flotilla::{Error, Future, Promise, ThreadPoolExecutor, as_completed, as_completed_stream};
 
 #[path = "support/futures.rs"]
 mod futures;
@@ -213,4 +214,61 @@ fn the_stream_over_pool_tasks() {
         total
     });
     assert_eq!(total, (1..=30).sum());
+}
+
+/// Counts its drops: a task's value whose release can be observed.
+struct Tracked(Arc<AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Three futures finished with `Tracked` values, and the count of those values dropped.
+fn tracked_futures() -> (Vec<Future<Tracked>>, Arc<AtomicUsize>) {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let futures = (0..3)
+        .map(|_| {
+            let promise = Promise::new();
+            let future = promise.future();
+            promise.complete(Ok(Tracked(Arc::clone(&dropped))));
+            future
+        })
+        .collect();
+    (futures, dropped)
+}
+
+/// A yielded future, and its value, are released as soon as the caller drops it, not when the
+/// iterator ends (the memory growth CPython fixed in its own `as_completed`, bpo-27144).
+#[test]
+fn a_yielded_future_is_released_by_the_iterator() {
+    let (futures, dropped) = tracked_futures();
+    let mut it = as_completed(futures, None);
+    for released in 1..=3 {
+        drop(it.next().unwrap().unwrap());
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            released,
+            "kept by as_completed"
+        );
+    }
+    assert!(it.next().is_none());
+}
+
+#[test]
+fn a_future_yielded_by_the_stream_is_released_by_it() {
+    let (futures, dropped) = tracked_futures();
+    let mut stream = as_completed_stream(futures);
+    runtime().block_on(async {
+        for released in 1..=3 {
+            drop(stream.next().await.unwrap());
+            assert_eq!(
+                dropped.load(Ordering::SeqCst),
+                released,
+                "kept by the stream"
+            );
+        }
+        assert!(stream.next().await.is_none());
+    });
 }

@@ -3,12 +3,17 @@
 //! flotilla adds: laziness and `buffer`).
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use flotilla::sync::Event;
-use flotilla::{Error, Executor, ThreadPoolExecutor};
+use flotilla::{Error, Executor, Map, ThreadPoolExecutor};
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+use watchdog::watchdog;
 
 const SHORT: Duration = Duration::from_millis(20);
 const GENEROUS: Duration = Duration::from_secs(30);
@@ -374,4 +379,33 @@ fn map_through_the_executor_trait() {
         .unwrap();
     assert_eq!(first, [0, 1, 4]);
     assert!(pulled.load(Ordering::SeqCst) <= 3 + 2);
+}
+
+/// Configuring a map after its first `next()` applies to what is left, in every combination
+/// (it used to hang for ever once `unordered` was set on a started map: the chunks already in
+/// flight never reported their completion).
+#[test]
+fn configuring_after_the_first_next_applies_to_the_rest() {
+    type Configure = for<'a> fn(Map<'a, Range<u32>, u32>) -> Map<'a, Range<u32>, u32>;
+    let cases: [(&str, Configure); 5] = [
+        ("unordered", |m| m.unordered()),
+        ("chunksize", |m| m.chunksize(3)),
+        ("buffer", |m| m.buffer(1)),
+        ("timeout", |m| m.timeout(GENEROUS)),
+        ("all", |m| {
+            m.chunksize(2).buffer(3).timeout(GENEROUS).unordered()
+        }),
+    ];
+    for (name, configure) in cases {
+        let mut rest: Vec<u32> = watchdog(GENEROUS, move || {
+            let pool = pool(2);
+            let mut map = pool.map_fn(|i: u32| i * 10, 0..8);
+            let first = map.next().unwrap().unwrap();
+            let mut all: Vec<u32> = configure(map).collect::<Result<_, _>>().unwrap();
+            all.push(first);
+            all
+        });
+        rest.sort_unstable();
+        assert_eq!(rest, (0..8).map(|i| i * 10).collect::<Vec<_>>(), "{name}");
+    }
 }

@@ -503,7 +503,7 @@ fn decode_panic_cell() {
     ended_with(&child, 1);
     says(
         &trap::captured(&stderr),
-        &["panicked while decoding its arguments", "planted panic"],
+        &["could not decode the arguments", "planted panic"],
     );
     processes_unharmed();
 }
@@ -742,7 +742,7 @@ cells! {
     run_exit: child_runs_into(Fault::Exit(4), 4);
     run_garbage: child_runs_into(Fault::Garbage, 0);
     run_hang: child_runs_into(Fault::Hang, by_signal(libc::SIGTERM));
-    result_panic: says(&result_strikes(Fault::Panic, 1), &["encoding its result", "planted panic"]);
+    result_panic: says(&result_strikes(Fault::Panic, 1), &["could not encode the result", "planted panic"]);
     result_abort: result_strikes(Fault::Abort, by_signal(libc::SIGABRT));
     result_sigkill: result_strikes(Fault::Hang, by_signal(libc::SIGKILL));
     result_exit: result_strikes(Fault::Exit(5), 5);

@@ -5,23 +5,10 @@ use std::io::Write;
 
 use flotilla::{Executor, ProcessPoolExecutor};
 
-/// The worker's socket to the pool: the only socket a fresh worker has open.
-fn pool_socket() -> std::fs::File {
-    use std::os::fd::FromRawFd;
-    let fd = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let target = std::fs::read_link(entry.path()).ok()?;
-            let fd: i32 = entry.file_name().to_str()?.parse().ok()?;
-            target.to_str()?.starts_with("socket:").then_some(fd)
-        })
-        .next()
-        .expect("a worker has a socket to its pool");
-    // SAFETY: the descriptor is open (just listed) and this task is the only code using it
-    // from now on: it writes to it and then never returns to the worker loop.
-    unsafe { std::fs::File::from_raw_fd(fd) }
-}
+#[path = "support/worker_socket.rs"]
+mod worker_socket;
+
+use worker_socket::pool_socket;
 
 /// Writes `bytes` straight onto the worker's socket to the pool, then waits to be killed, as a
 /// buggy or compromised worker might.

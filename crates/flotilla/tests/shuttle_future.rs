@@ -344,3 +344,145 @@ fn callback_order_across_completion() {
 fn shuttle_callback_order_across_completion() {
     check(callback_order_across_completion);
 }
+
+/// A handle that polled (its waker is registered) is dropped while the future completes: the
+/// waker is released either way, and completion does not trip over the freed entry.
+fn polled_drop_races_completion() {
+    let promise = Promise::new();
+    let mut polled = promise.future();
+    let counter = std::sync::Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(std::sync::Arc::clone(&counter));
+    let keep = polled.clone();
+    let first = Pin::new(&mut polled).poll(&mut Context::from_waker(&waker));
+    assert!(first.is_pending());
+    drop(waker);
+    let dropper = thread::spawn(move || drop(polled));
+    let completer = thread::spawn(move || promise.complete(Ok(4_u32)));
+    dropper.join().unwrap();
+    completer.join().unwrap();
+    assert_eq!(
+        std::sync::Arc::strong_count(&counter),
+        1,
+        "the future kept a dropped handle's waker"
+    );
+    assert_eq!(keep.result(None).unwrap(), 4);
+}
+
+#[test]
+fn shuttle_polled_drop_races_completion() {
+    check(polled_drop_races_completion);
+}
+
+/// Dropping the only handle races the worker picking the task up: either the task is
+/// cancelled and never runs, or it runs (a thread task cannot be stopped) and completes.
+fn last_drop_races_set_running() {
+    let promise = Promise::new();
+    let future = promise.future();
+    let dropper = thread::spawn(move || drop(future));
+    let ran = promise.set_running();
+    if ran {
+        promise.complete(Ok(1_u32));
+    } else {
+        assert!(promise.is_cancelled(), "not run, so it was cancelled");
+    }
+    dropper.join().unwrap();
+}
+
+#[test]
+fn shuttle_last_drop_races_set_running() {
+    check(last_drop_races_set_running);
+}
+
+/// Dropping a clone while the task completes never cancels it: another handle is left.
+fn clone_drop_races_completion() {
+    let promise = Promise::new();
+    let future = promise.future();
+    let clone = future.clone();
+    let dropper = thread::spawn(move || drop(clone));
+    let completer = thread::spawn(move || {
+        assert!(promise.set_running(), "a handle is left: still wanted");
+        promise.complete(Ok(2_u32));
+    });
+    dropper.join().unwrap();
+    completer.join().unwrap();
+    assert_eq!(future.result(None).unwrap(), 2);
+}
+
+#[test]
+fn shuttle_clone_drop_races_completion() {
+    check(clone_drop_races_completion);
+}
+
+/// `detach` of one handle races the drop of the other: whichever goes last, the task is not
+/// cancelled.
+fn detach_races_last_drop() {
+    let promise: Promise<u32> = Promise::new();
+    let future = promise.future();
+    let other = future.clone();
+    let detacher = thread::spawn(move || future.detach());
+    let dropper = thread::spawn(move || drop(other));
+    detacher.join().unwrap();
+    dropper.join().unwrap();
+    assert!(!promise.is_cancelled(), "a detached task was cancelled");
+    assert!(promise.set_running());
+}
+
+#[test]
+fn shuttle_detach_races_last_drop() {
+    check(detach_races_last_drop);
+}
+
+/// The last handle of a running process-like task (one with a stop hook) is dropped while the
+/// task completes: the hook runs at most once, and only if the drop cancelled the task.
+fn last_drop_races_completion_with_a_stop_hook() {
+    let promise = Promise::new();
+    let future = promise.future();
+    assert!(promise.set_running());
+    let stops = Arc::new(AtomicUsize::new(0));
+    let s = Arc::clone(&stops);
+    promise.on_cancel(move || {
+        s.fetch_add(1, Ordering::SeqCst);
+    });
+    let observer = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&observer);
+    future.add_done_callback(move |f: &Future<u32>| seen.store(f.cancelled(), Ordering::SeqCst));
+    let dropper = thread::spawn(move || drop(future));
+    let completer = thread::spawn(move || promise.complete(Ok(3)));
+    dropper.join().unwrap();
+    completer.join().unwrap();
+    let stops = stops.load(Ordering::SeqCst);
+    assert!(stops <= 1, "the stop hook ran {stops} times");
+    assert_eq!(stops == 1, observer.load(Ordering::SeqCst));
+}
+
+#[test]
+fn shuttle_last_drop_races_completion_with_a_stop_hook() {
+    check(last_drop_races_completion_with_a_stop_hook);
+}
+
+/// A done-callback holds a handle and drops it when it runs, while the caller drops its own:
+/// the callback's handle keeps the task wanted, so it is never cancelled.
+fn callback_handle_races_caller_drop() {
+    let promise = Promise::new();
+    let future = promise.future();
+    let held = future.clone();
+    let got = Arc::new(AtomicUsize::new(0));
+    let g = Arc::clone(&got);
+    future.add_done_callback(move |f: &Future<u32>| {
+        g.store(f.result(None).unwrap_or(0) as usize, Ordering::SeqCst);
+        drop(held);
+    });
+    let dropper = thread::spawn(move || drop(future));
+    let completer = thread::spawn(move || {
+        assert!(promise.set_running());
+        promise.complete(Ok(5));
+    });
+    dropper.join().unwrap();
+    completer.join().unwrap();
+    assert_eq!(got.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn shuttle_callback_handle_races_caller_drop() {
+    check(callback_handle_races_caller_drop);
+}

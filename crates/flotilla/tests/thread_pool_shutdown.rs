@@ -101,7 +101,8 @@ fn shutdown_with_wait_waits_for_queued_and_running_tasks() {
                 assert!(gate.wait(Some(GENEROUS)));
                 count.fetch_add(1, Ordering::SeqCst);
             })
-            .unwrap();
+            .unwrap()
+            .detach();
         }
         let opener = {
             let gate = Arc::clone(&gate);
@@ -233,7 +234,8 @@ fn concurrent_shutdowns_with_wait_all_wait() {
                 assert!(gate.wait(Some(GENEROUS)));
                 finished.fetch_add(1, Ordering::SeqCst);
             })
-            .unwrap();
+            .unwrap()
+            .detach();
         }
         let (calling_tx, calling) = mpsc::channel();
         let (returned_tx, returned) = mpsc::channel();
@@ -338,7 +340,8 @@ fn dropping_a_pool_whose_tasks_wait_on_a_queue_finishes_once_released() {
                 let item: u32 = queue.get();
                 got.lock().unwrap().push(item);
             })
-            .unwrap();
+            .unwrap()
+            .detach();
         }
         for _ in 0..3 {
             started.recv().unwrap();

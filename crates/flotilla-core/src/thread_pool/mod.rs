@@ -4,7 +4,7 @@ mod builder;
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 
@@ -31,9 +31,14 @@ use crate::primitives::lock;
 /// `FnOnce() -> R + Send + 'static` closure with [`spawn`](ThreadPoolExecutor::spawn) and maps
 /// any `Fn(A) -> R` over an iterator with [`map_fn`](ThreadPoolExecutor::map_fn).
 ///
-/// Dropping the pool shuts it down and waits for queued and running tasks, like leaving
-/// Python's `with` block. When the last handle is dropped by one of the pool's own tasks, it
-/// does not wait (waiting there could never finish).
+/// # Dropping
+///
+/// Dropping the pool shuts it down and waits for the queued and running tasks still wanted,
+/// like leaving Python's `with` block (see [`Executor`](Executor#dropping)); after
+/// [`shutdown`](Executor::shutdown) with [`Shutdown::wait`]`(false)` it does not wait. When
+/// the last handle is dropped by one of the pool's own tasks or done-callbacks, it does not
+/// wait either (waiting there could never finish). Dropping a task's [`Future`] cancels the
+/// task if it is still queued; a running task runs to its end.
 ///
 /// # Examples
 ///
@@ -68,6 +73,8 @@ struct Shared {
     workers: Mutex<Workers>,
     /// Signalled each time a worker thread ends (`Workers::live` dropped).
     exited: Condvar,
+    /// Set by an explicit `shutdown` that said not to wait: `Drop` does not wait either.
+    released: AtomicBool,
 }
 
 struct Gate {
@@ -194,6 +201,7 @@ impl ThreadPoolExecutor {
                 started: AtomicUsize::new(0),
                 workers: Mutex::new(Workers::default()),
                 exited: Condvar::new(),
+                released: AtomicBool::new(false),
             }),
         }
     }
@@ -400,6 +408,9 @@ impl Shared {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .sender = None;
+        if !how.wait {
+            self.released.store(true, Ordering::Release);
+        }
         if how.cancel_futures {
             while let Ok(job) = self.jobs.try_recv() {
                 job.discard(None);
@@ -471,7 +482,8 @@ impl Executor for ThreadPoolExecutor {
 
 impl Drop for ThreadPoolExecutor {
     fn drop(&mut self) {
-        self.shared.shutdown(Shutdown::new());
+        let wait = !self.shared.released.load(Ordering::Acquire);
+        self.shared.shutdown(Shutdown::new().wait(wait));
     }
 }
 

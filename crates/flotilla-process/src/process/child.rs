@@ -3,9 +3,9 @@
 //! [`Process::start`](super::Process::start) re-executes the program with [`CHILD_ENV`]
 //! naming the descriptor of a socket. flotilla's constructor, which runs before `main`, calls
 //! [`enter`]: it sets up what Rust's runtime would have before `main` (see
-//! [`runtime`](crate::process_pool::runtime)), reads one [`Start`] message and the task's
+//! [`runtime`](crate::runtime)), reads one [`Start`] message and the task's
 //! encoded arguments from that socket, takes over the connections passed in the arguments,
-//! runs the task on a thread named `main`, and exits with Python's codes: 0 when the task
+//! runs the task on the process's first thread (see [`runtime::run_here`] for why), and exits with Python's codes: 0 when the task
 //! returns, 1 when it panics (an uncaught exception in Python). The user's `main` never runs
 //! in the child.
 
@@ -68,7 +68,7 @@ pub(crate) unsafe fn enter() -> Option<i32> {
     let control = unsafe { UnixStream::from_raw_fd(fd) };
     runtime::sanitize_stdio();
     runtime::ignore_sigpipe();
-    Some(runtime::run_as_main(move || run(control)))
+    Some(runtime::run_here(move || run(control)))
 }
 
 fn run(mut control: UnixStream) -> i32 {

@@ -32,9 +32,11 @@
 //!   target must be findable by name: a function marked `#[flotilla::task]`. Its arguments
 //!   and the items of queues and pipes are serde types. No `if __name__ == '__main__'` guard
 //!   is needed, and it works from tests and doc tests. The task still runs as `main` would:
-//!   on a thread named `main` with `main`'s stack, with `SIGPIPE` ignored (a write to a closed
-//!   pipe is an `Err(BrokenPipe)`), and a stack overflow reported as one before the child
-//!   aborts. Two tasks registered under one name cannot be told apart, so
+//!   on the process's first thread with `main`'s stack, with `SIGPIPE` ignored (a write to a
+//!   closed pipe is an `Err(BrokenPipe)`), and a stack overflow reported as one before the
+//!   child aborts; only the thread has no name (`thread::current().name()` is `None`: Rust
+//!   names it `main` only when it starts `main` itself, and a task on any other thread would
+//!   lose its robust locks if it called `exec`). Two tasks registered under one name cannot be told apart, so
 //!   [`start`](Process::start) refuses either with [`Error::DuplicateTask`](flotilla_core::Error).
 //! - **Arguments move.** What you pass to [`Process::new`] is encoded at
 //!   [`start`](Process::start) and dropped here: a [`Connection`] passed to a child is that

@@ -8,7 +8,7 @@
 //! close-on-exec in the worker, so a task's children hold nothing of the pool's.
 
 use std::io::{self, BufReader};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +28,10 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Buffer for replies: small ones arrive whole in one read; large ones bypass it.
 const READ_BUFFER: usize = 64 << 10;
+
+/// Requests are written in pieces of at most this size, so that a time limit is checked
+/// between them.
+const SEND_PIECE: usize = 1 << 20;
 
 /// How long a worker whose socket closed may take to exit before it is killed.
 const LINGER: Duration = Duration::from_secs(1);
@@ -49,6 +53,8 @@ pub(crate) struct WorkerProcess {
     reader: BufReader<UnixStream>,
     /// The socket's read timeout as last set, so it is only changed when it differs.
     read_timeout: Option<Duration>,
+    /// The socket's write timeout as last set.
+    write_timeout: Option<Duration>,
     /// The worker's own process id (its supervisor's until the worker said hello).
     pid: u32,
     switch: Arc<KillSwitch>,
@@ -215,6 +221,7 @@ impl WorkerProcess {
             stream: ours,
             reader,
             read_timeout: None,
+            write_timeout: None,
             pid,
             switch: Arc::new(KillSwitch {
                 state: Mutex::new(SwitchState {
@@ -289,16 +296,78 @@ impl WorkerProcess {
         frame: &[u8],
         timeout: Option<Duration>,
     ) -> Result<Reply, CallError> {
-        let outcome = match wire::write_frame(&mut self.stream, frame) {
-            Ok(()) => self.receive(timeout),
-            Err(_) => Err(CallError::Died(self.reap())),
-        };
-        lock(&self.switch.state).task = None;
-        self.tasks_run += 1;
+        let outcome = self
+            .send(frame, timeout)
+            .and_then(|()| self.receive(timeout));
+        self.finish_task();
         outcome
     }
 
-    fn receive(&mut self, timeout: Option<Duration>) -> Result<Reply, CallError> {
+    /// Sends `frame` (a request for the task given to [`arm`](Self::arm)), giving up when
+    /// `timeout` passes. `Died` means that the request did not get through whole, so the
+    /// worker cannot have begun the task; `TimedOut` that the worker stopped reading.
+    pub(crate) fn send(
+        &mut self,
+        frame: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<(), CallError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        for piece in frame.chunks(SEND_PIECE) {
+            let limit = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(CallError::TimedOut),
+                },
+                None => None,
+            };
+            if (limit.is_some() || self.write_timeout.is_some())
+                && self.stream.set_write_timeout(limit).is_err()
+            {
+                return Err(CallError::Died(self.reap()));
+            }
+            self.write_timeout = limit;
+            match sys::send_all(self.stream.as_fd(), piece) {
+                Ok(()) => {}
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(CallError::TimedOut);
+                }
+                Err(_) => return Err(CallError::Died(self.reap())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a task begun with [`arm`](Self::arm): the kill switch no longer names it, and it
+    /// counts towards `max_tasks_per_child`.
+    pub(crate) fn finish_task(&mut self) {
+        lock(&self.switch.state).task = None;
+        self.tasks_run += 1;
+    }
+
+    /// Whether the worker has sent anything unasked or hung up, between tasks: a worker in
+    /// that state cannot be trusted with a task.
+    pub(crate) fn has_unsolicited_input(&self) -> bool {
+        !self.reader.buffer().is_empty()
+            || sys::wait_readable(self.stream.as_fd(), Some(Duration::ZERO)).unwrap_or(true)
+    }
+
+    /// The socket to the worker.
+    pub(crate) fn socket(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Gives back the read buffer's memory if a large reply grew it.
+    pub(crate) fn release_buffers(&mut self) {
+        wire::release(&mut self.body);
+    }
+
+    /// Waits up to `timeout` for the worker's next message.
+    pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Result<Reply, CallError> {
         // The socket's read timeout is the time left to the task, so a read that times out
         // means the task ran out of time (a frame cut short by it cannot be resumed anyway).
         // A zero duration would mean "no timeout" to the socket: round it up to a microsecond.

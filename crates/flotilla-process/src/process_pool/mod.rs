@@ -3,29 +3,43 @@
 //! Each of the pool's slots is a thread of an internal [`ThreadPoolExecutor`] that owns one
 //! worker process and talks to it over a socket; slots, and their processes, start on demand
 //! and are reused. A worker that crashes takes down only the task it was running: the slot
-//! reports why (signal, exit code), reaps it, and starts a fresh worker for its next task.
+//! reports why (signal, exit code, and where the task was), reaps it, and starts a fresh
+//! worker for its next task.
+//!
+//! The pieces: `child` starts, kills and reaps a worker, which runs under a `supervisor` and
+//! with what `main` would have set up (`runtime`); `worker` is the worker's side;
+//! `wire` frames the messages between them; `progress` is the page in which a worker records
+//! how far it has got, so that the pool knows after a death whether a task had started;
+//! `remote` carries one task (or chunk) there and back; `run` runs it, stage by stage, in the
+//! worker; `results` decodes what came back.
 
 pub(crate) mod child;
+mod progress;
+mod remote;
+mod results;
+pub(crate) mod run;
 mod supervisor;
 pub(crate) mod worker;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-
 use self::child::{CallError, KillSwitch, WorkerProcess};
+use self::progress::Page;
+pub use self::progress::{Fault, FaultAction, FaultPoint};
+use self::remote::{ChunkCall, RemoteCall, Shaped};
+pub(crate) use self::results::decode_items;
 use crate::registry::Shape;
-use crate::wire::{self, Item, Outcome, Reply, Request};
+use crate::wire::{self, Outcome, Reply, Request};
 use flotilla_core::__layer::Chunk;
-use flotilla_core::__layer::{Runnable, Worker};
+use flotilla_core::Error;
 use flotilla_core::Map;
 use flotilla_core::ThreadPoolExecutor;
 use flotilla_core::primitives::lock;
-use flotilla_core::{Error, Panic};
 use flotilla_core::{Executor, Shutdown, Task};
 use flotilla_core::{Future, Promise};
 
@@ -60,6 +74,43 @@ use flotilla_core::{Future, Promise};
 /// standard streams open (on `/dev/null` where the program closed them, as daemons do). A stack
 /// overflow fails the task with [`Error::WorkerDied`], whose [`cause`](flotilla_core::WorkerExit::cause)
 /// says so, and the pool starts a fresh worker (on a thread pool it aborts the whole program).
+///
+/// # When something fails
+///
+/// A task passes through seven [`Stage`](flotilla_core::Stage)s: its arguments are encoded here, sent,
+/// decoded in the worker, the task runs, its result is encoded there, sent back and decoded
+/// here. Whatever fails at whichever stage fails only that task's future, with an error that
+/// names the stage and the cause: [`Error::WorkerDied`] (whose
+/// [`WorkerExit::stage`](flotilla_core::WorkerExit::stage) says where the task was), [`Error::Codec`]
+/// (a `Serialize` or `Deserialize` that failed or panicked, or a malformed message),
+/// [`Error::Panicked`], [`Error::TaskTimedOut`]. Nothing in the pool's own machinery costs it a
+/// slot: after any such failure it still runs `max_workers` tasks at once.
+///
+/// - **A task that never started runs on a fresh worker.** A worker that died while idle (the
+///   OOM killer, say), or dies before it has read the whole request, costs nobody: the task is
+///   sent again, to a fresh worker, and fails only if three workers in a row die first.
+/// - **Chunks fail item by item.** In a [`map`](Executor::map) with a chunksize, each item
+///   has its own outcome: an item whose arguments cannot be encoded fails alone (its error
+///   says which item of its chunk it was); an item that panics, hangs past its time limit or
+///   kills its worker fails alone, and the items after it run on a fresh worker. The time limit
+///   applies to each item, not to the chunk, and each item's result leaves the worker as soon
+///   as it is ready. Without a time limit, results travel in batches (those finished within a
+///   couple of milliseconds of each other), so a worker that dies mid-chunk may take the last
+///   few finished results with it: those items fail with [`Error::WorkerDied`] too.
+/// - **Memory comes back.** Buffers grown by a message of more than about 129 MiB (an argument
+///   or result) are given back once it is handled, in the worker and here, so one large
+///   message does not leave its size resident.
+/// - **One thing the pool cannot stop:** a result's `Deserialize` runs here, on one of the
+///   pool's threads. If it never returns, it holds that slot for good, as a hung task holds a
+///   thread of a [`ThreadPoolExecutor`]: no thread can be stopped from outside.
+///
+/// # Dropping
+///
+/// Dropping the pool waits for the tasks still wanted, as every [`Executor`] does (see
+/// [`Executor`](Executor#dropping)). Dropping the last handle of a task's [`Future`] cancels
+/// the task: a queued one never runs, a running one has its worker killed and replaced.
+/// Dropping a [`Map`] cancels the chunks it has in flight the same way; the pool starts a fresh
+/// worker in each killed one's place when it next needs one.
 ///
 /// # Examples
 ///
@@ -109,11 +160,23 @@ thread_local! {
 /// worker has run `max_tasks_per_child` tasks.
 struct Slot {
     process: Option<WorkerProcess>,
+    /// The page the worker records its progress in.
+    page: Page,
+    /// False once the worker sent a reply out of step with the pool: it is retired after the
+    /// task.
+    healthy: bool,
     shared: Arc<Shared>,
 }
 
 impl Slot {
-    fn process(&mut self) -> &mut WorkerProcess {
+    fn process(&self) -> &WorkerProcess {
+        match &self.process {
+            Some(process) => process,
+            None => unreachable!("a slot's process is only taken when the slot is dropped"),
+        }
+    }
+
+    fn process_mut(&mut self) -> &mut WorkerProcess {
         match &mut self.process {
             Some(process) => process,
             None => unreachable!("a slot's process is only taken when the slot is dropped"),
@@ -305,7 +368,7 @@ impl ProcessPoolExecutor {
         args: T::Args,
         limit: Duration,
     ) -> Result<Future<T::Output>, Error> {
-        self.submit_inner(task, args, Some(limit))
+        self.submit_inner(task, args, Some(limit), None)
     }
 
     fn submit_inner<T: Task>(
@@ -313,19 +376,34 @@ impl ProcessPoolExecutor {
         task: T,
         args: T::Args,
         timeout: Option<Duration>,
+        fault: Option<Fault>,
     ) -> Result<Future<T::Output>, Error> {
         let _ = task;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = wire::start(&Request::Run { id, task: T::NAME })
-            .and_then(|frame| wire::append(frame, &args))
+            .and_then(|mut frame| wire::encode_onto(&mut frame, &args).map(|()| frame))
             .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
-            .map_err(|err| {
-                format!(
-                    "could not encode the arguments of task `{}`: {err}",
+            .map_err(|why| Error::Codec {
+                message: format!(
+                    "could not encode the arguments of task `{}`: {why}",
                     T::NAME
-                )
+                ),
             });
-        self.queue(id, frame, timeout, decode_one::<T::Output>)
+        drop(args);
+        let shape = Shaped::One(results::decode_one::<T::Output>);
+        self.queue(id, Cow::Borrowed(T::NAME), frame, timeout, fault, shape)
+    }
+
+    /// [`Executor::submit`], with `fault` acted out by the worker's own machinery: how tests
+    /// make each stage of a task's journey fail for real. Not part of the API.
+    #[doc(hidden)]
+    pub fn submit_with_fault<T: Task>(
+        &self,
+        task: T,
+        args: T::Args,
+        fault: Fault,
+    ) -> Result<Future<T::Output>, Error> {
+        self.submit_inner(task, args, self.shared.task_timeout, Some(fault))
     }
 
     /// Runs the registered task `name` on encoded arguments in a worker process and returns its
@@ -371,12 +449,49 @@ impl ProcessPoolExecutor {
             });
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let header = match shape {
-            Shape::One => Request::Run { id, task: name },
-            Shape::Chunk => Request::RunChunk { id, task: name },
-        };
-        let frame = wire::with_payload(&header, &args);
-        self.queue(id, frame, timeout.or(self.shared.task_timeout), decode_raw)
+        let timeout = timeout.or(self.shared.task_timeout);
+        let name = Cow::Owned(name.to_owned());
+        match shape {
+            Shape::One => {
+                let frame = wire::with_payload(&Request::Run { id, task: &name }, &args)
+                    .map_err(|message| Error::Codec { message });
+                self.queue(
+                    id,
+                    name,
+                    frame,
+                    timeout,
+                    None,
+                    Shaped::One(results::raw_one),
+                )
+            }
+            Shape::Chunk => {
+                // The count of items leads the encoded `Vec`; an unreadable one fails in the
+                // worker, as any undecodable arguments do.
+                let sent = wire::decode_front::<u64>(&args)
+                    .ok()
+                    .and_then(|(count, _)| usize::try_from(count).ok())
+                    .unwrap_or(1);
+                let header = Request::RunChunk {
+                    id,
+                    task: &name,
+                    skip: 0,
+                    each: timeout.is_some(),
+                };
+                let frame = wire::start(&header).and_then(|mut frame| {
+                    frame.extend_from_slice(&args);
+                    wire::finish(&mut frame).map(|()| frame)
+                });
+                let payload_at = frame.as_ref().map_or(0, |frame| frame.len() - args.len());
+                let shape = Shaped::Chunk(ChunkCall {
+                    payload_at,
+                    sent,
+                    unsent: Vec::new(),
+                    finish: results::raw_chunk,
+                });
+                let frame = frame.map_err(|message| Error::Codec { message });
+                self.queue(id, name, frame, timeout, None, shape)
+            }
+        }
     }
 
     fn submit_chunk<T: Task>(
@@ -384,30 +499,46 @@ impl ProcessPoolExecutor {
         items: Vec<T::Args>,
     ) -> Result<Future<Chunk<T::Output>>, Error> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::start(&Request::RunChunk { id, task: T::NAME })
-            .and_then(|frame| wire::append(frame, &items))
-            .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
-            .map_err(|err| {
-                format!(
-                    "could not encode the arguments of task `{}`: {err}",
-                    T::NAME
-                )
-            });
-        self.queue(
+        let timeout = self.shared.task_timeout;
+        let header = Request::RunChunk {
             id,
-            frame,
-            self.shared.task_timeout,
-            decode_chunk::<T::Output>,
-        )
+            task: T::NAME,
+            skip: 0,
+            each: timeout.is_some(),
+        };
+        let (frame, payload_at, unsent) = match encode_chunk::<T>(&header, &items) {
+            Ok(encoded) => encoded,
+            Err(message) => (Err(message), 0, Vec::new()),
+        };
+        let sent = items.len() - unsent.len();
+        drop(items);
+        if sent == 0 && !unsent.is_empty() {
+            // Nothing to send: every item failed to encode.
+            let promise = Promise::new();
+            let future = promise.future();
+            let errors = unsent.into_iter().map(|(_, error)| Err(error)).collect();
+            promise.complete(Ok(Chunk::Mixed(errors)));
+            return Ok(future);
+        }
+        let shape = Shaped::Chunk(ChunkCall {
+            payload_at,
+            sent,
+            unsent,
+            finish: results::decode_chunk::<T::Output>,
+        });
+        let frame = frame.map_err(|message| Error::Codec { message });
+        self.queue(id, Cow::Borrowed(T::NAME), frame, timeout, None, shape)
     }
 
     /// Queues an encoded request; a request that could not be encoded fails its own future.
     fn queue<R: Send + 'static>(
         &self,
         id: u64,
-        frame: Result<Vec<u8>, String>,
+        task: Cow<'static, str>,
+        frame: Result<Vec<u8>, Error>,
         timeout: Option<Duration>,
-        decode: Decode<R>,
+        fault: Option<Fault>,
+        shape: Shaped<R>,
     ) -> Result<Future<R>, Error> {
         let promise = Promise::new();
         let future = promise.future();
@@ -415,15 +546,58 @@ impl ProcessPoolExecutor {
             Ok(frame) => self.slots.submit_runnable(Box::new(RemoteCall {
                 promise,
                 id,
+                task,
                 frame,
                 timeout,
-                decode,
+                fault,
+                shape: Some(shape),
                 shared: Arc::clone(&self.shared),
             }))?,
-            Err(message) => promise.complete(Err(Error::Codec { message })),
+            Err(error) => promise.complete(Err(error)),
         }
         Ok(future)
     }
+}
+
+/// Encodes a chunk's request: the header, then the `Vec` of the items that can be encoded.
+/// Returns the frame (or why it could not be built), where its payload starts, and the items
+/// that could not be encoded, each with its error.
+#[allow(clippy::type_complexity)]
+fn encode_chunk<T: Task>(
+    header: &Request<'_>,
+    items: &[T::Args],
+) -> Result<(Result<Vec<u8>, String>, usize, Vec<(usize, Error)>), String> {
+    let mut frame = wire::start(header)?;
+    let payload_at = frame.len();
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    wire::encode_onto(&mut frame, &count(items.len()))?;
+    let items_at = frame.len();
+    let mut unsent = Vec::new();
+    for (position, item) in items.iter().enumerate() {
+        let start = frame.len();
+        if let Err(why) = wire::encode_onto(&mut frame, item) {
+            frame.truncate(start);
+            unsent.push((
+                position,
+                Error::Codec {
+                    message: format!(
+                        "could not encode the arguments of task `{}` (item {position} of its \
+                         chunk): {why}",
+                        T::NAME
+                    ),
+                },
+            ));
+        }
+    }
+    if !unsent.is_empty() {
+        // The count at the front was for every item: write the right one.
+        let encoded = frame.split_off(items_at);
+        frame.truncate(payload_at);
+        wire::encode_onto(&mut frame, &count(items.len() - unsent.len()))?;
+        frame.extend_from_slice(&encoded);
+    }
+    let frame = wire::finish(&mut frame).map(|()| frame);
+    Ok((frame, payload_at, unsent))
 }
 
 impl Default for ProcessPoolExecutor {
@@ -434,7 +608,7 @@ impl Default for ProcessPoolExecutor {
 
 impl Executor for ProcessPoolExecutor {
     fn submit<T: Task>(&self, task: T, args: T::Args) -> Result<Future<T::Output>, Error> {
-        self.submit_inner(task, args, self.shared.task_timeout)
+        self.submit_inner(task, args, self.shared.task_timeout, None)
     }
 
     fn map<T, I>(&self, task: T, inputs: I) -> Map<'_, I::IntoIter, T::Output>
@@ -475,107 +649,9 @@ impl fmt::Debug for ProcessPoolExecutor {
     }
 }
 
-/// A task on its way to a worker process.
-struct RemoteCall<R> {
-    promise: Promise<R>,
-    id: u64,
-    frame: Vec<u8>,
-    timeout: Option<Duration>,
-    decode: Decode<R>,
-    shared: Arc<Shared>,
-}
-
-/// Turns a worker's reply to task `id` (header, then payload) into the task's value.
-type Decode<R> = fn(Reply, &[u8], u64) -> Result<R, Error>;
-
-impl<R: Send> Runnable for RemoteCall<R> {
-    fn run(self: Box<Self>, worker: &Worker<'_>) {
-        if self.promise.is_cancelled() {
-            worker.idle();
-            return;
-        }
-        let outcome = SLOT.with(|slot| self.execute(&mut slot.borrow_mut(), worker));
-        worker.idle();
-        if let Some(outcome) = outcome {
-            self.promise.complete(outcome);
-        }
-    }
-
-    fn discard(self: Box<Self>, error: Option<Error>) {
-        match error {
-            None => self.promise.cancel(),
-            Some(error) => self.promise.complete(Err(error)),
-        }
-    }
-}
-
-impl<R> RemoteCall<R> {
-    /// Runs the task on this slot's worker, starting one if needed. `None` if the task was
-    /// cancelled before it started.
-    fn execute(&self, slot: &mut Option<Slot>, worker: &Worker<'_>) -> Option<Result<R, Error>> {
-        if slot.is_none() {
-            match self.shared.start_worker() {
-                Ok(started) => *slot = Some(started),
-                Err(err) => {
-                    if let Error::Broken { reason } = &err {
-                        worker.break_pool(reason.clone());
-                    }
-                    return self.promise.set_running().then_some(Err(err));
-                }
-            }
-        }
-        let current = slot.as_mut()?;
-        let process = current.process();
-        // Arm the kill switch before the task counts as running, so that a cancel() that sees
-        // it running always stops it, even before the request is sent.
-        let id = self.id;
-        process.arm(Some(id));
-        let switch = Arc::clone(process.switch());
-        self.promise.on_cancel(move || {
-            switch.kill_task(id);
-        });
-        if !self.promise.set_running() {
-            process.arm(None);
-            return None;
-        }
-        Some(match process.call(&self.frame, self.timeout) {
-            Ok(reply) => {
-                let worn_out = self
-                    .shared
-                    .max_tasks_per_child
-                    .is_some_and(|limit| process.tasks_run() >= limit);
-                let value = (self.decode)(reply, process.payload(), id);
-                if worn_out {
-                    *slot = None; // retires the worker
-                }
-                value
-            }
-            Err(CallError::TimedOut) => {
-                process.kill_and_reap();
-                *slot = None;
-                Err(Error::TaskTimedOut {
-                    limit: self.timeout.unwrap_or_default(),
-                })
-            }
-            Err(CallError::Died(exit)) => {
-                *slot = None;
-                if self.promise.is_cancelled() {
-                    Err(Error::Cancelled)
-                } else {
-                    Err(Error::WorkerDied(exit))
-                }
-            }
-            Err(CallError::Garbled(message)) => {
-                process.kill_and_reap();
-                *slot = None;
-                Err(Error::Codec { message })
-            }
-        })
-    }
-}
-
 impl Shared {
-    /// Starts a worker for the calling slot and runs the initializer in it.
+    /// Starts a worker for the calling slot, shares a progress page with it and runs the
+    /// initializer in it.
     fn start_worker(self: &Arc<Self>) -> Result<Slot, Error> {
         let mut process = WorkerProcess::spawn()?;
         {
@@ -586,28 +662,45 @@ impl Shared {
             live.workers
                 .push((process.pid(), Arc::clone(process.switch())));
         }
+        let page = Page::create().and_then(|page| page.send(process.socket()).map(|()| page));
+        let page = match page {
+            Ok(page) => page,
+            Err(err) => {
+                self.discard(&mut process);
+                return Err(Error::Spawn {
+                    reason: format!("could not share a progress page with the worker: {err}"),
+                });
+            }
+        };
         if let Some((name, args)) = &self.initializer {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let frame = wire::with_payload(&Request::Run { id, task: name }, args)
                 .map_err(|message| Error::Codec { message })?;
             process.arm(Some(id));
             let failure = match process.call(&frame, None) {
-                Ok(reply) => decode_one::<()>(reply, &[], id)
-                    .or_else(|err| match err {
-                        // Initializers may return anything; only failures matter.
-                        Error::Codec { .. } => Ok(()),
-                        other => Err(other),
-                    })
-                    .err()
-                    .map(|err| err.to_string()),
+                // Initializers may return anything; only failures matter.
+                Ok(Reply::Done {
+                    outcome: Outcome::Value,
+                    ..
+                }) => None,
+                Ok(Reply::Done {
+                    outcome: Outcome::Panicked { message, location },
+                    ..
+                }) => Some(flotilla_core::Panic::new(message, location).to_string()),
+                Ok(Reply::Done {
+                    outcome: Outcome::UnknownTask(name),
+                    ..
+                }) => Some(Error::UnknownTask { name }.to_string()),
+                Ok(Reply::Done {
+                    outcome: Outcome::Failed(why),
+                    ..
+                }) => Some(why),
+                Ok(other) => Some(format!("the worker answered with {other:?}")),
                 Err(CallError::Died(exit)) => Some(exit.to_string()),
                 Err(other) => Some(format!("{other:?}")),
             };
             if let Some(why) = failure {
-                process.kill_and_reap();
-                lock(&self.live)
-                    .workers
-                    .retain(|(p, _)| *p != process.pid());
+                self.discard(&mut process);
                 return Err(Error::Broken {
                     reason: format!("the initializer `{name}` failed: {why}"),
                 });
@@ -615,55 +708,17 @@ impl Shared {
         }
         Ok(Slot {
             process: Some(process),
+            page,
+            healthy: true,
             shared: Arc::clone(self),
         })
     }
-}
 
-fn decode_value<T: DeserializeOwned>(outcome: Outcome, payload: &[u8]) -> Result<T, Error> {
-    match outcome {
-        Outcome::Value => postcard::from_bytes(payload).map_err(|err| Error::Codec {
-            message: format!("could not decode a task's result: {err}"),
-        }),
-        Outcome::Panicked { message, location } => {
-            Err(Error::Panicked(Panic::new(message, location)))
-        }
-        Outcome::UnknownTask(name) => Err(Error::UnknownTask { name }),
-        Outcome::Failed(message) => Err(Error::Codec { message }),
+    /// Kills and reaps a worker that will not serve, and forgets it.
+    fn discard(&self, process: &mut WorkerProcess) {
+        process.kill_and_reap();
+        lock(&self.live)
+            .workers
+            .retain(|(pid, _)| *pid != process.pid());
     }
-}
-
-fn unexpected(reply: &Reply, id: u64) -> Error {
-    Error::Codec {
-        message: format!("the worker answered task {id} with {reply:?}"),
-    }
-}
-
-fn decode_one<T: DeserializeOwned>(reply: Reply, payload: &[u8], id: u64) -> Result<T, Error> {
-    match reply {
-        Reply::Done { id: got, outcome } if got == id => decode_value(outcome, payload),
-        other => Err(unexpected(&other, id)),
-    }
-}
-
-fn decode_raw(reply: Reply, payload: &[u8], id: u64) -> Result<Vec<u8>, Error> {
-    match reply {
-        Reply::Done {
-            id: got,
-            outcome: Outcome::Value,
-        } if got == id => Ok(payload.to_vec()),
-        Reply::Done { id: got, outcome } if got == id => {
-            decode_value::<()>(outcome, &[]).map(|()| Vec::new())
-        }
-        other => Err(unexpected(&other, id)),
-    }
-}
-
-fn decode_chunk<T: DeserializeOwned>(
-    reply: Reply,
-    payload: &[u8],
-    id: u64,
-) -> Result<Chunk<T>, Error> {
-    let items: Vec<Item<T>> = decode_one(reply, payload, id)?;
-    Ok(wire::items_to_chunk(items))
 }

@@ -3,24 +3,24 @@
 //! A frame is a little-endian `u32` length followed by that many bytes: a postcard-encoded
 //! header ([`Request`] or [`Reply`]) and, for a single task, its payload: the postcard
 //! encoding of the task's arguments (in a `Run`) or of its result (in a `Done` whose outcome is
-//! [`Outcome::Value`]). Payloads are encoded straight into the frame and decoded straight out
-//! of the read buffer, so a large argument is copied as few times as possible. Reading never
-//! trusts the peer: a length over [`MAX_FRAME`] is refused before anything is allocated, and
-//! the buffer grows only as bytes actually arrive.
+//! [`Outcome::Value`]). A chunk's arguments are an encoded `Vec`; its results come back as
+//! records ([`push_record`]), one per item, each an encoded [`Item`] behind its own length, so
+//! that every item is decoded on its own. Payloads are encoded straight into the frame and
+//! decoded straight out of the read buffer, so a large argument is copied as few times as
+//! possible. Reading never trusts the peer: a length over [`MAX_FRAME`] is refused before
+//! anything is allocated, and the buffer grows only as bytes actually arrive.
 
 pub mod codec;
 pub mod refusal;
 
 use std::io::{self, Read, Write};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use flotilla_core::__layer::Chunk;
-use flotilla_core::{Error, Panic};
+use flotilla_core::Stage;
 
 /// Bumped whenever the messages change, so a worker from another build is refused clearly.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 30;
@@ -28,14 +28,25 @@ pub const MAX_FRAME: usize = 1 << 30;
 /// How much of a frame's announced length is reserved before its bytes arrive.
 const INITIAL_RESERVE: usize = 128 << 20;
 
+/// The largest buffer kept for the next message once a message is handled: room for the
+/// typical large payload, reused without fresh pages; anything larger is given back.
+pub const KEPT_BUFFER: usize = INITIAL_RESERVE + (1 << 20);
+
 /// From the pool to a worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request<'a> {
     /// Run one task; its encoded arguments follow the header.
     Run { id: u64, task: &'a str },
     /// Run a task on each item of a chunk (`map` with a chunksize); the encoded `Vec` of
-    /// arguments follows the header, and the reply's value is an encoded `Vec<`[`Item`]`>`.
-    RunChunk { id: u64, task: &'a str },
+    /// arguments follows the header. The worker skips (decodes but does not run) the first
+    /// `skip` items, and answers with [`Reply::Items`] frames: one per item if `each`, else
+    /// whenever finished items have waited a little.
+    RunChunk {
+        id: u64,
+        task: &'a str,
+        skip: u32,
+        each: bool,
+    },
     /// Finish and exit.
     Exit,
 }
@@ -46,7 +57,13 @@ pub enum Reply {
     /// Sent once at start.
     Hello { version: u32, pid: u32 },
     /// The outcome of a `Run`; an [`Outcome::Value`]'s encoded result follows the header.
+    /// For a `RunChunk`, a failure of the whole chunk (an unknown task, say).
     Done { id: u64, outcome: Outcome },
+    /// Results of items of a `RunChunk`, in order: [`record`]s of encoded [`Item`]s follow
+    /// the header. The `last` one ends the chunk.
+    Items { id: u64, last: bool },
+    /// The request could not be read; the worker goes on serving.
+    Refused(String),
     /// Sent by a worker about to die of something it can still name (a stack overflow); the
     /// process ends right after.
     Dying { cause: String },
@@ -78,6 +95,42 @@ pub enum Item<T> {
         message: String,
         location: Option<String>,
     },
+    /// The item failed for another reason; the rest of the chunk still ran.
+    Failed(ItemError),
+}
+
+/// Why an item of a chunk failed, other than a panic of the task.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ItemError {
+    /// [`Error::Codec`](flotilla_core::Error::Codec).
+    Codec(String),
+    /// [`Error::WorkerDied`](flotilla_core::Error::WorkerDied); the stage as [`stage_code`] gives it.
+    WorkerDied {
+        pid: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+        stage: Option<u8>,
+        cause: Option<String>,
+    },
+    /// [`Error::TaskTimedOut`](flotilla_core::Error::TaskTimedOut), the limit in nanoseconds.
+    TimedOut(u64),
+    /// [`Error::Spawn`](flotilla_core::Error::Spawn).
+    Spawn(String),
+    /// [`Error::Broken`](flotilla_core::Error::Broken).
+    Broken(String),
+}
+
+/// How a [`Stage`] travels inside an [`ItemError`].
+pub fn stage_code(stage: Stage) -> u8 {
+    Stage::ALL
+        .iter()
+        .position(|s| *s == stage)
+        .map_or(0, |at| at as u8 + 1)
+}
+
+/// The [`Stage`] of a [`stage_code`].
+pub fn stage_of(code: u8) -> Option<Stage> {
+    Stage::ALL.get(usize::from(code).checked_sub(1)?).copied()
 }
 
 /// Why a frame could not be read.
@@ -98,7 +151,7 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, String> {
     Ok(frame)
 }
 
-/// Starts a frame with `header`; append the payload, then call [`finish`].
+/// Starts a frame with `header`; append the payload ([`encode_onto`]), then call [`finish`].
 pub fn start<T: Serialize>(header: &T) -> Result<Vec<u8>, String> {
     start_in(Vec::new(), header)
 }
@@ -108,14 +161,6 @@ pub fn start_in<T: Serialize>(mut buffer: Vec<u8>, header: &T) -> Result<Vec<u8>
     buffer.clear();
     buffer.extend_from_slice(&[0; 4]);
     postcard::to_extend(header, buffer).map_err(|err| format!("encoding: {err}"))
-}
-
-/// Appends `value`'s encoding to a frame begun with [`start`].
-pub fn append<T: Serialize + ?Sized>(frame: Vec<u8>, value: &T) -> Result<Vec<u8>, String> {
-    // postcard replaces a value's own error message with a fixed text; values that refuse to
-    // travel (a pipe's `Connection`, say) leave the real reason aside for us.
-    crate::wire::refusal::clear();
-    postcard::to_extend(value, frame).map_err(crate::wire::refusal::explain)
 }
 
 /// A whole frame: `header`, then `payload` as it is (already encoded).
@@ -157,6 +202,16 @@ pub fn read_frame_limited(
     body: &mut Vec<u8>,
     limit: usize,
 ) -> Result<(), ReadError> {
+    read_frame_pausing(input, body, limit, || {})
+}
+
+/// [`read_frame_limited`], calling `halfway` once half of the body has arrived.
+pub fn read_frame_pausing(
+    input: &mut impl Read,
+    body: &mut Vec<u8>,
+    limit: usize,
+    halfway: impl FnOnce(),
+) -> Result<(), ReadError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -183,10 +238,18 @@ pub fn read_frame_limited(
     // Room for a typical large payload at once (address space only: pages are touched as
     // bytes arrive); bigger frames grow the buffer as they come in.
     body.reserve(len.min(INITIAL_RESERVE));
-    let read = input
-        .take(len as u64)
+    let half = len / 2;
+    let mut read = input
+        .take(half as u64)
         .read_to_end(body)
         .map_err(ReadError::Io)?;
+    if read == half {
+        halfway();
+        read += input
+            .take((len - half) as u64)
+            .read_to_end(body)
+            .map_err(ReadError::Io)?;
+    }
     if read < len {
         return Err(ReadError::Io(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -196,38 +259,108 @@ pub fn read_frame_limited(
     Ok(())
 }
 
-/// Decodes a frame body that is only a header.
-/// Decodes the encoded `Vec<Item<T>>` a chunk produces.
-pub fn decode_items<T: DeserializeOwned>(payload: &[u8]) -> Result<Chunk<T>, Error> {
-    let items: Vec<Item<T>> = postcard::from_bytes(payload).map_err(|err| Error::Codec {
-        message: format!("could not decode a task's result: {err}"),
-    })?;
-    Ok(items_to_chunk(items))
+/// Gives back a buffer's memory if a large message grew it past [`KEPT_BUFFER`].
+pub fn release(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > KEPT_BUFFER {
+        *buffer = Vec::new();
+    }
 }
 
-pub fn items_to_chunk<T>(items: Vec<Item<T>>) -> Chunk<T> {
-    if items.iter().all(|item| matches!(item, Item::Value(_))) {
-        return Chunk::Values(
-            items
-                .into_iter()
-                .filter_map(|item| match item {
-                    Item::Value(value) => Some(value),
-                    Item::Panicked { .. } => None,
-                })
-                .collect(),
-        );
+/// Appends `value` to `out` as one record: its encoding's length as a little-endian `u32`,
+/// then the encoding. A failure (an error or a panic of `value`'s `Serialize`) leaves `out`
+/// as it was and says why.
+pub fn push_record<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let encoded = encode_onto(out, value);
+    let len = out.len() - start - 4;
+    match (encoded, u32::try_from(len)) {
+        (Ok(()), Ok(len)) => {
+            out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+            Ok(())
+        }
+        (Ok(()), Err(_)) => {
+            out.truncate(start);
+            Err(format!("an item of {len} bytes is too long"))
+        }
+        (Err(why), _) => {
+            out.truncate(start);
+            Err(why)
+        }
     }
-    Chunk::Mixed(
-        items
-            .into_iter()
-            .map(|item| match item {
-                Item::Value(value) => Ok(value),
-                Item::Panicked { message, location } => {
-                    Err(Error::Panicked(Panic::new(message, location)))
-                }
-            })
-            .collect(),
-    )
+}
+
+/// Appends an already encoded record, `record`, to `out`.
+pub fn push_raw_record(out: &mut Vec<u8>, record: &[u8]) -> Result<(), String> {
+    let len = u32::try_from(record.len())
+        .map_err(|_| format!("an item of {} bytes is too long", record.len()))?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(record);
+    Ok(())
+}
+
+/// Appends `value`'s encoding to `out`; on failure, `out` may hold part of it. A panic of
+/// `value`'s `Serialize` is caught and reported as the failure. (postcard replaces a value's
+/// own error message with a fixed text; values of flotilla's that refuse to travel, a pipe's
+/// `Connection` say, leave the real reason aside for the report.)
+pub fn encode_onto<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
+    /// Lends the buffer to postcard, which takes its output by value, without giving it up
+    /// should the encoding panic.
+    struct Onto<'a>(&'a mut Vec<u8>);
+    impl Extend<u8> for Onto<'_> {
+        fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+            self.0.extend(bytes);
+        }
+    }
+    crate::wire::refusal::clear();
+    match flotilla_core::panic::catch(|| postcard::to_extend(value, Onto(out)).map(|_| ())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(crate::wire::refusal::explain(err)),
+        Err(panic) => Err(panicked(&panic)),
+    }
+}
+
+/// Decodes a `T` from the front of `bytes`, returning it with the bytes after it. A panic of
+/// `T`'s `Deserialize` is caught and reported as the failure.
+pub fn decode_front<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), String> {
+    crate::wire::refusal::clear();
+    match flotilla_core::panic::catch(|| postcard::take_from_bytes(bytes)) {
+        Ok(Ok(decoded)) => Ok(decoded),
+        Ok(Err(err)) => Err(crate::wire::refusal::explain(err)),
+        Err(panic) => Err(panicked(&panic)),
+    }
+}
+
+/// Describes a panic of serde code, caught in [`encode_onto`] or [`decode_front`].
+fn panicked(panic: &flotilla_core::Panic) -> String {
+    match panic.location() {
+        Some(at) => format!("panicked at {at}: {}", panic.message()),
+        None => format!("panicked: {}", panic.message()),
+    }
+}
+
+/// Splits a run of [`push_record`] records into the records' bytes.
+pub fn records(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], String>> {
+    std::iter::from_fn(move || {
+        if bytes.is_empty() {
+            return None;
+        }
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+            bytes = &[];
+            return Some(Err("a record cut short in its length".to_owned()));
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len {
+            bytes = &[];
+            return Some(Err(format!(
+                "a record of {len} bytes cut short after {}",
+                rest.len()
+            )));
+        }
+        let (record, rest) = rest.split_at(len);
+        bytes = rest;
+        Some(Ok(record))
+    })
 }
 
 #[cfg(test)]
@@ -284,8 +417,8 @@ mod tests {
 
     #[test]
     fn payload_follows_the_header() {
-        let frame = start(&Request::Run { id: 3, task: "t" }).unwrap();
-        let mut frame = append(frame, &(5u32, String::from("x"))).unwrap();
+        let mut frame = start(&Request::Run { id: 3, task: "t" }).unwrap();
+        encode_onto(&mut frame, &(5u32, String::from("x"))).unwrap();
         finish(&mut frame).unwrap();
         let mut body = Vec::new();
         read_frame(&mut &frame[..], &mut body).unwrap();
@@ -339,8 +472,8 @@ mod tests {
         #[test]
         fn replies_roundtrip(id in proptest::num::u64::ANY, values in proptest::collection::vec(proptest::num::u32::ANY, 0..64), message in ".*") {
             let items: Vec<Item<u32>> = values.iter().map(|v| Item::Value(*v)).chain([Item::Panicked { message: message.clone(), location: None }]).collect();
-            let frame = start(&Reply::Done { id, outcome: Outcome::Value }).unwrap();
-            let mut frame = append(frame, &items).unwrap();
+            let mut frame = start(&Reply::Done { id, outcome: Outcome::Value }).unwrap();
+            encode_onto(&mut frame, &items).unwrap();
             finish(&mut frame).unwrap();
             let mut body = Vec::new();
             read_frame(&mut &frame[..], &mut body).unwrap();

@@ -4,7 +4,7 @@
 
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
-pub(crate) use shuttle::sync::atomic::AtomicBool;
+pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicUsize};
 pub(crate) use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// No spinning under shuttle: it would only burn the scheduler's steps; report the state as is.
