@@ -13,7 +13,7 @@
 //! arriving part-way for [`FRAME_PROGRESS`].
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::OnceLock;
@@ -240,19 +240,8 @@ fn attach(broker: &Broker, stream: &UnixStream) -> Result<Arc<QueueState>, Strin
     stream
         .set_read_timeout(Some(ATTACH_TIMEOUT))
         .map_err(|err| err.to_string())?;
-    let mut prefix = [0u8; 4];
-    (&*stream)
-        .read_exact(&mut prefix)
-        .map_err(|err| format!("reading the first frame: {err}"))?;
-    let len = u32::from_le_bytes(prefix) as usize;
-    if len > MAX_ATTACH_FRAME {
-        return Err(format!(
-            "a first frame of {len} bytes exceeds the limit of {MAX_ATTACH_FRAME}"
-        ));
-    }
-    let mut body = vec![0u8; len];
-    (&*stream)
-        .read_exact(&mut body)
+    let mut body = Vec::new();
+    wire::read_frame_limited(&mut &*stream, &mut body, MAX_ATTACH_FRAME)
         .map_err(|err| format!("reading the first frame: {err}"))?;
     let token = match postcard::from_bytes::<Request>(&body) {
         Ok(Request::Attach { version, token }) if version == VERSION => token,
@@ -276,12 +265,6 @@ fn attach(broker: &Broker, stream: &UnixStream) -> Result<Arc<QueueState>, Strin
 
 /// Writes one reply, with `payload` after the header.
 fn reply(stream: &UnixStream, reply: &Reply, payload: &[u8]) -> io::Result<()> {
-    let frame = wire::start(reply)
-        .map(|mut frame| {
-            frame.extend_from_slice(payload);
-            frame
-        })
-        .and_then(|mut frame| wire::finish(&mut frame).map(|()| frame))
-        .map_err(io::Error::other)?;
+    let frame = wire::with_payload(reply, payload).map_err(io::Error::other)?;
     sys::send_all(stream.as_fd(), &frame)
 }
