@@ -59,7 +59,7 @@ pub enum Reply {
     /// The outcome of a `Run`; an [`Outcome::Value`]'s encoded result follows the header.
     /// For a `RunChunk`, a failure of the whole chunk (an unknown task, say).
     Done { id: u64, outcome: Outcome },
-    /// Results of items of a `RunChunk`, in order: [`record`]s of encoded [`Item`]s follow
+    /// Results of items of a `RunChunk`, in order: [`records`] of encoded [`Item`]s follow
     /// the header. The `last` one ends the chunk.
     Items { id: u64, last: bool },
     /// The request could not be read; the worker goes on serving.
