@@ -56,10 +56,10 @@ fn is_prime(n: u64) -> bool {
     if n == 2 {
         return true;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return false;
     }
-    (3..=n.isqrt()).step_by(2).all(|i| n % i != 0)
+    (3..=n.isqrt()).step_by(2).all(|i| !n.is_multiple_of(i))
 }
 
 /// Python's `str(bool)`.

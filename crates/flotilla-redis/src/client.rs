@@ -15,6 +15,7 @@ use flotilla::{Error, Future, Promise};
 use redis::streams::StreamReadReply;
 
 use crate::conn::{Conn, Contact, transient};
+use crate::decode::{Decoder, Job};
 use crate::error::RedisError;
 use crate::executor::{RedisBuilder, lock, millis};
 use crate::protocol::{self, TaskMsg, WireError};
@@ -64,6 +65,8 @@ pub(crate) struct Client {
     pub(crate) unmatched: AtomicU64,
     /// The server's limit for one value.
     limit: u64,
+    /// Decodes results off the reader's thread.
+    decoder: Decoder,
 }
 
 /// What one of the client's threads runs.
@@ -95,25 +98,29 @@ struct CancelRequest {
     answer: Option<Sender<Result<i64, Error>>>,
 }
 
-/// A future waiting for its result, with its result type erased.
-trait Pending: Send {
+/// A future waiting for its result, with its result type erased. Settled once: the first
+/// `complete` or `cancel` wins, later ones do nothing.
+trait Pending: Send + Sync {
     fn started(&self);
-    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>);
-    fn cancel(self: Box<Self>);
+    /// Decodes the result and settles the future with it; `false` if it was settled already.
+    fn complete(&self, outcome: Result<Vec<u8>, Error>) -> bool;
+    fn cancel(&self);
 }
 
 struct Typed<R> {
-    promise: Promise<R>,
+    promise: Mutex<Option<Promise<R>>>,
     decode: fn(&[u8]) -> Result<R, Error>,
 }
 
 impl<R: Send> Pending for Typed<R> {
     fn started(&self) {
-        // `false` only if the future was cancelled meanwhile: its result will say so.
-        let _ = self.promise.set_running();
+        if let Some(promise) = lock(&self.promise).as_ref() {
+            // `false` only if the future was cancelled meanwhile: its result will say so.
+            let _ = promise.set_running();
+        }
     }
 
-    fn complete(self: Box<Self>, outcome: Result<Vec<u8>, Error>) {
+    fn complete(&self, outcome: Result<Vec<u8>, Error>) -> bool {
         let decode = self.decode;
         // A result type whose `Deserialize` panics fails its own future, not the reader.
         let outcome = outcome.and_then(|bytes| {
@@ -126,11 +133,14 @@ impl<R: Send> Pending for Typed<R> {
                 })
             })
         });
-        self.promise.complete(outcome);
+        let promise = lock(&self.promise).take();
+        promise.map(|promise| promise.complete(outcome)).is_some()
     }
 
-    fn cancel(self: Box<Self>) {
-        self.promise.cancel();
+    fn cancel(&self) {
+        if let Some(promise) = lock(&self.promise).take() {
+            promise.cancel();
+        }
     }
 }
 
@@ -168,6 +178,9 @@ impl Client {
         let canceller_conn = conn.another()?;
         let (outbox, outgoing) = crossbeam_channel::unbounded();
         let (cancels, requests) = crossbeam_channel::unbounded();
+        let decoder = Decoder::start(options.decode_limit).map_err(|err| Error::Io {
+            reason: format!("could not start the thread flotilla-redis-decode: {err}"),
+        })?;
         let client = Arc::new(Client {
             id,
             version: protocol::version(),
@@ -189,6 +202,7 @@ impl Client {
             stop: AtomicBool::new(false),
             unmatched: AtomicU64::new(0),
             limit,
+            decoder,
             options,
         });
         let mut threads = Vec::new();
@@ -275,7 +289,10 @@ impl Client {
         lock(&self.waiting).insert(
             seq,
             Waiting {
-                pending: Box::new(Typed { promise, decode }),
+                pending: Box::new(Typed {
+                    promise: Mutex::new(Some(promise)),
+                    decode,
+                }),
                 attempted: false,
                 sent_at: None,
                 started: false,
@@ -290,7 +307,9 @@ impl Client {
         };
         if self.outbox.send(outgoing).is_err() {
             drop(order);
-            self.settle(seq, |pending| pending.complete(Err(Error::Shutdown)));
+            self.settle(seq, |pending| {
+                pending.complete(Err(Error::Shutdown));
+            });
             return Err(Error::Shutdown);
         }
         *order += 1;
@@ -304,22 +323,23 @@ impl Client {
     /// Removes task `seq` from the waiting futures and settles it with `how`; `false` if it
     /// was not waiting.
     fn settle(&self, seq: u64, how: impl FnOnce(Box<dyn Pending>)) -> bool {
-        let waiting = {
-            let mut map = lock(&self.waiting);
-            let waiting = map.remove(&seq);
-            if waiting.is_some() {
-                self.settling.fetch_add(1, Ordering::AcqRel);
-            }
-            waiting
-        };
-        match waiting {
-            Some(waiting) => {
-                how(waiting.pending);
+        match self.take(seq) {
+            Some(pending) => {
+                how(pending);
                 self.settled(1);
                 true
             }
             None => false,
         }
+    }
+
+    /// Removes task `seq` from the waiting futures, counted as settling until
+    /// [`settled`](Self::settled) is called for it.
+    fn take(&self, seq: u64) -> Option<Box<dyn Pending>> {
+        let mut map = lock(&self.waiting);
+        let waiting = map.remove(&seq)?;
+        self.settling.fetch_add(1, Ordering::AcqRel);
+        Some(waiting.pending)
     }
 
     /// `n` futures taken out of `waiting` are settled: wakes `wait_drained` if that was all.
@@ -347,7 +367,7 @@ impl Client {
         };
         let n = failed.len();
         for (pending, err) in failed {
-            pending.complete(Err(err));
+            let _ = pending.complete(Err(err));
         }
         if n > 0 {
             self.settled(n);
@@ -612,7 +632,7 @@ fn send_batch(client: &Client, conn: &mut Conn, mut batch: Vec<Outgoing>) {
                                 pending
                                     .complete(Err(
                                         RedisError::ServerStateLost { started: false }.into()
-                                    ))
+                                    ));
                             });
                         }
                         !task.at_most_once
@@ -631,7 +651,9 @@ fn send_batch(client: &Client, conn: &mut Conn, mut batch: Vec<Outgoing>) {
                 };
                 tracing::error!(%err, tasks = batch.len(), "could not queue tasks");
                 for task in &batch {
-                    client.settle(task.seq, |pending| pending.complete(Err(err.clone())));
+                    client.settle(task.seq, |pending| {
+                        pending.complete(Err(err.clone()));
+                    });
                 }
                 return;
             }
@@ -765,7 +787,7 @@ fn watch_server(client: &Client, conn: &mut Conn, watch: &mut Watch) {
     });
 }
 
-fn deliver(client: &Client, prefix: &str, entry: &redis::streams::StreamId) {
+fn deliver(client: &Arc<Client>, prefix: &str, entry: &redis::streams::StreamId) {
     let field = |name: &str| entry.get::<Vec<u8>>(name).unwrap_or_default();
     let id = String::from_utf8_lossy(&field("id")).into_owned();
     let Some(seq) = id
@@ -820,9 +842,30 @@ fn deliver(client: &Client, prefix: &str, entry: &redis::streams::StreamId) {
             }),
         }
     };
-    if !client.settle(seq, |pending| pending.complete(outcome)) {
+    let Some(pending) = client.take(seq) else {
         client.unmatched.fetch_add(1, Ordering::Relaxed);
-    }
+        return;
+    };
+    // Decoded on a thread of its own: a `Deserialize` that never returns costs only its own
+    // future (failed after the decode limit), not the reader.
+    let pending: Arc<dyn Pending> = Arc::from(pending);
+    let (decoded, late) = (Arc::clone(&pending), Arc::clone(client));
+    // Weak: a thread stuck in a `Deserialize` must not keep the client alive.
+    let done = Arc::downgrade(client);
+    client.decoder.decode(Job {
+        run: Box::new(move || {
+            if pending.complete(outcome)
+                && let Some(client) = done.upgrade()
+            {
+                client.settled(1);
+            }
+        }),
+        give_up: Box::new(move |why| {
+            if decoded.complete(Err(Error::Codec { message: why })) {
+                late.settled(1);
+            }
+        }),
+    });
 }
 
 /// A name for this client, unique among the clients of a server.

@@ -76,7 +76,8 @@ pub enum RedisError {
         reason: String,
     },
     /// A worker's build has a task of this name with another argument or result schema: the
-    /// client and the worker run different code. The task was not run.
+    /// client and the worker run different code. The task was not run: that worker passed it
+    /// on, and no live worker ran it.
     #[error(
         "worker {worker} refused task `{task}`: its fingerprint there is {worker_fingerprint:016x}, this client's is {client_fingerprint:016x} (other argument or result types: the client and the worker run different code); the task was not run"
     )]
@@ -90,7 +91,8 @@ pub enum RedisError {
         /// The task's fingerprint in the worker's build.
         worker_fingerprint: u64,
     },
-    /// Every live worker was offered the task and none has a task of that name.
+    /// Every live worker was offered the task and none has a task of that name (each passed
+    /// it on).
     #[error(
         "none of the {workers} live workers has a task named `{task}` (they run other builds); it was not run"
     )]

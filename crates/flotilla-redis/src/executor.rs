@@ -93,6 +93,7 @@ pub struct RedisExecutor {
 ///     .max_retries(5)
 ///     .ttl(Duration::from_secs(3600))
 ///     .task_timeout(Duration::from_secs(60))
+///     .result_decode_timeout(Duration::from_secs(5))
 ///     .build()?;
 /// # drop(cluster);
 /// # Ok::<(), flotilla::Error>(())
@@ -107,6 +108,7 @@ pub struct RedisBuilder {
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) max_workers: usize,
     pub(crate) patience: Duration,
+    pub(crate) decode_limit: Duration,
 }
 
 impl RedisBuilder {
@@ -155,6 +157,15 @@ impl RedisBuilder {
     /// batches by a background thread).
     pub fn reconnect_timeout(mut self, patience: Duration) -> RedisBuilder {
         self.patience = patience;
+        self
+    }
+
+    /// How long decoding one result on the client may take (default 30 s). A result whose
+    /// `Deserialize` runs longer fails its own future with [`Error::Codec`], saying so; the
+    /// other futures are not held up meanwhile (results are decoded off the thread that reads
+    /// them), and the thread stuck in that `Deserialize` is left to end on its own.
+    pub fn result_decode_timeout(mut self, limit: Duration) -> RedisBuilder {
+        self.decode_limit = limit;
         self
     }
 
@@ -236,6 +247,7 @@ impl RedisExecutor {
             task_timeout: None,
             max_workers: 8,
             patience: Duration::from_secs(30),
+            decode_limit: Duration::from_secs(30),
         }
     }
 

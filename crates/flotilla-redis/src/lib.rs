@@ -35,9 +35,11 @@
 //! worker that lost its lease is dropped, so each future completes exactly once. A claim
 //! carries a token, so a claim retried after its reply was lost is not counted as another
 //! delivery. Every message carries a version and each task its fingerprint
-//! ([`flotilla::backend::signature`]), so a worker built from other code refuses a task with
-//! [`RedisError::WorkerMismatch`] instead of misreading it, and a worker that lacks a task
-//! passes it on to the others ([`RedisError::NoWorkerHasTask`] once every live worker has).
+//! ([`flotilla::backend::signature`]), so a worker that lacks a task, or has it from other
+//! code (another fingerprint), never runs or misreads it: it passes it on, and the next
+//! takeover by any other worker picks it up at once. Only once every live worker has passed
+//! it does its future fail, with [`RedisError::WorkerMismatch`] (naming both fingerprints) or
+//! [`RedisError::NoWorkerHasTask`].
 //! Task state and results expire after the [`ttl`](RedisBuilder::ttl) (a running task's state
 //! is kept while it runs); a task still queued then is dropped unrun and its future fails
 //! with [`Error::Expired`](flotilla::Error::Expired).
@@ -71,17 +73,31 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-#![cfg(target_os = "linux")]
+// Workers run tasks on flotilla's process pool, which is Linux-only: say so in one message
+// rather than with an error for each missing item.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "flotilla-redis needs Linux: its workers run tasks on flotilla's process pool, which is built \
+     on Linux-only system calls; the Redis backend is not available on this target"
+);
 
-mod client;
-mod conn;
-mod error;
-mod executor;
-mod protocol;
-mod status;
-mod worker;
+/// Puts `#[cfg(target_os = "linux")]` on each item it is given.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(target_os = "linux")] $item)* };
+}
 
-pub use crate::error::RedisError;
-pub use crate::executor::{RedisBuilder, RedisExecutor};
-pub use crate::status::Status;
-pub use crate::worker::{Worker, WorkerBuilder};
+linux_only! {
+    mod client;
+    mod conn;
+    mod decode;
+    mod error;
+    mod executor;
+    mod protocol;
+    mod status;
+    mod worker;
+
+    pub use crate::error::RedisError;
+    pub use crate::executor::{RedisBuilder, RedisExecutor};
+    pub use crate::status::Status;
+    pub use crate::worker::{Worker, WorkerBuilder};
+}

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `{p}:tasks` | stream, consumer group `workers` | one entry per queued task: `id`, `v` (version), `c` (the submitting client), `m` (the [`TaskMsg`]) |
 //! | `{p}:task:{id}` | hash, expires after the TTL | `status` (queued, running, cancelling, done, failed, cancelled, lost), `attempts`, `client`, `worker`, `entry` |
+//! | `{p}:task:{id}:passed` | hash, expires with the task | the workers that passed the task on (they do not have it), each with the failure its client hears if nobody has it |
 //! | `{p}:results:{client}` | stream, expires after the TTL | one entry when a task starts (kind `started`) and one when it finishes: `id`, `k` (kind), `a` (attempts), `v`, `r` (payload) |
 //! | `{p}:stats` | hash | counters for [`Status`](crate::Status) |
 //! | `{p}:worker:{id}` | string, expires unless renewed | a live worker's heartbeat |
@@ -49,6 +50,39 @@ pub(crate) fn client_key(prefix: &str, client: &str) -> String {
 
 pub(crate) fn task_key(prefix: &str, id: &str) -> String {
     format!("{prefix}:task:{id}")
+}
+
+/// The names of the live workers (those whose heartbeat has not expired), sorted.
+pub(crate) fn live_workers(
+    c: &mut redis::Connection,
+    prefix: &str,
+) -> redis::RedisResult<Vec<String>> {
+    let pattern = worker_key(prefix, "*");
+    let key_prefix = worker_key(prefix, "");
+    let mut names = Vec::new();
+    let mut cursor = 0u64;
+    // Bounded: a SCAN ends when its cursor comes back to 0; 10,000 rounds of 1,000 keys is
+    // far beyond any real namespace.
+    for _ in 0..10_000 {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(c)?;
+        names.extend(
+            keys.iter()
+                .filter_map(|key| key.strip_prefix(&key_prefix).map(str::to_owned)),
+        );
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// A task as it travels in the `m` field of a task entry.
@@ -219,18 +253,50 @@ local function post(p, id, key, entry, kind, attempts, payload, ttl, version)
 end
 "#;
 
+/// Retires an entry whose task is not to run any more: cancelled while it was held (its
+/// client is told), its state expired before a worker took it (its client is told, by the `c`
+/// field of the entry: it will never run), or finished, cancelled or lost meanwhile. Shared
+/// by CLAIM and PASS; needs POST.
+const RETIRE: &str = r#"
+local function retire(p, id, key, entry, status, ttl, version)
+  local stats = p .. ':stats'
+  if status == 'cancelling' then
+    redis.call('HINCRBY', stats, 'running', -1)
+    local attempts = redis.call('HGET', key, 'attempts')
+    post(p, id, key, entry, 'cancelled', attempts, '', ttl, version)
+    return
+  end
+  if not status then
+    local found = redis.call('XRANGE', p .. ':tasks', entry, entry)
+    if found[1] then
+      local fields = found[1][2]
+      for j = 1, #fields - 1, 2 do
+        if fields[j] == 'c' then
+          local results = p .. ':results:' .. fields[j + 1]
+          redis.call('XADD', results, '*', 'id', id, 'k', 'expired', 'a', 0, 'v', version, 'r', '')
+          redis.call('PEXPIRE', results, ttl)
+        end
+      end
+      redis.call('HINCRBY', stats, 'queued', -1)
+      redis.call('HINCRBY', stats, 'expired', 1)
+      redis.call('HINCRBY', stats, 'failed', 1)
+    end
+  end
+  redis.call('XACK', p .. ':tasks', 'workers', entry)
+  redis.call('XDEL', p .. ':tasks', entry)
+end
+"#;
+
 /// Claims delivered entries for a worker, idempotently: a claim retried after its reply was
 /// lost (same token) returns the same attempts instead of counting another delivery.
 ///
 /// ARGV: prefix, worker, version, token, then for each entry: task id, entry id, max
 /// attempts, ttl.
-/// Returns, per entry, the attempt number to run it as, 0 if it is not to run (cancelled,
-/// finished, expired: the entry is retired; an expired task's client gets an `expired`
-/// result), or -1 if it was given up as worker-lost (its
-/// result is posted).
+/// Returns, per entry, the attempt number to run it as, 0 if it is not to run (see RETIRE),
+/// or -1 if it was given up as worker-lost (its result is posted).
 pub(crate) fn claim_script() -> String {
     format!(
-        "{POST}{}",
+        "{POST}{RETIRE}{}",
         r#"
 local p, worker, version, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local stats = p .. ':stats'
@@ -267,32 +333,8 @@ for i = 5, #ARGV, 4 do
       redis.call('PEXPIRE', key, ttl)
       out[#out + 1] = attempts
     end
-  elseif status == 'cancelling' then
-    redis.call('HINCRBY', stats, 'running', -1)
-    local attempts = redis.call('HGET', key, 'attempts')
-    post(p, id, key, entry, 'cancelled', attempts, '', ttl, version)
-    out[#out + 1] = 0
   else
-    if not status then
-      -- The task's state expired (its TTL ran out) before a worker took it: it will never
-      -- run, so its client is told, by the `c` field of the entry.
-      local found = redis.call('XRANGE', p .. ':tasks', entry, entry)
-      if found[1] then
-        local fields = found[1][2]
-        for j = 1, #fields - 1, 2 do
-          if fields[j] == 'c' then
-            local results = p .. ':results:' .. fields[j + 1]
-            redis.call('XADD', results, '*', 'id', id, 'k', 'expired', 'a', 0, 'v', version, 'r', '')
-            redis.call('PEXPIRE', results, ttl)
-          end
-        end
-        redis.call('HINCRBY', stats, 'queued', -1)
-        redis.call('HINCRBY', stats, 'expired', 1)
-        redis.call('HINCRBY', stats, 'failed', 1)
-      end
-    end
-    redis.call('XACK', p .. ':tasks', 'workers', entry)
-    redis.call('XDEL', p .. ':tasks', entry)
+    retire(p, id, key, entry, status, ttl, version)
     out[#out + 1] = 0
   end
 end
@@ -360,35 +402,67 @@ return 0
     )
 }
 
-/// Passes on an entry naming a task this worker does not have, leaving it to the workers that
-/// have it; when every live worker has passed it, its client is told.
+/// Passes on an entry whose task this worker does not have (no task of that name, or one
+/// with another fingerprint), leaving it to the workers that have it; when every live worker
+/// has passed it, its client is told.
 ///
-/// ARGV: prefix, version, worker, entry id, task id, live workers, ttl, the payload of the
-/// failure to post when nobody has it. Returns 1 if the task was given up, 0 if it was
-/// passed on.
+/// The passer is recorded in the hash `{p}:task:{id}:passed` (worker → why: `n` and a
+/// `NoWorkerHasTask` failure, or `m` and a `WorkerMismatch`). The task is given up only when
+/// every worker of the live list (the heartbeats the passer just read) is in it: a worker
+/// that passed and died does not stand in for a live one that has not been offered the task.
+/// Otherwise the entry is left in the consumer group as idle since the epoch (`TIME 0`), so
+/// that the next takeover by any other worker, whatever its own lease, picks it up at once.
+///
+/// Given up, a task still queued fails with the recorded failure (a `WorkerMismatch` if any
+/// passer had the task under another fingerprint, as it says most); a task that was running
+/// (its worker lost its lease, and no live worker can run it again) fails as worker-lost.
+///
+/// ARGV: prefix, version, worker, entry id, task id, ttl, this worker's reason (`n` or `m`,
+/// then the encoded failure), '1' if the live list is complete ('0': the heartbeats could not
+/// be read, never give up), then the live workers. Returns 1 if the task was given up, 2 if
+/// it was passed on, 0 if it is not to run any more (see RETIRE).
 pub(crate) fn pass_script() -> String {
     format!(
-        "{POST}{}",
+        "{POST}{RETIRE}{}",
         r#"
-local p, version, worker, entry, id, live, ttl, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local p, version, worker, entry, id, ttl, reason, complete = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local key = p .. ':task:' .. id
-local status = redis.call('HGET', key, 'status')
-if status ~= 'queued' then
-  -- Cancelled, finished, expired or lost meanwhile: nothing to run.
-  redis.call('XACK', p .. ':tasks', 'workers', entry)
-  redis.call('XDEL', p .. ':tasks', entry)
+local state = redis.call('HMGET', key, 'status', 'attempts')
+local status = state[1]
+if status ~= 'queued' and status ~= 'running' then
+  retire(p, id, key, entry, status, ttl, version)
   return 0
 end
 local passed = key .. ':passed'
-redis.call('SADD', passed, worker)
+redis.call('HSET', passed, worker, reason)
 redis.call('PEXPIRE', passed, ttl)
-if redis.call('SCARD', passed) >= live then
-  redis.call('HINCRBY', p .. ':stats', 'queued', -1)
-  redis.call('HINCRBY', p .. ':stats', 'malformed', 1)
-  post(p, id, key, entry, 'err', 0, payload, ttl, version)
+local everyone = complete == '1'
+for i = 9, #ARGV do
+  if redis.call('HEXISTS', passed, ARGV[i]) == 0 then
+    everyone = false
+    break
+  end
+end
+if not everyone then
+  redis.call('XCLAIM', p .. ':tasks', 'workers', worker, 0, entry, 'TIME', 0, 'JUSTID')
+  return 2
+end
+local stats = p .. ':stats'
+if status == 'running' then
+  redis.call('HINCRBY', stats, 'running', -1)
+  post(p, id, key, entry, 'lost', state[2], '', ttl, version)
   return 1
 end
-return 0
+for _, why in ipairs(redis.call('HVALS', passed)) do
+  if string.sub(why, 1, 1) == 'm' then
+    reason = why
+    break
+  end
+end
+redis.call('HINCRBY', stats, 'queued', -1)
+redis.call('HINCRBY', stats, 'malformed', 1)
+post(p, id, key, entry, 'err', 0, string.sub(reason, 2), ttl, version)
+return 1
 "#
     )
 }

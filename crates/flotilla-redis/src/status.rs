@@ -68,33 +68,15 @@ impl Status {
 
     pub(crate) fn fetch_with(conn: &mut Conn, prefix: &str) -> Result<Status, Error> {
         let stats_key = protocol::stats_key(prefix);
-        let pattern = protocol::worker_key(prefix, "*");
-        let worker_prefix = protocol::worker_key(prefix, "");
         let never = std::sync::atomic::AtomicBool::new(false);
         let result = conn.retry(&never, Some(std::time::Duration::from_secs(30)), |c| {
             let counters: Vec<(String, i64)> = redis::cmd("HGETALL").arg(&stats_key).query(c)?;
-            let mut keys: Vec<String> = Vec::new();
-            let mut cursor = 0u64;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query(c)?;
-                keys.extend(batch);
-                cursor = next;
-                if cursor == 0 {
-                    break;
-                }
-            }
-            keys.sort();
             let mut workers = Vec::new();
-            for key in keys {
-                let info: Option<String> = redis::cmd("GET").arg(&key).query(c)?;
+            for name in protocol::live_workers(c, prefix)? {
+                let info: Option<String> = redis::cmd("GET")
+                    .arg(protocol::worker_key(prefix, &name))
+                    .query(c)?;
                 if let Some(info) = info {
-                    let name = key.strip_prefix(&worker_prefix).unwrap_or(&key).to_owned();
                     workers.push((name, info));
                 }
             }

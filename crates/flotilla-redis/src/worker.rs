@@ -57,6 +57,12 @@ const POST_TRIES: u32 = 3;
 /// dies or hangs, the lease runs out after the [`visibility_timeout`](WorkerBuilder::visibility_timeout)
 /// and another worker takes the task over (Redis `XAUTOCLAIM`).
 ///
+/// Workers of different builds can share a cluster (a rolling upgrade): a worker that does
+/// not have a task, or has it with other argument or result types, never runs it; it passes
+/// it on, and another worker's next takeover picks it up. Only once every live worker has
+/// passed it does its future fail ([`RedisError::NoWorkerHasTask`],
+/// [`RedisError::WorkerMismatch`]).
+///
 /// Dropping a started `Worker` without calling [`stop`](Worker::stop) leaves it serving in
 /// the background until the process ends.
 pub struct Worker {
@@ -369,6 +375,9 @@ fn take_tasks(shared: &Arc<Shared>, mut conn: Conn, freed: &Receiver<()>) {
             });
             match claimed {
                 Ok(reply) => {
+                    if !reply.claimed.is_empty() {
+                        tracing::debug!(worker = %shared.id, entries = reply.claimed.len(), "taking over entries");
+                    }
                     cursor = reply.next_stream_id;
                     if cursor != "0-0" {
                         // More to look at: come back at once.
@@ -437,10 +446,12 @@ enum Decision {
         payload: Vec<u8>,
         why: String,
     },
-    /// This worker does not have the task: leave it to the workers that do.
+    /// This worker does not have the task (or has another build of it): leave it to the
+    /// workers that do; `failure` is what its client hears if none has it.
     Pass {
         id: String,
-        name: String,
+        failure: RedisError,
+        ttl_ms: u64,
     },
 }
 
@@ -448,6 +459,8 @@ enum Decision {
 fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) -> bool {
     let mut good = Vec::with_capacity(entries.len());
     let mut passed = false;
+    // Read once per batch, when the first entry is passed on.
+    let mut live: Option<Option<Vec<String>>> = None;
     for entry in entries {
         match decide(shared, &entry) {
             Decision::Run(delivered) => good.push(delivered),
@@ -471,8 +484,24 @@ fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) 
                     tracing::error!(%err, "could not retire a malformed entry");
                 }
             }
-            Decision::Pass { id, name } => {
-                pass(shared, conn, &entry.id, &id, &name);
+            Decision::Pass {
+                id,
+                failure,
+                ttl_ms,
+            } => {
+                let prefix = &shared.options.prefix;
+                let live = live.get_or_insert_with(|| {
+                    conn.once(&mut |c| protocol::live_workers(c, prefix)).ok()
+                });
+                pass(
+                    shared,
+                    conn,
+                    &entry.id,
+                    &id,
+                    failure,
+                    ttl_ms,
+                    live.as_deref(),
+                );
                 passed = true;
             }
         }
@@ -512,15 +541,28 @@ fn start_entries(shared: &Arc<Shared>, conn: &mut Conn, entries: Vec<StreamId>) 
     passed
 }
 
-/// Leaves an entry this worker cannot run to the others: it is made claimable at once by
-/// another worker's takeover; once every live worker has passed it, its client is told.
-fn pass(shared: &Shared, conn: &mut Conn, entry: &str, id: &str, name: &str) {
-    let live = live_workers(conn, &shared.options.prefix).max(1);
-    let failure = WireError::Redis(RedisError::NoWorkerHasTask {
-        task: name.to_owned(),
-        workers: live,
-    });
-    let payload = postcard::to_allocvec(&failure).unwrap_or_default();
+/// Leaves an entry this worker cannot run to the others (see [`protocol::pass_script`]):
+/// any other worker's next takeover picks it up; once every live worker (of `live`, or never
+/// if the heartbeats could not be read) has passed it, its client is told.
+fn pass(
+    shared: &Shared,
+    conn: &mut Conn,
+    entry: &str,
+    id: &str,
+    failure: RedisError,
+    ttl_ms: u64,
+    live: Option<&[String]>,
+) {
+    let failure = match failure {
+        RedisError::NoWorkerHasTask { task, .. } => RedisError::NoWorkerHasTask {
+            task,
+            workers: live.map_or(0, |live| live.len() as u32),
+        },
+        other => other,
+    };
+    let mismatch = matches!(failure, RedisError::WorkerMismatch { .. });
+    let mut reason = vec![if mismatch { b'm' } else { b'n' }];
+    reason.extend(postcard::to_allocvec(&WireError::Redis(failure.clone())).unwrap_or_default());
     let mut invocation = shared.pass.prepare_invoke();
     invocation
         .arg(&shared.options.prefix)
@@ -528,58 +570,19 @@ fn pass(shared: &Shared, conn: &mut Conn, entry: &str, id: &str, name: &str) {
         .arg(&shared.id)
         .arg(entry)
         .arg(id)
-        .arg(live)
-        .arg(millis(Duration::from_secs(24 * 3600)))
-        .arg(payload);
-    match conn.retry(&shared.stop, None, |c| invocation.invoke::<i64>(c)) {
-        Ok(1) => tracing::warn!(task = name, "no live worker has this task; given up"),
-        Ok(_) => {
-            tracing::info!(task = name, "passing on a task this worker does not have");
-            // Idle for a whole lease: the next takeover by any worker picks it up.
-            let idle = millis(shared.options.visibility);
-            let _ = conn.once(&mut |c| {
-                redis::cmd("XCLAIM")
-                    .arg(protocol::tasks_key(&shared.options.prefix))
-                    .arg(protocol::GROUP)
-                    .arg(&shared.id)
-                    .arg(0)
-                    .arg(entry)
-                    .arg("IDLE")
-                    .arg(idle)
-                    .arg("JUSTID")
-                    .query::<redis::Value>(c)
-            });
-        }
-        Err(err) => tracing::error!(%err, "could not pass a task on"),
+        .arg(shared.keep_ms(ttl_ms))
+        .arg(reason)
+        .arg(if live.is_some() { "1" } else { "0" });
+    for worker in live.unwrap_or_default() {
+        invocation.arg(worker);
     }
-}
-
-/// How many workers have a live heartbeat.
-fn live_workers(conn: &mut Conn, prefix: &str) -> u32 {
-    let pattern = protocol::worker_key(prefix, "*");
-    let mut count = 0u32;
-    let mut cursor = 0u64;
-    // Bounded: a SCAN ends when the cursor comes back to 0; 10,000 rounds is far beyond any
-    // real cluster.
-    for _ in 0..10_000 {
-        let Ok((next, keys)) = conn.once(&mut |c| {
-            redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query::<(u64, Vec<String>)>(c)
-        }) else {
-            break;
-        };
-        count += keys.len() as u32;
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
+    let passed = conn.retry(&shared.stop, None, |c| invocation.invoke::<i64>(c));
+    tracing::debug!(worker = %shared.id, task = id, ?passed, "passing a task on");
+    match passed {
+        Ok(1) => tracing::warn!(task = id, %failure, "no live worker has this task; given up"),
+        Ok(_) => {}
+        Err(err) => tracing::error!(%err, task = id, "could not pass a task on"),
     }
-    count
 }
 
 fn decide(shared: &Shared, entry: &StreamId) -> Decision {
@@ -629,22 +632,24 @@ fn decide(shared: &Shared, entry: &StreamId) -> Decision {
         }
     };
     match backend::registered_signature(&msg.name) {
-        None => Decision::Pass { id, name: msg.name },
-        Some(mine) if mine != msg.signature => {
-            let err = RedisError::WorkerMismatch {
-                task: msg.name.clone(),
+        None => Decision::Pass {
+            id,
+            ttl_ms: msg.ttl_ms,
+            failure: RedisError::NoWorkerHasTask {
+                task: msg.name,
+                workers: 0,
+            },
+        },
+        Some(mine) if mine != msg.signature => Decision::Pass {
+            id,
+            ttl_ms: msg.ttl_ms,
+            failure: RedisError::WorkerMismatch {
+                task: msg.name,
                 worker: shared.id.clone(),
                 client_fingerprint: msg.signature,
                 worker_fingerprint: mine,
-            };
-            let why = err.to_string();
-            Decision::Refuse {
-                id,
-                kind: "err",
-                payload: postcard::to_allocvec(&WireError::Redis(err)).unwrap_or_default(),
-                why,
-            }
-        }
+            },
+        },
         Some(_) => Decision::Run(Delivered {
             id,
             entry: entry.id.clone(),
@@ -885,7 +890,10 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
             })
             .collect();
         if !held.is_empty() {
-            if last_renew.elapsed() >= renew_every {
+            // Only the leases still this worker's are renewed: after a freeze or a partition,
+            // the tasks taken over meanwhile are left to their new holders.
+            let mine = check_held(shared, &mut conn, held);
+            if !mine.is_empty() && last_renew.elapsed() >= renew_every {
                 last_renew = Instant::now();
                 let _ = conn.once(&mut |c| {
                     let mut cmd = redis::cmd("XCLAIM");
@@ -893,7 +901,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                         .arg(protocol::GROUP)
                         .arg(&shared.id)
                         .arg(0);
-                    for (_, entry, _, _, _) in &held {
+                    for (_, entry, _, _, _) in &mine {
                         cmd.arg(entry);
                     }
                     cmd.arg("JUSTID").query::<redis::Value>(c)
@@ -901,7 +909,7 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                 // A task's state is kept while it runs, however long that is.
                 let _ = conn.once(&mut |c| {
                     let mut pipe = redis::pipe();
-                    for (id, _, _, keep_ms, _) in &held {
+                    for (id, _, _, keep_ms, _) in &mine {
                         pipe.cmd("PEXPIRE")
                             .arg(protocol::task_key(prefix, id))
                             .arg(*keep_ms)
@@ -910,7 +918,6 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
                     pipe.query::<()>(c)
                 });
             }
-            check_held(shared, &mut conn, &held);
         }
         // The tick: nothing is ever sent on this channel.
         let _ = ticks.recv_timeout(TICK);
@@ -918,11 +925,12 @@ fn keep_leases(shared: &Arc<Shared>, mut conn: Conn) {
     let _ = conn.once(&mut |c| redis::cmd("DEL").arg(&heartbeat_key).query::<i64>(c));
 }
 
-/// Stops held tasks whose future was cancelled or that another worker took over.
-fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
+/// Stops held tasks whose future was cancelled or that another worker took over; returns
+/// the others (all of them if their state could not be read).
+fn check_held(shared: &Shared, conn: &mut Conn, held: Vec<Snapshot>) -> Vec<Snapshot> {
     let states = conn.once(&mut |c| {
         let mut pipe = redis::pipe();
-        for (id, _, _, _, _) in held {
+        for (id, _, _, _, _) in &held {
             pipe.cmd("HMGET")
                 .arg(protocol::task_key(&shared.options.prefix, id))
                 .arg("status")
@@ -932,18 +940,23 @@ fn check_held(shared: &Shared, conn: &mut Conn, held: &[Snapshot]) {
         pipe.query::<Vec<(Option<String>, Option<String>, Option<u32>)>>(c)
     });
     let Ok(states) = states else {
-        return;
+        return held;
     };
-    for ((id, _, attempt, _, future), (status, worker, attempts)) in held.iter().zip(states) {
+    let mut mine = Vec::with_capacity(held.len());
+    for (task, (status, worker, attempts)) in held.into_iter().zip(states) {
+        let (id, _, attempt, _, future) = &task;
         let cancelled = status.as_deref() == Some("cancelling");
-        let mine = worker.as_deref() == Some(shared.id.as_str()) && attempts == Some(*attempt);
-        if cancelled || !mine {
+        let ours = worker.as_deref() == Some(shared.id.as_str()) && attempts == Some(*attempt);
+        if cancelled || !ours {
             if let Some(future) = future {
                 tracing::info!(task = %id, cancelled, "stopping a task");
                 future.cancel();
             }
+        } else {
+            mine.push(task);
         }
     }
+    mine
 }
 
 fn worker_id() -> String {

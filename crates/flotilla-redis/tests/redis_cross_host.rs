@@ -1,7 +1,7 @@
 //! The cluster across real network stacks: `redis-server`, the client and two workers each on
 //! their own host (a network namespace of this machine, see `support::hosts`), with faults on
-//! the links between them. For each fault, 10,000 tasks: every future settles, no task's
-//! result is accepted twice, no task that succeeded is reported failed. Each test prints its
+//! the links between them. For each fault, 10,000 tasks: every future settles with its
+//! task's result, none fails, no task's result is accepted twice. Each test prints its
 //! figures (submitted, settled, run twice, time to detect or to resume).
 //!
 //! They need root (CI runs as root) and run alone (`.config/nextest.toml`, and a lock here for
@@ -176,26 +176,18 @@ fn ten_thousand_tasks(name: &str, hosts: &Hosts, fault: Option<Fault>) {
         resumed.map_or("-".into(), |d| format!("{d:.1?}")),
     );
     println!("{name}: runs per pool process {per_process:?}");
-    assert_eq!(done_at.len() as u64, TASKS, "every future settles");
     for (x, err) in &failed {
-        // A task is only ever reported failed if it did not run to its end anywhere; on a
-        // frozen host, the process pool may kill a stopped worker process (seen as SIGKILL).
-        let killed = err.is_worker_died() && err.to_string().contains("SIGKILL");
-        assert!(
-            matches!(fault, Some(Fault::Freeze(_))) && killed,
-            "task {x} failed: {err}"
-        );
-        assert!(
-            !runs.contains_key(x),
-            "task {x} ran to its end but was reported failed: {err}"
-        );
+        println!("{name}: task {x} failed: {err}");
     }
-    assert_eq!(ok + failed.len() as u64, TASKS);
-    assert_eq!(
-        (runs.len() + failed.len()) as u64,
-        TASKS,
-        "every task that did not fail ran"
-    );
+    assert_eq!(done_at.len() as u64, TASKS, "every future settles");
+    // Nothing fails: a task whose worker was cut off or frozen is completed by whoever took
+    // it over (or by its first worker, if that finished first); its future gets the result
+    // of the attempt that finished. (A frozen worker's process pool used to report a task as
+    // "killed by SIGKILL": a cancel of a task taken over meanwhile killed its worker after it
+    // had moved on to the next task.)
+    assert!(failed.is_empty(), "{} tasks failed", failed.len());
+    assert_eq!(ok, TASKS);
+    assert_eq!(runs.len() as u64, TASKS, "every task ran");
     assert_eq!(cluster.unmatched_results(), 0, "a result arrived twice");
     if fault.is_some_and(|f| f.host() != Host::Client) {
         let status = cluster.status().unwrap();

@@ -23,7 +23,7 @@ fn fail(message: String) -> u32 {
 
 #[flotilla::task]
 fn odd_fails(x: u64) -> u64 {
-    assert!(x % 2 == 0, "odd input {x}");
+    assert!(x.is_multiple_of(2), "odd input {x}");
     x
 }
 

@@ -39,9 +39,10 @@ enum Fault {
     ResultTooLarge,
     ResultDecodePanic,
     ResultDecodeGarbage,
+    ResultDecodeHang,
 }
 
-const FAULTS: [Fault; 16] = [
+const FAULTS: [Fault; 17] = [
     Fault::None,
     Fault::EncodePanic,
     Fault::EncodeGarbage,
@@ -58,6 +59,7 @@ const FAULTS: [Fault; 16] = [
     Fault::ResultTooLarge,
     Fault::ResultDecodePanic,
     Fault::ResultDecodeGarbage,
+    Fault::ResultDecodeHang,
 ];
 
 fn code(fault: Fault) -> u8 {
@@ -113,6 +115,10 @@ impl<'de> Deserialize<'de> for Out {
         match FAULTS[usize::from(code)] {
             Fault::ResultDecodePanic => panic!("Deserialize of the result panics on the client"),
             Fault::ResultDecodeGarbage => Err(D::Error::custom("garbage result")),
+            Fault::ResultDecodeHang => {
+                std::thread::sleep(Duration::from_secs(600));
+                Ok(Out(Fault::ResultDecodeHang, bytes.len()))
+            }
             fault => Ok(Out(fault, bytes.len())),
         }
     }
@@ -196,6 +202,14 @@ fn expect(fault: Fault, err: &Error) {
             matches!(err, Error::Codec { .. }),
             &["could not decode a task's result"],
         ),
+        // It used to hold up the thread that reads every result: no future settled.
+        Fault::ResultDecodeHang => (
+            matches!(err, Error::Codec { .. }),
+            &[
+                "decoding the task's result on the client did not finish within 2s",
+                "given up",
+            ],
+        ),
     };
     assert!(ok, "{fault:?}: wrong error: {err:?}");
     for word in words {
@@ -211,8 +225,11 @@ fn every_stage_times_every_failure() {
     let server = RedisServer::start_with_config(&["--proto-max-bulk-len", "1mb"]);
     let url = server.url();
     let _worker = spawn_worker(&url, 2, Duration::from_secs(3));
-    let cluster = RedisExecutor::connect(&url).unwrap();
     let limit = Duration::from_secs(2);
+    let cluster = RedisExecutor::builder(&url)
+        .result_decode_timeout(limit)
+        .build()
+        .unwrap();
     for fault in FAULTS.into_iter().skip(1) {
         let before: Vec<_> = (0..3)
             .map(|_| cluster.submit(trap, Arg(Fault::None)).unwrap())

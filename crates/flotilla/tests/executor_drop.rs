@@ -81,10 +81,10 @@ impl Gate {
         let path = self.dir.join("pid");
         let deadline = Instant::now() + GENEROUS;
         loop {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                if let Ok(pid) = text.parse() {
-                    return pid;
-                }
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(pid) = text.parse()
+            {
+                return pid;
             }
             assert!(Instant::now() < deadline, "the task never started");
             thread::sleep(Duration::from_millis(5));

@@ -78,23 +78,34 @@ struct SwitchState {
     pid: Option<u32>,
     /// The task the worker is running, if any.
     task: Option<u64>,
+    /// A kill was sent. The supervisor acts on it a moment later, so the worker is doomed
+    /// even if the task it was meant for finished meanwhile.
+    fired: bool,
 }
 
 impl KillSwitch {
     /// Kills the worker if it is still running task `task`; returns whether it did.
     pub(crate) fn kill_task(&self, task: u64) -> bool {
-        let state = lock(&self.state);
+        let mut state = lock(&self.state);
         match (state.pid, state.task) {
-            (Some(pid), Some(running)) if running == task => signal(pid, libc::SIGTERM),
+            (Some(pid), Some(running)) if running == task => {
+                state.fired = true;
+                signal(pid, libc::SIGTERM)
+            }
             _ => false,
         }
     }
 
     /// Kills the worker and every process its tasks started, whatever it is doing.
     pub(crate) fn kill(&self) -> bool {
-        lock(&self.state)
-            .pid
-            .is_some_and(|pid| signal(pid, libc::SIGTERM))
+        let mut state = lock(&self.state);
+        state.fired |= state.pid.is_some();
+        state.pid.is_some_and(|pid| signal(pid, libc::SIGTERM))
+    }
+
+    /// Whether a kill was sent to this worker: it must not be given another task.
+    pub(crate) fn fired(&self) -> bool {
+        lock(&self.state).fired
     }
 }
 
@@ -227,6 +238,7 @@ impl WorkerProcess {
                 state: Mutex::new(SwitchState {
                     pid: Some(pid),
                     task: None,
+                    fired: false,
                 }),
             }),
             tasks_run: 0,

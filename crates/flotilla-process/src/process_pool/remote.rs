@@ -125,11 +125,13 @@ impl<R> RemoteCall<R> {
         attempt: u32,
         frame: &[u8],
     ) -> Start {
-        // A worker that sent something unasked, or hung up, while idle is unusable.
-        if slot
-            .as_ref()
-            .is_some_and(|current| current.process().has_unsolicited_input())
-        {
+        // A worker that sent something unasked, or hung up, while idle is unusable. So is one
+        // that was sent a kill, even if the task it was meant for finished (or never started)
+        // meanwhile: its supervisor acts on the signal a moment later, and would take this
+        // task down with it.
+        if slot.as_ref().is_some_and(|current| {
+            current.process().switch().fired() || current.process().has_unsolicited_input()
+        }) {
             if let Some(current) = slot.as_mut() {
                 current.process_mut().kill_and_reap();
             }

@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 
 use flotilla::process::Process;
 
+pub mod foreign;
 pub mod hosts;
+mod log;
 pub mod proxy;
+
+pub use log::log_to_stderr;
 
 /// A `redis-server` child, killed on drop.
 pub struct RedisServer {
@@ -178,9 +182,22 @@ pub fn serve(url: String, slots: usize, visibility_ms: u64) {
     run_worker(&url, slots, visibility_ms);
 }
 
+/// Runs a worker holding at most `slots` tasks (no prefetch) until killed; started by
+/// [`spawn_worker_unbuffered`].
+#[flotilla::task]
+pub fn serve_unbuffered(url: String, slots: usize, visibility_ms: u64) {
+    let builder = flotilla_redis::Worker::builder(&url).prefetch(0);
+    run_worker_with(builder, slots, visibility_ms);
+}
+
 /// Runs a worker on this process until it is killed; exits with code 3 if it cannot start.
 pub fn run_worker(url: &str, slots: usize, visibility_ms: u64) {
-    let result = flotilla_redis::Worker::builder(url)
+    run_worker_with(flotilla_redis::Worker::builder(url), slots, visibility_ms);
+}
+
+fn run_worker_with(builder: flotilla_redis::WorkerBuilder, slots: usize, visibility_ms: u64) {
+    log_to_stderr();
+    let result = builder
         .slots(slots)
         .visibility_timeout(Duration::from_millis(visibility_ms))
         .run();
@@ -192,13 +209,21 @@ pub fn run_worker(url: &str, slots: usize, visibility_ms: u64) {
 
 /// Starts a worker in a child process (a daemon: it dies with the test).
 pub fn spawn_worker(url: &str, slots: usize, visibility: Duration) -> Process {
-    let mut process = Process::new(
-        serve,
-        (url.to_owned(), slots, visibility.as_millis() as u64),
-    )
-    .with_daemon(true);
+    let args = (url.to_owned(), slots, visibility.as_millis() as u64);
+    start_daemon(Process::new(serve, args))
+}
+
+fn start_daemon(process: Process) -> Process {
+    let mut process = process.with_daemon(true);
     process.start().expect("a worker process");
     process
+}
+
+/// Starts a worker that takes no task beyond its slots (so that, while they are busy, it
+/// takes nothing, not even over), in a child process.
+pub fn spawn_worker_unbuffered(url: &str, slots: usize, visibility: Duration) -> Process {
+    let args = (url.to_owned(), slots, visibility.as_millis() as u64);
+    start_daemon(Process::new(serve_unbuffered, args))
 }
 
 /// Polls `ready` until it holds, failing after a generous deadline; for waiting on other

@@ -115,7 +115,7 @@ impl Profile {
         let mut table = (tags.len() as u32).to_be_bytes().to_vec();
         let mut data = Vec::new();
         for (sig, body) in &tags {
-            while (offset + data.len()) % 4 != 0 {
+            while !(offset + data.len()).is_multiple_of(4) {
                 data.push(0);
             }
             table.extend_from_slice(*sig);
