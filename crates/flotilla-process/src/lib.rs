@@ -20,7 +20,7 @@
 //! It builds on `flotilla-core` alone. The shared-memory and manager layers build on it.
 //!
 //! ```
-//! use flotilla::ProcessPoolExecutor;
+//! use flotilla::{Executor, ProcessPoolExecutor};
 //!
 //! #[flotilla::task]
 //! fn square(n: u64) -> u64 {
