@@ -1,5 +1,5 @@
-//! Python's `threading` and `queue` toolkits: semaphores, events, timers and queues for
-//! threads.
+//! Python's `threading` and `queue` toolkits: semaphores, locks, conditions, barriers, events,
+//! timers and queues for threads.
 //!
 //! Everything here blocks the calling thread, takes `&self`, and is shared between threads with
 //! an [`Arc`](std::sync::Arc). Only what Rust's standard library lacks is written here; for the
@@ -19,10 +19,14 @@
 //! | `q.put(x)`, `put(x, timeout=t)`, `put_nowait(x)` | [`put`](Queue::put), [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put) | [`Full`] hands the item back |
 //! | `q.get()`, `get(timeout=t)`, `get_nowait()` | [`get`](Queue::get), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get) | [`Empty`] instead of `queue.Empty` |
 //! | `q.task_done()`, `q.join()` | [`task_done`](Queue::task_done), [`join`](Queue::join) | an extra `task_done` is the error [`TaskDoneError`] |
-//! | `threading.Lock()` | [`std::sync::Mutex`] | the lock owns the data it protects; unlocking is dropping the guard |
+//! | `sem.release(n)` | [`release_n(n)`](Semaphore::release_n) | a bounded semaphore adds all `n` or nothing ([`OverRelease`]) |
+//! | `q.shutdown(immediate)`, `queue.ShutDown` (3.13) | [`shutdown(immediate)`](Queue::shutdown), [`send`](Queue::send) / [`recv`](Queue::recv) with [`PutError::ShutDown`] / [`GetError::ShutDown`] | `put`/`get` cannot fail, so they panic on a shut-down queue |
+//! | `queue.SimpleQueue()` | [`SimpleQueue::new()`](SimpleQueue::new) | |
+//! | `threading.Lock()` guarding data | [`std::sync::Mutex`] | the lock owns the data it protects; unlocking is dropping the guard |
+//! | `threading.Lock()` as a signal, `lock.locked()` | [`Lock`], [`locked`](Lock::locked) | released by any thread; a second `release` is [`OverRelease`] |
 //! | `threading.RLock()` | `parking_lot::ReentrantMutex` (crate `parking_lot`) | rarely needed: a Rust function taking `&mut` data cannot re-lock by accident |
-//! | `threading.Condition()` | [`std::sync::Condvar`] with a [`Mutex`](std::sync::Mutex) | see the example below; `wait_for(pred)` is [`Condvar::wait_while`](std::sync::Condvar::wait_while) |
-//! | `threading.Barrier(n)` | [`std::sync::Barrier`] | no `abort()` or timeout |
+//! | `threading.Condition()`, `wait(t)`, `wait_for(pred, t)`, `notify(n)` | [`Condition::new(data)`](Condition::new), [`ConditionGuard`] | the condition owns its data; or std's [`Condvar`](std::sync::Condvar) with a [`Mutex`](std::sync::Mutex), see below |
+//! | `threading.Barrier(n, action, timeout)`, `reset()`, `abort()` | [`Barrier::new(n)`](Barrier::new)`.with_action(f).with_timeout(t)` | [`BrokenBarrier`] is `BrokenBarrierError`; [`std::sync::Barrier`] when none of these is needed |
 //! | `threading.Thread(target=f, name=n)` | [`std::thread::Builder`]`::new().name(n).spawn(f)` | `join()` returns the closure's value (or its panic) |
 //! | `Thread(daemon=True)` | nothing to set | threads are never "daemon" in Rust and never keep the process alive: it exits when `main` returns, whatever they are doing |
 //! | `threading.local()` | [`thread_local!`] | |
@@ -79,9 +83,10 @@
 //! assert_eq!(handled, 50);
 //! ```
 //!
-//! # Example: `threading.Condition` is a `Mutex` plus a `Condvar`
+//! # Example: `threading.Condition` with std's `Mutex` and `Condvar`
 //!
-//! Python:
+//! [`Condition`] is the whole of Python's condition in one object; where std's types suffice,
+//! this is the same program with them. Python:
 //!
 //! ```python
 //! cond = threading.Condition()
@@ -124,13 +129,21 @@
 // The locks the state machines are built on (the model-checking tests swap in their own).
 use flotilla_core::primitives;
 
+mod barrier;
+mod condition;
 mod event;
+mod lock;
 mod queue;
 mod semaphore;
 mod timer;
 
+pub use self::barrier::{Barrier, BrokenBarrier};
+pub use self::condition::{Condition, ConditionGuard};
 pub use self::event::Event;
-pub use self::queue::{Empty, Full, LifoQueue, PriorityQueue, Queue, TaskDoneError};
+pub use self::lock::{Lock, LockGuard};
+pub use self::queue::{
+    Empty, Full, GetError, LifoQueue, PriorityQueue, PutError, Queue, SimpleQueue, TaskDoneError,
+};
 pub use self::semaphore::{
     BoundedSemaphore, BoundedSemaphoreGuard, OverRelease, Semaphore, SemaphoreGuard,
 };

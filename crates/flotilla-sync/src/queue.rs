@@ -94,6 +94,147 @@ pub struct Empty;
 #[error("task_done() called more times than there were items put in the queue")]
 pub struct TaskDoneError;
 
+/// The error of [`Queue::send`] (and of the same method on [`LifoQueue`] and
+/// [`PriorityQueue`]): the item could not be put, and is handed back.
+///
+/// `Full` is Python's `queue.Full`; `ShutDown` is Python 3.13's `queue.ShutDown`: the queue was
+/// [shut down](Queue::shutdown). Like [`Full`], it is `Debug` for every `T` and does not print
+/// the item.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::sync::{PutError, Queue};
+/// use std::time::Duration;
+///
+/// let queue = Queue::bounded(1);
+/// queue.send("a", None)?;
+/// let err = queue.send("b", Some(Duration::ZERO)).unwrap_err();
+/// assert!(err.is_full());
+/// queue.shutdown(false);
+/// let err = queue.send("c", None).unwrap_err();
+/// assert!(err.is_shut_down());
+/// assert_eq!(err.into_inner(), "c");
+/// # Ok::<(), PutError<&str>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PutError<T> {
+    /// The queue stayed full until the timeout passed (or was full, for a zero timeout).
+    #[error("the queue is full")]
+    Full(T),
+    /// The queue has been shut down: it takes no more items.
+    #[error("the queue has been shut down")]
+    ShutDown(T),
+}
+
+impl<T> PutError<T> {
+    /// True for [`PutError::Full`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::PutError;
+    ///
+    /// assert!(PutError::Full(1).is_full());
+    /// assert!(!PutError::ShutDown(1).is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        matches!(self, PutError::Full(_))
+    }
+
+    /// True for [`PutError::ShutDown`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::PutError;
+    ///
+    /// assert!(PutError::ShutDown(1).is_shut_down());
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, PutError::ShutDown(_))
+    }
+
+    /// Returns the item that could not be put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::PutError;
+    ///
+    /// assert_eq!(PutError::Full("x").into_inner(), "x");
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(item) | PutError::ShutDown(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PutError::Full(_) => "Full(..)",
+            PutError::ShutDown(_) => "ShutDown(..)",
+        })
+    }
+}
+
+/// The error of [`Queue::recv`] (and of the same method on [`LifoQueue`] and
+/// [`PriorityQueue`]): there was no item to take.
+///
+/// `Empty` is Python's `queue.Empty`; `ShutDown` is Python 3.13's `queue.ShutDown`: the queue
+/// was [shut down](Queue::shutdown) and holds no more items.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::sync::{GetError, Queue};
+/// use std::time::Duration;
+///
+/// let queue: Queue<u8> = Queue::new();
+/// assert_eq!(queue.recv(Some(Duration::ZERO)), Err(GetError::Empty));
+/// queue.shutdown(false);
+/// assert_eq!(queue.recv(None), Err(GetError::ShutDown));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum GetError {
+    /// The queue stayed empty until the timeout passed (or was empty, for a zero timeout).
+    #[error("the queue is empty")]
+    Empty,
+    /// The queue has been shut down and holds no more items.
+    #[error("the queue has been shut down")]
+    ShutDown,
+}
+
+impl GetError {
+    /// True for [`GetError::Empty`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::GetError;
+    ///
+    /// assert!(GetError::Empty.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        *self == GetError::Empty
+    }
+
+    /// True for [`GetError::ShutDown`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::GetError;
+    ///
+    /// assert!(GetError::ShutDown.is_shut_down());
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        *self == GetError::ShutDown
+    }
+}
+
 /// The storage that decides which item a queue hands out next.
 trait Container: Default {
     type Item;
@@ -160,6 +301,11 @@ impl Block {
         Block::Until(Instant::now().checked_add(timeout))
     }
 
+    /// Python's `timeout=`: `None` waits as long as it takes.
+    fn optional(timeout: Option<Duration>) -> Block {
+        timeout.map_or(Block::Forever, Block::timeout)
+    }
+
     /// The deadline to hand to `wait_until`, or `None` if the caller must not wait.
     fn deadline(self) -> Option<Option<Instant>> {
         match self {
@@ -178,6 +324,8 @@ struct State<C> {
     getters: usize,
     putters: usize,
     joiners: usize,
+    /// Set by `shutdown`: puts fail, gets fail once the queue is empty.
+    shut_down: bool,
 }
 
 /// The blocking state machine behind every queue type.
@@ -203,6 +351,7 @@ impl<C: Container> Core<C> {
                 getters: 0,
                 putters: 0,
                 joiners: 0,
+                shut_down: false,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -215,18 +364,24 @@ impl<C: Container> Core<C> {
         self.maxsize.is_none_or(|max| state.items.len() < max)
     }
 
-    fn put(&self, item: C::Item, block: Block) -> Result<(), Full<C::Item>> {
+    fn put(&self, item: C::Item, block: Block) -> Result<(), PutError<C::Item>> {
         let mut state = lock(&self.state);
-        while !self.has_room(&state) {
+        loop {
+            if state.shut_down {
+                return Err(PutError::ShutDown(item));
+            }
+            if self.has_room(&state) {
+                break;
+            }
             let Some(deadline) = block.deadline() else {
-                return Err(Full(item));
+                return Err(PutError::Full(item));
             };
             state.putters += 1;
             let (guard, expired) = wait_until(&self.not_full, state, deadline);
             state = guard;
             state.putters -= 1;
-            if expired && !self.has_room(&state) {
-                return Err(Full(item));
+            if expired && !state.shut_down && !self.has_room(&state) {
+                return Err(PutError::Full(item));
             }
         }
         state.items.push(item);
@@ -237,7 +392,7 @@ impl<C: Container> Core<C> {
         Ok(())
     }
 
-    fn get(&self, block: Block) -> Result<C::Item, Empty> {
+    fn get(&self, block: Block) -> Result<C::Item, GetError> {
         let mut state = lock(&self.state);
         loop {
             if let Some(item) = state.items.pop() {
@@ -246,17 +401,49 @@ impl<C: Container> Core<C> {
                 }
                 return Ok(item);
             }
+            if state.shut_down {
+                return Err(GetError::ShutDown);
+            }
             let Some(deadline) = block.deadline() else {
-                return Err(Empty);
+                return Err(GetError::Empty);
             };
             state.getters += 1;
             let (guard, expired) = wait_until(&self.not_empty, state, deadline);
             state = guard;
             state.getters -= 1;
-            if expired && state.items.len() == 0 {
-                return Err(Empty);
+            if expired && !state.shut_down && state.items.len() == 0 {
+                return Err(GetError::Empty);
             }
         }
+    }
+
+    /// Python 3.13's `shutdown(immediate)`; returns the items an immediate shutdown removed, so
+    /// that the caller drops them after the lock is released (their `Drop` is user code).
+    fn shutdown(&self, immediate: bool) -> Vec<C::Item> {
+        let mut state = lock(&self.state);
+        state.shut_down = true;
+        let mut removed = Vec::new();
+        if immediate {
+            while let Some(item) = state.items.pop() {
+                removed.push(item);
+            }
+            // Removed items count as done, so `join` returns once the taken ones are.
+            state.unfinished = state.unfinished.saturating_sub(removed.len());
+            if state.unfinished == 0 && state.joiners > 0 {
+                self.all_done.notify_all();
+            }
+        }
+        if state.getters > 0 {
+            self.not_empty.notify_all();
+        }
+        if state.putters > 0 {
+            self.not_full.notify_all();
+        }
+        removed
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.locked().shut_down
     }
 
     fn task_done(&self) -> Result<(), TaskDoneError> {
@@ -390,9 +577,17 @@ macro_rules! queue_type {
             /// queue.put(1); // waits until the consumer took the first item
             /// assert_eq!(consumer.join().unwrap(), (1, 1));
             /// ```
+            ///
+            /// # Panics
+            ///
+            /// If the queue is [shut down](Self::shutdown), before or while this waits: like
+            /// Python's uncaught `ShutDown`. Use [`send`](Self::send) on a queue that may be
+            /// shut down.
             pub fn put(&self, item: T) {
-                // Without a deadline the only way out of the wait is a free slot.
-                let _ = self.core.put(item, Block::Forever);
+                // Without a deadline the only way out of the wait is a free slot or shutdown.
+                if self.core.put(item, Block::Forever).is_err() {
+                    panic!("put() on a queue that was shut down; use send() on such queues");
+                }
             }
 
             /// Puts `item` into the queue, waiting at most `timeout` for a free slot.
@@ -418,7 +613,9 @@ macro_rules! queue_type {
             /// # Ok::<(), flotilla::sync::Full<i32>>(())
             /// ```
             pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
-                self.core.put(item, Block::timeout(timeout))
+                self.core
+                    .put(item, Block::timeout(timeout))
+                    .map_err(|err| Full(err.into_inner()))
             }
 
             /// Puts `item` into the queue if there is room right now (Python's
@@ -438,7 +635,9 @@ macro_rules! queue_type {
             /// assert_eq!(queue.try_put("y"), Err(Full("y")));
             /// ```
             pub fn try_put(&self, item: T) -> Result<(), Full<T>> {
-                self.core.put(item, Block::No)
+                self.core
+                    .put(item, Block::No)
+                    .map_err(|err| Full(err.into_inner()))
             }
 
             /// Takes the next item, waiting as long as it takes for one.
@@ -462,12 +661,17 @@ macro_rules! queue_type {
             /// assert_eq!(queue.get(), "hello");
             /// producer.join().unwrap();
             /// ```
+            ///
+            /// # Panics
+            ///
+            /// If the queue is [shut down](Self::shutdown) and empty, before or while this
+            /// waits: like Python's uncaught `ShutDown`. Use [`recv`](Self::recv) on a queue
+            /// that may be shut down.
             pub fn get(&self) -> T {
-                loop {
-                    // Without a deadline the only way out of the wait is an item.
-                    if let Ok(item) = self.core.get(Block::Forever) {
-                        return item;
-                    }
+                // Without a deadline the only way out of the wait is an item or shutdown.
+                match self.core.get(Block::Forever) {
+                    Ok(item) => item,
+                    Err(_) => panic!("get() on a queue that was shut down; use recv() on such queues"),
                 }
             }
 
@@ -493,7 +697,7 @@ macro_rules! queue_type {
             /// assert_eq!(queue.get_timeout(Duration::from_millis(10)), Err(Empty));
             /// ```
             pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
-                self.core.get(Block::timeout(timeout))
+                self.core.get(Block::timeout(timeout)).map_err(|_| Empty)
             }
 
             /// Takes the next item if there is one right now (Python's `get_nowait`).
@@ -513,7 +717,143 @@ macro_rules! queue_type {
             /// assert_eq!(queue.try_get(), Ok(1));
             /// ```
             pub fn try_get(&self) -> Result<T, Empty> {
-                self.core.get(Block::No)
+                self.core.get(Block::No).map_err(|_| Empty)
+            }
+
+            /// Puts `item` into the queue, waiting at most `timeout` for a free slot (`None`:
+            /// as long as it takes; `Some(Duration::ZERO)`: not at all), and failing if the
+            /// queue is [shut down](Self::shutdown): Python 3.13's `put(item, timeout=...)`,
+            /// which raises `ShutDown`.
+            ///
+            /// [`put`](Self::put), [`put_timeout`](Self::put_timeout) and
+            /// [`try_put`](Self::try_put) are for queues nobody shuts down; this one tells the
+            /// two failures apart.
+            ///
+            /// # Errors
+            ///
+            /// [`PutError::ShutDown`] if the queue is shut down, or is shut down while this
+            /// waits; [`PutError::Full`] if it stayed full until `timeout` passed. Both hold
+            /// `item`.
+            ///
+            /// # Blocking
+            ///
+            /// Blocks while the queue is full, for at most `timeout`, until a slot frees or the
+            /// queue is shut down.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use flotilla::sync::{PutError, ", stringify!($name), "};")]
+            /// use std::sync::Arc;
+            /// use std::thread;
+            ///
+            #[doc = concat!("let queue = Arc::new(", stringify!($name), "::bounded(1));")]
+            /// queue.send(1, None)?;
+            /// let producer = {
+            ///     let queue = Arc::clone(&queue);
+            ///     thread::spawn(move || queue.send(2, None)) // waits: the queue is full
+            /// };
+            /// queue.shutdown(false); // wakes the producer, which gets its item back
+            /// assert_eq!(producer.join().unwrap(), Err(PutError::ShutDown(2)));
+            /// # Ok::<(), PutError<i32>>(())
+            /// ```
+            pub fn send(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>> {
+                self.core.put(item, Block::optional(timeout))
+            }
+
+            /// Takes the next item, waiting at most `timeout` for one (`None`: as long as it
+            /// takes; `Some(Duration::ZERO)`: not at all), and failing once the queue is
+            /// [shut down](Self::shutdown) and empty: Python 3.13's `get(timeout=...)`, which
+            /// raises `ShutDown`.
+            ///
+            /// After a plain `shutdown(false)` the items still queued are handed out first, so
+            /// consumers drain the queue and then stop.
+            ///
+            /// # Errors
+            ///
+            /// [`GetError::ShutDown`] if the queue is shut down and empty, or becomes so while
+            /// this waits; [`GetError::Empty`] if it stayed empty until `timeout` passed.
+            ///
+            /// # Blocking
+            ///
+            /// Blocks while the queue is empty, for at most `timeout`, until an item arrives or
+            /// the queue is shut down.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use flotilla::sync::{GetError, ", stringify!($name), "};")]
+            /// use std::sync::Arc;
+            /// use std::thread;
+            ///
+            #[doc = concat!("let queue = Arc::new(", stringify!($name), "::new());")]
+            /// let consumer = {
+            ///     let queue = Arc::clone(&queue);
+            ///     thread::spawn(move || {
+            ///         let mut got = Vec::new();
+            ///         while let Ok(item) = queue.recv(None) {
+            ///             got.push(item);
+            ///         }
+            ///         got // ends when the queue is shut down and drained
+            ///     })
+            /// };
+            /// queue.put(1);
+            /// queue.put(2);
+            /// queue.shutdown(false);
+            /// assert_eq!(consumer.join().unwrap().len(), 2);
+            /// assert_eq!(queue.recv(None), Err(GetError::ShutDown));
+            /// ```
+            pub fn recv(&self, timeout: Option<Duration>) -> Result<T, GetError> {
+                self.core.get(Block::optional(timeout))
+            }
+
+            /// Shuts the queue down: Python 3.13's `shutdown(immediate)`.
+            ///
+            /// From now on every put fails ([`send`](Self::send) with [`PutError::ShutDown`]),
+            /// and gets fail once the queue is empty ([`recv`](Self::recv) with
+            /// [`GetError::ShutDown`]); threads blocked in either are woken to see it. With
+            /// `immediate`, the queued items are removed and dropped at once, each counting as
+            /// done for [`join`](Self::join), which returns once the items already taken are
+            /// marked done. Without it, consumers can drain what is queued. Shutting down a shut
+            /// down queue again (immediately or not) is allowed.
+            ///
+            /// The older methods report a shut-down queue as best they can:
+            /// [`try_put`](Self::try_put) and [`put_timeout`](Self::put_timeout) hand the item
+            /// back in [`Full`], [`try_get`](Self::try_get) and
+            /// [`get_timeout`](Self::get_timeout) fail with [`Empty`], and [`put`](Self::put)
+            /// and [`get`](Self::get), which cannot fail, panic.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use flotilla::sync::{GetError, ", stringify!($name), "};")]
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::new();")]
+            /// queue.put(1);
+            /// queue.put(2);
+            /// queue.shutdown(true); // drops both items
+            /// assert!(queue.is_shut_down());
+            /// assert_eq!(queue.recv(None), Err(GetError::ShutDown));
+            /// queue.join(); // the dropped items count as done
+            /// ```
+            pub fn shutdown(&self, immediate: bool) {
+                drop(self.core.shutdown(immediate));
+            }
+
+            /// True once [`shutdown`](Self::shutdown) has been called: Python's `is_shutdown`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use flotilla::sync::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::<u8>::new();")]
+            /// assert!(!queue.is_shut_down());
+            /// queue.shutdown(false);
+            /// assert!(queue.is_shut_down());
+            /// ```
+            pub fn is_shut_down(&self) -> bool {
+                self.core.is_shut_down()
             }
 
             /// Marks one item taken from the queue as processed, for [`join`](Self::join).
@@ -782,4 +1122,183 @@ queue_type! {
     /// assert_eq!(jobs.get(), (2, "write report"));
     /// ```
     PriorityQueue<T: Ord>, BinaryHeap<Reverse<T>>
+}
+
+/// An unbounded first-in, first-out queue with nothing but put and get: Python's
+/// `queue.SimpleQueue`.
+///
+/// [`put`](SimpleQueue::put) never blocks and never fails; there is no bound, no
+/// `task_done`/`join` and no shutdown, as in Python. Use it where a [`Queue`]'s extras are not
+/// wanted; the two cost the same here (one lock), so pick by the API you need.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::sync::SimpleQueue;
+/// use std::sync::Arc;
+/// use std::thread;
+///
+/// let queue = Arc::new(SimpleQueue::new());
+/// let producer = {
+///     let queue = Arc::clone(&queue);
+///     thread::spawn(move || (0..10).for_each(|i| queue.put(i)))
+/// };
+/// let got: Vec<i32> = (0..10).map(|_| queue.get()).collect();
+/// assert_eq!(got, (0..10).collect::<Vec<_>>());
+/// producer.join().unwrap();
+/// ```
+pub struct SimpleQueue<T> {
+    core: Core<VecDeque<T>>,
+}
+
+impl<T> SimpleQueue<T> {
+    /// Creates an empty queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::SimpleQueue;
+    ///
+    /// let queue: SimpleQueue<u8> = SimpleQueue::new();
+    /// assert!(queue.is_empty());
+    /// ```
+    pub fn new() -> SimpleQueue<T> {
+        SimpleQueue {
+            core: Core::new(None),
+        }
+    }
+
+    /// Puts `item` at the back of the queue; never blocks. Python's `put`, `put_nowait`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::SimpleQueue;
+    ///
+    /// let queue = SimpleQueue::new();
+    /// queue.put("a");
+    /// assert_eq!(queue.qsize(), 1);
+    /// ```
+    pub fn put(&self, item: T) {
+        // An unbounded queue that is never shut down has no reason to refuse an item.
+        let _ = self.core.put(item, Block::No);
+    }
+
+    /// Takes the item at the front, waiting as long as it takes for one.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks while the queue is empty, until another thread puts an item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::SimpleQueue;
+    ///
+    /// let queue = SimpleQueue::new();
+    /// queue.put(7);
+    /// assert_eq!(queue.get(), 7);
+    /// ```
+    pub fn get(&self) -> T {
+        loop {
+            // Never shut down: without a deadline the only way out of the wait is an item.
+            if let Ok(item) = self.core.get(Block::Forever) {
+                return item;
+            }
+        }
+    }
+
+    /// Takes the item at the front, waiting at most `timeout` for one.
+    ///
+    /// # Errors
+    ///
+    /// [`Empty`] if the queue was still empty when `timeout` passed.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most `timeout` while the queue is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::{Empty, SimpleQueue};
+    /// use std::time::Duration;
+    ///
+    /// let queue = SimpleQueue::new();
+    /// queue.put(1);
+    /// assert_eq!(queue.get_timeout(Duration::from_millis(10)), Ok(1));
+    /// assert_eq!(queue.get_timeout(Duration::from_millis(10)), Err(Empty));
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
+        self.core.get(Block::timeout(timeout)).map_err(|_| Empty)
+    }
+
+    /// Takes the item at the front if there is one right now (Python's `get_nowait`).
+    ///
+    /// # Errors
+    ///
+    /// [`Empty`] if the queue is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::{Empty, SimpleQueue};
+    ///
+    /// let queue = SimpleQueue::new();
+    /// assert_eq!(queue.try_get(), Err(Empty));
+    /// queue.put('x');
+    /// assert_eq!(queue.try_get(), Ok('x'));
+    /// ```
+    pub fn try_get(&self) -> Result<T, Empty> {
+        self.core.get(Block::No).map_err(|_| Empty)
+    }
+
+    /// The number of items in the queue right now (a hint, as in Python).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::SimpleQueue;
+    ///
+    /// let queue = SimpleQueue::new();
+    /// queue.put(1);
+    /// queue.put(2);
+    /// assert_eq!(queue.qsize(), 2);
+    /// ```
+    pub fn qsize(&self) -> usize {
+        self.core.qsize()
+    }
+
+    /// True if the queue holds no items right now (a hint, like
+    /// [`qsize`](SimpleQueue::qsize)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::SimpleQueue;
+    ///
+    /// let queue = SimpleQueue::new();
+    /// assert!(queue.is_empty());
+    /// queue.put(());
+    /// assert!(!queue.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.qsize() == 0
+    }
+}
+
+impl<T> Default for SimpleQueue<T> {
+    /// An empty queue, as [`SimpleQueue::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Shows the queue's size, not its items.
+impl<T> fmt::Debug for SimpleQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimpleQueue")
+            .field("qsize", &self.qsize())
+            .finish_non_exhaustive()
+    }
 }

@@ -71,13 +71,15 @@ impl Permits {
         true
     }
 
-    fn release(&self) -> Result<(), OverRelease> {
+    /// Adds `n` permits and wakes up to `n` waiters; adds nothing if that would pass the limit.
+    fn release(&self, n: usize) -> Result<(), OverRelease> {
         let mut state = lock(&self.state);
-        if state.permits >= self.limit {
-            return Err(OverRelease);
+        match state.permits.checked_add(n) {
+            Some(permits) if permits <= self.limit => state.permits = permits,
+            _ => return Err(OverRelease),
         }
-        state.permits += 1;
-        if state.waiters > 0 {
+        // Each `notify_one` wakes a different thread: none can re-wait while we hold the lock.
+        for _ in 0..n.min(state.waiters) {
             self.available.notify_one();
         }
         Ok(())
@@ -245,7 +247,40 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 2);
     /// ```
     pub fn release(&self) {
-        if self.permits.release().is_err() {
+        self.release_n(1);
+    }
+
+    /// Adds `n` permits at once, waking up to `n` waiting threads: Python's `release(n)`.
+    ///
+    /// `release_n(0)` does nothing (Python raises `ValueError` for `n < 1`; a `usize` cannot be
+    /// negative, and releasing nothing is harmless).
+    ///
+    /// # Panics
+    ///
+    /// If the count would exceed `usize::MAX`; then nothing is added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::Semaphore;
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let sem = Arc::new(Semaphore::new(0));
+    /// let waiters: Vec<_> = (0..3)
+    ///     .map(|_| {
+    ///         let sem = Arc::clone(&sem);
+    ///         thread::spawn(move || sem.acquire().forget())
+    ///     })
+    ///     .collect();
+    /// sem.release_n(3); // lets all three through
+    /// for w in waiters {
+    ///     w.join().unwrap();
+    /// }
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
+    pub fn release_n(&self, n: usize) {
+        if self.permits.release(n).is_err() {
             panic!("Semaphore::release: the permit count overflowed usize");
         }
     }
@@ -405,7 +440,35 @@ impl BoundedSemaphore {
     /// # Ok::<(), flotilla::sync::OverRelease>(())
     /// ```
     pub fn release(&self) -> Result<(), OverRelease> {
-        self.permits.release()
+        self.permits.release(1)
+    }
+
+    /// Gives `n` permits back at once, waking up to `n` waiting threads: Python's
+    /// `release(n)`.
+    ///
+    /// All or nothing, as in Python: if adding `n` would raise the count above the initial
+    /// value, nothing is added. `release_n(0)` does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`OverRelease`] if the count plus `n` would exceed the initial count; the count is left
+    /// unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::{BoundedSemaphore, OverRelease};
+    ///
+    /// let sem = BoundedSemaphore::new(3);
+    /// sem.acquire().forget();
+    /// sem.acquire().forget();
+    /// assert_eq!(sem.release_n(3), Err(OverRelease)); // only two are out
+    /// assert_eq!(sem.available_permits(), 1);
+    /// assert_eq!(sem.release_n(2), Ok(()));
+    /// assert_eq!(sem.available_permits(), 3);
+    /// ```
+    pub fn release_n(&self, n: usize) -> Result<(), OverRelease> {
+        self.permits.release(n)
     }
 
     /// The number of permits available right now.
@@ -499,7 +562,7 @@ impl SemaphoreGuard<'_> {
 impl Drop for SemaphoreGuard<'_> {
     fn drop(&mut self) {
         // Only fails at the ceiling, where giving the permit back has nothing left to do.
-        let _ = self.permits.release();
+        let _ = self.permits.release(1);
     }
 }
 

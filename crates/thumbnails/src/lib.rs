@@ -86,6 +86,7 @@ mod names;
 mod output;
 mod pipeline;
 mod progress;
+mod recover;
 mod report;
 mod resize;
 mod stop;

@@ -178,6 +178,7 @@ pub(crate) fn write_thumbnails(
             for (_, backup) in replaced {
                 let _ = fs::remove_file(backup);
             }
+            hold_after_commit();
             Ok(written)
         }
         Some(err) => {
@@ -192,6 +193,20 @@ pub(crate) fn write_thumbnails(
             }
             Err(err)
         }
+    }
+}
+
+/// The environment variable of the interruption tests' hook: a FIFO that a resize reads one
+/// byte from after its thumbnails are in place, before it returns.
+const HOLD_AFTER_COMMIT: &str = "THUMBNAILS_TEST_HOLD_AFTER_COMMIT";
+
+/// For tests only: when [`HOLD_AFTER_COMMIT`] names a FIFO, waits for a byte from it (or for
+/// its writers to close it), so that a test can stop the run exactly between a resize putting
+/// its thumbnails in place and its result reaching the run.
+fn hold_after_commit() {
+    use std::io::Read;
+    if let Some(gate) = std::env::var_os(HOLD_AFTER_COMMIT) {
+        let _ = fs::File::open(gate).and_then(|mut gate| gate.read(&mut [0]));
     }
 }
 

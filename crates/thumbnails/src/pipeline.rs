@@ -26,6 +26,7 @@ use crate::config::{Config, Input, ResizeOn, Source};
 use crate::download::Downloader;
 use crate::error::Error;
 use crate::output::{Existing, thumbnail_path};
+use crate::recover::{Before, displayed_size};
 use crate::report::{Done, Failure, FailureKind, Report, Stage, StageStats};
 use crate::resize::{Mode, OutputFormat, ResizeJob, Resized, io_reason, resize_image};
 use crate::workspace::{Workspace, check_out_dir};
@@ -336,6 +337,9 @@ struct Outcome {
     downloaded: bool,
     /// Thumbnails found in place before the image was fetched (skip mode).
     kept: Vec<PathBuf>,
+    /// Its resize's worker died having written nothing: unfinished if the run turns out to be
+    /// interrupted (the same Ctrl-C), a failure otherwise.
+    died: bool,
     ending: Ending,
 }
 
@@ -390,6 +394,7 @@ where
         fetched_bytes: 0,
         downloaded: false,
         kept: Vec::new(),
+        died: false,
         ending: Ending::Unfinished,
     };
     let config = ctx.config;
@@ -431,6 +436,9 @@ where
         downloaded: outcome.downloaded,
     });
 
+    // What is under the thumbnails' names now, to tell what the resize wrote if its result
+    // is lost to the stop.
+    let before = Before::note(&config.out_dir, &input.stem, &sizes);
     let job = ResizeJob {
         input: path.clone(),
         out_dir: config.out_dir.clone(),
@@ -449,10 +457,7 @@ where
                     // A process task is killed; a thread task cannot be and finishes. Either
                     // way wait for the end, so that nothing writes after the run returns.
                     future.cancel();
-                    match (&mut future).await {
-                        Ok(Ok(resized)) => Ok(Ok(resized)),
-                        _ => return outcome,
-                    }
+                    (&mut future).await
                 }
                 result = &mut future => result,
             }
@@ -460,11 +465,35 @@ where
         Err(err) => Err(err),
     };
     outcome.resize = Some((resize_started, Instant::now()));
+    let result = match result {
+        // The task was cancelled by the stop, or its worker died: perhaps after it put its
+        // thumbnails in place. The terminal's Ctrl-C reaches the whole process group, so a
+        // worker can die of it before the run hears of the stop.
+        Err(err) if err.is_worker_died() || err.is_cancelled() => {
+            let kind = if stop.is_stopped() {
+                FailureKind::Interrupted
+            } else {
+                FailureKind::Executor
+            };
+            match recovered(&before, &path, outcome.fetched_bytes) {
+                Recovered::All(resized) => Some(Ok(Ok(resized))),
+                Recovered::Part(written) => Some(Err((kind, format!("{err}; {written}")))),
+                Recovered::Nothing if stop.is_stopped() => None,
+                Recovered::Nothing => {
+                    outcome.died = true;
+                    Some(Err(task_failed(&err)))
+                }
+            }
+        }
+        Err(err) => Some(Err(task_failed(&err))),
+        Ok(result) => Some(Ok(result)),
+    };
     if outcome.downloaded {
         let _ = tokio::fs::remove_file(&path).await;
     }
     match result {
-        Ok(Ok(resized)) => {
+        None => outcome,
+        Some(Ok(Ok(resized))) => {
             ctx.observer.event(&Event::Resized {
                 index,
                 source: &outcome.source,
@@ -473,22 +502,67 @@ where
             outcome.ending = Ending::Done(resized);
             outcome
         }
-        Ok(Err(err)) => {
+        Some(Ok(Err(err))) => {
             let failed = Failed::new(Stage::Resize, err.kind(), err.to_string());
             fail(ctx, outcome, failed)
         }
-        // A worker killed by the same Ctrl-C (the terminal signals the whole process group).
-        Err(err) if stop.is_stopped() && (err.is_worker_died() || err.is_cancelled()) => outcome,
-        Err(err) => fail(
-            ctx,
-            outcome,
-            Failed::new(
-                Stage::Resize,
-                FailureKind::Executor,
-                format!("the resize task failed: {err}"),
-            ),
-        ),
+        Some(Err((kind, reason))) => fail(ctx, outcome, Failed::new(Stage::Resize, kind, reason)),
     }
+}
+
+/// A resize task that the executor could not run to its end.
+fn task_failed(err: &flotilla::Error) -> (FailureKind, String) {
+    (
+        FailureKind::Executor,
+        format!("the resize task failed: {err}"),
+    )
+}
+
+/// What a resize whose result was lost (cancelled by the stop, or its worker died) left in
+/// `--out` ([`crate::recover`]).
+enum Recovered {
+    /// Nothing: the image is unfinished.
+    Nothing,
+    /// Every thumbnail: the image is done.
+    All(Resized),
+    /// Some sizes, or all but the source could not be read again: what was written, in words.
+    Part(String),
+}
+
+fn recovered(before: &Before, input: &Path, input_bytes: u64) -> Recovered {
+    let written = before.written();
+    if written.thumbnails.is_empty() {
+        return Recovered::Nothing;
+    }
+    let made = list(written.thumbnails.iter().map(|t| t.requested_width));
+    if !written.missing.is_empty() {
+        return Recovered::Part(format!(
+            "it stopped while its thumbnails were being put in place: widths {made} are \
+             written, {} not",
+            list(written.missing.iter().copied()),
+        ));
+    }
+    let Some((width, height)) = displayed_size(input) else {
+        return Recovered::Part(format!(
+            "its thumbnails (widths {made}) were written, but {} cannot be read again",
+            input.display(),
+        ));
+    };
+    Recovered::All(Resized {
+        input_bytes,
+        source_width: width,
+        source_height: height,
+        decoded_width: width,
+        decoded_height: height,
+        thumbnails: written.thumbnails,
+        kept: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// `200, 64, 32`.
+fn list(widths: impl Iterator<Item = u32>) -> String {
+    widths.map(|w| w.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Downloads a URL into the work directory, or checks a local file; returns the file to resize.
@@ -623,7 +697,10 @@ fn assemble(
     let mut skipped = Vec::new();
     let mut unfinished = Vec::new();
     let mut bytes_downloaded = 0;
-    for outcome in outcomes {
+    for mut outcome in outcomes {
+        if outcome.died && config.stop.is_stopped() {
+            outcome.ending = Ending::Unfinished;
+        }
         let fetched = match &outcome.ending {
             Ending::Done(_) => true,
             Ending::Failed(failure) => failure.stage == Stage::Resize,

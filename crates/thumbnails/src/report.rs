@@ -65,6 +65,9 @@ pub enum FailureKind {
     Executor,
     /// The resize job was refused (an unsafe stem, no widths).
     InvalidJob,
+    /// The run was stopped while the image's thumbnails were being put in place: some sizes
+    /// are written, the others not (the reason says which).
+    Interrupted,
 }
 
 impl FailureKind {
@@ -87,6 +90,7 @@ impl FailureKind {
             FailureKind::Io => "io",
             FailureKind::Executor => "executor",
             FailureKind::InvalidJob => "invalid_job",
+            FailureKind::Interrupted => "interrupted",
         }
     }
 }

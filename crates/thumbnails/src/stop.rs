@@ -10,6 +10,12 @@ use tokio::sync::watch;
 /// stopped from outside, finishes and counts), nothing new starts, and the run returns its
 /// [`Report`](crate::Report) so far with [`interrupted`](crate::Report::interrupted) set.
 ///
+/// The report says what is in the output directory: a process task killed after it put its
+/// thumbnails in place, before its result came back, counts as done (the thumbnails are read
+/// back from the directory); one killed while putting them in place is a failure of kind
+/// [`Interrupted`](crate::FailureKind::Interrupted) naming the widths written; only images of
+/// which nothing was written are [`unfinished`](crate::Report::unfinished).
+///
 /// Clones share one state; give one to [`ConfigBuilder::stop_handle`](crate::ConfigBuilder::stop_handle)
 /// and keep another. Dropping a handle does nothing.
 ///
