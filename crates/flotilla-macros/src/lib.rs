@@ -28,28 +28,54 @@ use syn::{FnArg, ItemFn, ReturnType, parse_macro_input};
 /// `#[flotilla::task(internal)]` registers a task that only code naming its type can run
 /// (`submit(task, args)`, `Process::new(task, args)`): entry points that take a task's name
 /// from outside the program, such as `submit_encoded` and cluster workers, do not find it.
+///
+/// `#[flotilla::task(crate = path)]` names the crate the expansion refers to, `::flotilla` by
+/// default: the layer crates use it for tasks of their own (`crate = flotilla_process`), and
+/// so can a crate that renames the `flotilla` dependency.
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let attr = TokenStream2::from(attr);
-    let internal = match attr.to_string().as_str() {
-        "" => false,
-        "internal" => true,
-        _ => {
-            let err = syn::Error::new(
-                attr.span(),
-                "#[flotilla::task] takes no arguments other than `internal`",
-            );
-            return err.to_compile_error().into();
-        }
+    let options = match Options::parse(attr.into()) {
+        Ok(options) => options,
+        Err(err) => return err.to_compile_error().into(),
     };
     let function = parse_macro_input!(item as ItemFn);
-    match expand(function, internal) {
+    match expand(function, &options) {
         Ok(tokens) => tokens.into(),
         Err(err) => err.to_compile_error().into(),
     }
 }
 
-fn expand(function: ItemFn, internal: bool) -> syn::Result<TokenStream2> {
+/// The attribute's arguments: `internal` and `crate = path`, in any order, comma-separated.
+struct Options {
+    internal: bool,
+    krate: syn::Path,
+}
+
+impl Options {
+    fn parse(attr: TokenStream2) -> syn::Result<Options> {
+        let mut options = Options {
+            internal: false,
+            krate: syn::parse_quote!(::flotilla),
+        };
+        let parser = syn::meta::parser(|meta| {
+            if meta.path.is_ident("internal") {
+                options.internal = true;
+                Ok(())
+            } else if meta.path.is_ident("crate") {
+                options.krate = meta.value()?.parse()?;
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "#[flotilla::task] takes no arguments other than `internal` and `crate = path`",
+                ))
+            }
+        });
+        syn::parse::Parser::parse2(parser, attr)?;
+        Ok(options)
+    }
+}
+
+fn expand(function: ItemFn, options: &Options) -> syn::Result<TokenStream2> {
     let sig = &function.sig;
     if let Some(asyncness) = &sig.asyncness {
         return Err(syn::Error::new(
@@ -115,7 +141,8 @@ fn expand(function: ItemFn, internal: bool) -> syn::Result<TokenStream2> {
         }
         _ => (quote!((#(#types,)*)), quote!(let (#(#vars,)*) = args;)),
     };
-    let entry = if internal {
+    let krate = &options.krate;
+    let entry = if options.internal {
         quote!(internal)
     } else {
         quote!(of)
@@ -133,7 +160,7 @@ fn expand(function: ItemFn, internal: bool) -> syn::Result<TokenStream2> {
             #vis fn call(#inputs) #output #body
         }
 
-        impl ::flotilla::Task for #name {
+        impl #krate::__private::Task for #name {
             const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name));
             type Args = #args_ty;
             type Output = #output_ty;
@@ -144,13 +171,8 @@ fn expand(function: ItemFn, internal: bool) -> syn::Result<TokenStream2> {
             }
         }
 
-        // Registers the task by name so that worker processes can find it.
-        #[cfg(target_os = "linux")]
-        const _: () = {
-            #[::flotilla::__private::linkme::distributed_slice(::flotilla::__private::TASKS)]
-            #[linkme(crate = ::flotilla::__private::linkme)]
-            static ENTRY: ::flotilla::__private::TaskEntry =
-                ::flotilla::__private::TaskEntry::#entry::<#name>();
-        };
+        // Registers the task by name so that worker processes can find it (nothing without the
+        // process layer).
+        #krate::__private::register_task!(#name, #entry);
     })
 }

@@ -74,54 +74,65 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
-// Lets `#[flotilla::task]` expand to `::flotilla::...` inside this crate too.
-#[allow(unused_extern_crates)]
-extern crate self as flotilla;
-
-pub mod backend;
-mod error;
-mod executor;
-#[cfg(target_os = "linux")]
-mod fingerprint;
-mod future;
-#[cfg(target_os = "linux")]
-pub mod manager;
-mod map;
-#[cfg(doctest)]
-mod misuse;
-mod panic;
-mod primitives;
-#[cfg(target_os = "linux")]
-pub mod process;
-#[cfg(target_os = "linux")]
-mod process_pool;
-#[cfg(target_os = "linux")]
-mod registry;
-#[cfg(target_os = "linux")]
-pub mod shared;
-pub mod sync;
-mod thread_pool;
-mod wait;
-
-pub use crate::error::{Error, Panic, Stage, WorkerExit};
-pub use crate::executor::{Executor, Shutdown, Task};
-pub use crate::future::{Future, Promise};
-pub use crate::map::Map;
-#[cfg(target_os = "linux")]
-pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor, cpu_count};
-pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
-pub use crate::wait::{
-    AsCompleted, AsCompletedStream, ReturnWhen, WaitAsync, as_completed, as_completed_stream, wait,
-    wait_async,
+//!
+//! # Crates and features
+//!
+//! `flotilla` is a facade: it re-exports one crate per layer, each built only on the layers
+//! below it, and the features choose which layers you compile.
+//!
+//! | feature | adds | crate |
+//! |---|---|---|
+//! | (always) | [`Future`], [`Executor`], [`Map`], [`wait`], [`Error`], [`ThreadPoolExecutor`] | `flotilla-core` (portable) |
+//! | (always) | [`sync`]: `Semaphore`, `Event`, `Timer`, `Queue`… | `flotilla-sync` (portable) |
+//! | `process` | `ProcessPoolExecutor`, `process::{Process, pipe, Queue}`, `backend` | `flotilla-process` (Linux) |
+//! | `shared` | `shared::{Value, Array, Lock, …}` (implies `process`) | `flotilla-shared` (Linux) |
+//! | `manager` | `manager::Manager` (implies `shared`) | `flotilla-manager` (Linux) |
+//! | `full` | all of the above | |
+//!
+//! The default is the portable layers: a thread-pool user compiles no process, shared-memory
+//! or authentication code. `#[flotilla::task]` works with every feature set; its tasks run on
+//! a thread pool always and, with `process`, in worker processes too.
+pub use flotilla_core::{
+    AsCompleted, AsCompletedStream, Error, Executor, Future, Map, Panic, Promise, ReturnWhen,
+    Scope, Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit,
+    as_completed, as_completed_stream, wait, wait_async,
 };
 pub use flotilla_macros::task;
+
+// compile_fail examples of misuse the compiler refuses.
+#[cfg(doctest)]
+mod misuse;
+#[doc(inline)]
+pub use flotilla_sync as sync;
+
+#[cfg(feature = "process")]
+#[doc(inline)]
+pub use flotilla_process::{ProcessPoolBuilder, ProcessPoolExecutor, backend, cpu_count, process};
+
+#[cfg(feature = "shared")]
+#[doc(inline)]
+pub use flotilla_shared as shared;
+
+#[cfg(feature = "manager")]
+#[doc(inline)]
+pub use flotilla_manager as manager;
 
 /// What `#[flotilla::task]` expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    #[cfg(target_os = "linux")]
-    pub use crate::process_pool::{Fault, FaultAction, FaultPoint};
-    #[cfg(target_os = "linux")]
-    pub use crate::registry::{TASKS, TaskEntry};
-    pub use linkme;
+    pub use flotilla_core::Task;
+    #[cfg(feature = "process")]
+    pub use flotilla_process::__private::{TASKS, TaskEntry, linkme, register_task};
+
+    /// Without the process layer a task runs on thread pools only: nothing to register.
+    #[cfg(not(feature = "process"))]
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __flotilla_register_nothing {
+        ($name:ident, $entry:ident) => {};
+    }
+    #[cfg(not(feature = "process"))]
+    pub use crate::__flotilla_register_nothing as register_task;
+    #[cfg(feature = "process")]
+    pub use flotilla_process::__private::{Fault, FaultAction, FaultPoint};
 }

@@ -12,15 +12,15 @@
 mod primitives;
 
 #[allow(unreachable_pub)]
-#[path = "../src/error.rs"]
+#[path = "../../flotilla-core/src/error.rs"]
 mod error;
 
 #[allow(unreachable_pub)]
-#[path = "../src/panic.rs"]
+#[path = "../../flotilla-core/src/panic.rs"]
 mod panic;
 
 #[allow(unreachable_pub)]
-#[path = "../src/future.rs"]
+#[path = "../../flotilla-core/src/future.rs"]
 mod future;
 
 use std::future::Future as _;

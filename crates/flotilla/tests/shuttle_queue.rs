@@ -9,7 +9,7 @@
 mod primitives;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../src/sync/queue.rs"]
+#[path = "../../flotilla-sync/src/queue.rs"]
 mod queue;
 
 use std::time::Duration;

@@ -11,7 +11,7 @@
 mod primitives;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../src/sync/semaphore.rs"]
+#[path = "../../flotilla-sync/src/semaphore.rs"]
 mod semaphore;
 
 use std::time::Duration;

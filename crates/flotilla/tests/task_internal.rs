@@ -17,7 +17,7 @@ fn public_double(x: u32) -> u32 {
     x * 2
 }
 
-const MANAGER_SERVER: &str = "flotilla::manager::server::serve_manager";
+const MANAGER_SERVER: &str = "flotilla_manager::server::serve_manager";
 
 fn pool() -> ProcessPoolExecutor {
     ProcessPoolExecutor::builder()
