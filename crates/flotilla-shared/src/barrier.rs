@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::segment::Kind;
-use super::sync::{SyncError, Synced, deadline_after};
+use super::sync::{SyncError, Synced, deadline_after, passed_to_children};
 use flotilla_core::Error;
 
 // Barrier state words.
@@ -298,21 +298,7 @@ impl fmt::Debug for Barrier {
     }
 }
 
-/// Encodes the barrier for a child process; only valid inside
-/// [`Process::start`](flotilla_process::process::Process::start).
-impl Serialize for Barrier {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.inner.encode(serializer, Kind::Barrier)
-    }
-}
-
-/// Takes over a barrier passed to this child process; fails anywhere else.
-impl<'de> Deserialize<'de> for Barrier {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let inner = Synced::decode(deserializer, Kind::Barrier)?;
-        Ok(Barrier { inner })
-    }
-}
+passed_to_children!(Barrier, "barrier");
 
 #[cfg(test)]
 mod tests {

@@ -40,6 +40,31 @@ use super::lock::{Acquired, Header, Holder, LockError, Locked, RawGuard, Wait};
 use super::segment::{self, Kind, Segment};
 use flotilla_core::Error;
 
+/// `Serialize` and `Deserialize` for a handle whose only field is `inner: Synced`: it is
+/// encoded for a child process (only valid inside
+/// [`Process::start`](flotilla_process::process::Process::start)) and taken over there (failing
+/// anywhere else), under the segment kind of its own name.
+macro_rules! passed_to_children {
+    ($ty:ident, $noun:literal) => {
+        #[doc = concat!("Encodes the ", $noun, " for a child process; only valid inside")]
+        /// [`Process::start`](flotilla_process::process::Process::start).
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.inner.encode(serializer, Kind::$ty)
+            }
+        }
+
+        #[doc = concat!("Takes over the ", $noun, " passed to this child process; fails anywhere else.")]
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let inner = Synced::decode(deserializer, Kind::$ty)?;
+                Ok($ty { inner })
+            }
+        }
+    };
+}
+pub(crate) use passed_to_children;
+
 /// Number of state words after the futex words.
 pub(super) const WORDS: usize = 6;
 
@@ -471,21 +496,7 @@ impl fmt::Debug for Semaphore {
     }
 }
 
-/// Encodes the semaphore for a child process; only valid inside
-/// [`Process::start`](flotilla_process::process::Process::start).
-impl Serialize for Semaphore {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.inner.encode(serializer, Kind::Semaphore)
-    }
-}
-
-/// Takes over a semaphore passed to this child process; fails anywhere else.
-impl<'de> Deserialize<'de> for Semaphore {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let inner = Synced::decode(deserializer, Kind::Semaphore)?;
-        Ok(Semaphore { inner })
-    }
-}
+passed_to_children!(Semaphore, "semaphore");
 
 /// Python's `multiprocessing.BoundedSemaphore`: a [`Semaphore`] that refuses to be released
 /// above its initial count, which catches a release without a matching acquire.
@@ -607,21 +618,7 @@ impl fmt::Debug for BoundedSemaphore {
     }
 }
 
-/// Encodes the semaphore for a child process; only valid inside
-/// [`Process::start`](flotilla_process::process::Process::start).
-impl Serialize for BoundedSemaphore {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.inner.encode(serializer, Kind::BoundedSemaphore)
-    }
-}
-
-/// Takes over a semaphore passed to this child process; fails anywhere else.
-impl<'de> Deserialize<'de> for BoundedSemaphore {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let inner = Synced::decode(deserializer, Kind::BoundedSemaphore)?;
-        Ok(BoundedSemaphore { inner })
-    }
-}
+passed_to_children!(BoundedSemaphore, "semaphore");
 
 // Event state word.
 const FLAG: usize = 0;
@@ -738,18 +735,4 @@ impl fmt::Debug for Event {
     }
 }
 
-/// Encodes the event for a child process; only valid inside
-/// [`Process::start`](flotilla_process::process::Process::start).
-impl Serialize for Event {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.inner.encode(serializer, Kind::Event)
-    }
-}
-
-/// Takes over an event passed to this child process; fails anywhere else.
-impl<'de> Deserialize<'de> for Event {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let inner = Synced::decode(deserializer, Kind::Event)?;
-        Ok(Event { inner })
-    }
-}
+passed_to_children!(Event, "event");
