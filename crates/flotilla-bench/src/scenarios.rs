@@ -641,7 +641,7 @@ pub(crate) fn task_overhead<E: Executor>(pool: &E, n: usize) -> Result<Duration,
         .collect::<Result<Vec<_>, _>>()
         .map_err(text)?;
     for future in futures {
-        black_box(future.into_result(None).map_err(text)?);
+        black_box(future.into_result().map_err(text)?);
     }
     Ok(start.elapsed())
 }
@@ -651,7 +651,7 @@ pub(crate) fn task_roundtrip<E: Executor>(pool: &E, n: usize) -> Result<Duration
     let start = Instant::now();
     for i in 0..n as u64 {
         let future = pool.submit(noop, i).map_err(text)?;
-        black_box(future.into_result(None).map_err(text)?);
+        black_box(future.into_result().map_err(text)?);
     }
     Ok(start.elapsed())
 }
@@ -690,7 +690,7 @@ pub(crate) fn startup<E: Executor>(
     black_box(
         pool.submit(noop, 1)
             .map_err(text)?
-            .into_result(None)
+            .into_result()
             .map_err(text)?,
     );
     pool.shutdown(Shutdown::new().wait(true));
@@ -744,7 +744,7 @@ fn echo_rounds<E: Executor, T: Task<Output = <T as Task>::Args> + Copy>(
         buf = pool
             .submit(task, buf)
             .map_err(text)?
-            .into_result(None)
+            .into_result()
             .map_err(text)?;
     }
     Ok((start.elapsed(), buf))
@@ -762,7 +762,7 @@ pub(crate) fn fib_tasks<E: Executor>(
         .collect::<Result<Vec<_>, _>>()
         .map_err(text)?;
     for future in futures {
-        black_box(future.into_result(None).map_err(text)?);
+        black_box(future.into_result().map_err(text)?);
     }
     Ok(start.elapsed())
 }
@@ -780,7 +780,7 @@ pub(crate) fn shared_counter(processes: usize, n: usize) -> Result<Duration, Str
         child.start().map_err(text)?;
     }
     for child in &children {
-        child.join(None);
+        child.join();
     }
     let elapsed = start.elapsed();
     if let Some(child) = children.iter().find(|c| c.exitcode() != Some(0)) {
@@ -821,7 +821,7 @@ pub(crate) fn worker_rss_kib<E: Executor>(pool: &E) -> Result<i64, String> {
     let pid = pool
         .submit(worker_pid, ())
         .map_err(text)?
-        .into_result(None)
+        .into_result()
         .map_err(text)?;
     memory::vm_rss_kib_of(pid)
 }

@@ -30,7 +30,7 @@ use crate::map::Map;
 /// }
 ///
 /// let pool = ThreadPoolExecutor::new();
-/// assert_eq!(pool.submit(add, (2, 3))?.result(None)?, 5);
+/// assert_eq!(pool.submit(add, (2, 3))?.result()?, 5);
 /// assert_eq!(add::call(2, 3), 5); // the function itself is still there
 /// # Ok::<(), flotilla::Error>(())
 /// ```

@@ -44,13 +44,13 @@ fn a_done_callback_waiting_on_a_queued_task_of_the_same_process_pool_runs_it() {
         let watched = second.clone();
         let (tx, rx) = mpsc::channel();
         first.add_done_callback(move |_| {
-            tx.send(watched.result(None)).unwrap();
+            tx.send(watched.result()).unwrap();
         });
         gate.put(()).unwrap();
         let from_callback = rx.recv_timeout(GENEROUS).expect("hang").unwrap();
-        assert_eq!(first.result(None).unwrap(), 1);
+        assert_eq!(first.result().unwrap(), 1);
         // It ran once, in a worker process (not in this one), and the callback saw its value.
-        assert_eq!(second.result(None).unwrap(), from_callback);
+        assert_eq!(second.result().unwrap(), from_callback);
         assert_ne!(from_callback, std::process::id());
     });
 }

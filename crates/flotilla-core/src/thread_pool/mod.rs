@@ -52,7 +52,7 @@ use crate::primitives::lock;
 ///     .thread_name_prefix("fetch")
 ///     .build()?;
 /// let name = pool.spawn(|| std::thread::current().name().map(String::from))?;
-/// assert_eq!(name.result(None)?.as_deref(), Some("fetch_0"));
+/// assert_eq!(name.result()?.as_deref(), Some("fetch_0"));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct ThreadPoolExecutor {
@@ -300,7 +300,7 @@ impl ThreadPoolExecutor {
     /// ```
     /// let pool = flotilla::ThreadPoolExecutor::new();
     /// let fut = pool.spawn(|| "hello from a pool thread")?;
-    /// assert_eq!(fut.result(None)?, "hello from a pool thread");
+    /// assert_eq!(fut.result()?, "hello from a pool thread");
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn spawn<F, R>(&self, f: F) -> Result<Future<R>, Error>
@@ -357,7 +357,7 @@ impl ThreadPoolExecutor {
     /// ```
     /// let pool = flotilla::ThreadPoolExecutor::new();
     /// assert_eq!(pool.num_threads(), 0);
-    /// pool.spawn(|| ())?.result(None)?;
+    /// pool.spawn(|| ())?.result()?;
     /// assert_eq!(pool.num_threads(), 1);
     /// # Ok::<(), flotilla::Error>(())
     /// ```

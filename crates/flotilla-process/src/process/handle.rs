@@ -63,7 +63,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// let mut p = Process::new(greet, ("bob".to_owned(), out.clone()));
 /// p.start()?;
 /// assert_eq!(out.get()?, "hello, bob");
-/// assert!(p.join(None));
+/// assert!(p.join());
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -186,7 +186,7 @@ impl Process {
     /// let mut p = Process::new(quick, ());
     /// p.start()?;
     /// assert!(p.start().is_err()); // only once
-    /// p.join(None);
+    /// p.join();
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn start(&mut self) -> Result<(), Error> {
@@ -285,7 +285,36 @@ impl Process {
         command
     }
 
-    /// Waits for the process to end, for at most `timeout` (forever if `None`), and returns
+    /// Waits as long as it takes for the process to end: Python's `join()`; whether it has ended,
+    /// `false` at once for a process never started. [`join_timeout`](Process::join_timeout) waits
+    /// at most a given time.
+    ///
+    /// # Blocking
+    ///
+    /// Until the process ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::process::Process;
+    ///
+    /// #[flotilla::task]
+    /// fn answer() -> u32 {
+    ///     42
+    /// }
+    ///
+    /// let mut p = Process::new(answer, ());
+    /// assert!(!p.join()); // not started
+    /// p.start()?;
+    /// assert!(p.join());
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn join(&self) -> bool {
+        self.join_within(None)
+    }
+
+    /// Waits for the process to end, for at most `timeout`, and returns
     /// whether it has ended. Python's `join` returns nothing; check
     /// [`is_alive`](Process::is_alive) there, or this value here.
     ///
@@ -308,12 +337,16 @@ impl Process {
     ///
     /// let mut p = Process::new(nap, ());
     /// p.start()?;
-    /// assert!(!p.join(Some(Duration::from_millis(50)))); // still running
+    /// assert!(!p.join_timeout(Duration::from_millis(50))); // still running
     /// p.kill();
-    /// assert!(p.join(None));
+    /// assert!(p.join());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn join(&self, timeout: Option<Duration>) -> bool {
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join_within(Some(timeout))
+    }
+
+    fn join_within(&self, timeout: Option<Duration>) -> bool {
         self.started
             .as_ref()
             .is_some_and(|started| started.watch.join(timeout))
@@ -332,7 +365,7 @@ impl Process {
     /// let mut p = Process::new(quick, ());
     /// assert!(!p.is_alive());
     /// p.start()?;
-    /// p.join(None);
+    /// p.join();
     /// assert!(!p.is_alive());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -359,7 +392,7 @@ impl Process {
     /// let mut p = Process::new(forever, ());
     /// p.start()?;
     /// p.terminate();
-    /// p.join(None);
+    /// p.join();
     /// assert_eq!(p.exitcode(), Some(-libc::SIGTERM));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -384,7 +417,7 @@ impl Process {
     /// let mut p = Process::new(forever, ());
     /// p.start()?;
     /// p.kill();
-    /// p.join(None);
+    /// p.join();
     /// assert_eq!(p.exitcode(), Some(-9));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -415,7 +448,7 @@ impl Process {
     /// let mut p = Process::new(fail, ());
     /// assert_eq!(p.exitcode(), None);
     /// p.start()?;
-    /// p.join(None);
+    /// p.join();
     /// assert_eq!(p.exitcode(), Some(1)); // Python's code for an uncaught exception
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -438,7 +471,7 @@ impl Process {
     /// let mut p = Process::new(quick, ());
     /// p.start()?;
     /// assert!(p.pid().is_some_and(|pid| pid != std::process::id()));
-    /// p.join(None);
+    /// p.join();
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {
