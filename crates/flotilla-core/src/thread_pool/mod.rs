@@ -252,12 +252,6 @@ impl Worker<'_> {
         }
     }
 
-    /// True if the task runs inline: on a thread of the pool that was waiting for its future
-    /// while it was still queued (see [`ThreadPoolExecutor::submit_runnable_for`]).
-    pub fn is_inline(&self) -> bool {
-        self.inline
-    }
-
     /// The pool cannot work any more: fail what is queued and refuse what comes.
     pub fn break_pool(&self, reason: String) {
         self.shared.break_pool(reason);
@@ -383,8 +377,7 @@ impl ThreadPoolExecutor {
 
     /// Queues a task of another executor's own kind that completes `future`: a thread of this
     /// pool that blocks on `future` while `job` is still queued takes it out of the queue and
-    /// runs it itself, with a [`Worker`] whose [`is_inline`](Worker::is_inline) is true, as the
-    /// pool's own closures are run.
+    /// runs it itself, as the pool's own closures are run; [`Worker::idle`] does nothing then.
     #[doc(hidden)]
     pub fn submit_runnable_for<T>(
         &self,
