@@ -101,6 +101,8 @@ use std::sync::atomic::Ordering;
 /// does not deadlock. A task already running, on another thread or as the waiter itself, is
 /// waited for as usual: a task waiting on its own future waits until its time limit (for ever
 /// without one). Threads outside the pool, and threads of other pools, never run its tasks.
+/// A process pool's slot threads do the same with its queued tasks, each on its own worker
+/// process (see `ProcessPoolExecutor`).
 ///
 /// ```
 /// use flotilla::ThreadPoolExecutor;
@@ -588,6 +590,15 @@ impl<T> Future<T> {
         Some(state)
     }
 
+    /// Offers `task` to the threads that block waiting for this future while it is pending:
+    /// each such wait calls [`RunInline::run_inline`] before it sleeps.
+    pub(crate) fn run_inline_with(&self, task: Inline) {
+        let mut state = lock(&self.inner.state);
+        if !state.phase.is_done() {
+            state.inline = Some(task);
+        }
+    }
+
     /// Lets the executor run the task on this thread if it is still queued and the executor
     /// allows it: a pool thread waiting on a queued task of its own pool would otherwise wait
     /// for a thread that may never be free. True if the task ran here.
@@ -872,15 +883,6 @@ impl<T> Promise<T> {
     /// True if the future has been cancelled.
     pub fn is_cancelled(&self) -> bool {
         matches!(lock(&self.inner().state).phase, Phase::Cancelled)
-    }
-
-    /// Offers `task` to the threads that block waiting for this future while it is pending:
-    /// each such wait calls [`RunInline::run_inline`] before it sleeps.
-    pub(crate) fn run_inline_with(&self, task: Inline) {
-        let mut state = lock(&self.inner().state);
-        if !state.phase.is_done() {
-            state.inline = Some(task);
-        }
     }
 
     /// Lets [`Future::cancel`] stop the task while it runs: `stop` is called (once, outside

@@ -104,6 +104,44 @@ use flotilla_core::{Future, Promise};
 ///   pool's threads. If it never returns, it holds that slot for good, as a hung task holds a
 ///   thread of a [`ThreadPoolExecutor`]: no thread can be stopped from outside.
 ///
+/// # Waiting on the pool from its own threads
+///
+/// A done-callback runs on the slot thread that completed the future. When it blocks on
+/// another future of the same pool that is still queued (with `max_workers(1)` no other slot
+/// would ever take it), that slot takes the task out of the queue and runs it itself, on its
+/// own worker process, instead of deadlocking, as a [`ThreadPoolExecutor`]'s threads do. Every
+/// wait does so ([`Future::result`], [`Future::exception`], [`wait`](flotilla_core::wait),
+/// [`as_completed`](flotilla_core::as_completed), a [`Map`]), with or without a time limit (the
+/// limit bounds only the sleep after the run), and callbacks of tasks run that way may wait in
+/// turn. A task that panics, crashes its worker or is cancelled while run so fails as it would
+/// have in the queue, and the slot starts a fresh worker for its next task: the pool keeps its
+/// strength. Threads outside the pool, and slots of other pools, never run its tasks: they
+/// wait for a slot.
+///
+/// One wait cannot be served that way: from inside a result's `Deserialize`, which runs on the
+/// slot thread while the call still holds the slot's worker. The awaited task then fails at
+/// once with [`Error::InvalidOperation`], whose message names the deadlock, instead of hanging.
+///
+/// ```
+/// use flotilla::{Executor, ProcessPoolExecutor};
+/// use std::sync::mpsc;
+///
+/// #[flotilla::task]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+/// let first = pool.submit(square, 3)?;
+/// let second = pool.submit(square, 4)?;
+/// let (tx, rx) = mpsc::channel();
+/// // Runs on the pool's only slot (or here, if `first` is done already): either way `second`
+/// // runs, on the one worker.
+/// first.add_done_callback(move |_| tx.send(second.result()).unwrap());
+/// assert_eq!(rx.recv().unwrap()?, 16);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+///
 /// # Dropping
 ///
 /// Dropping the pool waits for the tasks still wanted, as every [`Executor`] does (see
@@ -543,16 +581,21 @@ impl ProcessPoolExecutor {
         let promise = Promise::new();
         let future = promise.future();
         match frame {
-            Ok(frame) => self.slots.submit_runnable(Box::new(RemoteCall {
-                promise,
-                id,
-                task,
-                frame,
-                timeout,
-                fault,
-                shape: Some(shape),
-                shared: Arc::clone(&self.shared),
-            }))?,
+            // A slot thread that waits for this future while the call is queued (a
+            // done-callback) runs it itself, on its own worker: see `RemoteCall::run`.
+            Ok(frame) => self.slots.submit_runnable_for(
+                Box::new(RemoteCall {
+                    promise,
+                    id,
+                    task,
+                    frame,
+                    timeout,
+                    fault,
+                    shape: Some(shape),
+                    shared: Arc::clone(&self.shared),
+                }),
+                &future,
+            )?,
             Err(error) => promise.complete(Err(error)),
         }
         Ok(future)
