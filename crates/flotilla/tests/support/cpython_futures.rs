@@ -21,6 +21,7 @@ use flotilla::{Error, Executor, Future, ReturnWhen, Shutdown, as_completed, wait
 mod premade;
 #[path = "scratch.rs"]
 mod scratch;
+#[allow(unused_imports)] // each test file uses its own subset
 pub(crate) use premade::{cancelled, failed, finished, pending, running};
 
 /// Long enough for anything that is not a hang, on a loaded machine.
@@ -48,6 +49,12 @@ impl Gate {
         self.path.clone()
     }
 
+    /// Blocks until tasks have reported `n` times through [`report`] on this gate's path.
+    pub(crate) fn arrived(&self, n: usize) {
+        let mut bytes = vec![0u8; n];
+        (&self.keep).read_exact(&mut bytes).unwrap();
+    }
+
     /// Lets `n` waiting (or future) tasks through.
     pub(crate) fn release(&self, n: usize) {
         (&self.keep).write_all(&vec![b'g'; n]).unwrap();
@@ -66,6 +73,13 @@ impl Drop for Gate {
 fn pass(path: &std::path::Path) {
     let mut byte = [0u8; 1];
     let _ = File::open(path).and_then(|mut fifo| fifo.read_exact(&mut byte));
+}
+
+/// Tells the test holding the gate at `path` that a task got here (see [`Gate::arrived`]).
+pub(crate) fn report(path: &std::path::Path) {
+    if let Ok(mut fifo) = File::options().write(true).open(path) {
+        let _ = fifo.write_all(b"r");
+    }
 }
 
 #[flotilla::task]
