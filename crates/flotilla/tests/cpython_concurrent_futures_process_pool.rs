@@ -66,30 +66,7 @@ fn recycled(workers: usize, tasks: usize) -> ProcessPoolExecutor {
         .unwrap()
 }
 
-executor_tests!(pool();
-    submit,
-    map,
-    map_exception,
-    map_timeout,
-    shutdown_race_issue12456,
-    wait_20369,
-    wait_first_completed,
-    wait_first_completed_some_already_completed,
-    wait_first_exception,
-    wait_first_exception_some_already_complete,
-    wait_first_exception_one_already_failed,
-    wait_all_completed,
-    wait_timeout,
-    as_completed_no_timeout,
-    as_completed_future_times_out,
-    as_completed_duplicate_futures,
-    run_after_shutdown,
-    hang_issue12364,
-    cancel_futures,
-    hang_gh83386,
-    hang_gh94440,
-    shutdown_no_wait,
-);
+executor_tests!(pool());
 
 /// `ExecutorTest.test_max_workers_negative`.
 #[test]
@@ -124,6 +101,19 @@ fn report_wait_return(
     value
 }
 
+/// Submits `n` tasks that each report to the first gate, wait at the second, and return their
+/// index.
+fn held(pool: &ProcessPoolExecutor, n: u32) -> (Gate, Gate, Vec<flotilla::Future<u32>>) {
+    let (started, gate) = (Gate::new(), Gate::new());
+    let futures = (0..n)
+        .map(|i| {
+            pool.submit(report_wait_return, (started.path(), gate.path(), None, i))
+                .unwrap()
+        })
+        .collect();
+    (started, gate, futures)
+}
+
 #[flotilla::task]
 fn exit_with(code: i32) -> u32 {
     std::process::exit(code)
@@ -155,20 +145,12 @@ fn raise_runtime_error() -> u32 {
 fn killed_child() {
     let pool = sized(1);
     let worker = pool.submit(pid, ()).unwrap().result(None).unwrap();
-    let (started, gate) = (Gate::new(), Gate::new());
-    let futures: Vec<_> = (0..3)
-        .map(|i| {
-            pool.submit(report_wait_return, (started.path(), gate.path(), None, i))
-                .unwrap()
-        })
-        .collect();
+    let (started, gate, futures) = held(&pool, 3);
     started.arrived(1);
     // SAFETY: kill has no memory-safety preconditions; `worker` is this pool's live worker,
     // busy in the task that just reported.
-    assert_eq!(
-        unsafe { libc::kill(worker as libc::pid_t, libc::SIGTERM) },
-        0
-    );
+    let sent = unsafe { libc::kill(worker as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
     let err = futures[0].result(None).unwrap_err();
     let Error::WorkerDied(exit) = &err else {
         panic!("expected WorkerDied, got {err:?}");
@@ -304,13 +286,7 @@ fn max_tasks_per_child_pending_tasks_gh115634() {
 /// (`drop_pool`, on a thread of its own: dropping waits). Every task still runs.
 fn stranded_worker_exit(shutdown: bool, drop_pool: bool) {
     let pool = recycled(1, 1);
-    let (started, gate) = (Gate::new(), Gate::new());
-    let futures: Vec<_> = (0..3)
-        .map(|i| {
-            pool.submit(report_wait_return, (started.path(), gate.path(), None, i))
-                .unwrap()
-        })
-        .collect();
+    let (started, gate, futures) = held(&pool, 3);
     started.arrived(1);
     if shutdown {
         pool.shutdown(Shutdown::new().wait(false));
@@ -347,13 +323,7 @@ fn gc_during_max_tasks_worker_exit_gh152967() {
 fn force_shutdown_during_max_tasks_worker_exit() {
     watchdog::watchdog(cpython_futures::GENEROUS, || {
         let pool = recycled(1, 1);
-        let (started, gate) = (Gate::new(), Gate::new());
-        let futures: Vec<_> = (0..3)
-            .map(|i| {
-                pool.submit(report_wait_return, (started.path(), gate.path(), None, i))
-                    .unwrap()
-            })
-            .collect();
+        let (started, gate, futures) = held(&pool, 3);
         started.arrived(1);
         pool.terminate_workers();
         assert!(futures[0].result(None).unwrap_err().is_worker_died());
@@ -552,7 +522,7 @@ impl<'de> Deserialize<'de> for Bomb {
 /// `id(obj)`: takes a bomb as its argument.
 #[flotilla::task]
 fn id(bomb: Bomb) -> u32 {
-    drop(bomb);
+    assert_eq!(bomb.0, How::Harmless, "only harmless bombs get this far");
     0
 }
 

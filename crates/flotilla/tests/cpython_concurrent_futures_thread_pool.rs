@@ -48,30 +48,7 @@ fn pool() -> ThreadPoolExecutor {
         .unwrap()
 }
 
-executor_tests!(pool();
-    submit,
-    map,
-    map_exception,
-    map_timeout,
-    shutdown_race_issue12456,
-    wait_20369,
-    wait_first_completed,
-    wait_first_completed_some_already_completed,
-    wait_first_exception,
-    wait_first_exception_some_already_complete,
-    wait_first_exception_one_already_failed,
-    wait_all_completed,
-    wait_timeout,
-    as_completed_no_timeout,
-    as_completed_future_times_out,
-    as_completed_duplicate_futures,
-    run_after_shutdown,
-    hang_issue12364,
-    cancel_futures,
-    hang_gh83386,
-    hang_gh94440,
-    shutdown_no_wait,
-);
+executor_tests!(pool());
 
 /// `ExecutorTest.test_max_workers_negative`.
 #[test]

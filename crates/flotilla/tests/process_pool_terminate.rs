@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Executor, Future, ProcessPoolExecutor};
+use flotilla::{Error, Executor, Future, ProcessPoolExecutor, WorkerExit};
 
 #[path = "support/scratch.rs"]
 mod scratch;
@@ -88,6 +88,15 @@ fn wait_ready(path: &Path) {
         .unwrap();
 }
 
+/// The exit of the worker behind `err`, which must have been killed by `signal`.
+fn died_by(err: &Error, signal: i32) -> &WorkerExit {
+    let Error::WorkerDied(exit) = err else {
+        panic!("expected WorkerDied, got {err:?}");
+    };
+    assert_eq!(exit.exitcode(), Some(-signal), "{err}");
+    exit
+}
+
 fn refuses_new_work(pool: &ProcessPoolExecutor) {
     assert!(pool.submit(forever, ()).unwrap_err().is_shutdown());
     let mapped: Vec<_> = pool.map(forever, [(), ()]).collect();
@@ -109,10 +118,7 @@ fn terminate_workers_fails_running_tasks_cancels_queued_and_refuses_new_work() {
         pool.terminate_workers();
         for fut in running {
             let err = fut.result(None).unwrap_err();
-            let Error::WorkerDied(exit) = &err else {
-                panic!("expected WorkerDied, got {err:?}");
-            };
-            assert_eq!(exit.exitcode(), Some(-libc::SIGTERM), "{err}");
+            let exit = died_by(&err, libc::SIGTERM);
             assert!(err.to_string().contains("SIGTERM"), "{err}");
             assert_eq!(
                 exit.cause(),
@@ -164,11 +170,7 @@ fn kill_workers_stops_even_a_task_that_handles_sigterm() {
             handled.result(None).map(|_| ()).unwrap_err(),
             plain.result(None).map(|_| ()).unwrap_err(),
         ] {
-            let Error::WorkerDied(exit) = &err else {
-                panic!("expected WorkerDied, got {err:?}");
-            };
-            assert_eq!(exit.exitcode(), Some(-libc::SIGKILL), "{err}");
-            assert_eq!(exit.cause(), None, "{err}");
+            assert_eq!(died_by(&err, libc::SIGKILL).cause(), None, "{err}");
         }
         assert!(queued.cancelled());
         refuses_new_work(&pool);
