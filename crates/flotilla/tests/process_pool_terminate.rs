@@ -54,6 +54,20 @@ fn handles_sigterm(ready: PathBuf) -> bool {
     GOT_SIGTERM.load(Ordering::SeqCst)
 }
 
+/// Ignores `SIGTERM`, tells the test so through the FIFO at `ready`, then returns 7 once the
+/// test writes a byte to the FIFO at `gate`.
+#[flotilla::task]
+fn ignores_sigterm(ready: PathBuf, gate: PathBuf) -> u32 {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    if let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(&ready) {
+        let _ = fifo.write_all(b"r");
+    }
+    let mut byte = [0u8; 1];
+    let _ = std::fs::File::open(&gate).and_then(|mut fifo| fifo.read_exact(&mut byte));
+    7
+}
+
 fn pool(workers: usize) -> ProcessPoolExecutor {
     ProcessPoolExecutor::builder()
         .max_workers(workers)
@@ -200,4 +214,31 @@ fn terminate_workers_on_an_idle_or_unstarted_pool_just_shuts_it_down() {
 #[flotilla::task]
 fn forever_not(x: u64) -> u64 {
     x
+}
+
+#[test]
+fn dropping_the_pool_after_terminate_workers_does_not_wait_for_a_task_that_ignores_sigterm() {
+    watchdog::watchdog(WATCHDOG, || {
+        let pool = pool(1);
+        let ready = fifo("terminate-ignored");
+        let gate = ready.with_file_name("gate");
+        let c_gate = std::ffi::CString::new(gate.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: the path is a valid NUL-terminated string that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c_gate.as_ptr(), 0o600) }, 0);
+        let fut = pool
+            .submit(ignores_sigterm, (ready.clone(), gate.clone()))
+            .unwrap();
+        wait_ready(&ready);
+        pool.terminate_workers();
+        drop(pool); // returns at once: the task is still blocked at the gate
+        assert!(!fut.done());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&gate)
+            .and_then(|mut fifo| fifo.write_all(b"g"))
+            .unwrap();
+        // SIGTERM was ignored: the task ran to its end and its future has its value.
+        assert_eq!(fut.result(None).unwrap(), 7);
+        let _ = std::fs::remove_dir_all(ready.parent().unwrap());
+    });
 }

@@ -392,8 +392,11 @@ impl ProcessPoolExecutor {
     ///
     /// # Blocking
     ///
-    /// Does not wait for the workers to end; dropping the pool afterwards does (a task that
-    /// ignores `SIGTERM` keeps it waiting: call `kill_workers` first).
+    /// Does not wait for the workers to end, and neither does dropping the pool afterwards (as
+    /// after any `shutdown` that does not wait): the pool's threads reap the workers in the
+    /// background. A task that ignores `SIGTERM` runs on, and completes its future, until it
+    /// ends or [`kill_workers`](ProcessPoolExecutor::kill_workers) stops it; its worker dies
+    /// with this process in any case.
     ///
     /// # Examples
     ///
@@ -434,7 +437,8 @@ impl ProcessPoolExecutor {
     ///
     /// # Blocking
     ///
-    /// Does not wait for the workers to end; dropping the pool afterwards does, briefly.
+    /// Does not wait for the workers to end, and neither does dropping the pool afterwards:
+    /// the pool's threads reap the killed workers in the background.
     ///
     /// # Examples
     ///
