@@ -1,8 +1,7 @@
 //! Processes that process-pool tasks start end with their worker: after a `cancel()`, a
 //! `terminate_workers()`, a timeout, a crash, a retirement, or a `SIGKILL` of the pool's own
 //! process, none of them is left, even one that moved to a session of its own or ignores
-//! `SIGTERM`; and none of them
-//! holds the pool's socket, so a worker's death is seen at once.
+//! `SIGTERM`; and none of them holds the pool's socket, so a worker's death is seen at once.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
