@@ -559,6 +559,50 @@ impl<T> Future<T> {
         }
     }
 
+    /// Consumes this handle and calls `callback` with the task's outcome, owned, once it is
+    /// done: `multiprocessing.Pool.apply_async`'s `callback` and `error_callback` in one.
+    ///
+    /// Unlike [`add_done_callback`](Future::add_done_callback), the callback gets the value
+    /// itself (moved out, so `T` need not be `Clone`), and the task is
+    /// [detached](Future::detach): it runs even though no handle is left, as Python's
+    /// `apply_async` does when its result object is thrown away. The callback runs on the
+    /// thread that completes the future, or at once on the calling thread if it is done
+    /// already. A cancelled task calls it with [`Error::Cancelled`]; if another handle moved
+    /// the value out first, it gets [`Error::ResultTaken`]. A callback that panics is logged,
+    /// as done-callbacks are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::{Executor, ThreadPoolExecutor};
+    /// use std::sync::mpsc;
+    ///
+    /// #[flotilla::task]
+    /// fn shout(word: String) -> String {
+    ///     word.to_uppercase()
+    /// }
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = mpsc::channel();
+    /// // Pool.apply_async(shout, ("hi",), callback=..., error_callback=...)
+    /// pool.submit(shout, "hi".into())?.on_result(move |outcome| match outcome {
+    ///     Ok(loud) => tx.send(loud).unwrap(),
+    ///     Err(err) => eprintln!("failed: {err}"),
+    /// });
+    /// assert_eq!(rx.recv().unwrap(), "HI");
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn on_result<F>(self, callback: F)
+    where
+        F: FnOnce(Result<T, Error>) + Send + 'static,
+    {
+        self.add_done_callback(move |done| {
+            let outcome = take_outcome(&mut lock(&done.inner.state).phase);
+            callback(outcome);
+        });
+        self.detach();
+    }
+
     /// Blocks until the future is settled or `timeout` passes, returning the locked state.
     fn wait_settled(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, State<T>>, Error> {
         let deadline = timeout.and_then(deadline_in);

@@ -1,7 +1,7 @@
 //! Processes that process-pool tasks start end with their worker: after a `cancel()`, a
-//! timeout, a crash, a retirement, or a `SIGKILL` of the pool's own process, none of them is
-//! left, even one that moved to a session of its own or ignores `SIGTERM`; and none of them
-//! holds the pool's socket, so a worker's death is seen at once.
+//! `terminate_workers()`, a timeout, a crash, a retirement, or a `SIGKILL` of the pool's own
+//! process, none of them is left, even one that moved to a session of its own or ignores
+//! `SIGTERM`; and none of them holds the pool's socket, so a worker's death is seen at once.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -189,6 +189,22 @@ fn cancel_kills_everything_the_task_started() {
     assert!(future.cancel());
     assert_all_gone(&seen);
     assert_eq!(pool.submit(add_one, 1).unwrap().result().unwrap(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn terminate_workers_kills_everything_the_task_started() {
+    // SIGTERM goes to the worker alone; its supervisor then kills the rest of the tree.
+    let dir = scratch_dir("trees");
+    let pool = pool();
+    let future = pool
+        .submit(start_tree, (dir.clone(), 20, Then::Hang))
+        .unwrap();
+    let seen = read_pids(&dir);
+    pool.terminate_workers();
+    let err = future.result().unwrap_err();
+    assert!(err.to_string().contains("SIGTERM"), "{err}");
+    assert_all_gone(&seen);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

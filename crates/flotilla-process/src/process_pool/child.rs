@@ -82,7 +82,13 @@ struct SwitchState {
     /// A kill was sent. The supervisor acts on it a moment later, so the worker is doomed
     /// even if the task it was meant for finished meanwhile.
     fired: bool,
+    /// The pool's `terminate_workers()` sent the worker `SIGTERM`: its end is reported with
+    /// [`TERMINATED`] as the cause.
+    terminated: bool,
 }
+
+/// The cause of a worker's end after [`KillSwitch::terminate`].
+pub(crate) const TERMINATED: &str = "terminated by ProcessPoolExecutor::terminate_workers()";
 
 impl KillSwitch {
     /// Kills the worker if it is still running task `task`; returns whether it did.
@@ -104,6 +110,19 @@ impl KillSwitch {
         state.pid.is_some_and(|pid| signal(pid, libc::SIGTERM))
     }
 
+    /// Sends the worker (not its tree) `SIGTERM`, through its supervisor, which cleans up the
+    /// rest once the worker ends; the task may handle the signal. Returns whether the request
+    /// was sent. The worker is not given another task.
+    pub(crate) fn terminate(&self) -> bool {
+        let mut state = lock(&self.state);
+        let Some(pid) = state.pid else {
+            return false;
+        };
+        state.fired = true;
+        state.terminated = true;
+        signal(pid, libc::SIGUSR1)
+    }
+
     /// Whether a kill was sent to this worker: it must not be given another task.
     pub(crate) fn fired(&self) -> bool {
         lock(&self.state).fired
@@ -111,7 +130,7 @@ impl KillSwitch {
 }
 
 /// Sends `signal` to a supervisor: `SIGTERM` asks it to kill its worker's whole tree,
-/// `SIGKILL` ends it.
+/// `SIGUSR1` to send its worker `SIGTERM`, `SIGKILL` ends it.
 fn signal(pid: u32, signal: libc::c_int) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
@@ -209,6 +228,7 @@ impl WorkerProcess {
                     pid: Some(pid),
                     task: None,
                     fired: false,
+                    terminated: false,
                 }),
             }),
             tasks_run: 0,
@@ -447,9 +467,14 @@ impl WorkerProcess {
                 }
             }
         };
-        match status {
+        let exit = match status {
             Some(status) => WorkerExit::new(self.pid, status.code(), status.signal()),
             None => WorkerExit::new(self.pid, None, None),
+        };
+        if lock(&self.switch.state).terminated {
+            exit.with_cause(TERMINATED)
+        } else {
+            exit
         }
     }
 }

@@ -60,7 +60,10 @@ use flotilla_core::{Future, Promise};
 /// - A per-task time limit ([`submit_with_timeout`](ProcessPoolExecutor::submit_with_timeout),
 ///   [`task_timeout`](ProcessPoolBuilder::task_timeout)) kills the worker when it passes and
 ///   fails the task with [`Error::TaskTimedOut`].
-/// - [`Shutdown::kill_workers`] stops running tasks at shutdown.
+/// - [`Shutdown::kill_workers`] stops running tasks at shutdown;
+///   [`kill_workers`](ProcessPoolExecutor::kill_workers) and
+///   [`terminate_workers`](ProcessPoolExecutor::terminate_workers) are Python 3.14's methods of
+///   those names.
 ///
 /// Worker processes die with the pool's process, even when it is killed with `SIGKILL`, and
 /// so does every process a task starts: each worker runs under a small supervisor process that,
@@ -407,6 +410,109 @@ impl ProcessPoolExecutor {
         limit: Duration,
     ) -> Result<Future<T::Output>, Error> {
         self.submit_inner(task, args, Some(limit), None)
+    }
+
+    /// Sends `SIGTERM` to every worker process and shuts the pool down without waiting:
+    /// Python 3.14's `terminate_workers()`.
+    ///
+    /// Queued tasks are cancelled (`shutdown(wait=False, cancel_futures=True)`), the pool
+    /// refuses new work with [`Error::Shutdown`], and each running task's worker gets
+    /// `SIGTERM`, which ends it unless the task handles or ignores the signal. The future of a
+    /// task whose worker ended fails with [`Error::WorkerDied`] whose
+    /// [`cause`](flotilla_core::WorkerExit::cause) says it was terminated by this call (with
+    /// the signal, or the exit code of a task that handled it by exiting); a task that handles
+    /// `SIGTERM` and returns completes its future normally. Unlike Python's pool, the pool is
+    /// not broken: a dead worker fails only its own task, as always.
+    ///
+    /// Whatever the workers had started dies with them (see [`ProcessPoolExecutor`]).
+    /// [`kill_workers`](ProcessPoolExecutor::kill_workers) is the same with `SIGKILL`, which no
+    /// task can stop.
+    ///
+    /// # Blocking
+    ///
+    /// Does not wait for the workers to end, and neither does dropping the pool afterwards (as
+    /// after any `shutdown` that does not wait): the pool's threads reap the workers in the
+    /// background. A task that ignores `SIGTERM` runs on, and completes its future, until it
+    /// ends or [`kill_workers`](ProcessPoolExecutor::kill_workers) stops it; its worker dies
+    /// with this process in any case.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::{Executor, ProcessPoolExecutor};
+    ///
+    /// #[flotilla::task]
+    /// fn forever() {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// let running = pool.submit(forever, ())?;
+    /// let queued = pool.submit(forever, ())?;
+    /// while !running.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// pool.terminate_workers();
+    /// let err = running.result().unwrap_err();
+    /// assert!(err.to_string().contains("SIGTERM"), "{err}");
+    /// assert!(err.to_string().contains("terminate_workers"), "{err}");
+    /// assert!(queued.cancelled());
+    /// assert!(pool.submit(forever, ()).unwrap_err().is_shutdown());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.force_shutdown(KillSwitch::terminate);
+    }
+
+    /// Sends `SIGKILL` to every worker process (and whatever it started) and shuts the pool
+    /// down without waiting: Python 3.14's `kill_workers()`, the same as
+    /// `shutdown(Shutdown::new().wait(false).cancel_futures(true).kill_workers(true))`.
+    ///
+    /// Queued tasks are cancelled, the pool refuses new work with [`Error::Shutdown`], and the
+    /// future of each running task fails with [`Error::WorkerDied`] naming `SIGKILL`.
+    ///
+    /// # Blocking
+    ///
+    /// Does not wait for the workers to end, and neither does dropping the pool afterwards:
+    /// the pool's threads reap the killed workers in the background.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::{Executor, ProcessPoolExecutor};
+    ///
+    /// #[flotilla::task]
+    /// fn forever() {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// let running = pool.submit(forever, ())?;
+    /// while !running.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// pool.kill_workers();
+    /// assert!(running.result().unwrap_err().to_string().contains("SIGKILL"));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn kill_workers(&self) {
+        self.force_shutdown(KillSwitch::kill);
+    }
+
+    /// Python's `_force_shutdown`: no more tasks start (workers started from now on are
+    /// killed at once, and a task whose worker dies is not sent again), queued ones are
+    /// cancelled, then `signal` goes to every live worker.
+    fn force_shutdown(&self, signal: fn(&KillSwitch) -> bool) {
+        lock(&self.shared.live).killing = true;
+        self.slots
+            .shutdown(Shutdown::new().wait(false).cancel_futures(true));
+        for (_, switch) in &lock(&self.shared.live).workers {
+            signal(switch);
+        }
     }
 
     fn submit_inner<T: Task>(
