@@ -65,6 +65,9 @@ struct Conn {
     timeout: Option<Duration>,
     /// When it was last put back, idle.
     idle_since: Instant,
+    /// Whether the last `call` failed before the request was written out whole: the server
+    /// cannot have seen it.
+    unsent: bool,
 }
 
 /// A connection idle for less than this is taken as still open without asking the kernel: the
@@ -116,7 +119,7 @@ impl Client {
     /// Opens one connection now, to find out whether the manager is reachable and accepts the
     /// key, and keeps it.
     pub(crate) fn check(&self) -> Result<(), Error> {
-        let conn = self.take()?;
+        let (conn, _) = self.take()?;
         self.put_back(conn);
         Ok(())
     }
@@ -141,12 +144,27 @@ impl Client {
                 ),
             });
         }
-        let mut conn = self.take()?;
+        let (mut conn, reused) = self.take()?;
         if let Some(expired) = lock(&self.state).expired.take() {
             self.put_back(conn);
             return Err(expired);
         }
-        let reply = conn.call(&frame, self.reply_within(request), &self.address)?;
+        let within = self.reply_within(request);
+        let reply = match conn.call(&frame, within, &self.address) {
+            // An idle connection the server closed an instant ago (it ended this session
+            // while the process was stopped, say) fails the write: the server never saw the
+            // request, so it goes out once more on a new connection, which also brings the
+            // notice of an ended session.
+            Err(_) if reused && conn.unsent => {
+                conn = self.open_afresh()?;
+                if let Some(expired) = lock(&self.state).expired.take() {
+                    self.put_back(conn);
+                    return Err(expired);
+                }
+                conn.call(&frame, within, &self.address)?
+            }
+            reply => reply?,
+        };
         self.put_back(conn);
         match reply {
             Reply::Invalid(reason) => Err(Error::InvalidOperation { reason }),
@@ -165,8 +183,8 @@ impl Client {
         }
     }
 
-    /// An idle connection that is still open, or a new one.
-    fn take(&self) -> Result<Conn, Error> {
+    /// An idle connection that is still open (`true`), or a new one (`false`).
+    fn take(&self) -> Result<(Conn, bool), Error> {
         loop {
             let Some(conn) = lock(&self.idle).pop() else {
                 break;
@@ -176,9 +194,14 @@ impl Client {
             if conn.input.buffer().is_empty()
                 && (conn.idle_since.elapsed() < FRESH || !conn.input.get_ref().peer_gone())
             {
-                return Ok(conn);
+                return Ok((conn, true));
             }
         }
+        Ok((self.open_afresh()?, false))
+    }
+
+    /// A new connection, in a new session if the server ended this one.
+    fn open_afresh(&self) -> Result<Conn, Error> {
         match self.open() {
             Err(Opened::Expired { lease, session }) => {
                 self.start_afresh(lease, session)?;
@@ -209,6 +232,7 @@ impl Client {
             body: Vec::new(),
             timeout: None,
             idle_since: Instant::now(),
+            unsent: false,
         };
         let session = lock(&self.state).session;
         let hello = Request::Hello {
@@ -322,7 +346,7 @@ fn renew(client: &Weak<Client>, stopped: &Receiver<()>, every: Duration) {
         };
         // A failure is the next operation's to report (an ended session leaves a notice).
         if let Ok(frame) = wire::encode(&Request::Renew)
-            && let Ok(mut conn) = client.take()
+            && let Ok((mut conn, _)) = client.take()
             && conn
                 .call(
                     &frame,
@@ -348,6 +372,7 @@ impl Conn {
         let gone = |what: String| Error::Disconnected {
             reason: format!("the manager at {address} is gone ({what})"),
         };
+        self.unsent = true;
         let stream = self.input.get_ref();
         if self.timeout != within {
             stream
@@ -358,6 +383,7 @@ impl Conn {
         stream
             .send_all(frame)
             .map_err(|err| gone(err.to_string()))?;
+        self.unsent = false;
         stream.await_readable();
         match wire::read_frame_limited(&mut self.input, &mut self.body, MAX_MESSAGE) {
             Ok(()) => {}
