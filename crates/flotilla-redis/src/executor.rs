@@ -71,8 +71,8 @@ use crate::status::Status;
 /// }
 ///
 /// let cluster = RedisExecutor::connect("redis://127.0.0.1:6379")?;
-/// assert_eq!(cluster.submit(square, 7)?.result(None)?, 49);
-/// let squares: Vec<u64> = cluster.map(square, 0..100).chunksize(10).collect::<Result<_, _>>()?;
+/// assert_eq!(cluster.submit(SquareTask, 7)?.result(None)?, 49);
+/// let squares: Vec<u64> = cluster.map(SquareTask, 0..100).chunksize(10).collect::<Result<_, _>>()?;
 /// assert_eq!(squares[9], 81);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -295,7 +295,7 @@ impl RedisExecutor {
     /// ```no_run
     /// # #[flotilla::task] fn slow() {}
     /// let cluster = flotilla_redis::RedisExecutor::connect("redis://127.0.0.1")?;
-    /// let fut = cluster.submit_with_timeout(slow, (), std::time::Duration::from_secs(5))?;
+    /// let fut = cluster.submit_with_timeout(SlowTask, (), std::time::Duration::from_secs(5))?;
     /// # drop(fut);
     /// # Ok::<(), flotilla::Error>(())
     /// ```

@@ -97,6 +97,25 @@ pub use flotilla_core::{
     Scope, Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit,
     as_completed, as_completed_stream, wait, wait_async,
 };
+/// # Examples
+///
+/// ```
+/// use flotilla::{Executor, Task, ThreadPoolExecutor};
+///
+/// #[flotilla::task]
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 { n } else { fib(n - 1) + fib(n - 2) } // plain recursive calls
+/// }
+///
+/// assert_eq!(fib(10), 55); // the function, called as itself
+/// let pool = ThreadPoolExecutor::new(); // or a ProcessPoolExecutor, a RedisExecutor
+/// assert_eq!(pool.submit(FibTask, 10)?.result(None)?, 55); // its handle, on an executor
+/// let fibs: Vec<u64> = pool.map(FibTask, 0..6).collect::<Result<_, _>>()?;
+/// assert_eq!(fibs, [0, 1, 1, 2, 3, 5]);
+/// assert!(FibTask::NAME.ends_with("::fib")); // the name workers know it by
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[doc(inline)]
 pub use flotilla_macros::task;
 
 // compile_fail examples of misuse the compiler refuses.

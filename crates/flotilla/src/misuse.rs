@@ -12,7 +12,7 @@
 //! #[flotilla::task]
 //! fn double(x: u32) -> u32 { x * 2 }
 //! let pool = ThreadPoolExecutor::new();
-//! pool.map(double, 0..4);
+//! pool.map(DoubleTask, 0..4);
 //! ```
 //!
 //! ```
@@ -21,7 +21,7 @@
 //! #[flotilla::task]
 //! fn double(x: u32) -> u32 { x * 2 }
 //! let pool = ThreadPoolExecutor::new();
-//! pool.map(double, 0..4);
+//! pool.map(DoubleTask, 0..4);
 //! ```
 //!
 //! ```compile_fail

@@ -39,8 +39,8 @@ fn a_done_callback_waiting_on_a_queued_task_of_the_same_process_pool_runs_it() {
             .build()
             .unwrap();
         let gate = Queue::new();
-        let first = pool.submit(held, gate.clone()).unwrap();
-        let second = pool.submit(queued, ()).unwrap();
+        let first = pool.submit(HeldTask, gate.clone()).unwrap();
+        let second = pool.submit(QueuedTask, ()).unwrap();
         let watched = second.clone();
         let (tx, rx) = mpsc::channel();
         first.add_done_callback(move |_| {

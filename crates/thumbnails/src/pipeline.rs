@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::output::{Existing, thumbnail_path};
 use crate::recover::{Before, displayed_size};
 use crate::report::{Done, Failure, FailureKind, Report, Stage, StageStats};
-use crate::resize::{Mode, OutputFormat, ResizeJob, Resized, io_reason, resize_image};
+use crate::resize::{Mode, OutputFormat, ResizeImageTask, ResizeJob, Resized, io_reason};
 use crate::workspace::{Workspace, check_out_dir};
 
 /// Something that happened to one image, for progress displays and logs.
@@ -449,7 +449,7 @@ where
         work_dir: Some(ctx.work_dir.clone()),
     };
     let resize_started = Instant::now();
-    let result = match ctx.executor.submit(resize_image, job) {
+    let result = match ctx.executor.submit(ResizeImageTask, job) {
         Ok(mut future) => {
             tokio::select! {
                 biased;

@@ -46,7 +46,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// #[flotilla::task]
 /// fn work() {}
 ///
-/// flotilla::process::Process::new(work, ()); // never started
+/// flotilla::process::Process::new(WorkTask, ()); // never started
 /// ```
 ///
 /// # Examples
@@ -60,7 +60,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// }
 ///
 /// let out = Queue::new();
-/// let mut p = Process::new(greet, ("bob".to_owned(), out.clone()));
+/// let mut p = Process::new(GreetTask, ("bob".to_owned(), out.clone()));
 /// p.start()?;
 /// assert_eq!(out.get()?, "hello, bob");
 /// assert!(p.join(None));
@@ -98,7 +98,7 @@ impl Process {
     ///     n * 2
     /// }
     ///
-    /// let p = Process::new(work, 21);
+    /// let p = Process::new(WorkTask, 21);
     /// assert!(p.name().starts_with("Process-"));
     /// assert_eq!(p.pid(), None); // not started yet
     /// ```
@@ -132,7 +132,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn idle() {}
     ///
-    /// let p = Process::new(idle, ()).with_name("indexer");
+    /// let p = Process::new(IdleTask, ()).with_name("indexer");
     /// assert_eq!(p.name(), "indexer");
     /// ```
     pub fn with_name(mut self, name: impl Into<String>) -> Process {
@@ -152,7 +152,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn watchdog() {}
     ///
-    /// let p = Process::new(watchdog, ()).with_daemon(true);
+    /// let p = Process::new(WatchdogTask, ()).with_daemon(true);
     /// assert!(p.daemon());
     /// ```
     pub fn with_daemon(mut self, daemon: bool) -> Process {
@@ -183,7 +183,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// let mut p = Process::new(quick, ());
+    /// let mut p = Process::new(QuickTask, ());
     /// p.start()?;
     /// assert!(p.start().is_err()); // only once
     /// p.join(None);
@@ -306,7 +306,7 @@ impl Process {
     ///     std::thread::sleep(Duration::from_secs(60));
     /// }
     ///
-    /// let mut p = Process::new(nap, ());
+    /// let mut p = Process::new(NapTask, ());
     /// p.start()?;
     /// assert!(!p.join(Some(Duration::from_millis(50)))); // still running
     /// p.kill();
@@ -329,7 +329,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// let mut p = Process::new(quick, ());
+    /// let mut p = Process::new(QuickTask, ());
     /// assert!(!p.is_alive());
     /// p.start()?;
     /// p.join(None);
@@ -356,7 +356,7 @@ impl Process {
     ///     }
     /// }
     ///
-    /// let mut p = Process::new(forever, ());
+    /// let mut p = Process::new(ForeverTask, ());
     /// p.start()?;
     /// p.terminate();
     /// p.join(None);
@@ -381,7 +381,7 @@ impl Process {
     ///     }
     /// }
     ///
-    /// let mut p = Process::new(forever, ());
+    /// let mut p = Process::new(ForeverTask, ());
     /// p.start()?;
     /// p.kill();
     /// p.join(None);
@@ -412,7 +412,7 @@ impl Process {
     ///     panic!("no luck");
     /// }
     ///
-    /// let mut p = Process::new(fail, ());
+    /// let mut p = Process::new(FailTask, ());
     /// assert_eq!(p.exitcode(), None);
     /// p.start()?;
     /// p.join(None);
@@ -435,7 +435,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// let mut p = Process::new(quick, ());
+    /// let mut p = Process::new(QuickTask, ());
     /// p.start()?;
     /// assert!(p.pid().is_some_and(|pid| pid != std::process::id()));
     /// p.join(None);
@@ -455,7 +455,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// assert_eq!(Process::new(quick, ()).with_name("w1").name(), "w1");
+    /// assert_eq!(Process::new(QuickTask, ()).with_name("w1").name(), "w1");
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -471,7 +471,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// assert!(!Process::new(quick, ()).daemon());
+    /// assert!(!Process::new(QuickTask, ()).daemon());
     /// ```
     pub fn daemon(&self) -> bool {
         self.daemon

@@ -71,7 +71,7 @@
 //!
 //! let (jobs, results) = (JoinableQueue::new(), Queue::new());
 //! let mut consumers: Vec<Process> = (0..2)
-//!     .map(|i| Process::new(consumer, (jobs.clone(), results.clone())).with_name(format!("c{i}")))
+//!     .map(|i| Process::new(ConsumerTask, (jobs.clone(), results.clone())).with_name(format!("c{i}")))
 //!     .collect();
 //! for c in &mut consumers {
 //!     c.start()?;

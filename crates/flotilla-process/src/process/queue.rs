@@ -60,7 +60,7 @@ use flotilla_core::primitives::{Arc, Mutex, lock};
 /// }
 ///
 /// let (inbox, outbox) = (Queue::new(), Queue::new());
-/// let mut worker = Process::new(square_all, (inbox.clone(), outbox.clone()));
+/// let mut worker = Process::new(SquareAllTask, (inbox.clone(), outbox.clone()));
 /// worker.start()?;
 /// for n in 1..=3 {
 ///     inbox.put(Some(n))?;
@@ -658,7 +658,7 @@ fn unexpected(reply: &Reply) -> Error {
 /// }
 ///
 /// let jobs = JoinableQueue::new();
-/// let mut consumer = Process::new(consume, jobs.clone());
+/// let mut consumer = Process::new(ConsumeTask, jobs.clone());
 /// consumer.start()?;
 /// for job in 0..10 {
 ///     jobs.put(Some(job))?;

@@ -119,12 +119,12 @@ use flotilla_core::{Future, Promise};
 ///
 /// #[flotilla::task]
 /// fn fib(n: u64) -> u64 {
-///     if n < 2 { n } else { fib::call(n - 1) + fib::call(n - 2) }
+///     if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
 /// }
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
-/// assert_eq!(pool.submit(fib, 20)?.result(None)?, 6765);
-/// let fibs: Vec<u64> = pool.map(fib, 0..10).collect::<Result<_, _>>()?;
+/// assert_eq!(pool.submit(FibTask, 20)?.result(None)?, 6765);
+/// let fibs: Vec<u64> = pool.map(FibTask, 0..10).collect::<Result<_, _>>()?;
 /// assert_eq!(fibs, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -358,7 +358,7 @@ impl ProcessPoolExecutor {
     /// }
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-    /// let fut = pool.submit_with_timeout(spin, (), Duration::from_millis(100))?;
+    /// let fut = pool.submit_with_timeout(SpinTask, (), Duration::from_millis(100))?;
     /// assert!(fut.result(None).unwrap_err().is_task_timeout());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -431,7 +431,7 @@ impl ProcessPoolExecutor {
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
     /// let args = backend::encode(&21u32)?;
-    /// let out = pool.submit_encoded(double::NAME, Shape::One, args, None)?.result(None)?;
+    /// let out = pool.submit_encoded(DoubleTask::NAME, Shape::One, args, None)?.result(None)?;
     /// assert_eq!(backend::decode::<u32>(&out)?, 42);
     /// assert!(pool.submit_encoded("nope", Shape::One, vec![], None).unwrap_err().to_string().contains("nope"));
     /// # Ok::<(), flotilla::Error>(())
