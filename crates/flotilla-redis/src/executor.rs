@@ -144,8 +144,9 @@ impl RedisBuilder {
     }
 
     /// What [`Executor::max_workers`] reports, which sizes `map`'s buffer (default 8).
+    /// 0 is refused by [`build`](RedisBuilder::build).
     pub fn max_workers(mut self, workers: usize) -> RedisBuilder {
-        self.max_workers = workers.max(1);
+        self.max_workers = workers;
         self
     }
 
@@ -173,10 +174,16 @@ impl RedisBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a malformed URL or a TTL under a millisecond,
+    /// [`Error::InvalidConfig`] for a malformed URL, a TTL under a millisecond or
+    /// `max_workers(0)`,
     /// [`Error::Io`] or [`Error::Disconnected`] (with the server's words) when the server cannot
     /// be reached, refuses the password, or is not Redis.
     pub fn build(self) -> Result<RedisExecutor, Error> {
+        if self.max_workers == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "max_workers must be greater than 0".into(),
+            });
+        }
         if self.ttl < Duration::from_millis(1) {
             return Err(Error::InvalidConfig {
                 reason: "ttl must be at least a millisecond".into(),
