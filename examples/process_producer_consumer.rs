@@ -87,7 +87,7 @@ fn consume(jobs: JoinableQueue<Option<u64>>, reports: Queue<Report>) {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let jobs = JoinableQueue::bounded(10);
+    let jobs = JoinableQueue::bounded(10).unwrap();
     let reports = Queue::new();
     let mut consumers: Vec<Process> = (0..CONSUMERS)
         .map(|i| {

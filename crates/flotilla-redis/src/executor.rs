@@ -144,7 +144,15 @@ impl RedisBuilder {
     }
 
     /// What [`Executor::max_workers`] reports, which sizes `map`'s buffer (default 8).
-    /// 0 is refused by [`build`](RedisBuilder::build).
+    /// 0 is refused by [`build`](RedisBuilder::build), before any connection is made:
+    ///
+    /// ```
+    /// let err = flotilla_redis::RedisExecutor::builder("redis://127.0.0.1:1")
+    ///     .max_workers(0)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, flotilla::Error::InvalidConfig { .. }), "{err}");
+    /// ```
     pub fn max_workers(mut self, workers: usize) -> RedisBuilder {
         self.max_workers = workers;
         self

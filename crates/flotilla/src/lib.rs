@@ -56,6 +56,21 @@
 //! | an [`AsCompleted`] / [`AsCompletedStream`] / [`WaitAsync`] | drops the futures it holds: yours if you gave them by value, clones if by reference |
 //! | a lock guard ([`sync::SemaphoreGuard`], `shared::LockGuard`, ...) | releases at once, so each is `#[must_use]` |
 //!
+//! # Counts and zero
+//!
+//! A count or size that must be positive is checked once, where the object is built, and zero
+//! is an error ([`Error::InvalidConfig`]), never a panic in one type and a silent clamp in
+//! another. Where Python gives zero a meaning and it makes sense, flotilla keeps it.
+//!
+//! | zero passed to | gives |
+//! |---|---|
+//! | [`ThreadPoolBuilder::max_workers`], [`max_queued`](ThreadPoolBuilder::max_queued); `ProcessPoolBuilder::max_workers`, `max_tasks_per_child`; `RedisBuilder::max_workers`, `WorkerBuilder::slots` | `InvalidConfig` from `build()` / `start()` |
+//! | [`Map::chunksize`], [`Map::buffer`] (Python: `ValueError`) | the map yields one `InvalidConfig` and ends, submitting nothing |
+//! | [`sync::Barrier::new`], `shared::Barrier::new`, a manager's `barrier` (Python: `ValueError`) | `InvalidConfig` |
+//! | [`sync::Queue::bounded`] (and `LifoQueue`, `PriorityQueue`), `process::Queue::bounded`, `JoinableQueue::bounded`, a manager's `queue(Some(0))` | `InvalidConfig`: Python reads `maxsize=0` as unbounded, and a Rust reader of `bounded(0)` might expect a rendezvous channel, so flotilla refuses to guess; unbounded is `new()` (`queue(None)`) |
+//! | [`sync::Semaphore::new`], `BoundedSemaphore::new`, `shared::Semaphore::new`, a manager's `semaphore` | a semaphore with no permit free, as Python's `Semaphore(0)`: `acquire` waits for a `release` |
+//! | `shared::Array::new`, `RawArray::new` | an empty array, as Python's `Array('i', 0)` |
+//!
 //! # Example
 //!
 //! ```
@@ -93,9 +108,9 @@
 //! or authentication code. `#[flotilla::task]` works with every feature set; its tasks run on
 //! a thread pool always and, with `process`, in worker processes too.
 pub use flotilla_core::{
-    AsCompleted, AsCompletedStream, Error, Executor, Future, Map, Panic, Promise, ReturnWhen,
-    Scope, Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit,
-    as_completed, as_completed_stream, wait, wait_async,
+    AsCompleted, AsCompletedStream, DynExecutor, DynInputs, Error, Executor, Future, Map, Panic,
+    Promise, ReturnWhen, Scope, Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor,
+    WaitAsync, WorkerExit, as_completed, as_completed_stream, wait, wait_async,
 };
 /// # Examples
 ///

@@ -678,7 +678,7 @@ fn put_into_full(q: Queue<u32>, putting: Connection<()>) {
 fn run_sigkill_cell() {
     child_runs_into(Fault::Hang, by_signal(libc::SIGKILL));
     // A producer killed while it waits for room adds nothing: the bound holds.
-    let q = Queue::bounded(1);
+    let q = Queue::bounded(1).unwrap();
     q.put(1).unwrap();
     let (putting, putter) = pipe::<()>(true).unwrap();
     let producer = start(Process::new(PutIntoFullTask, (q.clone(), putter)));

@@ -49,7 +49,7 @@ fn hand_back_when_unencodable_or_full(q: &Queue<Item>) {
 
 #[test]
 fn a_local_put_hands_back_what_it_could_not_add() {
-    hand_back_when_unencodable_or_full(&Queue::bounded(1));
+    hand_back_when_unencodable_or_full(&Queue::bounded(1).unwrap());
 }
 
 #[flotilla::task]
@@ -59,7 +59,7 @@ fn remote_hand_back(q: Queue<Item>) {
 
 #[test]
 fn a_put_through_the_broker_hands_back_what_it_could_not_add() {
-    let q = Queue::<Item>::bounded(1);
+    let q = Queue::<Item>::bounded(1).unwrap();
     finish(&start(Process::new(RemoteHandBackTask, q.clone())));
     assert!(q.try_get().unwrap_err().is_empty());
 }
@@ -67,7 +67,7 @@ fn a_put_through_the_broker_hands_back_what_it_could_not_add() {
 /// Creates a queue, hands it to the parent, and returns once told to (or waits to be killed).
 #[flotilla::task]
 fn own_a_queue(outbox: Queue<Queue<u32>>, leave: Queue<()>) {
-    let mine = Queue::bounded(1);
+    let mine = Queue::bounded(1).unwrap();
     outbox.put(mine.clone()).unwrap();
     leave.get().unwrap();
 }

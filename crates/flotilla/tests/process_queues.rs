@@ -34,7 +34,7 @@ fn consume(jobs: JoinableQueue<Option<u64>>, results: Queue<u64>) {
 fn producer_and_consumers_with_poison_pills() {
     const COUNT: u64 = 200;
     const CONSUMERS: usize = 3;
-    let jobs = JoinableQueue::bounded(8);
+    let jobs = JoinableQueue::bounded(8).unwrap();
     let results = Queue::new();
     let mut consumers: Vec<Process> = (0..CONSUMERS)
         .map(|_| Process::new(ConsumeTask, (jobs.clone(), results.clone())))
@@ -63,7 +63,7 @@ fn producer_and_consumers_with_poison_pills() {
 
 #[test]
 fn bounded_queue_full_and_empty_with_timeouts_locally() {
-    let q = Queue::bounded(2);
+    let q = Queue::bounded(2).unwrap();
     q.try_put(1).unwrap();
     q.put_timeout(2, Duration::from_millis(10)).unwrap();
     assert_eq!(q.qsize().unwrap(), 2);
@@ -112,7 +112,7 @@ fn probe_bounds(q: Queue<u32>) {
 
 #[test]
 fn bounded_queue_full_and_empty_with_timeouts_remotely() {
-    let q = Queue::bounded(1);
+    let q = Queue::bounded(1).unwrap();
     q.put(1).unwrap();
     let mut p = Process::new(ProbeBoundsTask, q.clone());
     p.start().unwrap();
@@ -133,7 +133,7 @@ fn block_both_ways(q: Queue<u32>, signals: Queue<()>, go: Queue<()>) {
 #[test]
 fn blocking_put_and_get_across_processes() {
     let limit = Duration::from_secs(30);
-    let (q, signals, go) = (Queue::bounded(1), Queue::new(), Queue::new());
+    let (q, signals, go) = (Queue::bounded(1).unwrap(), Queue::new(), Queue::new());
     q.put(1).unwrap();
     let mut p = Process::new(BlockBothWaysTask, (q.clone(), signals.clone(), go.clone()));
     p.start().unwrap();

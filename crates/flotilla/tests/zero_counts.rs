@@ -110,3 +110,32 @@ fn manager_queue_and_barrier() {
     let sem = manager.semaphore(0).unwrap();
     drop(sem);
 }
+
+#[test]
+fn sync_barrier_refuses_zero_parties() {
+    let reason = invalid(flotilla::sync::Barrier::new(0));
+    assert!(reason.contains("at least one party"), "{reason}");
+    assert_eq!(flotilla::sync::Barrier::new(1).unwrap().wait(None), Ok(0));
+}
+
+#[test]
+fn thread_queues_refuse_a_zero_bound() {
+    // Python's Queue(maxsize=0) is unbounded; flotilla refuses `bounded(0)` rather than guess
+    // and spells unbounded `new()`.
+    use flotilla::sync::{LifoQueue, PriorityQueue, Queue};
+    invalid(Queue::<u32>::bounded(0));
+    invalid(LifoQueue::<u32>::bounded(0));
+    invalid(PriorityQueue::<u32>::bounded(0));
+    assert_eq!(Queue::<u32>::new().maxsize(), None);
+    assert_eq!(Queue::<u32>::bounded(1).unwrap().maxsize(), Some(1));
+}
+
+#[test]
+fn process_queues_refuse_a_zero_bound() {
+    use flotilla::process::{JoinableQueue, Queue};
+    invalid(Queue::<u32>::bounded(0));
+    invalid(JoinableQueue::<u32>::bounded(0));
+    let q = Queue::<u32>::bounded(1).unwrap();
+    q.put(1).unwrap();
+    assert!(q.try_put(2).unwrap_err().is_full());
+}

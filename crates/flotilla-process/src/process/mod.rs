@@ -17,7 +17,7 @@
 //! | `a, b = Pipe()`, `Pipe(duplex=False)` | [`let (a, b) = pipe::<T>(true)?`](pipe), [`pipe::<T>(false)?`](pipe) (receive end first) |
 //! | `conn.send(x)`, `conn.recv()`, `conn.poll(timeout)` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`recv_timeout(d)`](Connection::recv_timeout), [`poll(timeout)`](Connection::poll) |
 //! | `EOFError` from `recv` on a closed pipe | [`Error::Disconnected`](flotilla_core::Error::Disconnected) |
-//! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n)`](Queue::bounded) |
+//! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n).unwrap()`](Queue::bounded) |
 //! | `q.put(x)`, `q.get()` | [`put`](Queue::put) (a failure hands the item back in a [`SendError`]), [`get`](Queue::get) |
 //! | `q.put(x, timeout=t)`, `q.put_nowait(x)`, `queue.Full` | [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`PutError::Full`] (the item comes back) |
 //! | `q.get(timeout=t)`, `q.get_nowait()`, `queue.Empty` | [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get), [`GetError::Empty`] |
