@@ -7,8 +7,8 @@
 //! |---|---|
 //! | `ThreadPoolExecutor(max_workers=4)` | [`ThreadPoolExecutor::builder()`](ThreadPoolExecutor::builder)`.max_workers(4).build()?` |
 //! | `ProcessPoolExecutor(max_workers=2, max_tasks_per_child=50)` | `ProcessPoolExecutor::builder().max_workers(2).max_tasks_per_child(50).build()?` (Linux) |
-//! | a picklable module-level function | a `#[flotilla::task] fn` (serde arguments and result) |
-//! | `pool.submit(fn, x)` | [`pool.spawn(move \|\| f(x))`](ThreadPoolExecutor::spawn), or [`pool.submit(task, x)`](Executor::submit) for a `#[flotilla::task]` |
+//! | a picklable module-level function | a [`#[flotilla::task]`](task) `fn f` (serde arguments and result); `f` stays a function, its handle `FTask` goes to executors |
+//! | `pool.submit(fn, x)` | [`pool.spawn(move \|\| f(x))`](ThreadPoolExecutor::spawn), or [`pool.submit(FTask, x)`](Executor::submit) for a `#[flotilla::task] fn f` |
 //! | `pool.map(fn, xs, timeout=, chunksize=, buffersize=)` | [`pool.map_fn(f, xs)`](ThreadPoolExecutor::map_fn)`.timeout(..).chunksize(..).buffer(..)` — lazy |
 //! | `pool.shutdown(wait=True, cancel_futures=False)` / `with` | [`Executor::shutdown`] with [`Shutdown`] / `Drop` |
 //! | `fut.result(timeout)`, `fut.exception(timeout)` | [`Future::result`], [`Future::exception`] |
@@ -18,6 +18,7 @@
 //! | `as_completed(fs, timeout)` | [`as_completed`] (an `Iterator`), [`as_completed_stream`] (a `Stream`) |
 //! | `await loop.run_in_executor(pool, fn)` | `pool.spawn(f)?.await` — a [`Future`] is a `std::future::Future` |
 //! | `asyncio.wait(fs, return_when=...)` | [`wait_async`] |
+//! | a program choosing its executor at run time | [`Box<dyn DynExecutor<T>>`](DynExecutor) |
 //! | exception raised in a task | a panic, caught: [`Error::Panicked`] with message and location |
 //! | `threading.Semaphore`, `BoundedSemaphore`, `Event`, `Timer` | [`sync::Semaphore`], [`sync::BoundedSemaphore`], [`sync::Event`], [`sync::Timer`] |
 //! | `queue.Queue`, `LifoQueue`, `PriorityQueue` | [`sync::Queue`], [`sync::LifoQueue`], [`sync::PriorityQueue`] |

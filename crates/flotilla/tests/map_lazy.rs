@@ -282,16 +282,30 @@ fn chunks_split_and_join_correctly_at_every_boundary() {
     }
 }
 
+/// Python refuses `chunksize=0` and `buffersize=0` (`ValueError`); so does `Map`, with one
+/// `InvalidConfig` and nothing run, where it used to read zero as one.
 #[test]
-fn chunksize_and_buffer_of_zero_mean_one() {
+fn chunksize_and_buffer_of_zero_are_refused_and_run_nothing() {
     let pool = pool(2);
-    let results: Vec<u32> = pool
-        .map_fn(|i: u32| i, 0..5)
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ran);
+    let results: Vec<_> = pool
+        .map_fn(
+            move |i: u32| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            0..5,
+        )
         .chunksize(0)
         .buffer(0)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(results, [0, 1, 2, 3, 4]);
+        .collect();
+    assert!(
+        matches!(results[..], [Err(Error::InvalidConfig { .. })]),
+        "{results:?}"
+    );
+    drop(pool); // waits for anything submitted: nothing was
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The pipeline: downloads on tokio feed the resize executor as each file lands.
 //!
 //! ```text
-//!  inputs ──▶ fetch (≤ max_downloads at once, streamed to disk) ──▶ submit(resize_image) ──▶ report
+//!  inputs ──▶ fetch (≤ max_downloads at once, streamed to disk) ──▶ submit(ResizeImageTask) ──▶ report
 //!               │ local files are used in place                         │ any flotilla Executor
 //!               └──────── each image moves on as soon as it lands ──────┘
 //! ```
