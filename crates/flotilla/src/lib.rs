@@ -65,12 +65,13 @@
 //!
 //! | zero passed to | gives |
 //! |---|---|
-//! | [`ThreadPoolBuilder::max_workers`], [`max_queued`](ThreadPoolBuilder::max_queued); `ProcessPoolBuilder::max_workers`, `max_tasks_per_child`; `RedisBuilder::max_workers`, `WorkerBuilder::slots` | `InvalidConfig` from `build()` / `start()` |
+//! | [`ThreadPoolBuilder::max_workers`], [`max_queued`](ThreadPoolBuilder::max_queued), [`stack_size`](ThreadPoolBuilder::stack_size); `ProcessPoolBuilder::max_workers`, `max_tasks_per_child`; `RedisBuilder::max_workers`, `WorkerBuilder::slots` | `InvalidConfig` from `build()` / `start()` |
 //! | [`Map::chunksize`], [`Map::buffer`] (Python: `ValueError`) | the map yields one `InvalidConfig` and ends, submitting nothing |
 //! | [`sync::Barrier::new`], `shared::Barrier::new`, a manager's `barrier` (Python: `ValueError`) | `InvalidConfig` |
 //! | [`sync::Queue::bounded`] (and `LifoQueue`, `PriorityQueue`), `process::Queue::bounded`, `JoinableQueue::bounded`, a manager's `queue(Some(0))` | `InvalidConfig`: Python reads `maxsize=0` as unbounded, and a Rust reader of `bounded(0)` might expect a rendezvous channel, so flotilla refuses to guess; unbounded is `new()` (`queue(None)`) |
 //! | [`sync::Semaphore::new`], `BoundedSemaphore::new`, `shared::Semaphore::new`, a manager's `semaphore` | a semaphore with no permit free, as Python's `Semaphore(0)`: `acquire` waits for a `release` |
 //! | `shared::Array::new`, `RawArray::new` | an empty array, as Python's `Array('i', 0)` |
+//! | `WorkerBuilder::prefetch` (Redis) | no task held beyond the slots (Celery reads 0 as no limit) |
 //!
 //! # Example
 //!

@@ -15,11 +15,13 @@ fn invalid<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
 }
 
 #[test]
-fn thread_pool_max_workers_and_max_queued() {
+fn thread_pool_max_workers_max_queued_and_stack_size() {
     let reason = invalid(ThreadPoolExecutor::builder().max_workers(0).build());
     assert!(reason.contains("max_workers"), "{reason}");
     let reason = invalid(ThreadPoolExecutor::builder().max_queued(0).build());
     assert!(reason.contains("max_queued"), "{reason}");
+    let reason = invalid(ThreadPoolExecutor::builder().stack_size(0).build());
+    assert!(reason.contains("stack_size"), "{reason}");
 }
 
 #[test]
