@@ -58,11 +58,7 @@ const CLIENTS: u64 = 20;
 /// CPU-bound work: the naive doubly recursive Fibonacci.
 #[flotilla::task]
 fn fib(n: u64) -> u64 {
-    if n < 2 {
-        n
-    } else {
-        fib::call(n - 1) + fib::call(n - 2)
-    }
+    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
 }
 
 /// Accepts connections until `stop` fires, then lets the open conversations finish.
@@ -115,7 +111,7 @@ async fn answer(pool: &ProcessPoolExecutor, request: &str) -> Result<u64, String
     if n > MAX_N {
         return Err(format!("{n} is too large (at most {MAX_N})"));
     }
-    let future = pool.submit(fib, n).map_err(|err| err.to_string())?;
+    let future = pool.submit(FibTask, n).map_err(|err| err.to_string())?;
     future.await.map_err(|err| err.to_string())
 }
 

@@ -44,18 +44,14 @@ const EXPECTED: u64 = 832_040;
 /// CPU-bound work: the naive doubly recursive Fibonacci.
 #[flotilla::task]
 fn fib(n: u64) -> u64 {
-    if n < 2 {
-        n
-    } else {
-        fib::call(n - 1) + fib::call(n - 2)
-    }
+    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
 }
 
 /// Computes `fib(N)` `CALLS` times on any executor and returns how long that took.
 fn run_on(executor: &impl Executor) -> Result<Duration, flotilla::Error> {
     let start = Instant::now();
     let results = executor
-        .map(fib, iter::repeat_n(N, CALLS))
+        .map(FibTask, iter::repeat_n(N, CALLS))
         .collect::<Result<Vec<_>, _>>()?;
     let elapsed = start.elapsed();
     assert!(results.iter().all(|&r| r == EXPECTED), "{results:?}");
@@ -66,7 +62,7 @@ fn run_on(executor: &impl Executor) -> Result<Duration, flotilla::Error> {
 /// stays mostly off the clock and the times compare the work.
 fn warm_up(executor: &impl Executor) -> Result<(), flotilla::Error> {
     executor
-        .map(fib, iter::repeat_n(1, executor.max_workers()))
+        .map(FibTask, iter::repeat_n(1, executor.max_workers()))
         .try_for_each(|r| r.map(drop))
 }
 
@@ -75,7 +71,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("fib({N}) x {CALLS}, {workers} workers per pool");
 
     let start = Instant::now();
-    let serial: Vec<u64> = iter::repeat_n(N, CALLS).map(fib::call).collect();
+    let serial: Vec<u64> = iter::repeat_n(N, CALLS).map(fib).collect();
     let serial_time = start.elapsed();
     assert!(serial.iter().all(|&r| r == EXPECTED));
     println!("serial:              {:>7.1} ms", ms(serial_time));

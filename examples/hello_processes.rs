@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let me = current_process();
     println!("{} (pid {}) starts 4 processes", me.name(), me.pid());
 
-    let mut processes: Vec<Process> = (0..4).map(|_| Process::new(hello, ())).collect();
+    let mut processes: Vec<Process> = (0..4).map(|_| Process::new(HelloTask, ())).collect();
     for p in &mut processes {
         p.start()?;
     }

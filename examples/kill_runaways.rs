@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let ready = Queue::new();
     let mut runaways: Vec<Process> = (0..RUNAWAYS)
         .map(|i| {
-            Process::new(runaway, (i, i % 3 == 2, ready.clone()))
+            Process::new(RunawayTask, (i, i % 3 == 2, ready.clone()))
                 .with_name(format!("runaway-{i}"))
                 .with_daemon(true)
         })

@@ -62,7 +62,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let lock = manager.lock()?;
     let mut workers: Vec<Process> = (0..WORKERS)
         .map(|w| {
-            Process::new(work, (shared.clone(), lock.clone(), w)).with_name(format!("writer-{w}"))
+            Process::new(WorkTask, (shared.clone(), lock.clone(), w))
+                .with_name(format!("writer-{w}"))
         })
         .collect();
     for worker in &mut workers {

@@ -57,18 +57,19 @@ trait Spawn: Task {
     type Piped: Task<Args = (Connection<Self::Output>, Self::Args)> + Default;
 }
 
-/// Writes the piped twin of the task `$f`, named `$piped`, and implements [`Spawn`] for `$f`.
+/// Writes the piped twin of the task `$f`, the function `$piped` with the handle `$handle`,
+/// and implements [`Spawn`] for `$f`.
 macro_rules! spawnable {
-    ($f:ident => $piped:ident) => {
+    ($f:ident => $piped:ident as $handle:ident) => {
         /// The piped twin of a task, written by `spawnable!`.
-        #[flotilla::task]
+        #[flotilla::task(handle = $handle)]
         fn $piped(pipe: Connection<<$f as Task>::Output>, x: <$f as Task>::Args) {
             pipe.send(&Task::run(&$f, x))
                 .expect("the parent keeps the other end until it has the result");
         }
 
         impl Spawn for $f {
-            type Piped = $piped;
+            type Piped = $handle;
         }
     };
 }
@@ -78,14 +79,14 @@ macro_rules! spawnable {
 fn self_power(x: u64) -> u64 {
     x.pow(u32::try_from(x).expect("a small exponent"))
 }
-spawnable!(self_power => self_power_piped);
+spawnable!(SelfPowerTask => self_power_piped as SelfPowerPipedTask);
 
 /// `self_power` over a whole chunk of inputs, for one process per chunk.
 #[flotilla::task]
 fn self_power_all(xs: Vec<u64>) -> Vec<u64> {
-    xs.into_iter().map(self_power::call).collect()
+    xs.into_iter().map(self_power).collect()
 }
-spawnable!(self_power_all => self_power_all_piped);
+spawnable!(SelfPowerAllTask => self_power_all_piped as SelfPowerAllPipedTask);
 
 /// Runs `f` on every input, each in a process of its own, and returns the results in input
 /// order.
@@ -118,18 +119,18 @@ fn parmap<F: Spawn>(
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let per_input = parmap(self_power, 1..=8)?;
+    let per_input = parmap(SelfPowerTask, 1..=8)?;
     println!("parmap(self_power, 1..=8) = {per_input:?}  (8 processes)");
     assert_eq!(per_input, [1, 4, 27, 256, 3125, 46656, 823_543, 16_777_216]);
 
     let inputs: Vec<u64> = (1..=8).collect();
-    let per_chunk = parmap(self_power_all, inputs.chunks(3).map(<[u64]>::to_vec))?.concat();
+    let per_chunk = parmap(SelfPowerAllTask, inputs.chunks(3).map(<[u64]>::to_vec))?.concat();
     println!("parmap(self_power_all, chunks of 3) = {per_chunk:?}  (3 processes)");
     assert_eq!(per_chunk, per_input);
 
     let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
     let pooled = pool
-        .map(self_power, 1..=8)
+        .map(SelfPowerTask, 1..=8)
         .chunksize(3)
         .collect::<Result<Vec<_>, _>>()?;
     println!("ProcessPoolExecutor::map(self_power, 1..=8) = {pooled:?}  (2 reused workers)");

@@ -96,8 +96,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (a, b) = pipe::<u64>(true)?;
     let report = Queue::new();
     let mut players = [
-        Process::new(ping, (a, ROUNDS, report.clone())).with_name("ping"),
-        Process::new(pong, (b, report.clone())).with_name("pong"),
+        Process::new(PingTask, (a, ROUNDS, report.clone())).with_name("ping"),
+        Process::new(PongTask, (b, report.clone())).with_name("pong"),
     ];
     for p in &mut players {
         p.start()?;

@@ -69,7 +69,7 @@ fn python_bool(value: bool) -> &'static str {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let executor = ProcessPoolExecutor::new();
-    let results = executor.map(is_prime, PRIMES).chunksize(2);
+    let results = executor.map(IsPrimeTask, PRIMES).chunksize(2);
     let mut verdicts = Vec::new();
     for (number, prime) in PRIMES.iter().zip(results) {
         let prime = prime?;

@@ -87,11 +87,11 @@ fn consume(jobs: JoinableQueue<Option<u64>>, reports: Queue<Report>) {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let jobs = JoinableQueue::bounded(10);
+    let jobs = JoinableQueue::bounded(10).unwrap();
     let reports = Queue::new();
     let mut consumers: Vec<Process> = (0..CONSUMERS)
         .map(|i| {
-            Process::new(consume, (jobs.clone(), reports.clone()))
+            Process::new(ConsumeTask, (jobs.clone(), reports.clone()))
                 .with_name(format!("consumer-{i}"))
         })
         .collect();
@@ -99,7 +99,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         c.start()?;
     }
     let mut producer =
-        Process::new(produce, (jobs.clone(), ITEMS, CONSUMERS)).with_name("producer");
+        Process::new(ProduceTask, (jobs.clone(), ITEMS, CONSUMERS)).with_name("producer");
     producer.start()?;
 
     assert!(producer.join());

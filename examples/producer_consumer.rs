@@ -28,7 +28,7 @@ const CONSUMERS: usize = 3;
 const JOBS_PER_PRODUCER: u32 = 10;
 
 fn main() {
-    let queue = Arc::new(Queue::bounded(4));
+    let queue = Arc::new(Queue::bounded(4).unwrap());
     let results = Arc::new(Mutex::new(Vec::new()));
 
     let consumers: Vec<_> = (0..CONSUMERS)

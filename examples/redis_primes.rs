@@ -95,7 +95,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 fn compute(url: &str) -> Result<(), Box<dyn Error>> {
     let cluster = RedisExecutor::connect(url)?;
-    let results = cluster.map(is_prime, PRIMES).chunksize(2);
+    let results = cluster.map(IsPrimeTask, PRIMES).chunksize(2);
     let mut verdicts = Vec::new();
     for (number, prime) in PRIMES.iter().zip(results) {
         let prime = prime?;

@@ -68,7 +68,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     manager.register("jobs", &jobs)?;
     manager.register("results", &results)?;
 
-    let mut worker = Process::new(remote_worker, (manager.address().clone(), AUTHKEY.to_vec()));
+    let mut worker = Process::new(
+        RemoteWorkerTask,
+        (manager.address().clone(), AUTHKEY.to_vec()),
+    );
     worker.start()?;
     for n in 1..=JOBS {
         jobs.put(Some(n))?;
@@ -88,7 +91,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("the remote worker squared {JOBS} numbers over TCP with the right key");
 
     let report = manager.queue::<String>(None)?;
-    let mut stranger = Process::new(intruder, (manager.address().clone(), report.clone()));
+    let mut stranger = Process::new(IntruderTask, (manager.address().clone(), report.clone()));
     stranger.start()?;
     let refusal = report.get()?;
     stranger.join();

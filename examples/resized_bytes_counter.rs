@@ -73,7 +73,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut workers: Vec<Process> = (0..WORKERS)
         .map(|i| {
             let share: Vec<PathBuf> = files.iter().skip(i).step_by(WORKERS).cloned().collect();
-            Process::new(add_sizes, (counter.clone(), share)).with_name(format!("adder-{i}"))
+            Process::new(AddSizesTask, (counter.clone(), share)).with_name(format!("adder-{i}"))
         })
         .collect();
     for worker in &mut workers {

@@ -56,11 +56,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
 
     let before = (0..4)
-        .map(|i| pool.submit(square, i))
+        .map(|i| pool.submit(SquareTask, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let crashing = pool.submit(segfault, ())?;
+    let crashing = pool.submit(SegfaultTask, ())?;
     let after = (4..8)
-        .map(|i| pool.submit(square, i))
+        .map(|i| pool.submit(SquareTask, i))
         .collect::<Result<Vec<_>, _>>()?;
     println!("submitted 8 healthy tasks with a segfaulting one in the middle");
 
@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let squares = pool
-        .map(square, 10..20)
+        .map(SquareTask, 10..20)
         .chunksize(3)
         .collect::<Result<Vec<_>, _>>()?;
     assert_eq!(squares, (10..20u64).map(|x| x * x).collect::<Vec<_>>());

@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     ];
     let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
     let digests = pool
-        .map(sha384_hex, texts.iter().map(|text| (*text).to_owned()))
+        .map(Sha384HexTask, texts.iter().map(|text| (*text).to_owned()))
         .collect::<Result<Vec<_>, _>>()?;
     for (text, digest) in texts.iter().zip(&digests) {
         println!("{digest}  {text:?}");

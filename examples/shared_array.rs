@@ -37,7 +37,7 @@ fn fill(squares: Array<u64>, start: usize) {
 fn main() -> Result<(), Box<dyn Error>> {
     let squares = Array::<u64>::new(LEN)?;
     let mut workers: Vec<Process> = (0..WORKERS)
-        .map(|start| Process::new(fill, (squares.clone(), start)))
+        .map(|start| Process::new(FillTask, (squares.clone(), start)))
         .collect();
     for worker in &mut workers {
         worker.start()?;

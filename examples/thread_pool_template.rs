@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // submit + result, in submission order.
     let futures = (1..=8u64)
-        .map(|n| pool.spawn(move || (n, sum_of_squares::call(n), thread_name())))
+        .map(|n| pool.spawn(move || (n, sum_of_squares(n), thread_name())))
         .collect::<Result<Vec<_>, _>>()?;
     for future in &futures {
         let (n, sum, thread) = future.result()?;
@@ -53,9 +53,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     // The portable route: a registered task through the Executor trait.
-    let one = pool.submit(sum_of_squares, 10)?.result()?;
+    let one = pool.submit(SumOfSquaresTask, 10)?.result()?;
     let mapped = pool
-        .map(sum_of_squares, 1..=8)
+        .map(SumOfSquaresTask, 1..=8)
         .collect::<Result<Vec<_>, _>>()?;
     println!("submit(sum_of_squares, 10) = {one}");
     println!("map(sum_of_squares, 1..=8) = {mapped:?}");

@@ -15,11 +15,7 @@ use flotilla::{
 /// A CPU-bound task; `#[flotilla::task]` lets any executor run it, in this process or another.
 #[flotilla::task]
 fn fib(n: u64) -> u64 {
-    if n < 2 {
-        n
-    } else {
-        fib::call(n - 1) + fib::call(n - 2)
-    }
+    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
 }
 
 /// A task that takes its worker process down with it.
@@ -36,7 +32,7 @@ fn nap(ms: u64) -> u64 {
 
 /// Written once against the `Executor` trait: runs on threads and on processes alike.
 fn fibs(executor: &impl Executor) -> Result<Vec<u64>, Error> {
-    executor.map(fib, 20..28).chunksize(2).collect()
+    executor.map(FibTask, 20..28).chunksize(2).collect()
 }
 
 fn main() -> Result<(), Error> {
@@ -71,8 +67,8 @@ fn main() -> Result<(), Error> {
     println!("3. lazy map over 0..: first squares {squares:?}");
 
     // 4. A worker that dies fails only its own task; the pool goes on.
-    let doomed = processes.submit(crash, 3)?;
-    let healthy = processes.submit(fib, 25)?;
+    let doomed = processes.submit(CrashTask, 3)?;
+    let healthy = processes.submit(FibTask, 25)?;
     println!("4. crashed task: {}", doomed.result().unwrap_err());
     println!(
         "   healthy task alongside it: fib(25) = {}",
@@ -80,7 +76,7 @@ fn main() -> Result<(), Error> {
     );
 
     // 5. A running process task can be cancelled: its worker is killed.
-    let slow = processes.submit(nap, 60_000)?;
+    let slow = processes.submit(NapTask, 60_000)?;
     while !slow.running() {
         std::thread::yield_now();
     }
@@ -90,11 +86,14 @@ fn main() -> Result<(), Error> {
         slow.cancel(),
         started.elapsed()
     );
-    let limited = processes.submit_with_timeout(nap, 60_000, Duration::from_millis(100))?;
+    let limited = processes.submit_with_timeout(NapTask, 60_000, Duration::from_millis(100))?;
     println!("   with a 100 ms limit: {}", limited.result().unwrap_err());
 
     // 6. wait() for the first of several.
-    let race = vec![processes.submit(nap, 300)?, processes.submit(nap, 10)?];
+    let race = vec![
+        processes.submit(NapTask, 300)?,
+        processes.submit(NapTask, 10)?,
+    ];
     let (done, not_done) = wait(&race, ReturnWhen::FirstCompleted);
     println!(
         "6. wait(FIRST_COMPLETED): {} done, {} not yet",
@@ -110,8 +109,8 @@ fn main() -> Result<(), Error> {
             reason: err.to_string(),
         })?;
     let sum = runtime.block_on(async {
-        let a = processes.submit(fib, 20)?;
-        let b = threads.spawn(|| fib::call(21))?;
+        let a = processes.submit(FibTask, 20)?;
+        let b = threads.spawn(|| fib(21))?;
         Ok::<_, Error>(a.await? + b.await?)
     })?;
     println!("7. awaited from tokio: fib(20) + fib(21) = {sum}");

@@ -49,7 +49,8 @@ use serde_bytes::ByteBuf;
 use crate::memory;
 use crate::systems::{Pool, ScopedPool};
 use crate::work::{
-    self, count_up, double, echo_bytes, echo_vec, fib, fib_task, noop, work, worker_pid,
+    self, CountUpTask, DoubleTask, EchoBytesTask, EchoVecTask, FibTask, NoopTask, WorkerPidTask,
+    fib, work,
 };
 
 /// A scenario, as named on the command line.
@@ -723,7 +724,7 @@ fn text(err: flotilla::Error) -> String {
 pub(crate) fn task_overhead<E: Executor>(pool: &E, n: usize) -> Result<Duration, String> {
     let start = Instant::now();
     let futures = (0..n as u64)
-        .map(|i| pool.submit(noop, i))
+        .map(|i| pool.submit(NoopTask, i))
         .collect::<Result<Vec<_>, _>>()
         .map_err(text)?;
     for future in futures {
@@ -736,7 +737,7 @@ pub(crate) fn task_overhead<E: Executor>(pool: &E, n: usize) -> Result<Duration,
 pub(crate) fn task_roundtrip<E: Executor>(pool: &E, n: usize) -> Result<Duration, String> {
     let start = Instant::now();
     for i in 0..n as u64 {
-        let future = pool.submit(noop, i).map_err(text)?;
+        let future = pool.submit(NoopTask, i).map_err(text)?;
         black_box(future.into_result().map_err(text)?);
     }
     Ok(start.elapsed())
@@ -751,7 +752,7 @@ pub(crate) fn map_double<E: Executor>(
 ) -> Result<Duration, String> {
     let start = Instant::now();
     let results = pool
-        .map(double, 0..n as u64)
+        .map(DoubleTask, 0..n as u64)
         .chunksize(chunksize)
         .collect::<Result<Vec<u64>, _>>()
         .map_err(text)?;
@@ -774,7 +775,7 @@ pub(crate) fn startup<E: Executor>(
     let start = Instant::now();
     let pool = build()?;
     black_box(
-        pool.submit(noop, 1)
+        pool.submit(NoopTask, 1)
             .map_err(text)?
             .into_result()
             .map_err(text)?,
@@ -805,12 +806,13 @@ pub(crate) fn large_arg<E: Executor>(
     };
     match payload {
         Payload::ByteBuf => {
-            let (elapsed, buf) = echo_rounds(pool, echo_bytes, ByteBuf::from(vec![7u8; bytes]), n)?;
+            let (elapsed, buf) =
+                echo_rounds(pool, EchoBytesTask, ByteBuf::from(vec![7u8; bytes]), n)?;
             check(&buf)?;
             Ok(elapsed)
         }
         Payload::Vec => {
-            let (elapsed, buf) = echo_rounds(pool, echo_vec, vec![7u8; bytes], n)?;
+            let (elapsed, buf) = echo_rounds(pool, EchoVecTask, vec![7u8; bytes], n)?;
             check(&buf)?;
             Ok(elapsed)
         }
@@ -844,7 +846,7 @@ pub(crate) fn fib_tasks<E: Executor>(
 ) -> Result<Duration, String> {
     let start = Instant::now();
     let futures = (0..tasks)
-        .map(|_| pool.submit(fib_task, fib_n))
+        .map(|_| pool.submit(FibTask, fib_n))
         .collect::<Result<Vec<_>, _>>()
         .map_err(text)?;
     for future in futures {
@@ -860,7 +862,7 @@ pub(crate) fn shared_counter(processes: usize, n: usize) -> Result<Duration, Str
     let counter = flotilla::shared::Value::new(0u64).map_err(text)?;
     let start = Instant::now();
     let mut children: Vec<flotilla::process::Process> = (0..processes)
-        .map(|_| flotilla::process::Process::new(count_up, (counter.clone(), n as u64)))
+        .map(|_| flotilla::process::Process::new(CountUpTask, (counter.clone(), n as u64)))
         .collect();
     for child in &mut children {
         child.start().map_err(text)?;
@@ -905,7 +907,7 @@ pub(crate) fn manager_dict(
 /// process's VmRSS in KiB while it waits idle for the next task.
 pub(crate) fn worker_rss_kib<E: Executor>(pool: &E) -> Result<i64, String> {
     let pid = pool
-        .submit(worker_pid, ())
+        .submit(WorkerPidTask, ())
         .map_err(text)?
         .into_result()
         .map_err(text)?;

@@ -62,8 +62,8 @@ pub(crate) fn double(x: u64) -> u64 {
     x.wrapping_mul(2)
 }
 
-/// [`fib`] as a task, for `cpu-scaling`'s process row.
-#[flotilla::task]
+/// [`fib`] as a task, for `cpu-scaling`'s process row; its handle is `FibTask`.
+#[flotilla::task(handle = FibTask)]
 pub(crate) fn fib_task(n: u32) -> u64 {
     fib(n)
 }
@@ -92,7 +92,7 @@ pub(crate) fn worker_pid() -> u32 {
 /// The wrapping sum of [`double`] over `0..items`, as `python/bench.py` reports it for
 /// `process-map-chunked`.
 pub(crate) fn double_checksum(items: u64) -> u64 {
-    (0..items).map(double::call).fold(0, u64::wrapping_add)
+    (0..items).map(double).fold(0, u64::wrapping_add)
 }
 
 #[cfg(test)]
@@ -115,12 +115,12 @@ mod tests {
 
     #[test]
     fn tasks_called_directly() {
-        assert_eq!(noop::call(7), 7);
-        assert_eq!(double::call(21), 42);
-        assert_eq!(fib_task::call(10), 55);
-        assert_eq!(echo_bytes::call(ByteBuf::from(vec![1, 2])).len(), 2);
-        assert_eq!(echo_vec::call(vec![3]), [3]);
-        assert_eq!(worker_pid::call(), std::process::id());
+        assert_eq!(noop(7), 7);
+        assert_eq!(double(21), 42);
+        assert_eq!(fib_task(10), 55);
+        assert_eq!(echo_bytes(ByteBuf::from(vec![1, 2])).len(), 2);
+        assert_eq!(echo_vec(vec![3]), [3]);
+        assert_eq!(worker_pid(), std::process::id());
         assert_eq!(double_checksum(4), 12);
     }
 }

@@ -86,14 +86,12 @@ use crate::map::Map;
 /// A function that can run on any executor: on a thread, in a worker process or on another
 /// machine.
 ///
-/// Implement it with the `#[flotilla::task]` attribute rather than by hand: the attribute turns
-/// a plain function into a unit struct of the same name implementing `Task`, with a stable
-/// [`NAME`](Task::NAME) under which worker processes find it. Arguments travel as one value
-/// (a tuple for several parameters), so they and the result must be serde types.
-///
-/// The unit struct takes the function's name in both the type and the value namespace, so a
-/// local binding of the same name (`let producer = Process::new(producer, ..)`) does not
-/// compile: name tasks after what they do (`produce`) and values after what they are.
+/// Implement it with the `#[flotilla::task]` attribute rather than by hand: the attribute
+/// leaves the function as it was and declares beside it a unit struct, its *task handle*,
+/// named after the function in UpperCamelCase with `Task` appended (`fib` → `FibTask`), which
+/// implements `Task` with a stable [`NAME`](Task::NAME) under which worker processes find it.
+/// Executors take the handle; the function stays callable as itself. Arguments travel as one
+/// value (a tuple for several parameters), so they and the result must be serde types.
 ///
 /// # Examples
 ///
@@ -106,10 +104,15 @@ use crate::map::Map;
 /// }
 ///
 /// let pool = ThreadPoolExecutor::new();
-/// assert_eq!(pool.submit(add, (2, 3))?.result()?, 5);
-/// assert_eq!(add::call(2, 3), 5); // the function itself is still there
+/// assert_eq!(pool.submit(AddTask, (2, 3))?.result()?, 5); // the handle, on a pool
+/// assert_eq!(add(2, 3), 5); // the function, called as itself
 /// # Ok::<(), flotilla::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a flotilla task",
+    note = "executors take a task's handle: for `#[flotilla::task] fn resize_image`, pass \
+            `ResizeImageTask`; the function itself is for calling directly"
+)]
 pub trait Task: Send + Sync + 'static {
     /// The name workers use to find this task; unique within a program.
     const NAME: &'static str;
@@ -151,7 +154,7 @@ pub trait Task: Send + Sync + 'static {
 /// }
 ///
 /// fn sum_of_squares(executor: &impl Executor, n: u64) -> Result<u64, flotilla::Error> {
-///     executor.map(square, 0..n).chunksize(16).sum()
+///     executor.map(SquareTask, 0..n).chunksize(16).sum()
 /// }
 ///
 /// let pool = ThreadPoolExecutor::new();

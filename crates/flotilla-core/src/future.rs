@@ -585,7 +585,7 @@ impl<T> Future<T> {
     /// let pool = ThreadPoolExecutor::new();
     /// let (tx, rx) = mpsc::channel();
     /// // Pool.apply_async(shout, ("hi",), callback=..., error_callback=...)
-    /// pool.submit(shout, "hi".into())?.on_result(move |outcome| match outcome {
+    /// pool.submit(ShoutTask, "hi".into())?.on_result(move |outcome| match outcome {
     ///     Ok(loud) => tx.send(loud).unwrap(),
     ///     Err(err) => eprintln!("failed: {err}"),
     /// });

@@ -16,6 +16,7 @@
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
+mod dyn_executor;
 mod error;
 mod executor;
 mod future;
@@ -28,6 +29,7 @@ pub mod panic;
 #[doc(hidden)]
 pub mod primitives;
 
+pub use crate::dyn_executor::{DynExecutor, DynInputs};
 pub use crate::error::{Error, Panic, Stage, WorkerExit};
 pub use crate::executor::{Executor, Shutdown, Task};
 pub use crate::future::{Future, Promise};

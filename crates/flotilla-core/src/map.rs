@@ -130,6 +130,8 @@ pub struct Map<'a, I: Iterator, R> {
     next_id: u64,
     /// Why the executor refused a chunk; yielded once the chunks before it are.
     refused: Option<Error>,
+    /// A setting that cannot work (`chunksize(0)`, `buffer(0)`): yielded next, alone.
+    invalid: Option<Error>,
     inputs_done: bool,
     ended: bool,
 }
@@ -155,30 +157,71 @@ impl<'a, I: Iterator, R: Send + 'static> Map<'a, I, R> {
             completions: None,
             next_id: 0,
             refused: None,
+            invalid: None,
             inputs_done: false,
             ended: false,
         }
     }
 
-    /// Sends `size` inputs to a worker at a time (at least 1).
+    /// Sends `size` inputs to a worker at a time (default 1).
+    ///
+    /// # Errors
+    ///
+    /// `size` 0 is refused, as Python's `map(chunksize=0)` is: the iterator then submits
+    /// nothing (and cancels what it had submitted), yields one [`Error::InvalidConfig`] and
+    /// ends.
+    ///
+    /// ```
+    /// let pool = flotilla::ThreadPoolExecutor::new();
+    /// let results: Vec<_> = pool.map_fn(|x: u32| x, 0..4).chunksize(0).collect();
+    /// assert!(matches!(results[..], [Err(flotilla::Error::InvalidConfig { .. })]));
+    /// ```
+    #[must_use = "`Map` is lazy: this returns the configured iterator, which does nothing unless consumed"]
     pub fn chunksize(mut self, size: usize) -> Self {
-        self.chunksize = size.max(1);
+        match size {
+            0 => self.refuse("chunksize must be at least 1"),
+            size => self.chunksize = size,
+        }
         self
     }
 
-    /// Keeps at most `chunks` chunks submitted and unconsumed (at least 1).
+    /// Keeps at most `chunks` chunks submitted and unconsumed (default twice the workers).
+    ///
+    /// # Errors
+    ///
+    /// `chunks` 0 is refused, as Python's `map(buffersize=0)` is, in the same way as
+    /// [`chunksize(0)`](Map::chunksize).
+    ///
+    /// ```
+    /// let pool = flotilla::ThreadPoolExecutor::new();
+    /// let results: Vec<_> = pool.map_fn(|x: u32| x, 0..4).buffer(0).collect();
+    /// assert!(matches!(results[..], [Err(flotilla::Error::InvalidConfig { .. })]));
+    /// ```
+    #[must_use = "`Map` is lazy: this returns the configured iterator, which does nothing unless consumed"]
     pub fn buffer(mut self, chunks: usize) -> Self {
-        self.buffer = chunks.max(1);
+        match chunks {
+            0 => self.refuse("buffer must be at least 1 chunk"),
+            chunks => self.buffer = chunks,
+        }
         self
+    }
+
+    /// Records a setting that cannot work; `next` yields it instead of results.
+    fn refuse(&mut self, reason: &str) {
+        self.invalid = Some(Error::InvalidConfig {
+            reason: reason.into(),
+        });
     }
 
     /// Gives up `timeout` after the call to `map`, yielding one [`Error::Timeout`].
+    #[must_use = "`Map` is lazy: this returns the configured iterator, which does nothing unless consumed"]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// Yields results as chunks complete instead of in input order.
+    #[must_use = "`Map` is lazy: this returns the configured iterator, which does nothing unless consumed"]
     pub fn unordered(mut self) -> Self {
         if self.completions.is_none() {
             self.completions = Some(crossbeam_channel::unbounded());
@@ -259,6 +302,13 @@ impl<I: Iterator, R: Send + 'static> Iterator for Map<'_, I, R> {
     type Item = Result<R, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(invalid) = self.invalid.take() {
+            // Dropping the futures in flight cancels their chunks (see `Map`'s docs).
+            self.in_flight.clear();
+            self.ready = None;
+            self.ended = true;
+            return Some(Err(invalid));
+        }
         loop {
             if let Some(item) = self.ready.as_mut().and_then(Ready::next) {
                 return Some(item);

@@ -78,7 +78,7 @@
 //!
 //! let manager = Manager::new()?;
 //! let results = manager.dict()?;
-//! let mut workers: Vec<Process> = (1..=4).map(|n| Process::new(square, (results.clone(), n))).collect();
+//! let mut workers: Vec<Process> = (1..=4).map(|n| Process::new(SquareTask, (results.clone(), n))).collect();
 //! for w in &mut workers {
 //!     w.start()?;
 //! }

@@ -8,7 +8,7 @@ use super::client::{Client, unexpected};
 use super::handle::{Handle, Proxy, sealed::Sealed};
 use super::protocol::{Address, Kind, Reply, Request};
 use super::proxies::{Barrier, Dict, Event, List, Lock, Namespace, Queue, Semaphore};
-use super::server::{Config, Started, serve_manager};
+use super::server::{Config, ServeManagerTask, Started};
 use flotilla_core::Error;
 use flotilla_core::primitives::Arc;
 use flotilla_process::process::{Connection, Process, pipe, sys};
@@ -210,7 +210,7 @@ impl ManagerBuilder {
         };
         // A daemon: it dies with this process, however this process dies, and leaves nothing
         // behind (its socket is abstract).
-        let mut process = Process::new(serve_manager, (config, theirs))
+        let mut process = Process::new(ServeManagerTask, (config, theirs))
             .with_name("ManagerServer")
             .with_daemon(true);
         process.start()?;

@@ -130,7 +130,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
 /// let args = backend::encode(&vec![2u32, 3, 4])?;
-/// let out = pool.submit_encoded(halve::NAME, Shape::Chunk, args, None)?.result()?;
+/// let out = pool.submit_encoded(HalveTask::NAME, Shape::Chunk, args, None)?.result()?;
 /// match backend::decode_chunk::<u32>(&out)? {
 ///     backend::Chunk::Mixed(items) => {
 ///         assert_eq!(items[0].as_ref().ok(), Some(&1));
@@ -170,8 +170,8 @@ pub fn decode_chunk<T: DeserializeOwned>(bytes: &[u8]) -> Result<Chunk<T>, Error
 ///     x + 1
 /// }
 ///
-/// let sig = flotilla::backend::signature::<inc>();
-/// assert_eq!(flotilla::backend::registered_signature(inc::NAME), Some(sig));
+/// let sig = flotilla::backend::signature::<IncTask>();
+/// assert_eq!(flotilla::backend::registered_signature(IncTask::NAME), Some(sig));
 /// ```
 pub fn signature<T: Task>() -> u64 {
     crate::registry::signature::<T>()

@@ -30,7 +30,7 @@
 //! }
 //!
 //! let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-//! assert_eq!(pool.submit(square, 7)?.result()?, 49);
+//! assert_eq!(pool.submit(SquareTask, 7)?.result()?, 49);
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 

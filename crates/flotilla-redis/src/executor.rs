@@ -71,8 +71,8 @@ use crate::status::Status;
 /// }
 ///
 /// let cluster = RedisExecutor::connect("redis://127.0.0.1:6379")?;
-/// assert_eq!(cluster.submit(square, 7)?.result()?, 49);
-/// let squares: Vec<u64> = cluster.map(square, 0..100).chunksize(10).collect::<Result<_, _>>()?;
+/// assert_eq!(cluster.submit(SquareTask, 7)?.result()?, 49);
+/// let squares: Vec<u64> = cluster.map(SquareTask, 0..100).chunksize(10).collect::<Result<_, _>>()?;
 /// assert_eq!(squares[9], 81);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -144,8 +144,17 @@ impl RedisBuilder {
     }
 
     /// What [`Executor::max_workers`] reports, which sizes `map`'s buffer (default 8).
+    /// 0 is refused by [`build`](RedisBuilder::build), before any connection is made:
+    ///
+    /// ```
+    /// let err = flotilla_redis::RedisExecutor::builder("redis://127.0.0.1:1")
+    ///     .max_workers(0)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, flotilla::Error::InvalidConfig { .. }), "{err}");
+    /// ```
     pub fn max_workers(mut self, workers: usize) -> RedisBuilder {
-        self.max_workers = workers.max(1);
+        self.max_workers = workers;
         self
     }
 
@@ -173,10 +182,16 @@ impl RedisBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a malformed URL or a TTL under a millisecond,
+    /// [`Error::InvalidConfig`] for a malformed URL, a TTL under a millisecond or
+    /// `max_workers(0)`,
     /// [`Error::Io`] or [`Error::Disconnected`] (with the server's words) when the server cannot
     /// be reached, refuses the password, or is not Redis.
     pub fn build(self) -> Result<RedisExecutor, Error> {
+        if self.max_workers == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "max_workers must be greater than 0".into(),
+            });
+        }
         if self.ttl < Duration::from_millis(1) {
             return Err(Error::InvalidConfig {
                 reason: "ttl must be at least a millisecond".into(),
@@ -295,7 +310,7 @@ impl RedisExecutor {
     /// ```no_run
     /// # #[flotilla::task] fn slow() {}
     /// let cluster = flotilla_redis::RedisExecutor::connect("redis://127.0.0.1")?;
-    /// let fut = cluster.submit_with_timeout(slow, (), std::time::Duration::from_secs(5))?;
+    /// let fut = cluster.submit_with_timeout(SlowTask, (), std::time::Duration::from_secs(5))?;
     /// # drop(fut);
     /// # Ok::<(), flotilla::Error>(())
     /// ```

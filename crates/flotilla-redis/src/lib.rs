@@ -68,7 +68,7 @@
 //!
 //! // With workers running somewhere: `my-program worker` on each machine.
 //! let cluster = RedisExecutor::connect("redis://127.0.0.1")?;
-//! let primes = cluster.map(is_prime, 0..1000u64).chunksize(50).filter(|p| matches!(p, Ok(true))).count();
+//! let primes = cluster.map(IsPrimeTask, 0..1000u64).chunksize(50).filter(|p| matches!(p, Ok(true))).count();
 //! assert_eq!(primes, 168);
 //! # Ok::<(), flotilla::Error>(())
 //! ```

@@ -109,7 +109,8 @@ impl WorkerBuilder {
     }
 
     /// How many tasks the worker holds beyond its slots, so a slot that frees up starts the
-    /// next task without a round trip (default: four times the slots, like Celery).
+    /// next task without a round trip (default: four times the slots, like Celery). 0 means
+    /// none beyond the slots (Celery reads 0 as no limit; a bound is what this setting is for).
     pub fn prefetch(mut self, tasks: usize) -> WorkerBuilder {
         self.prefetch = Some(tasks);
         self

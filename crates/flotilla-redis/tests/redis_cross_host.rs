@@ -99,7 +99,11 @@ fn ten_thousand_tasks(name: &str, hosts: &Hosts, fault: Option<Fault>) {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let futures: Vec<_> = (0..TASKS)
-        .map(|x| cluster.submit(work, (dir.path().to_owned(), x)).unwrap())
+        .map(|x| {
+            cluster
+                .submit(WorkTask, (dir.path().to_owned(), x))
+                .unwrap()
+        })
         .collect();
     let mut seen = vec![false; TASKS as usize];
     let mut done_at = Vec::with_capacity(TASKS as usize);

@@ -40,17 +40,20 @@ fn submit_map_and_failures() {
     let _workers = [spawn_worker(&url, 2, LEASE), spawn_worker(&url, 2, LEASE)];
     let cluster = RedisExecutor::connect(&url).unwrap();
 
-    assert_eq!(cluster.submit(square, 12).unwrap().result().unwrap(), 144);
+    assert_eq!(
+        cluster.submit(SquareTask, 12).unwrap().result().unwrap(),
+        144
+    );
 
     let squares: Vec<u64> = cluster
-        .map(square, 0..200u64)
+        .map(SquareTask, 0..200u64)
         .chunksize(7)
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(squares, (0..200u64).map(|x| x * x).collect::<Vec<_>>());
 
     // A panic in one item of a chunk fails that item only.
-    let mixed: Vec<_> = cluster.map(odd_fails, 0..6u64).chunksize(3).collect();
+    let mixed: Vec<_> = cluster.map(OddFailsTask, 0..6u64).chunksize(3).collect();
     assert_eq!(mixed.iter().filter(|r| r.is_ok()).count(), 3);
     let err = mixed[1].as_ref().unwrap_err();
     assert!(
@@ -59,7 +62,7 @@ fn submit_map_and_failures() {
     );
 
     let err = cluster
-        .submit(fail, "boom".into())
+        .submit(FailTask, "boom".into())
         .unwrap()
         .result()
         .unwrap_err();
@@ -68,7 +71,7 @@ fn submit_map_and_failures() {
 
     // as_completed and .await work on these futures.
     let futures: Vec<_> = (0..20u64)
-        .map(|x| cluster.submit(square, x).unwrap())
+        .map(|x| cluster.submit(SquareTask, x).unwrap())
         .collect();
     let mut sum = 0;
     for fut in as_completed_timeout(&futures, Duration::from_secs(120)) {
@@ -78,7 +81,7 @@ fn submit_map_and_failures() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let fut = cluster.submit(square, 9).unwrap();
+    let fut = cluster.submit(SquareTask, 9).unwrap();
     assert_eq!(rt.block_on(fut).unwrap(), 81);
 
     let status = cluster.status().unwrap();
@@ -90,7 +93,7 @@ fn submit_map_and_failures() {
     assert_eq!(cluster.unmatched_results(), 0);
 
     cluster.shutdown(Shutdown::new());
-    assert!(cluster.submit(square, 1).unwrap_err().is_shutdown());
+    assert!(cluster.submit(SquareTask, 1).unwrap_err().is_shutdown());
 }
 
 #[test]
@@ -100,7 +103,7 @@ fn cancel_is_exact() {
     let cluster = RedisExecutor::connect(&url).unwrap();
 
     // No worker yet: the task is queued, and cancelling it is an atomic change on the server.
-    let queued = cluster.submit(square, 3).unwrap();
+    let queued = cluster.submit(SquareTask, 3).unwrap();
     assert!(queued.cancel());
     assert!(queued.result().unwrap_err().is_cancelled());
     let status = Status::fetch(&url, "flotilla").unwrap();
@@ -108,20 +111,20 @@ fn cancel_is_exact() {
 
     let _worker = spawn_worker(&url, 1, LEASE);
     // A running task is stopped on its worker (its process is killed).
-    let long = cluster.submit(nap, 600_000).unwrap();
+    let long = cluster.submit(NapTask, 600_000).unwrap();
     // The worker's claim tells the client: the future says it is running, as Python's does.
     eventually("the future to say it runs", || long.running());
     assert_eq!(cluster.status().unwrap().running, 1);
     assert!(long.cancel());
     assert!(long.result().unwrap_err().is_cancelled());
     // The worker is free again at once, not after ten minutes.
-    assert_eq!(cluster.submit(square, 5).unwrap().result().unwrap(), 25);
+    assert_eq!(cluster.submit(SquareTask, 5).unwrap().result().unwrap(), 25);
     eventually("the cancel to be counted", || {
         cluster.status().unwrap().cancelled == 2
     });
 
     // A finished task cannot be cancelled.
-    let done = cluster.submit(square, 6).unwrap();
+    let done = cluster.submit(SquareTask, 6).unwrap();
     assert_eq!(done.result().unwrap(), 36);
     assert!(!done.cancel());
     assert_eq!(cluster.unmatched_results(), 0);
@@ -134,12 +137,12 @@ fn task_timeout_kills_only_that_task() {
     let _worker = spawn_worker(&url, 1, LEASE);
     let cluster = RedisExecutor::connect(&url).unwrap();
     let err = cluster
-        .submit_with_timeout(nap, 600_000, Duration::from_millis(300))
+        .submit_with_timeout(NapTask, 600_000, Duration::from_millis(300))
         .unwrap()
         .result()
         .unwrap_err();
     assert!(err.is_task_timeout(), "{err}");
-    assert_eq!(cluster.submit(nap, 1).unwrap().result().unwrap(), 1);
+    assert_eq!(cluster.submit(NapTask, 1).unwrap().result().unwrap(), 1);
 }
 
 #[test]
@@ -147,7 +150,7 @@ fn shutdown_cancels_queued_tasks() {
     let server = RedisServer::start();
     let cluster = RedisExecutor::connect(&server.url()).unwrap();
     let futures: Vec<_> = (0..10)
-        .map(|x| cluster.submit(square, x).unwrap())
+        .map(|x| cluster.submit(SquareTask, x).unwrap())
         .collect();
     cluster.shutdown(Shutdown::new().cancel_futures(true));
     assert!(futures.iter().all(|f| f.cancelled()), "{futures:?}");
@@ -165,8 +168,8 @@ fn in_process_worker_runs_and_stops() {
         .unwrap();
     assert!(!worker.id().is_empty());
     let cluster = RedisExecutor::connect(&url).unwrap();
-    assert_eq!(cluster.submit(square, 4).unwrap().result().unwrap(), 16);
-    let held = cluster.submit(nap, 200).unwrap();
+    assert_eq!(cluster.submit(SquareTask, 4).unwrap().result().unwrap(), 16);
+    let held = cluster.submit(NapTask, 200).unwrap();
     eventually("the task to start", || {
         cluster.status().unwrap().running == 1
     });
@@ -203,7 +206,7 @@ fn a_task_that_outlives_its_ttl_in_the_queue_fails_as_expired() {
         .build()
         .unwrap();
     // No worker yet: the task waits in the queue until its state expires on the server.
-    let stale = cluster.submit(square, 4).unwrap();
+    let stale = cluster.submit(SquareTask, 4).unwrap();
     let mut conn = server.conn();
     let mut task_keys = move || -> usize {
         let keys: Vec<String> = redis::cmd("KEYS")
@@ -225,7 +228,7 @@ fn a_task_that_outlives_its_ttl_in_the_queue_fails_as_expired() {
     let err = stale.result().unwrap_err();
     assert!(err.is_expired(), "{err}");
     assert!(err.to_string().contains("time to live"), "{err}");
-    assert_eq!(cluster.submit(square, 5).unwrap().result().unwrap(), 25);
+    assert_eq!(cluster.submit(SquareTask, 5).unwrap().result().unwrap(), 25);
     let status = cluster.status().unwrap();
     assert_eq!((status.expired, status.queued), (1, 0), "{status}");
     assert!(status.to_string().contains("expired 1"), "{status}");

@@ -232,13 +232,13 @@ fn every_stage_times_every_failure() {
         .unwrap();
     for fault in FAULTS.into_iter().skip(1) {
         let before: Vec<_> = (0..3)
-            .map(|_| cluster.submit(trap, Arg(Fault::None)).unwrap())
+            .map(|_| cluster.submit(TrapTask, Arg(Fault::None)).unwrap())
             .collect();
         let faulty = cluster
-            .submit_with_timeout(trap, Arg(fault), limit)
+            .submit_with_timeout(TrapTask, Arg(fault), limit)
             .unwrap();
         let after: Vec<_> = (0..3)
-            .map(|_| cluster.submit(trap, Arg(Fault::None)).unwrap())
+            .map(|_| cluster.submit(TrapTask, Arg(Fault::None)).unwrap())
             .collect();
         let err = faulty
             .result_timeout(Duration::from_secs(60))

@@ -10,7 +10,8 @@ use flotilla::process::Process;
 use flotilla::{Error, Executor, as_completed_timeout};
 use flotilla_redis::{RedisExecutor, Status};
 use support::{
-    RedisServer, eventually, hang_first_time, kill_the_worker_running_it, parent_pid, spawn_worker,
+    HangFirstTimeTask, RedisServer, eventually, kill_the_worker_running_it, parent_pid,
+    spawn_worker,
 };
 
 /// Short leases, so that lost tasks come back quickly (long enough that a busy CI machine
@@ -46,7 +47,7 @@ fn killed_worker_task_completes_elsewhere_once() {
     let cluster = RedisExecutor::connect(&url).unwrap();
 
     let fut = cluster
-        .submit(hang_first_time, dir.path().to_owned())
+        .submit(HangFirstTimeTask, dir.path().to_owned())
         .unwrap();
     let first = kill_the_worker_running_it(dir.path(), &workers);
 
@@ -64,7 +65,7 @@ fn task_that_kills_every_worker_ends_as_worker_lost() {
     let server = RedisServer::start();
     let url = server.url();
     let cluster = RedisExecutor::builder(&url).max_retries(2).build().unwrap();
-    let fut = cluster.submit(kill_my_worker, ()).unwrap();
+    let fut = cluster.submit(KillMyWorkerTask, ()).unwrap();
     let mut worker = spawn_worker(&url, 1, LEASE);
     let mut started = 1;
     // Supervise: replace each worker the task kills, as a process manager would.
@@ -98,7 +99,7 @@ fn redis_restart_with_tasks_queued() {
     let _worker = spawn_worker(&url, 1, LEASE);
     let cluster = RedisExecutor::connect(&url).unwrap();
     let mut futures: Vec<_> = (0..100u64)
-        .map(|x| cluster.submit(nap_square, x).unwrap())
+        .map(|x| cluster.submit(NapSquareTask, x).unwrap())
         .collect();
     futures[0].result_timeout(Duration::from_secs(120)).unwrap();
     assert!(
@@ -107,7 +108,7 @@ fn redis_restart_with_tasks_queued() {
     );
     server.restart();
     // The client submits again through the restarted server too.
-    futures.extend((100..120u64).map(|x| cluster.submit(nap_square, x).unwrap()));
+    futures.extend((100..120u64).map(|x| cluster.submit(NapSquareTask, x).unwrap()));
     for (x, fut) in futures.iter().enumerate() {
         let x = x as u64;
         assert_eq!(fut.result_timeout(Duration::from_secs(120)).unwrap(), x * x);
@@ -126,7 +127,7 @@ fn ten_thousand_tasks_with_a_worker_restarted_halfway() {
         vec![spawn_worker(&url, 2, LEASE), spawn_worker(&url, 2, LEASE)];
     let cluster = RedisExecutor::connect(&url).unwrap();
     let futures: Vec<_> = (0..TASKS)
-        .map(|x| cluster.submit(square, x).unwrap())
+        .map(|x| cluster.submit(SquareTask, x).unwrap())
         .collect();
     let mut seen = vec![false; TASKS as usize];
     for (done, fut) in as_completed_timeout(&futures, Duration::from_secs(600)).enumerate() {
@@ -182,7 +183,7 @@ fn malformed_entries_are_refused_and_nothing_crashes() {
     let url = server.url();
     let worker = spawn_worker(&url, 1, LEASE);
     let cluster = RedisExecutor::connect(&url).unwrap();
-    assert_eq!(cluster.submit(square, 2).unwrap().result().unwrap(), 4);
+    assert_eq!(cluster.submit(SquareTask, 2).unwrap().result().unwrap(), 4);
 
     let mut conn = server.conn();
     let version = format!("1.{}", flotilla::backend::PAYLOAD_VERSION);
@@ -221,7 +222,7 @@ fn malformed_entries_are_refused_and_nothing_crashes() {
     eventually("the entries to be refused", || {
         cluster.status().unwrap().malformed == 4
     });
-    assert_eq!(cluster.submit(square, 3).unwrap().result().unwrap(), 9);
+    assert_eq!(cluster.submit(SquareTask, 3).unwrap().result().unwrap(), 9);
     assert!(worker.is_alive());
     assert_eq!(cluster.unmatched_results(), 1);
     let len: i64 = redis::cmd("XLEN")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use flotilla::{Executor, Shutdown};
 use flotilla_redis::{RedisExecutor, Status};
-use support::{RedisServer, hang_first_time, kill_the_worker_running_it, spawn_worker};
+use support::{HangFirstTimeTask, RedisServer, kill_the_worker_running_it, spawn_worker};
 
 const LEASE: Duration = Duration::from_secs(3);
 
@@ -26,7 +26,7 @@ fn dropping_the_executor_waits_for_its_tasks() {
     let _workers = [spawn_worker(&url, 2, LEASE), spawn_worker(&url, 2, LEASE)];
     let cluster = RedisExecutor::connect(&url).unwrap();
     let futures: Vec<_> = (0..1000u64)
-        .map(|_| cluster.submit(nap, 1).unwrap())
+        .map(|_| cluster.submit(NapTask, 1).unwrap())
         .collect();
     drop(cluster);
     let unfinished = futures.iter().filter(|f| !f.done()).count();
@@ -56,7 +56,7 @@ fn drop_after_a_shutdown_that_does_not_wait_leaves_the_futures_completing() {
     let url = server.url();
     let cluster = RedisExecutor::connect(&url).unwrap();
     let futures: Vec<_> = (0..200u64)
-        .map(|_| cluster.submit(nap, 1).unwrap())
+        .map(|_| cluster.submit(NapTask, 1).unwrap())
         .collect();
     cluster.shutdown(Shutdown::new().wait(false));
     // No worker yet: waiting here could not end; the drop must return all the same.
@@ -83,11 +83,11 @@ fn a_task_may_run_longer_than_its_ttl() {
         .ttl(Duration::from_millis(500))
         .build()
         .unwrap();
-    let long = cluster.submit(nap, 2500).unwrap();
+    let long = cluster.submit(NapTask, 2500).unwrap();
     assert_eq!(long.result_timeout(Duration::from_secs(60)).unwrap(), 2500);
 
     let taken_over = cluster
-        .submit(hang_first_time, dir.path().to_owned())
+        .submit(HangFirstTimeTask, dir.path().to_owned())
         .unwrap();
     // Killed for longer than the TTL before another worker takes the task over.
     let first = kill_the_worker_running_it(dir.path(), &workers);

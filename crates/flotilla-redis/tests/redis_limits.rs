@@ -35,9 +35,9 @@ fn result_over_the_limit_fails_its_task_and_the_worker_goes_on() {
     let url = server.url();
     let _worker = spawn_worker(&url, 2, LEASE);
     let cluster = RedisExecutor::connect(&url).unwrap();
-    let big = cluster.submit(bytes_of, 2 << 20).unwrap();
+    let big = cluster.submit(BytesOfTask, 2 << 20).unwrap();
     let small: Vec<_> = (0..20u64)
-        .map(|x| cluster.submit(square, x).unwrap())
+        .map(|x| cluster.submit(SquareTask, x).unwrap())
         .collect();
     let err = big.result_timeout(Duration::from_secs(30)).unwrap_err();
     let cause = RedisError::of(&err).unwrap_or_else(|| panic!("{err}"));
@@ -57,7 +57,7 @@ fn result_over_the_limit_fails_its_task_and_the_worker_goes_on() {
         assert_eq!(fut.result_timeout(Duration::from_secs(30)).unwrap(), x * x);
     }
     // A result just under the limit still travels.
-    let fits = cluster.submit(bytes_of, 1_000_000).unwrap();
+    let fits = cluster.submit(BytesOfTask, 1_000_000).unwrap();
     assert_eq!(
         fits.result_timeout(Duration::from_secs(30)).unwrap().len(),
         1_000_000
@@ -80,7 +80,7 @@ fn argument_over_the_limit_fails_only_its_own_task() {
     let futures: Vec<_> = (0..1300usize)
         .map(|i| {
             let len = if i == 650 { 2 << 20 } else { i };
-            cluster.submit(length, vec![1u8; len]).unwrap()
+            cluster.submit(LengthTask, vec![1u8; len]).unwrap()
         })
         .collect();
     for (i, fut) in futures.iter().enumerate() {

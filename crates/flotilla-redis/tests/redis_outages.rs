@@ -55,7 +55,7 @@ fn server_killed_without_persistence_fails_only_the_lost_tasks() {
     let _worker = spawn_worker(&url, 2, LEASE);
     let cluster = RedisExecutor::connect(&url).unwrap();
     let futures: Vec<_> = (0..300u64)
-        .map(|_| cluster.submit(nap, 20).unwrap())
+        .map(|_| cluster.submit(NapTask, 20).unwrap())
         .collect();
     futures[0].result_timeout(Duration::from_secs(60)).unwrap();
     server.crash_and_restart();
@@ -79,7 +79,7 @@ fn server_killed_without_persistence_fails_only_the_lost_tasks() {
     // The client and the worker go on with the new, empty server.
     assert_eq!(
         cluster
-            .submit(square, 5)
+            .submit(SquareTask, 5)
             .unwrap()
             .result_timeout(Duration::from_secs(60))
             .unwrap(),
@@ -97,7 +97,7 @@ fn expired_task_fails_even_with_no_worker() {
         .ttl(Duration::from_millis(300))
         .build()
         .unwrap();
-    let fut = cluster.submit(square, 4).unwrap();
+    let fut = cluster.submit(SquareTask, 4).unwrap();
     let err = fut.result_timeout(Duration::from_secs(30)).unwrap_err();
     assert!(err.is_expired(), "{err}");
 }
@@ -118,7 +118,7 @@ fn partition_after_the_server_queued_a_batch_costs_nothing() {
     let futures: Vec<_> = (0..300u64)
         .map(|x| {
             let tag = if x == 0 { "MARK-partition" } else { "plain" };
-            cluster.submit(tagged, (tag.into(), x)).unwrap()
+            cluster.submit(TaggedTask, (tag.into(), x)).unwrap()
         })
         .collect();
     eventually("the cut", || proxy.cut_done());
@@ -143,7 +143,7 @@ fn cancels_during_a_stall_do_not_block() {
     let proxy = Proxy::start(&server.socket(), server.dir());
     let _worker = spawn_worker(&server.url(), 1, LEASE);
     let cluster = RedisExecutor::connect(&proxy.url()).unwrap();
-    let long = cluster.submit(nap, 600_000).unwrap();
+    let long = cluster.submit(NapTask, 600_000).unwrap();
     eventually("the task to start", || long.running());
     proxy.stall(true);
 
@@ -151,7 +151,7 @@ fn cancels_during_a_stall_do_not_block() {
     assert!(long.cancel(), "a running task is cancelled");
     let one = started.elapsed();
     let mut chunks = cluster
-        .map(nap, vec![600_000u64; 32])
+        .map(NapTask, vec![600_000u64; 32])
         .timeout(Duration::from_millis(200));
     assert!(chunks.next().unwrap().unwrap_err().is_timeout());
     drop(chunks);
@@ -168,7 +168,7 @@ fn cancels_during_a_stall_do_not_block() {
     // The worker was told: its slot is free for the next task, not after ten minutes.
     assert_eq!(
         cluster
-            .submit(square, 3)
+            .submit(SquareTask, 3)
             .unwrap()
             .result_timeout(Duration::from_secs(60))
             .unwrap(),
@@ -193,7 +193,7 @@ fn lost_claim_reply_costs_no_attempt() {
         .build()
         .unwrap();
     let outcome = cluster
-        .submit(square, 7)
+        .submit(SquareTask, 7)
         .unwrap()
         .result_timeout(Duration::from_secs(60));
     assert!(proxy.cut_done(), "the claim's reply was swallowed");
@@ -218,7 +218,7 @@ fn a_server_silent_longer_than_the_ttl_fails_with_lost_contact() {
         .ttl(Duration::from_millis(1500))
         .build()
         .unwrap();
-    let fut = cluster.submit(square, 2).unwrap();
+    let fut = cluster.submit(SquareTask, 2).unwrap();
     eventually("the task to reach the server", || {
         cluster.status().unwrap().submitted == 1
     });

@@ -17,8 +17,8 @@ use flotilla_redis::{RedisError, RedisExecutor};
 use serde::{Deserialize, Serialize};
 use support::foreign::{self, ForeignTask};
 use support::{
-    RedisServer, eventually, hang_first_time, kill_the_worker_running_it, parent_pid, spawn_worker,
-    spawn_worker_unbuffered,
+    HangFirstTimeTask, RedisServer, eventually, kill_the_worker_running_it, parent_pid,
+    spawn_worker, spawn_worker_unbuffered,
 };
 
 /// The Redis worker that ran it.
@@ -133,7 +133,7 @@ fn a_task_passed_on_runs_on_a_worker_that_has_it() {
     let cluster = RedisExecutor::connect(&url).unwrap();
     live_workers(&cluster, 3);
     let futures: Vec<_> = (0..40)
-        .map(|_| cluster.submit(where_am_i, ()).unwrap())
+        .map(|_| cluster.submit(WhereAmITask, ()).unwrap())
         .collect();
     let started = Instant::now();
     for fut in &futures {
@@ -165,10 +165,10 @@ fn a_task_taken_over_and_passed_on_runs_again_where_it_can() {
     live_workers(&cluster, 2);
     let other_name = worker_named(&cluster, other.pid());
     // The second worker that has the task is busy: only the other build can take it over.
-    let holding = cluster.submit(hold, gate.path().to_owned()).unwrap();
+    let holding = cluster.submit(HoldTask, gate.path().to_owned()).unwrap();
     held(gate.path());
     let fut = cluster
-        .submit(hang_first_time, hangs.path().to_owned())
+        .submit(HangFirstTimeTask, hangs.path().to_owned())
         .unwrap();
     let first = [spawn_worker(&url, 1, lease)];
     let died = kill_the_worker_running_it(hangs.path(), &first);
@@ -215,11 +215,11 @@ fn a_worker_that_passed_on_and_died_stands_in_for_no_live_one() {
     let has_it = spawn_worker_unbuffered(&url, 1, lease);
     let cluster = RedisExecutor::connect(&url).unwrap();
     live_workers(&cluster, 1);
-    let holding = cluster.submit(hold, gate.path().to_owned()).unwrap();
+    let holding = cluster.submit(HoldTask, gate.path().to_owned()).unwrap();
     held(gate.path());
     let mut first = OtherBuild::spawn(&url, 1, lease);
     live_workers(&cluster, 2);
-    let fut = cluster.submit(where_am_i, ()).unwrap();
+    let fut = cluster.submit(WhereAmITask, ()).unwrap();
     let mut conn = server.conn();
     let mut id = None;
     eventually("the other build to pass the task on", || {
@@ -273,7 +273,7 @@ fn a_task_no_worker_has_is_passed_on_then_reported() {
     };
     let started = Instant::now();
     let id = foreign::queue(&mut conn, "foreign", 1, &task);
-    assert!(cluster.submit(where_am_i, ()).unwrap().result().is_ok());
+    assert!(cluster.submit(WhereAmITask, ()).unwrap().result().is_ok());
     let (kind, payload) = foreign::result(&mut conn, "foreign", &id);
     println!(
         "a task no worker has: reported after {:?}",
@@ -300,7 +300,7 @@ fn a_task_no_worker_has_is_passed_on_then_reported() {
         .query(&mut conn)
         .unwrap();
     assert_eq!(attempts, 0, "no worker claimed it");
-    assert!(cluster.submit(where_am_i, ()).unwrap().result().is_ok());
+    assert!(cluster.submit(WhereAmITask, ()).unwrap().result().is_ok());
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -350,8 +350,8 @@ fn a_task_of_another_schema_is_passed_on_then_refused_naming_both() {
     // What a client built with `swapped` taking a `Pair` sends.
     let args = flotilla::backend::encode(&(Pair { a: 1, b: 2 }, dir.path().to_owned())).unwrap();
     let task = ForeignTask {
-        name: swapped::NAME.into(),
-        signature: flotilla::backend::signature::<paired>(),
+        name: SwappedTask::NAME.into(),
+        signature: flotilla::backend::signature::<PairedTask>(),
         chunk: false,
         timeout_ms: None,
         max_attempts: 1,
@@ -361,7 +361,7 @@ fn a_task_of_another_schema_is_passed_on_then_refused_naming_both() {
     let id = foreign::queue(&mut conn, "foreign", 1, &task);
     let (kind, payload) = foreign::result(&mut conn, "foreign", &id);
     assert_eq!(kind, "err");
-    let mine = flotilla::backend::registered_signature(swapped::NAME).unwrap();
+    let mine = flotilla::backend::registered_signature(SwappedTask::NAME).unwrap();
     match foreign::redis_failure(&payload) {
         RedisError::WorkerMismatch {
             task: name,
@@ -369,7 +369,7 @@ fn a_task_of_another_schema_is_passed_on_then_refused_naming_both() {
             client_fingerprint,
             worker_fingerprint,
         } => {
-            assert_eq!(name, swapped::NAME);
+            assert_eq!(name, SwappedTask::NAME);
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
             assert!(
                 worker.starts_with(host.trim()),

@@ -58,7 +58,7 @@ const SIGNALS: usize = 1;
 ///
 /// let ready = Condition::new()?;
 /// let items = RawValue::new(0u64)?;
-/// let mut producer = Process::new(produce, (ready.clone(), items.clone()));
+/// let mut producer = Process::new(ProduceTask, (ready.clone(), items.clone()));
 /// producer.start()?;
 /// let mut guard = ready.lock().unwrap();
 /// assert!(guard.wait_for(|| items.load() == 3).unwrap());

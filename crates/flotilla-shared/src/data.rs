@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::layout::{Layout, layout};
 use super::lock::{Acquired, Header, Holder, LockError, Locked, RawGuard, Wait, report};
+use super::plain::{Plain, bytes_of, bytes_of_mut, zeroed};
 use super::segment::{self, Adopted, Kind, Segment};
 use flotilla_core::Error;
 use flotilla_process::wire::refusal;
@@ -43,7 +43,7 @@ struct LockedCells<T> {
     _values: PhantomData<T>,
 }
 
-impl<T: Pod> LockedCells<T> {
+impl<T: Plain> LockedCells<T> {
     fn create(what: &str, init: &[T]) -> Result<LockedCells<T>, Error> {
         let layout =
             layout_of::<T>(true, init.len()).map_err(|reason| Error::InvalidConfig { reason })?;
@@ -112,7 +112,7 @@ impl<T: Pod> LockedCells<T> {
     #[allow(clippy::mut_from_ref)]
     unsafe fn elements(&self) -> &mut [T] {
         // SAFETY: `ptr` is valid and aligned for `count` elements while `self` lives, any
-        // bytes are a valid `T` (Pod), and the caller guarantees exclusive access.
+        // bytes are a valid `T` (Plain), and the caller guarantees exclusive access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr().as_ptr(), self.count) }
     }
 
@@ -165,7 +165,7 @@ pub struct Value<T> {
     cells: LockedCells<T>,
 }
 
-impl<T: Pod> Value<T> {
+impl<T: Plain> Value<T> {
     /// A new shared value holding `value`.
     ///
     /// # Errors
@@ -318,14 +318,14 @@ impl<T> fmt::Debug for Value<T> {
 
 /// Encodes the value for a child process; only valid inside
 /// [`Process::start`](flotilla_process::process::Process::start).
-impl<T: Pod> Serialize for Value<T> {
+impl<T: Plain> Serialize for Value<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.cells.encode(serializer, Kind::Value)
     }
 }
 
 /// Takes over a value passed to this child process; fails anywhere else.
-impl<'de, T: Pod> Deserialize<'de> for Value<T> {
+impl<'de, T: Plain> Deserialize<'de> for Value<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let adopted = segment::decode(deserializer, Kind::Value, shape::<T>())?;
         if adopted.count != 1 {
@@ -428,7 +428,7 @@ pub struct Array<T> {
     cells: LockedCells<T>,
 }
 
-impl<T: Pod> Array<T> {
+impl<T: Plain> Array<T> {
     /// A shared array of `len` zeroes.
     ///
     /// # Errors
@@ -444,7 +444,7 @@ impl<T: Pod> Array<T> {
     pub fn new(len: usize) -> Result<Array<T>, Error> {
         // Checked before allocating the zeroes, so a huge `len` is an error, not an abort.
         layout_of::<T>(true, len).map_err(|reason| Error::InvalidConfig { reason })?;
-        Array::from_slice(&vec![T::zeroed(); len])
+        Array::from_slice(&vec![zeroed::<T>(); len])
     }
 
     /// A shared array holding a copy of `values`.
@@ -636,14 +636,14 @@ impl<T> fmt::Debug for Array<T> {
 
 /// Encodes the array for a child process; only valid inside
 /// [`Process::start`](flotilla_process::process::Process::start).
-impl<T: Pod> Serialize for Array<T> {
+impl<T: Plain> Serialize for Array<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.cells.encode(serializer, Kind::Array)
     }
 }
 
 /// Takes over an array passed to this child process; fails anywhere else.
-impl<'de, T: Pod> Deserialize<'de> for Array<T> {
+impl<'de, T: Plain> Deserialize<'de> for Array<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let adopted = segment::decode(deserializer, Kind::Array, shape::<T>())?;
         Ok(Array {
@@ -715,9 +715,9 @@ impl<T: fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
 /// `src` must be valid for reads of a `T` and aligned for it for the duration of the call,
 /// and every concurrent access to those bytes, in any process, must be made by
 /// [`atomic_read`] or [`atomic_write`] for the same `T` (so accesses never mix sizes).
-unsafe fn atomic_read<T: Pod>(src: *const T) -> T {
-    let mut out = T::zeroed();
-    let bytes = bytemuck::bytes_of_mut(&mut out);
+unsafe fn atomic_read<T: Plain>(src: *const T) -> T {
+    let mut out = zeroed::<T>();
+    let bytes = bytes_of_mut(&mut out);
     let src = src.cast::<u8>().cast_mut();
     // SAFETY: (every arm) the caller guarantees `src` is valid and aligned for a `T`; the
     // guard of each arm checks the atomic's size and alignment fit exactly, and all
@@ -754,8 +754,8 @@ unsafe fn atomic_read<T: Pod>(src: *const T) -> T {
 /// # Safety
 ///
 /// As [`atomic_read`], with `dst` valid for writes.
-unsafe fn atomic_write<T: Pod>(dst: *mut T, value: T) {
-    let bytes = bytemuck::bytes_of(&value);
+unsafe fn atomic_write<T: Plain>(dst: *mut T, value: T) {
+    let bytes = bytes_of(&value);
     let dst = dst.cast::<u8>();
     // SAFETY: (every arm) as in `atomic_read`.
     unsafe {
@@ -790,7 +790,7 @@ struct RawCells<T> {
     _values: PhantomData<T>,
 }
 
-impl<T: Pod> RawCells<T> {
+impl<T: Plain> RawCells<T> {
     fn create(what: &str, init: &[T]) -> Result<RawCells<T>, Error> {
         let layout =
             layout_of::<T>(false, init.len()).map_err(|reason| Error::InvalidConfig { reason })?;
@@ -880,7 +880,7 @@ pub struct RawValue<T> {
     cells: RawCells<T>,
 }
 
-impl<T: Pod> RawValue<T> {
+impl<T: Plain> RawValue<T> {
     /// A new unlocked shared value holding `value`.
     ///
     /// # Errors
@@ -939,14 +939,14 @@ impl<T> fmt::Debug for RawValue<T> {
 
 /// Encodes the value for a child process; only valid inside
 /// [`Process::start`](flotilla_process::process::Process::start).
-impl<T: Pod> Serialize for RawValue<T> {
+impl<T: Plain> Serialize for RawValue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.cells.encode(serializer, Kind::RawValue)
     }
 }
 
 /// Takes over a value passed to this child process; fails anywhere else.
-impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
+impl<'de, T: Plain> Deserialize<'de> for RawValue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let adopted = segment::decode(deserializer, Kind::RawValue, shape::<T>())?;
         if adopted.count != 1 {
@@ -976,7 +976,7 @@ pub struct RawArray<T> {
     cells: RawCells<T>,
 }
 
-impl<T: Pod> RawArray<T> {
+impl<T: Plain> RawArray<T> {
     /// A shared array of `len` zeroes, without a lock.
     ///
     /// # Errors
@@ -990,7 +990,7 @@ impl<T: Pod> RawArray<T> {
     /// ```
     pub fn new(len: usize) -> Result<RawArray<T>, Error> {
         layout_of::<T>(false, len).map_err(|reason| Error::InvalidConfig { reason })?;
-        RawArray::from_slice(&vec![T::zeroed(); len])
+        RawArray::from_slice(&vec![zeroed::<T>(); len])
     }
 
     /// A shared array holding a copy of `values`, without a lock.
@@ -1090,14 +1090,14 @@ impl<T> fmt::Debug for RawArray<T> {
 
 /// Encodes the array for a child process; only valid inside
 /// [`Process::start`](flotilla_process::process::Process::start).
-impl<T: Pod> Serialize for RawArray<T> {
+impl<T: Plain> Serialize for RawArray<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.cells.encode(serializer, Kind::RawArray)
     }
 }
 
 /// Takes over an array passed to this child process; fails anywhere else.
-impl<'de, T: Pod> Deserialize<'de> for RawArray<T> {
+impl<'de, T: Plain> Deserialize<'de> for RawArray<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let adopted = segment::decode(deserializer, Kind::RawArray, shape::<T>())?;
         Ok(RawArray {
@@ -1113,8 +1113,8 @@ mod tests {
     /// The atomic copies round-trip every size class, on ordinary memory (Miri-checkable).
     #[test]
     fn atomic_copies_round_trip() {
-        fn round_trip<T: Pod + PartialEq + fmt::Debug>(value: T) {
-            let mut slot = T::zeroed();
+        fn round_trip<T: Plain + PartialEq + fmt::Debug>(value: T) {
+            let mut slot = zeroed::<T>();
             // SAFETY: `slot` is a live, aligned local that nothing else touches.
             unsafe { atomic_write(&mut slot, value) };
             // SAFETY: as above.

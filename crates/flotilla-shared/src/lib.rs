@@ -11,7 +11,7 @@
 //!
 //! | Python `multiprocessing` | `flotilla::shared` |
 //! |---|---|
-//! | `Value('Q', 0)` | [`Value::new(0u64)?`](Value::new) — any [`bytemuck::Pod`] type |
+//! | `Value('Q', 0)` | [`Value::new(0u64)?`](Value::new) — any [`Plain`](trait@Plain) type (`#[derive(Plain)]` for your own) |
 //! | `v.value` / `v.value = x` (each takes the lock) | [`v.load()?`](Value::load) / [`v.store(x)?`](Value::store) |
 //! | `with v.get_lock(): v.value += 1` | [`*v.get_lock().unwrap() += 1`](Value::get_lock) |
 //! | `Array('d', 10)`, `Array('i', [1, 2])` | [`Array::<f64>::new(10)?`](Array::new), [`Array::from_slice(&[1i32, 2])?`](Array::from_slice) |
@@ -86,7 +86,7 @@
 //!
 //! let counter = Value::new(0u64)?;
 //! let mut workers: Vec<Process> =
-//!     (0..3).map(|_| Process::new(count, (counter.clone(), 1000))).collect();
+//!     (0..3).map(|_| Process::new(CountTask, (counter.clone(), 1000))).collect();
 //! for w in &mut workers {
 //!     w.start()?;
 //! }
@@ -104,6 +104,7 @@ mod data;
 mod futex;
 mod layout;
 mod lock;
+mod plain;
 mod rlock;
 mod segment;
 mod sync;
@@ -112,5 +113,23 @@ pub use self::barrier::Barrier;
 pub use self::condition::{Condition, ConditionGuard};
 pub use self::data::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 pub use self::lock::{Lock, LockError, LockGuard, MAX_HELD};
+pub use self::plain::Plain;
 pub use self::rlock::{RLock, RLockGuard};
 pub use self::sync::{BoundedSemaphore, Event, Semaphore, SyncError};
+/// Derives [`Plain`](trait@Plain) for a `#[repr(C)]` struct of `Plain` fields without padding,
+/// checked at compile time; see the trait for what it refuses.
+///
+/// ```
+/// #[repr(C)]
+/// #[derive(Clone, Copy, flotilla::shared::Plain)]
+/// struct Sample {
+///     at: u64,
+///     value: f32,
+///     channel: u32,
+/// }
+///
+/// let shared = flotilla::shared::Array::from_slice(&[Sample { at: 1, value: 0.5, channel: 2 }])?;
+/// assert_eq!(shared.get(0)?.channel, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub use flotilla_macros::Plain;

@@ -435,6 +435,7 @@ impl Semaphore {
     /// assert!(!sem.try_acquire());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
+    #[must_use = "whether a permit was taken: a permit taken here stays taken until `release`"]
     pub fn try_acquire(&self) -> bool {
         sem_try_acquire(&self.inner)
     }
@@ -449,6 +450,7 @@ impl Semaphore {
     /// assert!(!sem.acquire_timeout(Duration::from_millis(10)));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
+    #[must_use = "whether a permit was taken: a permit taken here stays taken until `release`"]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         sem_acquire(&self.inner, Some(timeout))
     }
@@ -559,6 +561,7 @@ impl BoundedSemaphore {
     /// assert!(!sem.try_acquire());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
+    #[must_use = "whether a permit was taken: a permit taken here stays taken until `release`"]
     pub fn try_acquire(&self) -> bool {
         sem_try_acquire(&self.inner)
     }
@@ -571,6 +574,7 @@ impl BoundedSemaphore {
     /// assert!(!sem.acquire_timeout(Duration::from_millis(5)));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
+    #[must_use = "whether a permit was taken: a permit taken here stays taken until `release`"]
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
         sem_acquire(&self.inner, Some(timeout))
     }

@@ -21,7 +21,7 @@ use crate::primitives::{Condvar, Mutex, MutexGuard, deadline_in, lock, wait_unti
 /// ```
 /// use flotilla::sync::{Barrier, BrokenBarrier};
 ///
-/// let barrier = Barrier::new(2);
+/// let barrier = Barrier::new(2).unwrap();
 /// barrier.abort();
 /// assert_eq!(barrier.wait(), Err(BrokenBarrier));
 /// ```
@@ -76,7 +76,7 @@ type Action = Box<dyn Fn() + Send + Sync>;
 /// use std::thread;
 ///
 /// let rounds = Arc::new(AtomicUsize::new(0));
-/// let barrier = Arc::new(Barrier::new(3).with_action({
+/// let barrier = Arc::new(Barrier::new(3).unwrap().with_action({
 ///     let rounds = Arc::clone(&rounds);
 ///     move || {
 ///         rounds.fetch_add(1, Ordering::SeqCst);
@@ -104,21 +104,29 @@ pub struct Barrier {
 impl Barrier {
     /// Creates a barrier for `parties` threads, without action or default timeout.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `parties` is 0 (Python raises `ValueError`).
+    /// [`Error::InvalidConfig`](flotilla_core::Error::InvalidConfig) if `parties` is 0
+    /// (Python raises `ValueError`), as `flotilla::shared::Barrier::new` and a manager's
+    /// `barrier` do.
     ///
     /// # Examples
     ///
     /// ```
     /// use flotilla::sync::Barrier;
     ///
-    /// let barrier = Barrier::new(4);
+    /// let barrier = Barrier::new(4)?;
     /// assert_eq!(barrier.parties(), 4);
+    /// assert!(Barrier::new(0).unwrap_err().to_string().contains("at least one party"));
+    /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn new(parties: usize) -> Barrier {
-        assert!(parties > 0, "a barrier needs at least one party");
-        Barrier {
+    pub fn new(parties: usize) -> Result<Barrier, flotilla_core::Error> {
+        if parties == 0 {
+            return Err(flotilla_core::Error::InvalidConfig {
+                reason: "a barrier needs at least one party".into(),
+            });
+        }
+        Ok(Barrier {
             parties,
             action: None,
             timeout: None,
@@ -127,7 +135,7 @@ impl Barrier {
                 count: 0,
             }),
             changed: Condvar::new(),
-        }
+        })
     }
 
     /// Sets the action that the last thread to arrive runs before the round's threads are
@@ -141,9 +149,10 @@ impl Barrier {
     /// ```
     /// use flotilla::sync::Barrier;
     ///
-    /// let barrier = Barrier::new(1).with_action(|| println!("everyone is here"));
+    /// let barrier = Barrier::new(1).unwrap().with_action(|| println!("everyone is here"));
     /// assert_eq!(barrier.wait(), Ok(0));
     /// ```
+    #[must_use = "`with_*` returns the barrier with the setting; the one it was called on is moved into it"]
     pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Barrier {
         self.action = Some(Box::new(action));
         self
@@ -158,10 +167,11 @@ impl Barrier {
     /// use flotilla::sync::{Barrier, BrokenBarrier};
     /// use std::time::Duration;
     ///
-    /// let barrier = Barrier::new(2).with_timeout(Duration::from_millis(10));
+    /// let barrier = Barrier::new(2).unwrap().with_timeout(Duration::from_millis(10));
     /// assert_eq!(barrier.wait(), Err(BrokenBarrier)); // the other party never came
     /// assert!(barrier.is_broken());
     /// ```
+    #[must_use = "`with_*` returns the barrier with the setting; the one it was called on is moved into it"]
     pub fn with_timeout(mut self, timeout: Duration) -> Barrier {
         self.timeout = Some(timeout);
         self
@@ -233,7 +243,7 @@ impl Barrier {
     /// use std::thread;
     /// use std::time::Duration;
     ///
-    /// let barrier = Arc::new(Barrier::new(2));
+    /// let barrier = Arc::new(Barrier::new(2).unwrap());
     /// let other = {
     ///     let barrier = Arc::clone(&barrier);
     ///     thread::spawn(move || barrier.wait())
@@ -343,7 +353,7 @@ impl Barrier {
     /// ```
     /// use flotilla::sync::Barrier;
     ///
-    /// let barrier = Barrier::new(1);
+    /// let barrier = Barrier::new(1).unwrap();
     /// barrier.abort();
     /// assert!(barrier.is_broken());
     /// barrier.reset();
@@ -373,7 +383,7 @@ impl Barrier {
     /// use std::sync::Arc;
     /// use std::thread;
     ///
-    /// let barrier = Arc::new(Barrier::new(2));
+    /// let barrier = Arc::new(Barrier::new(2).unwrap());
     /// let waiter = {
     ///     let barrier = Arc::clone(&barrier);
     ///     thread::spawn(move || barrier.wait())
@@ -394,7 +404,7 @@ impl Barrier {
     /// ```
     /// use flotilla::sync::Barrier;
     ///
-    /// assert_eq!(Barrier::new(3).parties(), 3);
+    /// assert_eq!(Barrier::new(3).unwrap().parties(), 3);
     /// ```
     pub fn parties(&self) -> usize {
         self.parties
@@ -410,7 +420,7 @@ impl Barrier {
     /// use std::sync::Arc;
     /// use std::thread;
     ///
-    /// let barrier = Arc::new(Barrier::new(2));
+    /// let barrier = Arc::new(Barrier::new(2).unwrap());
     /// let waiter = {
     ///     let barrier = Arc::clone(&barrier);
     ///     thread::spawn(move || barrier.wait())
@@ -437,7 +447,7 @@ impl Barrier {
     /// ```
     /// use flotilla::sync::Barrier;
     ///
-    /// let barrier = Barrier::new(2);
+    /// let barrier = Barrier::new(2).unwrap();
     /// assert!(!barrier.is_broken());
     /// barrier.abort();
     /// assert!(barrier.is_broken());

@@ -14,7 +14,7 @@
 //! | `sem.acquire(blocking=False)` / `acquire(timeout=t)` | [`try_acquire`](Semaphore::try_acquire) / [`acquire_timeout`](Semaphore::acquire_timeout) | `None` instead of `False` |
 //! | `threading.Event()` | [`Event::new()`](Event::new) | `set`, `clear`, `is_set`, `wait(timeout)` |
 //! | `threading.Timer(delay, fn).start()` | [`Timer::start(delay, f)`](Timer::start) | `cancel`, `join`; dropping it does not cancel it |
-//! | `queue.Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(maxsize)`](Queue::bounded) | `maxsize=0` (unbounded) is `new()` |
+//! | `queue.Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(maxsize).unwrap()`](Queue::bounded) | `maxsize=0` (unbounded) is `new()` |
 //! | `queue.LifoQueue`, `queue.PriorityQueue` | [`LifoQueue`], [`PriorityQueue`] | the priority queue hands out its smallest item first, like `heapq` |
 //! | `q.put(x)`, `put(x, timeout=t)`, `put_nowait(x)` | [`put`](Queue::put), [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put) | [`Full`] hands the item back |
 //! | `q.get()`, `get(timeout=t)`, `get_nowait()` | [`get`](Queue::get), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get) | [`Empty`] instead of `queue.Empty` |
@@ -26,7 +26,7 @@
 //! | `threading.Lock()` as a signal, `lock.locked()` | [`Lock`], [`locked`](Lock::locked) | released by any thread; a second `release` is [`OverRelease`] |
 //! | `threading.RLock()` | `parking_lot::ReentrantMutex` (crate `parking_lot`) | rarely needed: a Rust function taking `&mut` data cannot re-lock by accident |
 //! | `threading.Condition()`, `wait(t)`, `wait_for(pred, t)`, `notify(n)` | [`Condition::new(data)`](Condition::new), [`ConditionGuard`] | the condition owns its data; or std's [`Condvar`](std::sync::Condvar) with a [`Mutex`](std::sync::Mutex), see below |
-//! | `threading.Barrier(n, action, timeout)`, `reset()`, `abort()` | [`Barrier::new(n)`](Barrier::new)`.with_action(f).with_timeout(t)` | [`BrokenBarrier`] is `BrokenBarrierError`; [`std::sync::Barrier`] when none of these is needed |
+//! | `threading.Barrier(n, action, timeout)`, `reset()`, `abort()` | [`Barrier::new(n).unwrap()`](Barrier::new)`.with_action(f).with_timeout(t)` | [`BrokenBarrier`] is `BrokenBarrierError`; [`std::sync::Barrier`] when none of these is needed |
 //! | `threading.Thread(target=f, name=n)` | [`std::thread::Builder`]`::new().name(n).spawn(f)` | `join()` returns the closure's value (or its panic) |
 //! | `Thread(daemon=True)` | nothing to set | threads are never "daemon" in Rust and never keep the process alive: it exits when `main` returns, whatever they are doing |
 //! | `threading.local()` | [`thread_local!`] | |
@@ -53,7 +53,7 @@
 //! use std::sync::Arc;
 //! use std::thread;
 //!
-//! let jobs = Arc::new(Queue::bounded(8)); // producers wait while 8 jobs are pending
+//! let jobs = Arc::new(Queue::bounded(8).unwrap()); // producers wait while 8 jobs are pending
 //! let downloads = Arc::new(Semaphore::new(2)); // at most 2 "downloads" at once
 //!
 //! let workers: Vec<_> = (0..4)

@@ -28,7 +28,7 @@ use crate::primitives::{Condvar, Mutex, MutexGuard, lock, wait_until};
 /// ```
 /// use flotilla::sync::{Full, Queue};
 ///
-/// let queue = Queue::bounded(1);
+/// let queue = Queue::bounded(1).unwrap();
 /// queue.try_put("first").unwrap();
 /// let Full(item) = queue.try_put("second").unwrap_err();
 /// assert_eq!(item, "second");
@@ -45,7 +45,7 @@ impl<T> Full<T> {
     /// ```
     /// use flotilla::sync::Queue;
     ///
-    /// let queue = Queue::bounded(1);
+    /// let queue = Queue::bounded(1).unwrap();
     /// queue.put(vec![1]);
     /// let err = queue.try_put(vec![2, 3]).unwrap_err();
     /// assert_eq!(err.into_inner(), [2, 3]);
@@ -107,7 +107,7 @@ pub struct TaskDoneError;
 /// use flotilla::sync::{PutError, Queue};
 /// use std::time::Duration;
 ///
-/// let queue = Queue::bounded(1);
+/// let queue = Queue::bounded(1).unwrap();
 /// queue.send("a")?;
 /// let err = queue.send_timeout("b", Duration::ZERO).unwrap_err();
 /// assert!(err.is_full());
@@ -529,29 +529,34 @@ macro_rules! queue_type {
             /// Creates a queue that holds at most `maxsize` items; [`put`](Self::put) blocks
             /// while it is full.
             ///
-            /// # Panics
+            /// # Errors
             ///
-            /// If `maxsize` is 0: such a queue could never accept an item. (Python treats
-            /// `maxsize=0` as unbounded; use [`new`](Self::new) for that.)
+            /// [`Error::InvalidConfig`](flotilla_core::Error::InvalidConfig) if `maxsize` is
+            /// 0: such a queue could never accept an item. (Python reads `maxsize=0` as
+            /// unbounded; flotilla refuses it rather than guess: use [`new`](Self::new) for an
+            /// unbounded queue.)
             ///
             /// # Examples
             ///
             /// ```
             #[doc = concat!("use flotilla::sync::", stringify!($name), ";")]
             ///
-            #[doc = concat!("let queue = ", stringify!($name), "::bounded(2);")]
+            #[doc = concat!("let queue = ", stringify!($name), "::bounded(2).unwrap();")]
             /// queue.put('a');
             /// queue.put('b');
             /// assert!(queue.is_full());
             /// assert!(queue.try_put('c').is_err());
             /// assert_eq!(queue.maxsize(), Some(2));
             /// ```
-            pub fn bounded(maxsize: usize) -> Self {
-                assert!(
-                    maxsize > 0,
-                    "a bounded queue needs room for at least one item; use new() for an unbounded one"
-                );
-                $name { core: Core::new(Some(maxsize)) }
+            pub fn bounded(maxsize: usize) -> Result<Self, flotilla_core::Error> {
+                if maxsize == 0 {
+                    return Err(flotilla_core::Error::InvalidConfig {
+                        reason: "a bounded queue needs room for at least one item; use new() \
+                                 for an unbounded one"
+                            .into(),
+                    });
+                }
+                Ok($name { core: Core::new(Some(maxsize)) })
             }
 
             /// Puts `item` into the queue, waiting as long as it takes for a free slot.
@@ -568,7 +573,7 @@ macro_rules! queue_type {
             /// use std::sync::Arc;
             /// use std::thread;
             ///
-            #[doc = concat!("let queue = Arc::new(", stringify!($name), "::bounded(1));")]
+            #[doc = concat!("let queue = Arc::new(", stringify!($name), "::bounded(1).unwrap());")]
             /// let consumer = {
             ///     let queue = Arc::clone(&queue);
             ///     thread::spawn(move || (queue.get(), queue.get()))
@@ -606,7 +611,7 @@ macro_rules! queue_type {
             #[doc = concat!("use flotilla::sync::", stringify!($name), ";")]
             /// use std::time::Duration;
             ///
-            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1);")]
+            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1).unwrap();")]
             /// queue.put_timeout(1, Duration::from_millis(10))?;
             /// let err = queue.put_timeout(2, Duration::from_millis(10)).unwrap_err();
             /// assert_eq!(err.into_inner(), 2);
@@ -630,7 +635,7 @@ macro_rules! queue_type {
             /// ```
             #[doc = concat!("use flotilla::sync::{Full, ", stringify!($name), "};")]
             ///
-            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1);")]
+            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1).unwrap();")]
             /// assert_eq!(queue.try_put("x"), Ok(()));
             /// assert_eq!(queue.try_put("y"), Err(Full("y")));
             /// ```
@@ -745,7 +750,7 @@ macro_rules! queue_type {
             /// use std::sync::Arc;
             /// use std::thread;
             ///
-            #[doc = concat!("let queue = Arc::new(", stringify!($name), "::bounded(1));")]
+            #[doc = concat!("let queue = Arc::new(", stringify!($name), "::bounded(1).unwrap());")]
             /// queue.send(1)?;
             /// let producer = {
             ///     let queue = Arc::clone(&queue);
@@ -1038,7 +1043,7 @@ macro_rules! queue_type {
             /// ```
             #[doc = concat!("use flotilla::sync::", stringify!($name), ";")]
             ///
-            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1);")]
+            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1).unwrap();")]
             /// assert!(!queue.is_full());
             /// queue.put(1);
             /// assert!(queue.is_full());
@@ -1055,7 +1060,7 @@ macro_rules! queue_type {
             /// ```
             #[doc = concat!("use flotilla::sync::", stringify!($name), ";")]
             ///
-            #[doc = concat!("assert_eq!(", stringify!($name), "::<u8>::bounded(8).maxsize(), Some(8));")]
+            #[doc = concat!("assert_eq!(", stringify!($name), "::<u8>::bounded(8).unwrap().maxsize(), Some(8));")]
             #[doc = concat!("assert_eq!(", stringify!($name), "::<u8>::new().maxsize(), None);")]
             /// ```
             pub fn maxsize(&self) -> Option<usize> {
@@ -1105,7 +1110,7 @@ queue_type! {
     /// use std::sync::Arc;
     /// use std::thread;
     ///
-    /// let queue = Arc::new(Queue::bounded(4));
+    /// let queue = Arc::new(Queue::bounded(4).unwrap());
     /// let workers: Vec<_> = (0..2)
     ///     .map(|_| {
     ///         let queue = Arc::clone(&queue);

@@ -7,8 +7,8 @@
 //! |---|---|
 //! | `ThreadPoolExecutor(max_workers=4)` | [`ThreadPoolExecutor::builder()`](ThreadPoolExecutor::builder)`.max_workers(4).build()?` |
 //! | `ProcessPoolExecutor(max_workers=2, max_tasks_per_child=50)` | `ProcessPoolExecutor::builder().max_workers(2).max_tasks_per_child(50).build()?` (Linux) |
-//! | a picklable module-level function | a `#[flotilla::task] fn` (serde arguments and result) |
-//! | `pool.submit(fn, x)` | [`pool.spawn(move \|\| f(x))`](ThreadPoolExecutor::spawn), or [`pool.submit(task, x)`](Executor::submit) for a `#[flotilla::task]` |
+//! | a picklable module-level function | a [`#[flotilla::task]`](task) `fn f` (serde arguments and result); `f` stays a function, its handle `FTask` goes to executors |
+//! | `pool.submit(fn, x)` | [`pool.spawn(move \|\| f(x))`](ThreadPoolExecutor::spawn), or [`pool.submit(FTask, x)`](Executor::submit) for a `#[flotilla::task] fn f` |
 //! | `pool.map(fn, xs, timeout=, chunksize=, buffersize=)` | [`pool.map_fn(f, xs)`](ThreadPoolExecutor::map_fn)`.timeout(..).chunksize(..).buffer(..)` — lazy |
 //! | `pool.shutdown(wait=True, cancel_futures=False)` / `with` | [`Executor::shutdown`] with [`Shutdown`] / `Drop` |
 //! | `fut.result()`, `fut.result(timeout)`, `fut.exception(timeout)` | [`Future::result`], [`Future::result_timeout`], [`Future::exception`], [`Future::exception_timeout`] |
@@ -18,6 +18,7 @@
 //! | `as_completed(fs)`, `as_completed(fs, timeout)` | [`as_completed`], [`as_completed_timeout`] (an `Iterator`), [`as_completed_stream`] (a `Stream`) |
 //! | `await loop.run_in_executor(pool, fn)` | `pool.spawn(f)?.await` — a [`Future`] is a `std::future::Future` |
 //! | `asyncio.wait(fs, return_when=...)` | [`wait_async`] |
+//! | a program choosing its executor at run time | [`Box<dyn DynExecutor<T>>`](DynExecutor) |
 //! | exception raised in a task | a panic, caught: [`Error::Panicked`] with message and location |
 //! | `threading.Semaphore`, `BoundedSemaphore`, `Event`, `Timer` | [`sync::Semaphore`], [`sync::BoundedSemaphore`], [`sync::Event`], [`sync::Timer`] |
 //! | `queue.Queue`, `LifoQueue`, `PriorityQueue` | [`sync::Queue`], [`sync::LifoQueue`], [`sync::PriorityQueue`] |
@@ -68,6 +69,22 @@
 //! | an [`AsCompleted`] / [`AsCompletedStream`] / [`WaitAsync`] | drops the futures it holds: yours if you gave them by value, clones if by reference |
 //! | a lock guard ([`sync::SemaphoreGuard`], `shared::LockGuard`, ...) | releases at once, so each is `#[must_use]` |
 //!
+//! # Counts and zero
+//!
+//! A count or size that must be positive is checked once, where the object is built, and zero
+//! is an error ([`Error::InvalidConfig`]), never a panic in one type and a silent clamp in
+//! another. Where Python gives zero a meaning and it makes sense, flotilla keeps it.
+//!
+//! | zero passed to | gives |
+//! |---|---|
+//! | [`ThreadPoolBuilder::max_workers`], [`max_queued`](ThreadPoolBuilder::max_queued), [`stack_size`](ThreadPoolBuilder::stack_size); `ProcessPoolBuilder::max_workers`, `max_tasks_per_child`; `RedisBuilder::max_workers`, `WorkerBuilder::slots` | `InvalidConfig` from `build()` / `start()` |
+//! | [`Map::chunksize`], [`Map::buffer`] (Python: `ValueError`) | the map yields one `InvalidConfig` and ends, submitting nothing |
+//! | [`sync::Barrier::new`], `shared::Barrier::new`, a manager's `barrier` (Python: `ValueError`) | `InvalidConfig` |
+//! | [`sync::Queue::bounded`] (and `LifoQueue`, `PriorityQueue`), `process::Queue::bounded`, `JoinableQueue::bounded`, a manager's `queue(Some(0))` | `InvalidConfig`: Python reads `maxsize=0` as unbounded, and a Rust reader of `bounded(0)` might expect a rendezvous channel, so flotilla refuses to guess; unbounded is `new()` (`queue(None)`) |
+//! | [`sync::Semaphore::new`], `BoundedSemaphore::new`, `shared::Semaphore::new`, a manager's `semaphore` | a semaphore with no permit free, as Python's `Semaphore(0)`: `acquire` waits for a `release` |
+//! | `shared::Array::new`, `RawArray::new` | an empty array, as Python's `Array('i', 0)` |
+//! | `WorkerBuilder::prefetch` (Redis) | no task held beyond the slots (Celery reads 0 as no limit) |
+//!
 //! # Example
 //!
 //! ```
@@ -105,10 +122,30 @@
 //! or authentication code. `#[flotilla::task]` works with every feature set; its tasks run on
 //! a thread pool always and, with `process`, in worker processes too.
 pub use flotilla_core::{
-    AsCompleted, AsCompletedStream, Error, Executor, Future, Map, Panic, Promise, ReturnWhen,
-    Scope, Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit,
-    as_completed, as_completed_stream, as_completed_timeout, wait, wait_async, wait_timeout,
+    AsCompleted, AsCompletedStream, DynExecutor, DynInputs, Error, Executor, Future, Map, Panic,
+    Promise, ReturnWhen, Scope, Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor,
+    WaitAsync, WorkerExit, as_completed, as_completed_stream, as_completed_timeout, wait,
+    wait_async, wait_timeout,
 };
+/// # Examples
+///
+/// ```
+/// use flotilla::{Executor, Task, ThreadPoolExecutor};
+///
+/// #[flotilla::task]
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 { n } else { fib(n - 1) + fib(n - 2) } // plain recursive calls
+/// }
+///
+/// assert_eq!(fib(10), 55); // the function, called as itself
+/// let pool = ThreadPoolExecutor::new(); // or a ProcessPoolExecutor, a RedisExecutor
+/// assert_eq!(pool.submit(FibTask, 10)?.result()?, 55); // its handle, on an executor
+/// let fibs: Vec<u64> = pool.map(FibTask, 0..6).collect::<Result<_, _>>()?;
+/// assert_eq!(fibs, [0, 1, 1, 2, 3, 5]);
+/// assert!(FibTask::NAME.ends_with("::fib")); // the name workers know it by
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[doc(inline)]
 pub use flotilla_macros::task;
 
 // compile_fail examples of misuse the compiler refuses.

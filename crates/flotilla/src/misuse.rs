@@ -12,7 +12,7 @@
 //! #[flotilla::task]
 //! fn double(x: u32) -> u32 { x * 2 }
 //! let pool = ThreadPoolExecutor::new();
-//! pool.map(double, 0..4);
+//! pool.map(DoubleTask, 0..4);
 //! ```
 //!
 //! ```
@@ -21,7 +21,7 @@
 //! #[flotilla::task]
 //! fn double(x: u32) -> u32 { x * 2 }
 //! let pool = ThreadPoolExecutor::new();
-//! pool.map(double, 0..4);
+//! pool.map(DoubleTask, 0..4);
 //! ```
 //!
 //! ```compile_fail
@@ -112,4 +112,54 @@
 //! let futures = vec![pool.spawn(|| 1)?];
 //! flotilla::wait_async(&futures, flotilla::ReturnWhen::AllCompleted);
 //! # Ok::<(), flotilla::Error>(())
+//! ```
+//!
+//! A `with_*` setter of a barrier returns the configured barrier:
+//!
+//! ```compile_fail
+//! #![deny(unused_must_use)]
+//! let barrier = flotilla::sync::Barrier::new(2)?;
+//! barrier.with_timeout(std::time::Duration::from_secs(1));
+//! # Ok::<(), flotilla::Error>(())
+//! ```
+//!
+//! ```
+//! #![allow(unused_must_use)]
+//! let barrier = flotilla::sync::Barrier::new(2)?;
+//! barrier.with_timeout(std::time::Duration::from_secs(1));
+//! # Ok::<(), flotilla::Error>(())
+//! ```
+//!
+//! So does a `Map` setter:
+//!
+//! ```compile_fail
+//! #![deny(unused_must_use)]
+//! let pool = flotilla::ThreadPoolExecutor::new();
+//! let map = pool.map_fn(|x: u32| x * 2, 0..4);
+//! map.unordered();
+//! ```
+//!
+//! ```
+//! #![allow(unused_must_use)]
+//! let pool = flotilla::ThreadPoolExecutor::new();
+//! let map = pool.map_fn(|x: u32| x * 2, 0..4);
+//! map.unordered();
+//! ```
+//!
+//! An executor takes a task's handle, not its function (the error says which to pass):
+//!
+//! ```compile_fail,E0277
+//! use flotilla::{Executor, ThreadPoolExecutor};
+//! #[flotilla::task]
+//! fn double(x: u32) -> u32 { x * 2 }
+//! let pool = ThreadPoolExecutor::new();
+//! let _ = pool.submit(double, 1);
+//! ```
+//!
+//! ```
+//! use flotilla::{Executor, ThreadPoolExecutor};
+//! #[flotilla::task]
+//! fn double(x: u32) -> u32 { x * 2 }
+//! let pool = ThreadPoolExecutor::new();
+//! let _ = pool.submit(DoubleTask, 1);
 //! ```

@@ -41,7 +41,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[path = "support/cpython_futures.rs"]
 mod cpython_futures;
-use cpython_futures::{Gate, executor_tests, mul, pid, report};
+use cpython_futures::{Gate, MulTask, PidTask, executor_tests, report};
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -107,7 +107,7 @@ fn held(pool: &ProcessPoolExecutor, n: u32) -> (Gate, Gate, Vec<flotilla::Future
     let (started, gate) = (Gate::new(), Gate::new());
     let futures = (0..n)
         .map(|i| {
-            pool.submit(report_wait_return, (started.path(), gate.path(), None, i))
+            pool.submit(ReportWaitReturnTask, (started.path(), gate.path(), None, i))
                 .unwrap()
         })
         .collect();
@@ -144,7 +144,7 @@ fn raise_runtime_error() -> u32 {
 #[test]
 fn killed_child() {
     let pool = sized(1);
-    let worker = pool.submit(pid, ()).unwrap().result().unwrap();
+    let worker = pool.submit(PidTask, ()).unwrap().result().unwrap();
     let (started, gate, futures) = held(&pool, 3);
     started.arrived(1);
     // SAFETY: kill has no memory-safety preconditions; `worker` is this pool's live worker,
@@ -161,7 +161,7 @@ fn killed_child() {
     assert_eq!(futures[1].result().unwrap(), 1);
     assert_eq!(futures[2].result().unwrap(), 2);
     assert_eq!(
-        pool.submit(cpython_futures::pow, (2, 8))
+        pool.submit(cpython_futures::PowTask, (2, 8))
             .unwrap()
             .result()
             .unwrap(),
@@ -177,7 +177,7 @@ fn map_chunksize() {
     let reference: Vec<u64> = inputs().map(|(b, e)| b.pow(e)).collect();
     for chunksize in [6, 50, 40, 0] {
         let got: Vec<u64> = pool
-            .map(cpython_futures::pow, inputs())
+            .map(cpython_futures::PowTask, inputs())
             .chunksize(chunksize)
             .collect::<Result<_, _>>()
             .unwrap();
@@ -191,7 +191,7 @@ fn map_chunksize() {
 fn traceback() {
     let pool = sized(1);
     let err = pool
-        .submit(raise_runtime_error, ())
+        .submit(RaiseRuntimeErrorTask, ())
         .unwrap()
         .result()
         .unwrap_err();
@@ -209,7 +209,7 @@ fn traceback() {
 #[test]
 fn traceback_when_child_process_terminates_abruptly() {
     let pool = sized(1);
-    let err = pool.submit(exit_with, 99).unwrap().result().unwrap_err();
+    let err = pool.submit(ExitWithTask, 99).unwrap().result().unwrap_err();
     let Error::WorkerDied(exit) = &err else {
         panic!("expected WorkerDied, got {err:?}");
     };
@@ -222,7 +222,7 @@ fn traceback_when_child_process_terminates_abruptly() {
 fn idle_process_reuse_one() {
     let pool = pool();
     let pids: Vec<u32> = (0..3)
-        .map(|_| pool.submit(pid, ()).unwrap().result().unwrap())
+        .map(|_| pool.submit(PidTask, ()).unwrap().result().unwrap())
         .collect();
     assert!(pids.iter().all(|p| *p == pids[0]), "{pids:?}");
 }
@@ -234,7 +234,7 @@ fn idle_process_reuse_multiple() {
     let pool = pool();
     let mut futures = Vec::new();
     for wait in [true, false, true, false, true, false] {
-        let f = pool.submit(pid, ()).unwrap();
+        let f = pool.submit(PidTask, ()).unwrap();
         if wait {
             f.result().unwrap();
         }
@@ -252,7 +252,7 @@ fn idle_process_reuse_multiple() {
 fn max_tasks_per_child() {
     let pool = recycled(1, 3);
     let pids: Vec<u32> = (0..4)
-        .map(|_| pool.submit(pid, ()).unwrap().result().unwrap())
+        .map(|_| pool.submit(PidTask, ()).unwrap().result().unwrap())
         .collect();
     assert_eq!(pids[0], pids[1]);
     assert_eq!(pids[0], pids[2]);
@@ -266,7 +266,7 @@ fn max_tasks_per_child_pending_tasks_gh115634() {
     for (workers, max_tasks, tasks) in [(1, 2, 6u32), (2, 2, 8)] {
         let pool = recycled(workers, max_tasks);
         let futures: Vec<_> = (0..tasks)
-            .map(|i| pool.submit(mul, (i, 2)).unwrap())
+            .map(|i| pool.submit(MulTask, (i, 2)).unwrap())
             .collect();
         let results: Vec<u32> = futures
             .iter()
@@ -334,7 +334,9 @@ fn force_shutdown_during_max_tasks_worker_exit() {
 #[test]
 fn max_tasks_early_shutdown() {
     let pool = recycled(3, 1);
-    let futures: Vec<_> = (0..6).map(|i| pool.submit(mul, (i, i)).unwrap()).collect();
+    let futures: Vec<_> = (0..6)
+        .map(|i| pool.submit(MulTask, (i, i)).unwrap())
+        .collect();
     pool.shutdown(Shutdown::new());
     for (i, f) in futures.iter().enumerate() {
         assert_eq!(f.result().unwrap(), (i * i) as u32);
@@ -374,7 +376,7 @@ fn force_shutdown_workers() {
         let _ = std::fs::remove_file(&finished);
         let future = pool
             .submit(
-                report_wait_return,
+                ReportWaitReturnTask,
                 (started.path(), gate.path(), Some(finished.clone()), 0),
             )
             .unwrap();
@@ -396,7 +398,7 @@ fn force_shutdown_workers() {
 fn force_shutdown_workers_dead_workers() {
     for force in [Force::Terminate, Force::Kill] {
         let pool = sized(1);
-        let err = pool.submit(exit_with, 1).unwrap().result().unwrap_err();
+        let err = pool.submit(ExitWithTask, 1).unwrap().result().unwrap_err();
         assert!(err.is_worker_died(), "{err:?}");
         force.apply(&pool);
     }
@@ -409,7 +411,7 @@ fn force_shutdown_workers_not_started_yet() {
     for force in [Force::Terminate, Force::Kill] {
         let pool = sized(1);
         force.apply(&pool);
-        assert!(pool.submit(mul, (1, 1)).unwrap_err().is_shutdown());
+        assert!(pool.submit(MulTask, (1, 1)).unwrap_err().is_shutdown());
     }
 }
 
@@ -418,9 +420,9 @@ fn force_shutdown_workers_not_started_yet() {
 fn force_shutdown_workers_stops_pool() {
     for force in [Force::Terminate, Force::Kill] {
         let pool = sized(1);
-        assert_eq!(pool.submit(mul, (0, 0)).unwrap().result().unwrap(), 0);
+        assert_eq!(pool.submit(MulTask, (0, 0)).unwrap().result().unwrap(), 0);
         force.apply(&pool);
-        assert!(pool.submit(mul, (0, 0)).unwrap_err().is_shutdown());
+        assert!(pool.submit(MulTask, (0, 0)).unwrap_err().is_shutdown());
         drop(pool);
     }
 }
@@ -439,9 +441,9 @@ fn failing_task_gh_132969(_n: u32) -> u32 {
 /// `shutdown(wait=False)`; nothing fails or hangs after.
 fn issue_gh_132969(workers: usize) -> u32 {
     let pool = recycled(workers, 1);
-    let f1 = pool.submit(good_task_gh_132969, 1).unwrap();
-    let f2 = pool.submit(failing_task_gh_132969, 2).unwrap();
-    let f3 = pool.submit(good_task_gh_132969, 3).unwrap();
+    let f1 = pool.submit(GoodTaskGh132969Task, 1).unwrap();
+    let f2 = pool.submit(FailingTaskGh132969Task, 2).unwrap();
+    let f3 = pool.submit(GoodTaskGh132969Task, 3).unwrap();
     let mut result = 0;
     for f in [f1, f2, f3] {
         match f.result() {
@@ -564,49 +566,58 @@ fn exit_code(code: i32) -> impl FnOnce(&Error) -> bool {
 
 #[test]
 fn error_at_task_pickle() {
-    check_error(|p| p.submit(id, Bomb(How::ErrorAtPickle)).unwrap(), codec);
+    check_error(
+        |p| p.submit(IdTask, Bomb(How::ErrorAtPickle)).unwrap(),
+        codec,
+    );
 }
 
 #[test]
 fn exit_at_task_unpickle() {
     check_error(
-        |p| p.submit(id, Bomb(How::ExitAtUnpickle)).unwrap(),
+        |p| p.submit(IdTask, Bomb(How::ExitAtUnpickle)).unwrap(),
         exit_code(1),
     );
 }
 
 #[test]
 fn error_at_task_unpickle() {
-    check_error(|p| p.submit(id, Bomb(How::ErrorAtUnpickle)).unwrap(), codec);
+    check_error(
+        |p| p.submit(IdTask, Bomb(How::ErrorAtUnpickle)).unwrap(),
+        codec,
+    );
 }
 
 #[test]
 fn crash_at_task_unpickle() {
     check_error(
-        |p| p.submit(id, Bomb(How::CrashAtUnpickle)).unwrap(),
+        |p| p.submit(IdTask, Bomb(How::CrashAtUnpickle)).unwrap(),
         signal(libc::SIGSEGV),
     );
 }
 
 #[test]
 fn crash_during_func_exec_on_worker() {
-    check_error(|p| p.submit(segfault, ()).unwrap(), signal(libc::SIGSEGV));
+    check_error(
+        |p| p.submit(SegfaultTask, ()).unwrap(),
+        signal(libc::SIGSEGV),
+    );
 }
 
 #[test]
 fn exit_during_func_exec_on_worker() {
-    check_error(|p| p.submit(exit_with, 1).unwrap(), exit_code(1));
+    check_error(|p| p.submit(ExitWithTask, 1).unwrap(), exit_code(1));
 }
 
 #[test]
 fn error_during_func_exec_on_worker() {
-    check_error(|p| p.submit(raise_error, ()).unwrap(), Error::is_panic);
+    check_error(|p| p.submit(RaiseErrorTask, ()).unwrap(), Error::is_panic);
 }
 
 #[test]
 fn crash_during_result_pickle_on_worker() {
     check_error(
-        |p| p.submit(return_instance, How::CrashAtPickle).unwrap(),
+        |p| p.submit(ReturnInstanceTask, How::CrashAtPickle).unwrap(),
         signal(libc::SIGSEGV),
     );
 }
@@ -614,7 +625,7 @@ fn crash_during_result_pickle_on_worker() {
 #[test]
 fn exit_during_result_pickle_on_worker() {
     check_error(
-        |p| p.submit(return_instance, How::ExitAtPickle).unwrap(),
+        |p| p.submit(ReturnInstanceTask, How::ExitAtPickle).unwrap(),
         exit_code(1),
     );
 }
@@ -622,7 +633,7 @@ fn exit_during_result_pickle_on_worker() {
 #[test]
 fn error_during_result_pickle_on_worker() {
     check_error(
-        |p| p.submit(return_instance, How::ErrorAtPickle).unwrap(),
+        |p| p.submit(ReturnInstanceTask, How::ErrorAtPickle).unwrap(),
         codec,
     );
 }
@@ -630,7 +641,7 @@ fn error_during_result_pickle_on_worker() {
 #[test]
 fn error_during_result_unpickle_in_result_handler() {
     check_error(
-        |p| p.submit(return_instance, How::ErrorAtUnpickle).unwrap(),
+        |p| p.submit(ReturnInstanceTask, How::ErrorAtUnpickle).unwrap(),
         codec,
     );
 }
@@ -641,7 +652,7 @@ fn error_during_result_unpickle_in_result_handler() {
 fn shutdown_deadlock() {
     watchdog::watchdog(cpython_futures::GENEROUS, || {
         let pool = sized(2);
-        let f = pool.submit(segfault, ()).unwrap();
+        let f = pool.submit(SegfaultTask, ()).unwrap();
         pool.shutdown(Shutdown::new());
         assert!(signal(libc::SIGSEGV)(&f.result().unwrap_err()));
     });
@@ -652,8 +663,8 @@ fn shutdown_deadlock() {
 fn shutdown_deadlock_pickle() {
     watchdog::watchdog(cpython_futures::GENEROUS, || {
         let pool = sized(2);
-        assert_eq!(pool.submit(mul, (6, 7)).unwrap().result().unwrap(), 42);
-        let f = pool.submit(id, Bomb(How::ErrorAtPickle)).unwrap();
+        assert_eq!(pool.submit(MulTask, (6, 7)).unwrap().result().unwrap(), 42);
+        let f = pool.submit(IdTask, Bomb(How::ErrorAtPickle)).unwrap();
         pool.shutdown(Shutdown::new().wait(false));
         assert!(codec(&f.result().unwrap_err()));
     });
@@ -671,7 +682,7 @@ fn crash_big_data() {
     watchdog::watchdog(cpython_futures::GENEROUS, || {
         let pool = sized(2);
         let data = "a".repeat((4 << 20) + 1);
-        let results: Vec<_> = pool.map(crash_with_data, vec![data; 10]).collect();
+        let results: Vec<_> = pool.map(CrashWithDataTask, vec![data; 10]).collect();
         assert_eq!(results.len(), 10);
         for r in results {
             assert!(signal(libc::SIGSEGV)(&r.unwrap_err()));
@@ -687,7 +698,7 @@ fn gh105829_map_of_100() {
     watchdog::watchdog(cpython_futures::GENEROUS, || {
         let pool = sized(2);
         let got: Vec<i64> = pool
-            .map(cpython_futures::abs, 0..100)
+            .map(cpython_futures::AbsTask, 0..100)
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(got.len(), 100);

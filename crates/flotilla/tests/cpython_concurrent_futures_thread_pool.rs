@@ -148,7 +148,7 @@ fn pending_calls_race() {
     let gate = Gate::new();
     let futures: Vec<_> = (0..100)
         .map(|_| {
-            pool.submit(cpython_futures::wait_gate, gate.path())
+            pool.submit(cpython_futures::WaitGateTask, gate.path())
                 .unwrap()
         })
         .collect();
@@ -301,7 +301,7 @@ fn idle_thread_reuse() {
     let pool = ThreadPoolExecutor::new();
     for (x, y) in [(21, 2), (6, 7), (3, 14)] {
         assert_eq!(
-            pool.submit(cpython_futures::mul, (x, y))
+            pool.submit(cpython_futures::MulTask, (x, y))
                 .unwrap()
                 .result()
                 .unwrap(),

@@ -814,7 +814,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// CPython's `setUp`: a barrier of `N` with the default timeout.
 fn barrier() -> Arc<Barrier> {
-    Arc::new(Barrier::new(N).with_timeout(DEFAULT_TIMEOUT))
+    Arc::new(Barrier::new(N).unwrap().with_timeout(DEFAULT_TIMEOUT))
 }
 
 /// CPython's results lists, of which the barrier tests only count the entries.
@@ -887,7 +887,7 @@ fn barrier_tests__test_action() {
     let results = Arc::new(AtomicUsize::new(0));
     let barrier = {
         let results = Arc::clone(&results);
-        Arc::new(Barrier::new(N).with_action(move || {
+        Arc::new(Barrier::new(N).unwrap().with_action(move || {
             results.fetch_add(1, Ordering::SeqCst);
         }))
     };
@@ -956,7 +956,7 @@ fn barrier_tests__test_reset() {
 fn barrier_tests__test_abort_and_reset() {
     // A barrier can be reset after being broken.
     let barrier = barrier();
-    let barrier2 = Arc::new(Barrier::new(N));
+    let barrier2 = Arc::new(Barrier::new(N).unwrap());
     let results = counters::<3>();
     {
         let (barrier, results) = (Arc::clone(&barrier), Arc::clone(&results));
@@ -1004,12 +1004,12 @@ fn barrier_tests__test_timeout() {
 #[test]
 fn barrier_tests__test_default_timeout() {
     // A barrier with a low default timeout.
-    late_thread_breaks(Arc::new(Barrier::new(N).with_timeout(SHORT)), None);
+    late_thread_breaks(Arc::new(Barrier::new(N).unwrap().with_timeout(SHORT)), None);
 }
 
 #[test]
 fn barrier_tests__test_single_thread() {
-    let b = Barrier::new(1);
+    let b = Barrier::new(1).unwrap();
     b.wait().unwrap();
     b.wait().unwrap();
 }

@@ -72,7 +72,7 @@ macro_rules! impl_q {
                 $t::new()
             }
             fn bounded(n: usize) -> Self {
-                $t::bounded(n)
+                $t::bounded(n).unwrap()
             }
             fn put(&self, item: i32) {
                 $t::put(self, item)

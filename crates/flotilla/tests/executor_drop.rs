@@ -126,8 +126,8 @@ fn drop_elsewhere<E: Send + 'static>(pool: E) -> mpsc::Receiver<()> {
 fn drop_waits_for_what_was_submitted<E: Executor + Send + 'static>(pool: E) {
     let gate = Gate::new("drop-waits");
     let (pid, fifo) = gate.args();
-    let running = pool.submit(report_then_block, (pid, fifo)).unwrap();
-    let queued = pool.submit(echo, 7).unwrap();
+    let running = pool.submit(ReportThenBlockTask, (pid, fifo)).unwrap();
+    let queued = pool.submit(EchoTask, 7).unwrap();
     let dropped = drop_elsewhere(pool);
     assert!(
         dropped.recv_timeout(MISBEHAVE).is_err(),
@@ -159,8 +159,8 @@ fn dropping_a_process_pool_waits_for_what_was_submitted() {
 fn drop_after_a_non_waiting_shutdown_returns_at_once<E: Executor + Send + 'static>(pool: E) {
     let gate = Gate::new("drop-nowait");
     let (pid, fifo) = gate.args();
-    let running = pool.submit(report_then_block, (pid, fifo)).unwrap();
-    let queued = pool.submit(echo, 8).unwrap();
+    let running = pool.submit(ReportThenBlockTask, (pid, fifo)).unwrap();
+    let queued = pool.submit(EchoTask, 8).unwrap();
     gate.started_pid();
     pool.shutdown(Shutdown::new().wait(false));
     drop_elsewhere(pool)
@@ -190,17 +190,17 @@ fn dropping_a_process_pool_after_a_non_waiting_shutdown_returns_at_once() {
 fn a_dropped_queued_task_never_runs<E: Executor>(pool: &E) {
     let gate = Gate::new("drop-queued");
     let (pid, fifo) = gate.args();
-    let running = pool.submit(report_then_block, (pid, fifo)).unwrap();
+    let running = pool.submit(ReportThenBlockTask, (pid, fifo)).unwrap();
     let marker = gate.dir.join("ran");
     let dropped = pool
-        .submit(touch, marker.to_str().unwrap().to_owned())
+        .submit(TouchTask, marker.to_str().unwrap().to_owned())
         .unwrap();
     drop(dropped);
     gate.open("go");
     assert_eq!(running.result_timeout(GENEROUS).unwrap(), "go");
     // The pool has one worker: a task submitted now runs after the dropped one's turn.
     assert_eq!(
-        pool.submit(echo, 1)
+        pool.submit(EchoTask, 1)
             .unwrap()
             .result_timeout(GENEROUS)
             .unwrap(),
@@ -252,7 +252,7 @@ fn a_running_process_task_whose_awaited_future_times_out_is_killed() {
         let pool = processes();
         let gate = Gate::new("drop-running");
         let (pid, fifo) = gate.args();
-        let future = pool.submit(report_then_block, (pid, fifo)).unwrap();
+        let future = pool.submit(ReportThenBlockTask, (pid, fifo)).unwrap();
         let worker = gate.started_pid();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -266,7 +266,7 @@ fn a_running_process_task_whose_awaited_future_times_out_is_killed() {
             "the worker of the dropped task is still alive"
         );
         assert_eq!(
-            pool.submit(echo, 5)
+            pool.submit(EchoTask, 5)
                 .unwrap()
                 .result_timeout(GENEROUS)
                 .unwrap(),

@@ -68,8 +68,8 @@ fn on_result_keeps_a_queued_task_wanted_though_no_handle_is_left() {
     let pool = one_worker();
     let gate = block(&pool);
     let (tx, rx) = mpsc::channel();
-    let dropped = pool.submit(add, (1, 1)).unwrap();
-    pool.submit(add, (2, 3))
+    let dropped = pool.submit(AddTask, (1, 1)).unwrap();
+    pool.submit(AddTask, (2, 3))
         .unwrap()
         .on_result(move |outcome| tx.send(outcome).unwrap());
     assert!(dropped.cancel() || dropped.cancelled());
@@ -81,7 +81,7 @@ fn on_result_keeps_a_queued_task_wanted_though_no_handle_is_left() {
 #[test]
 fn on_result_runs_at_once_on_the_calling_thread_when_already_done() {
     let pool = one_worker();
-    let fut = pool.submit(add, (4, 4)).unwrap();
+    let fut = pool.submit(AddTask, (4, 4)).unwrap();
     assert_eq!(fut.result().unwrap(), 8);
     let here = thread::current().id();
     let (tx, rx) = mpsc::channel();
@@ -108,7 +108,7 @@ fn on_result_reports_cancellation_by_shutdown() {
     let pool = one_worker();
     let gate = block(&pool);
     let (tx, rx) = mpsc::channel();
-    pool.submit(square, 3)
+    pool.submit(SquareTask, 3)
         .unwrap()
         .on_result(move |outcome| tx.send(outcome).unwrap());
     pool.shutdown(Shutdown::new().wait(false).cancel_futures(true));
@@ -139,19 +139,21 @@ fn on_result_callback_runs_exactly_once_and_a_panicking_one_is_contained() {
     let (tx, rx) = mpsc::channel();
     for i in 0..100u64 {
         let tx = tx.clone();
-        pool.submit(square, i).unwrap().on_result(move |outcome| {
-            tx.send(outcome.unwrap()).unwrap();
-            if i == 50 {
-                panic!("a callback that panics");
-            }
-        });
+        pool.submit(SquareTask, i)
+            .unwrap()
+            .on_result(move |outcome| {
+                tx.send(outcome.unwrap()).unwrap();
+                if i == 50 {
+                    panic!("a callback that panics");
+                }
+            });
     }
     drop(tx);
     let mut got: Vec<u64> = rx.iter().collect();
     got.sort_unstable();
     assert_eq!(got, (0..100).map(|i| i * i).collect::<Vec<_>>());
     // The pool survived the callback's panic.
-    assert_eq!(pool.submit(add, (1, 2)).unwrap().result().unwrap(), 3);
+    assert_eq!(pool.submit(AddTask, (1, 2)).unwrap().result().unwrap(), 3);
 }
 
 #[test]
@@ -162,7 +164,7 @@ fn imap_is_map_lazy_and_ordered() {
         .unwrap();
     // An endless input: only what is consumed (plus the bounded buffer) is submitted.
     let first: Vec<u64> = pool
-        .map(square, 0..)
+        .map(SquareTask, 0..)
         .chunksize(3)
         .take(10)
         .collect::<Result<_, _>>()
@@ -177,7 +179,7 @@ fn imap_unordered_is_map_unordered_and_yields_each_result_once() {
         .build()
         .unwrap();
     let mut got: Vec<u64> = pool
-        .map(square, 0..200)
+        .map(SquareTask, 0..200)
         .chunksize(7)
         .unordered()
         .collect::<Result<_, _>>()
@@ -194,7 +196,7 @@ fn starmap_is_map_over_tuples() {
         .unwrap();
     let pairs: Vec<(u64, u64)> = (0..50).map(|i| (i, 2 * i)).collect();
     let sums: Vec<u64> = pool
-        .map(add, pairs.clone())
+        .map(AddTask, pairs.clone())
         .chunksize(4)
         .collect::<Result<_, _>>()
         .unwrap();

@@ -84,7 +84,7 @@ fn owner_then_wait(report: flotilla::process::Connection<(u32, Address)>) {
 fn the_server_exits_when_its_owner_is_killed() -> Result<(), flotilla::Error> {
     let started = std::time::SystemTime::now();
     let (ours, theirs) = pipe::<(u32, Address)>(true)?;
-    let mut owner = Process::new(owner_then_wait, theirs);
+    let mut owner = Process::new(OwnerThenWaitTask, theirs);
     owner.start()?;
     let (server, address) = ours.recv_timeout(PATIENCE)?;
     assert!(!gone(server));
@@ -128,7 +128,7 @@ fn lock_of_a_killed_holder(
 ) -> Result<Lock, flotilla::Error> {
     let lock = manager.lock()?;
     let holding = manager.event()?;
-    let mut holder = Process::new(hold_lock, (lock.clone(), holding.clone()));
+    let mut holder = Process::new(HoldLockTask, (lock.clone(), holding.clone()));
     holder.start()?;
     assert!(holding.wait_timeout(PATIENCE)?);
     while_held(&lock);
@@ -180,7 +180,7 @@ fn a_client_killed_holding_a_permit_gives_it_back() -> Result<(), flotilla::Erro
     let manager = Manager::new()?;
     let semaphore = manager.semaphore(1)?;
     let holding = manager.event()?;
-    let mut holder = Process::new(hold_permit, (semaphore.clone(), holding.clone()));
+    let mut holder = Process::new(HoldPermitTask, (semaphore.clone(), holding.clone()));
     holder.start()?;
     assert!(holding.wait_timeout(PATIENCE)?);
     assert!(!semaphore.try_acquire()?);
@@ -198,7 +198,7 @@ fn wait_at(barrier: Barrier) {
 fn a_party_killed_at_the_barrier_breaks_it_for_the_others() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
     let barrier = manager.barrier(3)?;
-    let mut party = Process::new(wait_at, barrier.clone());
+    let mut party = Process::new(WaitAtTask, barrier.clone());
     party.start()?;
     // Wait for the child to arrive (an external process: poll with a deadline).
     let deadline = Instant::now() + PATIENCE;
@@ -229,7 +229,7 @@ fn an_item_is_not_lost_to_a_reader_killed_while_waiting() -> Result<(), flotilla
     let manager = Manager::new()?;
     let queue = manager.queue::<String>(None)?;
     let waiting = manager.event()?;
-    let mut reader = Process::new(blocked_get, (queue.clone(), waiting.clone()));
+    let mut reader = Process::new(BlockedGetTask, (queue.clone(), waiting.clone()));
     reader.start()?;
     assert!(waiting.wait_timeout(PATIENCE)?);
     reader.kill();

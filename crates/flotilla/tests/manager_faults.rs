@@ -96,7 +96,7 @@ fn touch(dict: Dict<u32, Trap>, n: u32) {
 
 /// The server and other clients are unharmed: another process, and this one, use `dict`.
 fn others_unharmed(dict: &Dict<u32, Trap>) {
-    finish(&start(Process::new(touch, (dict.clone(), 900))));
+    finish(&start(Process::new(TouchTask, (dict.clone(), 900))));
     dict.insert(&901, &Trap::fine(901)).unwrap();
     assert_eq!(dict.get(&901).unwrap(), Some(Trap::fine(901)));
 }
@@ -170,7 +170,7 @@ fn holder_dies(meets: Meets, fault: Fault, exitcode: i32) {
     held.dict.insert(&2, &Trap::decoding(fault)).unwrap();
     let (hangs, reporter) = pipe::<()>(true).unwrap();
     let holder = start(Process::new(
-        hold_then_meet,
+        HoldThenMeetTask,
         (
             held.lock.clone(),
             held.permits.clone(),
@@ -313,7 +313,7 @@ fn encode_hang_cell() {
         others_unharmed(&dict);
         let got = flotilla::process::Queue::new();
         finish(&start(Process::new(
-            try_lock_for,
+            TryLockForTask,
             (lock.clone(), LEASE * 3, got.clone()),
         )));
         assert!(!got.get_timeout(PATIENCE).unwrap());
@@ -395,7 +395,7 @@ fn server_sigkill_cell() {
     let q = manager.queue::<u32>(None).unwrap();
     let (waiting, lock) = (manager.event().unwrap(), manager.lock().unwrap());
     let _held = lock.lock().unwrap();
-    let mut elsewhere = Process::new(wait_forever, (q.clone(), waiting.clone()));
+    let mut elsewhere = Process::new(WaitForeverTask, (q.clone(), waiting.clone()));
     elsewhere.start().unwrap();
     assert!(waiting.wait_timeout(PATIENCE).unwrap());
     std::thread::scope(|scope| {
@@ -466,7 +466,7 @@ fn reply_sigkill_cell() {
     let manager = Manager::new().unwrap();
     let q = manager.queue::<u32>(None).unwrap();
     let waiting = manager.event().unwrap();
-    let reader = start(Process::new(blocked_get, (q.clone(), waiting.clone())));
+    let reader = start(Process::new(BlockedGetTask, (q.clone(), waiting.clone())));
     assert!(waiting.wait_timeout(PATIENCE).unwrap());
     kill(&reader);
     q.put(7).unwrap();

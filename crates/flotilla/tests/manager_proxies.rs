@@ -90,7 +90,7 @@ fn every_proxy_round_trips_through_a_child_process() -> Result<(), flotilla::Err
         barrier.clone(),
         lock.clone(),
     );
-    let mut child = Process::new(exercise, objects);
+    let mut child = Process::new(ExerciseTask, objects);
     child.start()?;
     assert!(
         event.wait_timeout(PATIENCE)?,
@@ -134,7 +134,7 @@ fn a_counter_under_a_manager_lock_loses_no_update() -> Result<(), flotilla::Erro
     let counter = manager.dict::<String, u64>()?;
     let lock = manager.lock()?;
     let mut workers: Vec<Process> = (0..PROCESSES)
-        .map(|_| Process::new(count_up, (counter.clone(), lock.clone(), TIMES)))
+        .map(|_| Process::new(CountUpTask, (counter.clone(), lock.clone(), TIMES)))
         .collect();
     for worker in &mut workers {
         worker.start()?;
@@ -187,7 +187,7 @@ fn a_tcp_manager_serves_a_second_process_with_the_key_and_refuses_a_wrong_one()
     let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
     let missing = pool
         .submit(
-            remote_client,
+            RemoteClientTask,
             (manager.address().clone(), b"s3cret".to_vec()),
         )?
         .result_timeout(PATIENCE)?;
@@ -199,7 +199,7 @@ fn a_tcp_manager_serves_a_second_process_with_the_key_and_refuses_a_wrong_one()
     let made: List<u8> = manager.get("made-remotely")?;
     assert_eq!(made.to_vec()?, [1]);
     assert!(
-        pool.submit(refused_client, manager.address().clone())?
+        pool.submit(RefusedClientTask, manager.address().clone())?
             .result_timeout(PATIENCE)?
     );
     // The honest client is unaffected.
@@ -219,7 +219,7 @@ fn proxies_travel_to_process_pool_tasks() -> Result<(), flotilla::Error> {
     let dict = manager.dict::<u32, u32>()?;
     let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
     let futures: Vec<_> = (0..8)
-        .map(|n| pool.submit(add_to, (dict.clone(), n)))
+        .map(|n| pool.submit(AddToTask, (dict.clone(), n)))
         .collect::<Result<_, _>>()?;
     for future in &futures {
         future.result_timeout(PATIENCE)?;

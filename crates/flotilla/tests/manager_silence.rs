@@ -69,7 +69,7 @@ fn a_stopped_holder_loses_the_lock_within_its_lease() -> Result<(), flotilla::Er
     let (go, report) = (Queue::new(), Queue::new());
     let holder = start(
         Process::new(
-            hold_then_report,
+            HoldThenReportTask,
             (lock.clone(), holding.clone(), go.clone(), report.clone()),
         )
         .with_daemon(true), // gone with this test even if an assertion fails
@@ -205,7 +205,7 @@ fn a_holder_cut_off_by_the_network_loses_the_lock_within_the_keepalive_bound()
         .start()?;
     let (lock, holding) = (manager.lock()?, manager.event()?);
     let holder = start(
-        Process::new(hold_from, (ns.path(), lock.clone(), holding.clone())).with_daemon(true),
+        Process::new(HoldFromTask, (ns.path(), lock.clone(), holding.clone())).with_daemon(true),
     );
     assert!(holding.wait_timeout(PATIENCE)?);
     assert!(lock.try_lock().unwrap_err().is_busy());

@@ -282,16 +282,30 @@ fn chunks_split_and_join_correctly_at_every_boundary() {
     }
 }
 
+/// Python refuses `chunksize=0` and `buffersize=0` (`ValueError`); so does `Map`, with one
+/// `InvalidConfig` and nothing run, where it used to read zero as one.
 #[test]
-fn chunksize_and_buffer_of_zero_mean_one() {
+fn chunksize_and_buffer_of_zero_are_refused_and_run_nothing() {
     let pool = pool(2);
-    let results: Vec<u32> = pool
-        .map_fn(|i: u32| i, 0..5)
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ran);
+    let results: Vec<_> = pool
+        .map_fn(
+            move |i: u32| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            0..5,
+        )
         .chunksize(0)
         .buffer(0)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(results, [0, 1, 2, 3, 4]);
+        .collect();
+    assert!(
+        matches!(results[..], [Err(Error::InvalidConfig { .. })]),
+        "{results:?}"
+    );
+    drop(pool); // waits for anything submitted: nothing was
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
 #[test]
@@ -349,7 +363,7 @@ fn checked(x: u64) -> u64 {
 }
 
 fn sum_of_squares(executor: &impl Executor, n: u64) -> Result<u64, Error> {
-    executor.map(square, 0..n).chunksize(16).sum()
+    executor.map(SquareTask, 0..n).chunksize(16).sum()
 }
 
 #[test]
@@ -360,19 +374,19 @@ fn map_through_the_executor_trait() {
         (0..100).map(|x| x * x).sum()
     );
     let sums: Vec<u64> = pool
-        .map(add, (0..50).map(|i| (i, 1)))
+        .map(AddTask, (0..50).map(|i| (i, 1)))
         .chunksize(7)
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(sums, (1..=50).collect::<Vec<_>>());
-    let results: Vec<_> = pool.map(checked, 0..6).chunksize(2).collect();
+    let results: Vec<_> = pool.map(CheckedTask, 0..6).chunksize(2).collect();
     assert_eq!(results.len(), 6);
     assert!(results[3].as_ref().unwrap_err().is_panic());
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5);
     // Lazy through the trait too.
     let pulled = Arc::new(AtomicUsize::new(0));
     let first: Vec<u64> = pool
-        .map(square, counted(&pulled))
+        .map(SquareTask, counted(&pulled))
         .buffer(2)
         .take(3)
         .collect::<Result<_, _>>()

@@ -40,10 +40,10 @@ fn forever(ready: Queue<()>) {
 /// Starts a grandchild and reports the names both see.
 #[flotilla::task]
 fn nest(out: Queue<(String, u32, bool)>) {
-    let mut child = Process::new(hello, out.clone());
+    let mut child = Process::new(HelloTask, out.clone());
     child.start().unwrap();
     assert!(child.join());
-    hello::call(out);
+    hello(out);
 }
 
 fn run(mut process: Process) -> Option<i32> {
@@ -57,7 +57,7 @@ fn run(mut process: Process) -> Option<i32> {
 fn hello_from_four_processes() {
     let out = Queue::new();
     let mut processes: Vec<Process> = (0..4)
-        .map(|i| Process::new(hello, out.clone()).with_name(format!("hello-{i}")))
+        .map(|i| Process::new(HelloTask, out.clone()).with_name(format!("hello-{i}")))
         .collect();
     for p in &mut processes {
         p.start().unwrap();
@@ -75,9 +75,9 @@ fn hello_from_four_processes() {
 
 #[test]
 fn exit_codes_follow_python() {
-    assert_eq!(run(Process::new(succeed, ())), Some(0));
-    assert_eq!(run(Process::new(fail, ())), Some(1));
-    assert_eq!(run(Process::new(exit_with, 3)), Some(3));
+    assert_eq!(run(Process::new(SucceedTask, ())), Some(0));
+    assert_eq!(run(Process::new(FailTask, ())), Some(1));
+    assert_eq!(run(Process::new(ExitWithTask, 3)), Some(3));
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn killed_and_terminated_children_report_minus_the_signal() {
         (Process::terminate as fn(&Process), -libc::SIGTERM),
     ] {
         let ready = Queue::new();
-        let mut p = Process::new(forever, ready.clone());
+        let mut p = Process::new(ForeverTask, ready.clone());
         p.start().unwrap();
         ready.get().unwrap();
         stop(&p);
@@ -99,7 +99,7 @@ fn killed_and_terminated_children_report_minus_the_signal() {
 #[test]
 fn join_with_timeout_returns_false_then_kill_ends_it() {
     let ready = Queue::new();
-    let mut p = Process::new(forever, ready.clone());
+    let mut p = Process::new(ForeverTask, ready.clone());
     p.start().unwrap();
     ready.get().unwrap();
     let started = Instant::now();
@@ -120,7 +120,7 @@ fn join_with_timeout_returns_false_then_kill_ends_it() {
 
 #[test]
 fn a_process_starts_once_and_unstarted_ones_are_inert() {
-    let mut p = Process::new(succeed, ());
+    let mut p = Process::new(SucceedTask, ());
     assert_eq!(p.pid(), None);
     assert_eq!(p.exitcode(), None);
     assert!(!p.is_alive());
@@ -143,9 +143,9 @@ fn names_and_current_process() {
     assert_eq!(me.pid(), std::process::id());
     assert!(!me.daemon());
 
-    let p = Process::new(succeed, ());
+    let p = Process::new(SucceedTask, ());
     assert!(p.name().starts_with("Process-"), "{}", p.name());
-    let named = Process::new(succeed, ())
+    let named = Process::new(SucceedTask, ())
         .with_name("worker")
         .with_daemon(true);
     assert_eq!(named.name(), "worker");
@@ -154,7 +154,7 @@ fn names_and_current_process() {
     // A daemon child sees its flag; a grandchild gets a nested default name.
     let out = Queue::new();
     assert_eq!(
-        run(Process::new(hello, out.clone())
+        run(Process::new(HelloTask, out.clone())
             .with_daemon(true)
             .with_name("d")),
         Some(0)
@@ -162,7 +162,7 @@ fn names_and_current_process() {
     let (name, _, daemon) = out.get().unwrap();
     assert_eq!((name.as_str(), daemon), ("d", true));
 
-    let mut parent = Process::new(nest, out.clone()).with_name("parent");
+    let mut parent = Process::new(NestTask, out.clone()).with_name("parent");
     parent.start().unwrap();
     let (grandchild, grandchild_pid, _) = out.get().unwrap();
     let (child, child_pid, _) = out.get().unwrap();

@@ -15,7 +15,7 @@ fn wait_for_release(release: Queue<()>, report: Queue<u32>) {
 /// Starts a child of the given kind, reports its pid, then waits to be killed.
 #[flotilla::task]
 fn parent(daemon: bool, release: Queue<()>, report: Queue<u32>) {
-    let mut child = Process::new(wait_for_release, (release, report.clone())).with_daemon(daemon);
+    let mut child = Process::new(WaitForReleaseTask, (release, report.clone())).with_daemon(daemon);
     child.start().unwrap();
     report.put(child.pid().unwrap()).unwrap();
     loop {
@@ -51,7 +51,7 @@ fn wait_until_ended(pid: u32, limit: Duration) -> bool {
 /// Starts `parent`, learns its child's pid, and kills the parent with SIGKILL.
 fn orphan(daemon: bool) -> (u32, Queue<()>, Queue<u32>) {
     let (release, report) = (Queue::new(), Queue::new());
-    let mut p = Process::new(parent, (daemon, release.clone(), report.clone()));
+    let mut p = Process::new(ParentTask, (daemon, release.clone(), report.clone()));
     p.start().unwrap();
     let child = report.get().unwrap();
     assert_ne!(child, p.pid().unwrap());
@@ -87,7 +87,7 @@ fn daemon_child_outlives_the_thread_that_started_it() {
     let (release, report) = (Queue::new(), Queue::new());
     let (r, q) = (release.clone(), report.clone());
     let p = std::thread::spawn(move || {
-        let mut p = Process::new(wait_for_release, (r, q)).with_daemon(true);
+        let mut p = Process::new(WaitForReleaseTask, (r, q)).with_daemon(true);
         p.start().unwrap();
         p
     })

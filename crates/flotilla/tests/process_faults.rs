@@ -94,7 +94,7 @@ fn round_trip(q: Queue<Trap>, n: u32) -> u32 {
 
 /// Checks that `q` still works for other processes and for this one, and holds nothing.
 fn queue_unharmed(q: &Queue<Trap>) {
-    finish(&start(Process::new(round_trip, (q.clone(), 77))));
+    finish(&start(Process::new(RoundTripTask, (q.clone(), 77))));
     q.put(Trap::fine(78)).unwrap();
     assert_eq!(q.get_timeout(PATIENCE).unwrap().n, 78);
     assert!(q.try_get().unwrap_err().is_empty());
@@ -113,7 +113,7 @@ fn pipe_unharmed(conn: &Connection<Trap>, peer: &Connection<Trap>) {
 fn nothing() {}
 
 fn processes_unharmed() {
-    finish(&start(Process::new(nothing, ())));
+    finish(&start(Process::new(NothingTask, ())));
 }
 
 /// The broker's socket and the token of `q` (mirrors the handle's private encoding).
@@ -249,8 +249,11 @@ fn senders(fault: Fault) -> Senders {
     let (hangs, reporter) = hang_reports();
     let (hangs_too, reporter_too) = hang_reports();
     let queue = Queue::new();
-    let on_pipe = start(Process::new(send_trap, (theirs, reporter, fault)));
-    let on_queue = start(Process::new(put_trap, (queue.clone(), reporter_too, fault)));
+    let on_pipe = start(Process::new(SendTrapTask, (theirs, reporter, fault)));
+    let on_queue = start(Process::new(
+        PutTrapTask,
+        (queue.clone(), reporter_too, fault),
+    ));
     if fault == Fault::Hang {
         hangs_too.recv_timeout(PATIENCE).unwrap();
     }
@@ -301,7 +304,7 @@ fn encode_panic_cell() {
     assert_eq!(failed.item, Trap::encoding(Fault::Panic)); // handed back
     queue_unharmed(&q);
 
-    let mut p = Process::new(nothing_with, Trap::encoding(Fault::Panic));
+    let mut p = Process::new(NothingWithTask, Trap::encoding(Fault::Panic));
     let err = p.start().unwrap_err();
     codec_naming(&err, "encoding the arguments of task", "planted panic");
     assert_eq!(p.pid(), None);
@@ -382,7 +385,7 @@ fn die_mid_send(conn: Connection<Vec<u8>>, how: Queue<u8>) {
 fn sender_dies_mid_message(how: u8, exitcode: i32) {
     let (ours, theirs) = pipe::<Vec<u8>>(true).unwrap();
     let orders = Queue::new();
-    let sender = start(Process::new(die_mid_send, (theirs, orders.clone())));
+    let sender = start(Process::new(DieMidSendTask, (theirs, orders.clone())));
     assert!(ours.poll_timeout(PATIENCE), "nothing arrived");
     if how < 2 {
         orders.put(how).unwrap();
@@ -498,7 +501,7 @@ fn decode_panic_cell() {
     queue_unharmed(&q);
 
     // A child whose arguments panic as they are decoded: it fails alone, saying why.
-    let mut child = Process::new(nothing_with, Trap::decoding(Fault::Panic));
+    let mut child = Process::new(NothingWithTask, Trap::decoding(Fault::Panic));
     let stderr = trap::capture_stderr(&mut child);
     ended_with(&child, 1);
     says(
@@ -513,17 +516,17 @@ fn decode_panic_cell() {
 fn receivers(fault: Fault, exitcode: i32) {
     let (ours, theirs) = pipe::<Trap>(true).unwrap();
     let (hangs, reporter) = hang_reports();
-    let on_pipe = start(Process::new(recv_trap, (theirs, reporter)));
+    let on_pipe = start(Process::new(RecvTrapTask, (theirs, reporter)));
     ours.send(&Trap::decoding(fault)).unwrap();
 
     let q = Queue::new();
     let (hangs_too, reporter_too) = hang_reports();
     let (getting, getter) = pipe::<()>(true).unwrap();
-    let on_queue = start(Process::new(get_trap, (q.clone(), reporter_too, getter)));
+    let on_queue = start(Process::new(GetTrapTask, (q.clone(), reporter_too, getter)));
     getting.recv_timeout(PATIENCE).unwrap();
     q.put(Trap::decoding(fault)).unwrap();
 
-    let as_args = start(Process::new(nothing_with, Trap::decoding(fault)));
+    let as_args = start(Process::new(NothingWithTask, Trap::decoding(fault)));
     if fault == Fault::Hang {
         hangs.recv_timeout(PATIENCE).unwrap();
         hangs_too.recv_timeout(PATIENCE).unwrap();
@@ -549,11 +552,11 @@ fn decode_sigkill_cell() {
     let q = Queue::new();
     let (getting, getter) = pipe::<()>(true).unwrap();
     let (_hangs, reporter) = hang_reports();
-    let consumer = start(Process::new(get_trap, (q.clone(), reporter, getter)));
+    let consumer = start(Process::new(GetTrapTask, (q.clone(), reporter, getter)));
     getting.recv_timeout(PATIENCE).unwrap();
     kill(&consumer);
     q.put(Trap::fine(3)).unwrap();
-    let survivor = start(Process::new(round_trip, (q.clone(), 4)));
+    let survivor = start(Process::new(RoundTripTask, (q.clone(), 4)));
     ended_with(&survivor, 0);
     // FIFO: the survivor put 4 behind 3, took 3, and left 4.
     assert_eq!(q.get_timeout(PATIENCE).unwrap().n, 4);
@@ -644,7 +647,7 @@ fn run_into(fault: Fault, conn: Connection<Trap>, q: Queue<Trap>) {
 fn child_runs_into(fault: Fault, exitcode: i32) -> String {
     let (ours, theirs) = pipe::<Trap>(true).unwrap();
     let q = Queue::new();
-    let mut child = Process::new(run_into, (fault, theirs, q.clone()));
+    let mut child = Process::new(RunIntoTask, (fault, theirs, q.clone()));
     let stderr = trap::capture_stderr(&mut child);
     assert_eq!(ours.recv_timeout(PATIENCE).unwrap().n, 1);
     if fault == Fault::Hang {
@@ -675,10 +678,10 @@ fn put_into_full(q: Queue<u32>, putting: Connection<()>) {
 fn run_sigkill_cell() {
     child_runs_into(Fault::Hang, by_signal(libc::SIGKILL));
     // A producer killed while it waits for room adds nothing: the bound holds.
-    let q = Queue::bounded(1);
+    let q = Queue::bounded(1).unwrap();
     q.put(1).unwrap();
     let (putting, putter) = pipe::<()>(true).unwrap();
-    let producer = start(Process::new(put_into_full, (q.clone(), putter)));
+    let producer = start(Process::new(PutIntoFullTask, (q.clone(), putter)));
     putting.recv_timeout(PATIENCE).unwrap();
     kill(&producer);
     assert_eq!(q.get_timeout(PATIENCE).unwrap(), 1);
@@ -703,7 +706,7 @@ fn returning(fault: Fault, hangs: Connection<()>) -> Trap {
 /// A child whose result strikes `fault` as it is encoded: it ends alone, as `exitcode` says.
 fn result_strikes(fault: Fault, exitcode: i32) -> String {
     let (hangs, reporter) = hang_reports();
-    let mut child = Process::new(returning, (fault, reporter));
+    let mut child = Process::new(ReturningTask, (fault, reporter));
     let stderr = trap::capture_stderr(&mut child);
     if fault == Fault::Hang {
         hangs.recv_timeout(PATIENCE).unwrap();

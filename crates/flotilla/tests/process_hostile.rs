@@ -84,7 +84,7 @@ fn echo_through(q: Queue<String>, word: String) -> String {
 /// The queue still works through the broker, from another process.
 fn still_serves(pool: &ProcessPoolExecutor, q: &Queue<String>) {
     let got = pool
-        .submit(echo_through, (q.clone(), "still here".to_owned()))
+        .submit(EchoThroughTask, (q.clone(), "still here".to_owned()))
         .unwrap()
         .result()
         .unwrap();
@@ -175,7 +175,7 @@ fn wait_forever(q: Queue<String>, ready: Queue<()>) {
 #[test]
 fn a_reader_killed_mid_get_loses_nothing() {
     let (q, ready) = (Queue::<String>::new(), Queue::new());
-    let mut p = Process::new(wait_forever, (q.clone(), ready.clone()));
+    let mut p = Process::new(WaitForeverTask, (q.clone(), ready.clone()));
     p.start().unwrap();
     ready.get().unwrap();
     p.kill();
@@ -188,7 +188,7 @@ fn a_reader_killed_mid_get_loses_nothing() {
         .build()
         .unwrap();
     let got = pool
-        .submit(echo_through, (q.clone(), "second".to_owned()))
+        .submit(EchoThroughTask, (q.clone(), "second".to_owned()))
         .unwrap()
         .result()
         .unwrap();

@@ -34,7 +34,7 @@ fn which_thread(out: Queue<(bool, Option<String>)>) {
 #[test]
 fn a_child_runs_its_task_on_its_first_thread() {
     let out = Queue::new();
-    let child = start(Process::new(which_thread, out.clone()));
+    let child = start(Process::new(WhichThreadTask, out.clone()));
     assert_eq!(out.get_timeout(PATIENCE).unwrap(), (true, None));
     finish(&child);
 }
@@ -60,7 +60,7 @@ fn write_to_a_closed_pipe(out: Queue<String>) {
 #[test]
 fn a_write_to_a_closed_pipe_is_an_error_in_a_child() {
     let out = Queue::new();
-    let child = start(Process::new(write_to_a_closed_pipe, out.clone()));
+    let child = start(Process::new(WriteToAClosedPipeTask, out.clone()));
     finish(&child); // not killed by SIGPIPE (exit code -13)
     assert_eq!(out.get_timeout(PATIENCE).unwrap(), "BrokenPipe");
 }
@@ -89,7 +89,7 @@ fn overflow_into(path: PathBuf) {
 fn a_stack_overflow_in_a_child_is_reported_as_one() {
     let dir = scratch::scratch_dir("process-like-main");
     let stderr = dir.join("stderr");
-    let child = start(Process::new(overflow_into, stderr.clone()));
+    let child = start(Process::new(OverflowIntoTask, stderr.clone()));
     assert!(child.join_timeout(PATIENCE), "the child did not finish");
     let said = std::fs::read_to_string(&stderr).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -106,12 +106,12 @@ fn a_task_name_two_tasks_share_is_refused_at_start() {
     let mut first = {
         #[flotilla::task]
         fn twin() {}
-        Process::new(twin, ())
+        Process::new(TwinTask, ())
     };
     let mut second = {
         #[flotilla::task]
         fn twin(_: u8) {}
-        Process::new(twin, 7)
+        Process::new(TwinTask, 7)
     };
     for process in [&mut first, &mut second] {
         let err = process.start().unwrap_err();
@@ -123,7 +123,7 @@ fn a_task_name_two_tasks_share_is_refused_at_start() {
     assert!(first.start().unwrap_err().is_duplicate_task());
     // A task with a name of its own still starts in this program.
     let out = Queue::new();
-    let child = start(Process::new(which_thread, out.clone()));
+    let child = start(Process::new(WhichThreadTask, out.clone()));
     assert!(out.get_timeout(PATIENCE).is_ok());
     finish(&child);
 }

@@ -58,8 +58,8 @@ fn takes_a_connection(conn: Connection<u8>) -> u8 {
 fn ping_pong_between_two_children() {
     let (a, b) = pipe::<u32>(true).unwrap();
     let result = Queue::new();
-    let mut pinger = Process::new(ping, (a, 50, result.clone()));
-    let mut ponger = Process::new(pong, b);
+    let mut pinger = Process::new(PingTask, (a, 50, result.clone()));
+    let mut ponger = Process::new(PongTask, b);
     pinger.start().unwrap();
     ponger.start().unwrap();
     assert_eq!(result.get().unwrap(), 100);
@@ -87,13 +87,13 @@ fn closed_peer_is_an_error_not_a_hang() {
 
     // Across processes: the child holds the only other copy.
     let (here, there) = pipe::<String>(true).unwrap();
-    let mut p = Process::new(hang_up, there);
+    let mut p = Process::new(HangUpTask, there);
     p.start().unwrap();
     assert!(here.recv().unwrap_err().is_disconnected());
     assert!(p.join());
 
     let (here, there) = pipe::<String>(false).unwrap();
-    let mut p = Process::new(say, (there, "bye".to_owned()));
+    let mut p = Process::new(SayTask, (there, "bye".to_owned()));
     p.start().unwrap();
     assert_eq!(here.recv().unwrap(), "bye");
     assert!(here.recv().unwrap_err().is_disconnected());
@@ -119,7 +119,7 @@ fn one_way_pipes_refuse_the_wrong_direction() {
     // The direction travels with the end.
     let (rx, tx) = pipe::<u8>(false).unwrap();
     let out = Queue::new();
-    let mut p = Process::new(misuse, (rx, tx, out.clone()));
+    let mut p = Process::new(MisuseTask, (rx, tx, out.clone()));
     p.start().unwrap();
     assert_eq!(out.get().unwrap(), (true, true));
     assert!(p.join());
@@ -147,7 +147,7 @@ fn connections_only_travel_through_process_start() {
         .build()
         .unwrap();
     let err = pool
-        .submit(takes_a_connection, b)
+        .submit(TakesAConnectionTask, b)
         .unwrap()
         .result()
         .unwrap_err();

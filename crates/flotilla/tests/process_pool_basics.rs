@@ -23,8 +23,8 @@ fn runs_tasks_in_other_processes() {
         .max_workers(2)
         .build()
         .unwrap();
-    assert_eq!(pool.submit(add, (2, 3)).unwrap().result().unwrap(), 5);
-    let worker = pool.submit(pid, ()).unwrap().result().unwrap();
+    assert_eq!(pool.submit(AddTask, (2, 3)).unwrap().result().unwrap(), 5);
+    let worker = pool.submit(PidTask, ()).unwrap().result().unwrap();
     assert_ne!(worker, std::process::id());
 }
 
@@ -35,14 +35,14 @@ fn a_panic_fails_only_its_task() {
         .build()
         .unwrap();
     let err = pool
-        .submit(fails, "bad input".into())
+        .submit(FailsTask, "bad input".into())
         .unwrap()
         .result()
         .unwrap_err();
     let panic = err.panic().expect("a panic");
     assert_eq!(panic.message(), "bad input");
     assert!(panic.location().unwrap().contains("process_pool_basics.rs"));
-    assert_eq!(pool.submit(add, (1, 1)).unwrap().result().unwrap(), 2);
+    assert_eq!(pool.submit(AddTask, (1, 1)).unwrap().result().unwrap(), 2);
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn map_with_chunks() {
         .build()
         .unwrap();
     let sums: Vec<u64> = pool
-        .map(add, (0..1000).map(|i| (i, 1)))
+        .map(AddTask, (0..1000).map(|i| (i, 1)))
         .chunksize(64)
         .collect::<Result<_, _>>()
         .unwrap();

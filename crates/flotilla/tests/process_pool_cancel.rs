@@ -72,8 +72,12 @@ fn a_kill_that_lands_after_its_task_finished_costs_no_other_task() {
         .max_workers(1)
         .build()
         .unwrap();
-    let first = pool.submit(gated, (dir.clone(), "first".into())).unwrap();
-    let second = pool.submit(gated, (dir.clone(), "second".into())).unwrap();
+    let first = pool
+        .submit(GatedTask, (dir.clone(), "first".into()))
+        .unwrap();
+    let second = pool
+        .submit(GatedTask, (dir.clone(), "second".into()))
+        .unwrap();
     let (worker, supervisor) = started(&dir, "first");
     // SAFETY: signalling our own pool's supervisor (our child, not reaped: the pool reaps
     // it only after it ends) has no memory-safety preconditions.

@@ -67,7 +67,7 @@ fn chaos(seed: u64) {
         .unwrap();
     let futures: Vec<_> = steps
         .iter()
-        .map(|s| pool.submit(step, *s).unwrap())
+        .map(|s| pool.submit(StepTask, *s).unwrap())
         .collect();
     // Cancel a few tasks while the pool works: queued ones or running ones, whichever they are.
     let mut cancelled = vec![false; futures.len()];

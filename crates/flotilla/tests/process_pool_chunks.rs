@@ -53,7 +53,7 @@ fn task_timeout_applies_to_each_item_not_to_the_chunk() {
     // 100 items of 20 ms in one chunk take 2 s; each is far inside its 1 s limit.
     let pool = pool(Some(Duration::from_secs(1)));
     let results: Vec<_> = pool
-        .map(act, (0..100).map(|n| (n, Act::Work(20))))
+        .map(ActTask, (0..100).map(|n| (n, Act::Work(20))))
         .chunksize(100)
         .collect();
     for (n, result) in results.iter().enumerate() {
@@ -68,7 +68,7 @@ fn task_timeout_applies_to_each_item_not_to_the_chunk() {
 /// Runs a chunk of ten where item 5 does `bad`; returns the outcomes.
 fn chunk_with(pool: &ProcessPoolExecutor, bad: Act) -> Vec<Result<(u32, u32), Error>> {
     let inputs = (0..10).map(move |n| (n, if n == 5 { bad } else { Act::Work(1) }));
-    pool.map(act, inputs).chunksize(10).collect()
+    pool.map(ActTask, inputs).chunksize(10).collect()
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn an_unencodable_item_fails_alone_with_an_error_naming_it() {
         .build()
         .unwrap();
     let results: Vec<_> = pool
-        .map(unwrap_picky, (0..10).map(Picky))
+        .map(UnwrapPickyTask, (0..10).map(Picky))
         .chunksize(10)
         .collect();
     for (n, result) in results.iter().enumerate() {

@@ -59,7 +59,7 @@ fn pool(workers: usize) -> ProcessPoolExecutor {
 
 fn thousand_more(pool: &ProcessPoolExecutor) {
     let squares: Vec<u64> = pool
-        .map(square, 0..1000)
+        .map(SquareTask, 0..1000)
         .chunksize(50)
         .collect::<Result<_, _>>()
         .unwrap();
@@ -77,8 +77,10 @@ fn every_crash_kind_fails_only_its_task() {
         (Crash::SigKill, "signal 9 (SIGKILL)"),
     ];
     for (how, expected) in cases {
-        let healthy: Vec<_> = (0..4).map(|i| pool.submit(square, i).unwrap()).collect();
-        let err = pool.submit(crash, how).unwrap().result().unwrap_err();
+        let healthy: Vec<_> = (0..4)
+            .map(|i| pool.submit(SquareTask, i).unwrap())
+            .collect();
+        let err = pool.submit(CrashTask, how).unwrap().result().unwrap_err();
         assert!(
             err.to_string().contains(expected),
             "{how:?}: expected {expected:?} in {err}"
@@ -98,7 +100,7 @@ fn every_crash_kind_fails_only_its_task() {
 fn exitcode_follows_python_convention() {
     let pool = pool(1);
     let err = pool
-        .submit(crash, Crash::Segfault)
+        .submit(CrashTask, Crash::Segfault)
         .unwrap()
         .result()
         .unwrap_err();
@@ -112,16 +114,16 @@ fn exitcode_follows_python_convention() {
 #[test]
 fn timeout_kills_the_worker_and_frees_the_slot() {
     let pool = pool(1);
-    let before = pool.submit(pid, ()).unwrap().result().unwrap();
+    let before = pool.submit(PidTask, ()).unwrap().result().unwrap();
     let started = Instant::now();
     let err = pool
-        .submit_with_timeout(sleep_ms, 60_000, Duration::from_millis(100))
+        .submit_with_timeout(SleepMsTask, 60_000, Duration::from_millis(100))
         .unwrap()
         .result()
         .unwrap_err();
     assert!(err.is_task_timeout(), "{err:?}");
     // The slot is free again: the next task runs on a new worker.
-    let after = pool.submit(pid, ()).unwrap().result().unwrap();
+    let after = pool.submit(PidTask, ()).unwrap().result().unwrap();
     assert_ne!(before, after);
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -133,7 +135,7 @@ fn timeout_kills_the_worker_and_frees_the_slot() {
 #[test]
 fn cancel_kills_a_running_task() {
     let pool = pool(1);
-    let fut = pool.submit(sleep_ms, 60_000).unwrap();
+    let fut = pool.submit(SleepMsTask, 60_000).unwrap();
     // Wait until the task is running: spin on the state, not on time.
     while !fut.running() {
         std::thread::yield_now();
@@ -143,7 +145,7 @@ fn cancel_kills_a_running_task() {
     assert!(fut.cancelled());
     assert!(fut.result().unwrap_err().is_cancelled());
     // The slot's next task gets a fresh worker promptly.
-    assert_eq!(pool.submit(square, 7).unwrap().result().unwrap(), 49);
+    assert_eq!(pool.submit(SquareTask, 7).unwrap().result().unwrap(), 49);
     assert!(
         cancelled_at.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -159,7 +161,7 @@ fn max_tasks_per_child_recycles_workers() {
         .build()
         .unwrap();
     let pids: Vec<u32> = (0..9)
-        .map(|_| pool.submit(pid, ()).unwrap().result().unwrap())
+        .map(|_| pool.submit(PidTask, ()).unwrap().result().unwrap())
         .collect();
     for batch in pids.chunks(3) {
         assert!(batch.iter().all(|p| *p == batch[0]), "{pids:?}");
@@ -176,7 +178,9 @@ fn max_tasks_per_child_with_a_backlog_does_not_deadlock() {
         .max_tasks_per_child(2)
         .build()
         .unwrap();
-    let futures: Vec<_> = (0..50).map(|i| pool.submit(square, i).unwrap()).collect();
+    let futures: Vec<_> = (0..50)
+        .map(|i| pool.submit(SquareTask, i).unwrap())
+        .collect();
     for (i, fut) in futures.into_iter().enumerate() {
         assert_eq!(fut.result().unwrap(), (i * i) as u64);
     }
@@ -187,7 +191,7 @@ fn max_tasks_per_child_with_a_backlog_does_not_deadlock() {
 fn shutdown_kill_workers_stops_running_tasks() {
     let pool = pool(2);
     let running: Vec<_> = (0..2)
-        .map(|_| pool.submit(sleep_ms, 60_000).unwrap())
+        .map(|_| pool.submit(SleepMsTask, 60_000).unwrap())
         .collect();
     for fut in &running {
         while !fut.running() {
@@ -204,8 +208,10 @@ fn shutdown_kill_workers_stops_running_tasks() {
 #[test]
 fn shutdown_does_not_hang_when_a_worker_dies_mid_task() {
     let pool = pool(2);
-    let dying = pool.submit(crash, Crash::SigKill).unwrap();
-    let others: Vec<_> = (0..10).map(|i| pool.submit(square, i).unwrap()).collect();
+    let dying = pool.submit(CrashTask, Crash::SigKill).unwrap();
+    let others: Vec<_> = (0..10)
+        .map(|i| pool.submit(SquareTask, i).unwrap())
+        .collect();
     drop(pool); // waits for everything
     assert!(dying.result().unwrap_err().is_worker_died());
     assert!(others.iter().all(|f| f.done()));

@@ -267,7 +267,7 @@ fn submit_cell(
                 plan: Some(plan),
                 ballast,
             };
-            return pool.submit(journey, trip);
+            return pool.submit(JourneyTask, trip);
         }
     };
     let fault = Fault {
@@ -276,7 +276,7 @@ fn submit_cell(
         every_attempt: false,
     };
     pool.submit_with_fault(
-        journey,
+        JourneyTask,
         Trip {
             plan: None,
             ballast,
@@ -315,11 +315,11 @@ fn run_cell(cell: &'static str, at: Stage, failure: Failure, expect: Expect) {
         let pool = pool(2);
         for round in 0..2 {
             let before: Vec<_> = (0..3)
-                .map(|n| pool.submit(journey, healthy(n)).unwrap())
+                .map(|n| pool.submit(JourneyTask, healthy(n)).unwrap())
                 .collect();
             let faulty = submit_cell(&pool, at, failure).unwrap();
             let after: Vec<_> = (3..6)
-                .map(|n| pool.submit(journey, healthy(n)).unwrap())
+                .map(|n| pool.submit(JourneyTask, healthy(n)).unwrap())
                 .collect();
             check(
                 &format!("{cell} (round {round})"),
@@ -484,7 +484,7 @@ fn every_cell_at_once_from_several_threads() {
                             (*cell, *expect, submit_cell(pool, *at, *failure))
                         })
                         .collect();
-                    let bystander = pool.submit(journey, healthy(1)).unwrap();
+                    let bystander = pool.submit(JourneyTask, healthy(1)).unwrap();
                     for (cell, expect, fut) in futures {
                         let outcome = fut.and_then(|fut| fut.result_timeout(PATIENCE * 4));
                         check(cell, outcome, expect);
@@ -511,7 +511,7 @@ fn killed_at(
         action: FaultAction::Kill,
         every_attempt,
     };
-    pool.submit_with_fault(journey, trip, fault)
+    pool.submit_with_fault(JourneyTask, trip, fault)
         .unwrap()
         .result_timeout(PATIENCE)
 }
@@ -527,7 +527,7 @@ fn a_worker_killed_just_after_replying_costs_nobody() {
             let arrival = killed_at(&pool, FaultPoint::AfterReply, false, healthy(7));
             assert!(arrival.is_ok(), "round {round}: {arrival:?}");
             let next = pool
-                .submit(journey, healthy(8))
+                .submit(JourneyTask, healthy(8))
                 .unwrap()
                 .result_timeout(PATIENCE);
             assert!(next.is_ok(), "round {round}: the next task paid: {next:?}");

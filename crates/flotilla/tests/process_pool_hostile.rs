@@ -33,7 +33,10 @@ fn double(x: u32) -> u32 {
 }
 
 fn check_pool_still_serves(pool: &ProcessPoolExecutor) {
-    let doubled: Vec<u32> = pool.map(double, 0..100).collect::<Result<_, _>>().unwrap();
+    let doubled: Vec<u32> = pool
+        .map(DoubleTask, 0..100)
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(doubled, (0..100).map(|x| x * 2).collect::<Vec<_>>());
 }
 
@@ -44,7 +47,7 @@ fn huge_length_prefix_is_refused() {
         .build()
         .unwrap();
     let err = pool
-        .submit(scribble, u32::MAX.to_le_bytes().to_vec())
+        .submit(ScribbleTask, u32::MAX.to_le_bytes().to_vec())
         .unwrap()
         .result()
         .unwrap_err();
@@ -60,7 +63,11 @@ fn garbage_frame_is_a_codec_error() {
         .unwrap();
     let mut frame = 16u32.to_le_bytes().to_vec();
     frame.extend([0xff; 16]);
-    let err = pool.submit(scribble, frame).unwrap().result().unwrap_err();
+    let err = pool
+        .submit(ScribbleTask, frame)
+        .unwrap()
+        .result()
+        .unwrap_err();
     assert!(matches!(err, flotilla::Error::Codec { .. }), "{err:?}");
     check_pool_still_serves(&pool);
 }
@@ -73,7 +80,11 @@ fn truncated_frame_then_exit_is_a_dead_worker() {
         .unwrap();
     let mut frame = 1000u32.to_le_bytes().to_vec();
     frame.extend([1; 10]);
-    let err = pool.submit(truncate, frame).unwrap().result().unwrap_err();
+    let err = pool
+        .submit(TruncateTask, frame)
+        .unwrap()
+        .result()
+        .unwrap_err();
     assert!(err.is_worker_died(), "{err:?}");
     check_pool_still_serves(&pool);
 }

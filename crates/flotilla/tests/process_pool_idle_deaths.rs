@@ -52,7 +52,9 @@ fn tasks_after_idle_workers_were_killed_all_run() {
         for pid in worker_pids(&pool) {
             kill_and_wait_dead(pid);
         }
-        let futures: Vec<_> = (0..20).map(|i| pool.submit(square, i).unwrap()).collect();
+        let futures: Vec<_> = (0..20)
+            .map(|i| pool.submit(SquareTask, i).unwrap())
+            .collect();
         for (i, fut) in futures.into_iter().enumerate() {
             let got = fut.result_timeout(PATIENCE);
             assert_eq!(
@@ -80,7 +82,7 @@ fn idle_deaths_cost_nobody_when_tasks_come_from_several_threads() {
             scope.spawn(move || {
                 for i in 0..10 {
                     let x = thread * 10 + i;
-                    let got = pool.submit(square, x).unwrap().result_timeout(PATIENCE);
+                    let got = pool.submit(SquareTask, x).unwrap().result_timeout(PATIENCE);
                     assert_eq!(
                         got.as_ref().ok(),
                         Some(&(x * x)),

@@ -41,7 +41,7 @@ fn a_write_to_a_closed_pipe_is_an_error_on_both_pools() {
         .build()
         .unwrap();
     let on_threads = threads
-        .submit(write_to_closed_pipe, ())
+        .submit(WriteToClosedPipeTask, ())
         .unwrap()
         .result()
         .unwrap();
@@ -50,7 +50,7 @@ fn a_write_to_a_closed_pipe_is_an_error_on_both_pools() {
         .build()
         .unwrap();
     let on_processes = processes
-        .submit(write_to_closed_pipe, ())
+        .submit(WriteToClosedPipeTask, ())
         .unwrap()
         .result()
         .unwrap();
@@ -70,7 +70,7 @@ fn a_task_runs_on_a_thread_named_main() {
         .max_workers(1)
         .build()
         .unwrap();
-    let name = pool.submit(thread_name, ()).unwrap().result().unwrap();
+    let name = pool.submit(ThreadNameTask, ()).unwrap().result().unwrap();
     assert_eq!(name.as_deref(), Some("main"));
 }
 
@@ -81,7 +81,7 @@ fn overflow(depth: u64) -> u64 {
     if depth == u64::MAX {
         return frame[0];
     }
-    overflow::call(depth + 1) + std::hint::black_box(frame[1])
+    overflow(depth + 1) + std::hint::black_box(frame[1])
 }
 
 /// Marks this worker as arrived in `dir` and waits (bounded) until `expected` workers have;
@@ -103,7 +103,7 @@ fn rendezvous(dir: PathBuf, expected: usize) -> usize {
 fn assert_full_strength(pool: &ProcessPoolExecutor, workers: usize) {
     let dir = scratch_dir("like-main");
     let futures: Vec<_> = (0..workers)
-        .map(|_| pool.submit(rendezvous, (dir.clone(), workers)).unwrap())
+        .map(|_| pool.submit(RendezvousTask, (dir.clone(), workers)).unwrap())
         .collect();
     for future in futures {
         assert_eq!(
@@ -121,7 +121,7 @@ fn a_stack_overflow_is_reported_and_the_pool_keeps_its_strength() {
         .max_workers(2)
         .build()
         .unwrap();
-    let err = pool.submit(overflow, 0).unwrap().result().unwrap_err();
+    let err = pool.submit(OverflowTask, 0).unwrap().result().unwrap_err();
     assert!(err.is_worker_died(), "{err}");
     assert!(err.to_string().contains("overflowed its stack"), "{err}");
     assert_full_strength(&pool, 2);
@@ -150,8 +150,11 @@ fn a_task_that_closes_stdio_does_not_break_its_worker() {
         .max_workers(1)
         .build()
         .unwrap();
-    pool.submit(close_stdio, ()).unwrap().result().unwrap();
-    let out: Vec<u32> = pool.map(chatty, 0..50).collect::<Result<_, _>>().unwrap();
+    pool.submit(CloseStdioTask, ()).unwrap().result().unwrap();
+    let out: Vec<u32> = pool
+        .map(ChattyTask, 0..50)
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(out, (1..51).collect::<Vec<_>>());
 }
 
@@ -168,14 +171,14 @@ fn closed_stdio_body(report: &Path) {
     let outcome = (|| -> Result<String, flotilla::Error> {
         let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
         let sum: u32 = pool
-            .map(chatty, 0..100)
+            .map(ChattyTask, 0..100)
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .sum();
         // A thread-pool task of the same program prints too, into the closed streams.
         println!("the parent prints into a closed stdout");
         let sum_again: u32 = pool
-            .map(chatty, 0..100)
+            .map(ChattyTask, 0..100)
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .sum();

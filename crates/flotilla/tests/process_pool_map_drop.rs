@@ -53,7 +53,7 @@ fn dropping_a_map_kills_its_running_tasks_and_the_pool_replaces_their_workers() 
             }
         });
         let inputs = [None, Some(name.clone()), Some(name.clone()), Some(name)];
-        let mut map = pool.map(hold, inputs).buffer(4);
+        let mut map = pool.map(HoldTask, inputs).buffer(4);
         assert_eq!(map.next().unwrap().unwrap(), 0);
         // Two tasks are now running, one in each worker, and one is queued.
         let mut running: Vec<UnixStream> = (0..2)

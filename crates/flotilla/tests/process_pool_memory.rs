@@ -106,21 +106,21 @@ where
 
 /// Checks that `pool`'s one worker is small again after `what`.
 fn assert_worker_small(pool: &ProcessPoolExecutor, what: &str) {
-    let after = outcome(pool, worker_rss, ()).unwrap();
+    let after = outcome(pool, WorkerRssTask, ()).unwrap();
     assert_small(&format!("the worker after {what}"), after);
 }
 
 #[test]
 fn a_worker_gives_back_the_buffer_of_a_large_result() {
     let pool = one_worker();
-    assert_eq!(outcome(&pool, big_result, BIG).unwrap().len(), BIG);
+    assert_eq!(outcome(&pool, BigResultTask, BIG).unwrap().len(), BIG);
     assert_worker_small(&pool, "sending a large result");
 }
 
 #[test]
 fn a_worker_gives_back_the_buffer_of_a_result_it_failed_to_send() {
     let pool = one_worker();
-    let err = outcome(&pool, fails_late, BIG).unwrap_err();
+    let err = outcome(&pool, FailsLateTask, BIG).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("could not encode the result"), "{text}");
     assert_worker_small(&pool, "failing to send a large result");
@@ -129,7 +129,7 @@ fn a_worker_gives_back_the_buffer_of_a_result_it_failed_to_send() {
 #[test]
 fn a_worker_gives_back_the_buffer_of_a_large_argument() {
     let pool = one_worker();
-    let len = outcome(&pool, arg_len, ByteBuf::from(vec![7u8; BIG])).unwrap();
+    let len = outcome(&pool, ArgLenTask, ByteBuf::from(vec![7u8; BIG])).unwrap();
     assert_eq!(len, BIG);
     assert_worker_small(&pool, "a large argument");
 }
@@ -137,6 +137,6 @@ fn a_worker_gives_back_the_buffer_of_a_large_argument() {
 #[test]
 fn the_pool_gives_back_the_read_buffer_of_a_large_result() {
     let pool = one_worker();
-    assert_eq!(outcome(&pool, big_result, BIG).unwrap().len(), BIG);
+    assert_eq!(outcome(&pool, BigResultTask, BIG).unwrap().len(), BIG);
     assert_small("the pool's process after a large result", rss());
 }

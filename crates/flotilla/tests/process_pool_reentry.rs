@@ -80,7 +80,7 @@ fn hold(pool: &ProcessPoolExecutor, gates: &[Queue<()>]) -> Vec<Future<u32>> {
     let holders = gates
         .iter()
         .map(|gate| {
-            pool.submit(started_then_held, (started.clone(), gate.clone()))
+            pool.submit(StartedThenHeldTask, (started.clone(), gate.clone()))
                 .unwrap()
         })
         .collect();
@@ -97,8 +97,8 @@ fn a_done_callback_waiting_on_a_queued_task_of_the_same_process_pool_runs_it() {
     watchdog(GENEROUS * 2, || {
         let pool = pool(1);
         let gate = Queue::new();
-        let first = pool.submit(held, gate.clone()).unwrap();
-        let second = pool.submit(queued, ()).unwrap();
+        let first = pool.submit(HeldTask, gate.clone()).unwrap();
+        let second = pool.submit(QueuedTask, ()).unwrap();
         let watched = second.clone();
         let (tx, rx) = mpsc::channel();
         first.add_done_callback(move |_| {
@@ -122,9 +122,9 @@ fn a_chain_of_callbacks_each_waiting_on_the_next_queued_task_runs_them_all() {
     watchdog(GENEROUS * 2, || {
         let pool = pool(1);
         let gate = Queue::new();
-        let first = pool.submit(held, gate.clone()).unwrap();
+        let first = pool.submit(HeldTask, gate.clone()).unwrap();
         let chain: Vec<Future<u32>> = (0..DEPTH)
-            .map(|_| pool.submit(queued, ()).unwrap())
+            .map(|_| pool.submit(QueuedTask, ()).unwrap())
             .collect();
         let (tx, rx) = mpsc::channel();
         let links = std::iter::once(&first).chain(&chain).zip(&chain);
@@ -160,8 +160,8 @@ fn with_two_workers_a_callback_runs_the_task_it_waits_for_on_its_own_worker() {
         let pool = pool(2);
         let gates = [Queue::new(), Queue::new()];
         let holders = hold(&pool, &gates);
-        let ahead = pool.submit(queued, ()).unwrap();
-        let behind = pool.submit(queued, ()).unwrap();
+        let ahead = pool.submit(QueuedTask, ()).unwrap();
+        let behind = pool.submit(QueuedTask, ()).unwrap();
         let (tx, rx) = mpsc::channel();
         let watched = behind.clone();
         holders[0].add_done_callback(move |_| tx.send(watched.result()).unwrap());
@@ -189,12 +189,16 @@ fn waits_with_and_without_time_limits_run_queued_tasks_inline() {
     watchdog(GENEROUS * 2, || {
         let pool = pool(1);
         let gate = Queue::new();
-        let first = pool.submit(held, gate.clone()).unwrap();
-        let timed = pool.submit(queued, ()).unwrap();
-        let consumed = pool.submit(queued, ()).unwrap();
-        let failing = pool.submit(panics, ()).unwrap();
-        let waited: Vec<_> = (0..2).map(|_| pool.submit(queued, ()).unwrap()).collect();
-        let streamed: Vec<_> = (0..2).map(|_| pool.submit(queued, ()).unwrap()).collect();
+        let first = pool.submit(HeldTask, gate.clone()).unwrap();
+        let timed = pool.submit(QueuedTask, ()).unwrap();
+        let consumed = pool.submit(QueuedTask, ()).unwrap();
+        let failing = pool.submit(PanicsTask, ()).unwrap();
+        let waited: Vec<_> = (0..2)
+            .map(|_| pool.submit(QueuedTask, ()).unwrap())
+            .collect();
+        let streamed: Vec<_> = (0..2)
+            .map(|_| pool.submit(QueuedTask, ()).unwrap())
+            .collect();
         let (tx, rx) = mpsc::channel();
         let watched = (
             timed.clone(),
@@ -258,11 +262,11 @@ fn a_map_iterated_in_a_callback_runs_its_chunks_inline() {
     watchdog(GENEROUS * 2, || {
         let pool = Arc::new(pool(1));
         let gate = Queue::new();
-        let first = pool.submit(held, gate.clone()).unwrap();
+        let first = pool.submit(HeldTask, gate.clone()).unwrap();
         let (tx, rx) = mpsc::channel();
         let inner = Arc::clone(&pool);
         first.add_done_callback(move |_| {
-            let squares: Result<Vec<_>, _> = inner.map(square_in, 0..10).chunksize(3).collect();
+            let squares: Result<Vec<_>, _> = inner.map(SquareInTask, 0..10).chunksize(3).collect();
             tx.send(squares).unwrap();
         });
         gate.put(()).unwrap();
@@ -283,9 +287,9 @@ fn a_task_that_panics_or_crashes_its_worker_while_run_inline_costs_no_capacity()
             let pool = pool(workers);
             let gates: Vec<Queue<()>> = (0..workers).map(|_| Queue::new()).collect();
             let holders = hold(&pool, &gates);
-            let panicking = pool.submit(panics, ()).unwrap();
-            let crashing = pool.submit(aborts, ()).unwrap();
-            let after = pool.submit(queued, ()).unwrap();
+            let panicking = pool.submit(PanicsTask, ()).unwrap();
+            let crashing = pool.submit(AbortsTask, ()).unwrap();
+            let after = pool.submit(QueuedTask, ()).unwrap();
             let (tx, rx) = mpsc::channel();
             let watched = (panicking.clone(), crashing.clone(), after.clone());
             holders[0].add_done_callback(move |_| {
@@ -325,11 +329,11 @@ fn cancelling_a_task_while_a_callback_runs_it_inline_kills_it_and_costs_no_capac
         let gate = Queue::new();
         let victim_gate = Queue::new();
         let started = Queue::new();
-        let first = pool.submit(held, gate.clone()).unwrap();
+        let first = pool.submit(HeldTask, gate.clone()).unwrap();
         let victim = pool
-            .submit(started_then_held, (started.clone(), victim_gate.clone()))
+            .submit(StartedThenHeldTask, (started.clone(), victim_gate.clone()))
             .unwrap();
-        let after = pool.submit(queued, ()).unwrap();
+        let after = pool.submit(QueuedTask, ()).unwrap();
         let (tx, rx) = mpsc::channel();
         let watched = victim.clone();
         first.add_done_callback(move |_| tx.send(watched.result()).unwrap());
@@ -359,8 +363,8 @@ fn cancel_racing_an_inline_run_leaves_a_consistent_outcome() {
         let pool = pool(1);
         for round in 0..ROUNDS {
             let gate = Queue::new();
-            let first = pool.submit(held, gate.clone()).unwrap();
-            let victim = pool.submit(queued, ()).unwrap();
+            let first = pool.submit(HeldTask, gate.clone()).unwrap();
+            let victim = pool.submit(QueuedTask, ()).unwrap();
             let (tx, rx) = mpsc::channel();
             let watched = victim.clone();
             first.add_done_callback(move |_| tx.send(watched.result()).unwrap());
@@ -399,8 +403,8 @@ fn a_thread_outside_the_pool_waits_for_a_slot() {
     watchdog(GENEROUS * 2, || {
         let pool = pool(1);
         let gate = Queue::new();
-        let first = pool.submit(held, gate.clone()).unwrap();
-        let second = pool.submit(queued, ()).unwrap();
+        let first = pool.submit(HeldTask, gate.clone()).unwrap();
+        let second = pool.submit(QueuedTask, ()).unwrap();
         // The only slot is held: had this thread run the task, it would be done.
         let early = second.result_timeout(Duration::from_millis(50));
         assert!(early.is_err_and(|e| e.is_timeout()), "ran outside its pool");
@@ -416,12 +420,12 @@ fn a_callback_of_another_pool_waits_for_the_owning_pool() {
         let owner = pool(1);
         let other = pool(1);
         let gate = Queue::new();
-        let holder = owner.submit(held, gate.clone()).unwrap();
-        let owned = owner.submit(queued, ()).unwrap();
+        let holder = owner.submit(HeldTask, gate.clone()).unwrap();
+        let owned = owner.submit(QueuedTask, ()).unwrap();
         let (waiting_tx, waiting) = mpsc::channel();
         let (tx, rx) = mpsc::channel();
         let watched = owned.clone();
-        let elsewhere = other.submit(queued, ()).unwrap();
+        let elsewhere = other.submit(QueuedTask, ()).unwrap();
         elsewhere.add_done_callback(move |_| {
             waiting_tx.send(()).unwrap();
             tx.send(watched.result()).unwrap();
@@ -469,8 +473,8 @@ fn a_wait_from_inside_a_result_decode_fails_fast_naming_the_deadlock() {
     watchdog(GENEROUS * 3, || {
         let pool = pool(1);
         let gate = Queue::new();
-        let first = pool.submit(reentrant, gate.clone()).unwrap();
-        let second = pool.submit(queued, ()).unwrap();
+        let first = pool.submit(ReentrantTask, gate.clone()).unwrap();
+        let second = pool.submit(QueuedTask, ()).unwrap();
         *AWAITED.lock().unwrap() = Some(second.clone());
         gate.put(()).unwrap();
         let worker = first.result().unwrap().0;
@@ -484,7 +488,10 @@ fn a_wait_from_inside_a_result_decode_fails_fast_naming_the_deadlock() {
         assert!(err.to_string().contains("deadlock"), "{err}");
         assert_eq!(second.result().unwrap_err().to_string(), err.to_string());
         // The slot and its worker carry on.
-        assert_eq!(pool.submit(queued, ()).unwrap().result().unwrap(), worker);
+        assert_eq!(
+            pool.submit(QueuedTask, ()).unwrap().result().unwrap(),
+            worker
+        );
         strength::assert_full_strength(&pool);
     });
 }

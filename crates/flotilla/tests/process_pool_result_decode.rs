@@ -51,8 +51,8 @@ fn a_panicking_result_decode_fails_only_its_future() {
     let pool = pool();
     // More such results than the pool has slots, twice over: each used to cost a slot.
     for round in 0..(2 * WORKERS + 1) as u32 {
-        let bad = pool.submit(fragile, 13).unwrap();
-        let good = pool.submit(fragile, round).unwrap();
+        let bad = pool.submit(FragileTask, 13).unwrap();
+        let good = pool.submit(FragileTask, round).unwrap();
         assert_decode_panic(&bad.result_timeout(PATIENCE).unwrap_err());
         assert_eq!(good.result_timeout(PATIENCE).unwrap().0, round);
     }
@@ -67,8 +67,8 @@ fn panicking_result_decodes_from_several_threads_cost_no_capacity() {
             let pool = &pool;
             scope.spawn(move || {
                 for i in 0..5u32 {
-                    let bad = pool.submit(fragile, 13).unwrap();
-                    let good = pool.submit(fragile, thread * 100 + i).unwrap();
+                    let bad = pool.submit(FragileTask, 13).unwrap();
+                    let good = pool.submit(FragileTask, thread * 100 + i).unwrap();
                     assert_decode_panic(&bad.result_timeout(PATIENCE).unwrap_err());
                     assert_eq!(good.result_timeout(PATIENCE).unwrap().0, thread * 100 + i);
                 }

@@ -59,11 +59,11 @@ fn worker_dying_mid_encode_fails_its_task_and_drop_returns() {
             .max_workers(1)
             .build()
             .unwrap();
-        let fut = pool.submit(dies_encoding, ()).unwrap();
+        let fut = pool.submit(DiesEncodingTask, ()).unwrap();
         let err = fut.result().unwrap_err();
         assert!(err.to_string().contains("SIGABRT"), "{err}");
         assert_eq!(
-            pool.submit(length, vec![1, 2].into())
+            pool.submit(LengthTask, vec![1, 2].into())
                 .unwrap()
                 .result()
                 .unwrap(),
@@ -82,7 +82,7 @@ fn killing_workers_with_a_large_payload_in_flight_does_not_hang() {
             .unwrap();
         let big = serde_bytes::ByteBuf::from(vec![7u8; 64 << 20]);
         let futures: Vec<_> = (0..4)
-            .map(|_| pool.submit(length, big.clone()).unwrap())
+            .map(|_| pool.submit(LengthTask, big.clone()).unwrap())
             .collect();
         pool.shutdown(Shutdown::new().kill_workers(true));
         for fut in futures {
@@ -102,9 +102,9 @@ fn shutdown_without_wait_returns_while_tasks_run() {
             .max_workers(1)
             .build()
             .unwrap();
-        let fut = pool.submit(sleep_ms, 200).unwrap();
+        let fut = pool.submit(SleepMsTask, 200).unwrap();
         pool.shutdown(Shutdown::new().wait(false));
-        assert!(pool.submit(sleep_ms, 1).unwrap_err().is_shutdown());
+        assert!(pool.submit(SleepMsTask, 1).unwrap_err().is_shutdown());
         assert_eq!(fut.result().unwrap(), 200);
     });
 }
@@ -116,26 +116,26 @@ fn cancelled_and_timed_out_tasks_free_their_worker_quickly() {
             .max_workers(1)
             .build()
             .unwrap();
-        pool.submit(pid, ()).unwrap().result().unwrap(); // worker started
+        pool.submit(PidTask, ()).unwrap().result().unwrap(); // worker started
 
-        let running = pool.submit(sleep_ms, 60_000).unwrap();
+        let running = pool.submit(SleepMsTask, 60_000).unwrap();
         while !running.running() {
             std::thread::yield_now();
         }
         let cancelled_at = Instant::now();
         assert!(running.cancel());
-        pool.submit(pid, ()).unwrap().result().unwrap();
+        pool.submit(PidTask, ()).unwrap().result().unwrap();
         let after_cancel = cancelled_at.elapsed();
 
         let limit = Duration::from_millis(50);
         let started = Instant::now();
         let err = pool
-            .submit_with_timeout(sleep_ms, 60_000, limit)
+            .submit_with_timeout(SleepMsTask, 60_000, limit)
             .unwrap()
             .result()
             .unwrap_err();
         assert!(err.is_task_timeout());
-        pool.submit(pid, ()).unwrap().result().unwrap();
+        pool.submit(PidTask, ()).unwrap().result().unwrap();
         let after_timeout = started.elapsed().saturating_sub(limit);
 
         // The target is 100 ms (a kill, a reap and a fresh worker); the bound is generous

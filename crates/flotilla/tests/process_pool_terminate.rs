@@ -112,8 +112,8 @@ fn died_by(err: &Error, signal: i32) -> &WorkerExit {
 }
 
 fn refuses_new_work(pool: &ProcessPoolExecutor) {
-    assert!(pool.submit(forever, ()).unwrap_err().is_shutdown());
-    let mapped: Vec<_> = pool.map(forever, [(), ()]).collect();
+    assert!(pool.submit(ForeverTask, ()).unwrap_err().is_shutdown());
+    let mapped: Vec<_> = pool.map(ForeverTask, [(), ()]).collect();
     assert!(
         mapped
             .iter()
@@ -126,8 +126,12 @@ fn refuses_new_work(pool: &ProcessPoolExecutor) {
 fn terminate_workers_fails_running_tasks_cancels_queued_and_refuses_new_work() {
     watchdog::watchdog(WATCHDOG, || {
         let pool = pool(2);
-        let running: Vec<_> = (0..2).map(|_| pool.submit(forever, ()).unwrap()).collect();
-        let queued: Vec<_> = (0..3).map(|_| pool.submit(forever, ()).unwrap()).collect();
+        let running: Vec<_> = (0..2)
+            .map(|_| pool.submit(ForeverTask, ()).unwrap())
+            .collect();
+        let queued: Vec<_> = (0..3)
+            .map(|_| pool.submit(ForeverTask, ()).unwrap())
+            .collect();
         until_running(&running);
         pool.terminate_workers();
         for fut in running {
@@ -155,8 +159,8 @@ fn terminate_workers_lets_a_task_that_handles_sigterm_finish() {
     watchdog::watchdog(WATCHDOG, || {
         let pool = pool(1);
         let ready = fifo("terminate-handled");
-        let fut = pool.submit(handles_sigterm, ready.clone()).unwrap();
-        let queued = pool.submit(forever, ()).unwrap();
+        let fut = pool.submit(HandlesSigtermTask, ready.clone()).unwrap();
+        let queued = pool.submit(ForeverTask, ()).unwrap();
         wait_ready(&ready);
         pool.terminate_workers();
         // The signal reached the task (not SIGKILL, not its supervisor's group kill), and a task
@@ -174,9 +178,9 @@ fn kill_workers_stops_even_a_task_that_handles_sigterm() {
     watchdog::watchdog(WATCHDOG, || {
         let pool = pool(2);
         let ready = fifo("kill-handled");
-        let handled = pool.submit(handles_sigterm, ready.clone()).unwrap();
-        let plain = pool.submit(forever, ()).unwrap();
-        let queued = pool.submit(forever, ()).unwrap();
+        let handled = pool.submit(HandlesSigtermTask, ready.clone()).unwrap();
+        let plain = pool.submit(ForeverTask, ()).unwrap();
+        let queued = pool.submit(ForeverTask, ()).unwrap();
         wait_ready(&ready);
         until_running(std::slice::from_ref(&plain));
         pool.kill_workers();
@@ -201,7 +205,7 @@ fn terminate_workers_on_an_idle_or_unstarted_pool_just_shuts_it_down() {
         refuses_new_work(&never_started);
 
         let idle = pool(2);
-        assert_eq!(idle.submit(forever_not, 7).unwrap().result().unwrap(), 7);
+        assert_eq!(idle.submit(ForeverNotTask, 7).unwrap().result().unwrap(), 7);
         idle.terminate_workers();
         refuses_new_work(&idle);
         drop(idle);
@@ -223,7 +227,7 @@ fn dropping_the_pool_after_terminate_workers_does_not_wait_for_a_task_that_ignor
         // SAFETY: the path is a valid NUL-terminated string that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c_gate.as_ptr(), 0o600) }, 0);
         let fut = pool
-            .submit(ignores_sigterm, (ready.clone(), gate.clone()))
+            .submit(IgnoresSigtermTask, (ready.clone(), gate.clone()))
             .unwrap();
         wait_ready(&ready);
         pool.terminate_workers();

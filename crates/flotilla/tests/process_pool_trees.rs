@@ -183,28 +183,12 @@ fn cancel_kills_everything_the_task_started() {
     let dir = scratch_dir("trees");
     let pool = pool();
     let future = pool
-        .submit(start_tree, (dir.clone(), 20, Then::Hang))
+        .submit(StartTreeTask, (dir.clone(), 20, Then::Hang))
         .unwrap();
     let seen = read_pids(&dir);
     assert!(future.cancel());
     assert_all_gone(&seen);
-    assert_eq!(pool.submit(add_one, 1).unwrap().result().unwrap(), 2);
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn terminate_workers_kills_everything_the_task_started() {
-    // SIGTERM goes to the worker alone; its supervisor then kills the rest of the tree.
-    let dir = scratch_dir("trees");
-    let pool = pool();
-    let future = pool
-        .submit(start_tree, (dir.clone(), 20, Then::Hang))
-        .unwrap();
-    let seen = read_pids(&dir);
-    pool.terminate_workers();
-    let err = future.result().unwrap_err();
-    assert!(err.to_string().contains("SIGTERM"), "{err}");
-    assert_all_gone(&seen);
+    assert_eq!(pool.submit(AddOneTask, 1).unwrap().result().unwrap(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -217,7 +201,7 @@ fn a_timeout_kills_everything_the_task_started() {
         .build()
         .unwrap();
     let future = pool
-        .submit(start_tree, (dir.clone(), 50, Then::Hang))
+        .submit(StartTreeTask, (dir.clone(), 50, Then::Hang))
         .unwrap();
     let seen = read_pids(&dir);
     let err = future.result().unwrap_err();
@@ -231,7 +215,7 @@ fn a_crash_is_reported_at_once_although_children_live_on() {
     let dir = scratch_dir("trees");
     let pool = pool();
     let future = pool
-        .submit(start_tree, (dir.clone(), 3, Then::Abort))
+        .submit(StartTreeTask, (dir.clone(), 3, Then::Abort))
         .unwrap();
     let seen = read_pids(&dir);
     std::fs::write(dir.join("go"), b"").unwrap();
@@ -240,7 +224,7 @@ fn a_crash_is_reported_at_once_although_children_live_on() {
     assert!(err.is_worker_died(), "{err}");
     assert!(err.to_string().contains("SIGABRT"), "{err}");
     assert_all_gone(&seen);
-    assert_eq!(pool.submit(add_one, 1).unwrap().result().unwrap(), 2);
+    assert_eq!(pool.submit(AddOneTask, 1).unwrap().result().unwrap(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -249,7 +233,7 @@ fn a_tasks_children_inherit_no_socket_of_the_pool() {
     let dir = scratch_dir("trees");
     let pool = pool();
     let future = pool
-        .submit(start_tree, (dir.clone(), 1, Then::Hang))
+        .submit(StartTreeTask, (dir.clone(), 1, Then::Hang))
         .unwrap();
     let seen = read_pids(&dir);
     // seen[2] is the first `sleep`, started by the standard library's spawn.
@@ -269,7 +253,7 @@ fn a_tasks_children_inherit_no_socket_of_the_pool() {
 fn what_a_task_leaves_running_ends_with_its_worker() {
     let dir = scratch_dir("trees");
     let pool = pool();
-    pool.submit(start_tree, (dir.clone(), 5, Then::Return))
+    pool.submit(StartTreeTask, (dir.clone(), 5, Then::Return))
         .unwrap()
         .result()
         .unwrap();
@@ -286,7 +270,7 @@ const KILLED_POOL_DIR: &str = "FLOTILLA_TEST_KILLED_POOL_DIR";
 fn a_sigkill_of_the_pools_process_leaves_nothing_behind() {
     if let Some(dir) = std::env::var_os(KILLED_POOL_DIR) {
         let pool = pool();
-        let future = pool.submit(start_tree, (PathBuf::from(dir), 10, Then::Hang));
+        let future = pool.submit(StartTreeTask, (PathBuf::from(dir), 10, Then::Hang));
         let _keep = (pool, future);
         loop {
             std::thread::park(); // until the SIGKILL

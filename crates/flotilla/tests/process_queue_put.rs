@@ -49,7 +49,7 @@ fn hand_back_when_unencodable_or_full(q: &Queue<Item>) {
 
 #[test]
 fn a_local_put_hands_back_what_it_could_not_add() {
-    hand_back_when_unencodable_or_full(&Queue::bounded(1));
+    hand_back_when_unencodable_or_full(&Queue::bounded(1).unwrap());
 }
 
 #[flotilla::task]
@@ -59,15 +59,15 @@ fn remote_hand_back(q: Queue<Item>) {
 
 #[test]
 fn a_put_through_the_broker_hands_back_what_it_could_not_add() {
-    let q = Queue::<Item>::bounded(1);
-    finish(&start(Process::new(remote_hand_back, q.clone())));
+    let q = Queue::<Item>::bounded(1).unwrap();
+    finish(&start(Process::new(RemoteHandBackTask, q.clone())));
     assert!(q.try_get().unwrap_err().is_empty());
 }
 
 /// Creates a queue, hands it to the parent, and returns once told to (or waits to be killed).
 #[flotilla::task]
 fn own_a_queue(outbox: Queue<Queue<u32>>, leave: Queue<()>) {
-    let mine = Queue::bounded(1);
+    let mine = Queue::bounded(1).unwrap();
     outbox.put(mine.clone()).unwrap();
     leave.get().unwrap();
 }
@@ -75,7 +75,7 @@ fn own_a_queue(outbox: Queue<Queue<u32>>, leave: Queue<()>) {
 /// Starts an owner and returns it with a handle, in this process, to the queue it owns.
 fn owned_elsewhere() -> (Process, Queue<u32>, Queue<()>) {
     let (outbox, leave) = (Queue::new(), Queue::new());
-    let owner = start(Process::new(own_a_queue, (outbox.clone(), leave.clone())));
+    let owner = start(Process::new(OwnAQueueTask, (outbox.clone(), leave.clone())));
     let theirs: Queue<u32> = outbox.get_timeout(PATIENCE).unwrap();
     (owner, theirs, leave)
 }

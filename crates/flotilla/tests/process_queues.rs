@@ -34,15 +34,15 @@ fn consume(jobs: JoinableQueue<Option<u64>>, results: Queue<u64>) {
 fn producer_and_consumers_with_poison_pills() {
     const COUNT: u64 = 200;
     const CONSUMERS: usize = 3;
-    let jobs = JoinableQueue::bounded(8);
+    let jobs = JoinableQueue::bounded(8).unwrap();
     let results = Queue::new();
     let mut consumers: Vec<Process> = (0..CONSUMERS)
-        .map(|_| Process::new(consume, (jobs.clone(), results.clone())))
+        .map(|_| Process::new(ConsumeTask, (jobs.clone(), results.clone())))
         .collect();
     for c in &mut consumers {
         c.start().unwrap();
     }
-    let mut producer = Process::new(produce, (jobs.clone(), COUNT, CONSUMERS));
+    let mut producer = Process::new(ProduceTask, (jobs.clone(), COUNT, CONSUMERS));
     producer.start().unwrap();
     assert!(producer.join());
     assert_eq!(producer.exitcode(), Some(0));
@@ -63,7 +63,7 @@ fn producer_and_consumers_with_poison_pills() {
 
 #[test]
 fn bounded_queue_full_and_empty_with_timeouts_locally() {
-    let q = Queue::bounded(2);
+    let q = Queue::bounded(2).unwrap();
     q.try_put(1).unwrap();
     q.put_timeout(2, Duration::from_millis(10)).unwrap();
     assert_eq!(q.qsize().unwrap(), 2);
@@ -112,9 +112,9 @@ fn probe_bounds(q: Queue<u32>) {
 
 #[test]
 fn bounded_queue_full_and_empty_with_timeouts_remotely() {
-    let q = Queue::bounded(1);
+    let q = Queue::bounded(1).unwrap();
     q.put(1).unwrap();
-    let mut p = Process::new(probe_bounds, q.clone());
+    let mut p = Process::new(ProbeBoundsTask, q.clone());
     p.start().unwrap();
     assert!(p.join());
     assert_eq!(p.exitcode(), Some(0));
@@ -133,9 +133,9 @@ fn block_both_ways(q: Queue<u32>, signals: Queue<()>, go: Queue<()>) {
 #[test]
 fn blocking_put_and_get_across_processes() {
     let limit = Duration::from_secs(30);
-    let (q, signals, go) = (Queue::bounded(1), Queue::new(), Queue::new());
+    let (q, signals, go) = (Queue::bounded(1).unwrap(), Queue::new(), Queue::new());
     q.put(1).unwrap();
-    let mut p = Process::new(block_both_ways, (q.clone(), signals.clone(), go.clone()));
+    let mut p = Process::new(BlockBothWaysTask, (q.clone(), signals.clone(), go.clone()));
     p.start().unwrap();
     assert_eq!(q.get_timeout(limit).unwrap(), 1); // makes room for the child's put
     signals.get_timeout(limit).unwrap();
@@ -160,7 +160,7 @@ fn a_queue_passed_to_process_pool_tasks() {
         .unwrap();
     let q = Queue::new();
     let futures: Vec<_> = (0..8u64)
-        .map(|n| pool.submit(put_square, (q.clone(), n)).unwrap())
+        .map(|n| pool.submit(PutSquareTask, (q.clone(), n)).unwrap())
         .collect();
     for fut in &futures {
         assert!(fut.result().unwrap() >= 1);
@@ -185,7 +185,7 @@ fn own_a_queue(outbox: Queue<Queue<u32>>) {
 fn a_queue_whose_owner_was_killed_reports_disconnected_and_leaves_nothing() {
     let started = std::time::SystemTime::now();
     let outbox = Queue::new();
-    let mut owner = Process::new(own_a_queue, outbox.clone());
+    let mut owner = Process::new(OwnAQueueTask, outbox.clone());
     owner.start().unwrap();
     let theirs: Queue<u32> = outbox.get().unwrap();
     assert_eq!(theirs.get().unwrap(), 7);

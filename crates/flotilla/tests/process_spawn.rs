@@ -19,13 +19,13 @@ fn is_open(fd: i32) -> bool {
 /// Exits with 10 if `fd` is closed here, 11 if it is open.
 #[flotilla::task]
 fn exit_with_open(fd: i32) {
-    std::process::exit(10 + i32::from(is_open::call(fd)));
+    std::process::exit(10 + i32::from(is_open(fd)));
 }
 
 /// Sends whether `fd` is open back over the connection it was given.
 #[flotilla::task]
 fn report_open(fd: i32, back: flotilla::process::Connection<bool>) {
-    back.send(&is_open::call(fd)).unwrap();
+    back.send(&is_open(fd)).unwrap();
 }
 
 /// A descriptor above the standard streams without close-on-exec: every child that does not
@@ -53,7 +53,7 @@ fn leaky() -> OwnedFd {
 fn a_process_child_does_not_inherit_a_leaky_descriptor() {
     let fd = leaky();
     for daemon in [false, true] {
-        let mut child = Process::new(exit_with_open, fd.as_raw_fd()).with_daemon(daemon);
+        let mut child = Process::new(ExitWithOpenTask, fd.as_raw_fd()).with_daemon(daemon);
         child.start().unwrap();
         assert!(child.join());
         assert_eq!(child.exitcode(), Some(10), "daemon: {daemon}");
@@ -64,7 +64,7 @@ fn a_process_child_does_not_inherit_a_leaky_descriptor() {
 fn a_process_child_keeps_the_connections_it_was_passed_and_nothing_else() {
     let fd = leaky();
     let (ours, theirs) = pipe::<bool>(true).unwrap();
-    let mut child = Process::new(report_open, (fd.as_raw_fd(), theirs));
+    let mut child = Process::new(ReportOpenTask, (fd.as_raw_fd(), theirs));
     child.start().unwrap();
     assert!(
         !ours.recv().unwrap(),
@@ -83,7 +83,7 @@ fn a_pool_worker_does_not_inherit_a_leaky_descriptor() {
         .unwrap();
     assert!(
         !pool
-            .submit(is_open, fd.as_raw_fd())
+            .submit(IsOpenTask, fd.as_raw_fd())
             .unwrap()
             .result()
             .unwrap()

@@ -59,7 +59,7 @@ fn executors_and_their_options_are_send_and_sync() {
     is_send_sync::<ThreadPoolExecutor>();
     is_send_sync::<ThreadPoolBuilder>();
     is_send_sync::<Shutdown>();
-    is_send_sync::<double>();
+    is_send_sync::<DoubleTask>();
     #[cfg(target_os = "linux")]
     {
         is_send_sync::<flotilla::ProcessPoolExecutor>();

@@ -48,7 +48,7 @@ fn four_processes_fill_one_array() {
     let array = Array::<u64>::new(LEN).unwrap();
     run_all(
         (0..WORKERS)
-            .map(|w| Process::new(fill_strided, (array.clone(), w)))
+            .map(|w| Process::new(FillStridedTask, (array.clone(), w)))
             .collect(),
     );
     let expected: Vec<u64> = (0..LEN).map(|i| (i * i) as u64).collect();
@@ -62,7 +62,7 @@ fn four_processes_fill_chunks_under_the_lock() {
     let chunk = LEN / WORKERS;
     run_all(
         (0..WORKERS)
-            .map(|w| Process::new(fill_chunk, (array.clone(), w * chunk, chunk)))
+            .map(|w| Process::new(FillChunkTask, (array.clone(), w * chunk, chunk)))
             .collect(),
     );
     let expected: Vec<u64> = (1..=LEN as u64).collect();
@@ -75,7 +75,7 @@ fn four_processes_fill_a_raw_array() {
     let array = RawArray::<f64>::new(LEN).unwrap();
     run_all(
         (0..WORKERS)
-            .map(|w| Process::new(fill_raw, (array.clone(), w)))
+            .map(|w| Process::new(FillRawTask, (array.clone(), w)))
             .collect(),
     );
     let expected: Vec<f64> = (0..LEN).map(|i| i as f64 / 2.0).collect();

@@ -161,7 +161,7 @@ fn a_child_killed_holding_hundreds_of_segments_has_each_one_reported() {
     let values: Vec<Value<u32>> = (0..EACH).map(|i| Value::new(i as u32).unwrap()).collect();
     let holding = Queue::new();
     let child = start(Process::new(
-        hold_them_all,
+        HoldThemAllTask,
         (locks.clone(), values.clone(), holding.clone()),
     ));
     holding.get_timeout(PATIENCE).unwrap();

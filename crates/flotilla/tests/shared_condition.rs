@@ -33,7 +33,7 @@ fn an_rlock_is_reentrant_and_excludes_other_processes() {
     let children: Vec<Process> = (0..3)
         .map(|_| {
             start(Process::new(
-                add_reentrantly,
+                AddReentrantlyTask,
                 (lock.clone(), total.clone(), 2_000),
             ))
         })
@@ -62,7 +62,7 @@ fn an_rlock_held_several_times_by_a_killed_process_is_reported_once_free() {
     let lock = RLock::new().unwrap();
     let holding = Queue::new();
     let holder = start(Process::new(
-        hold_rlock_thrice,
+        HoldRlockThriceTask,
         (lock.clone(), holding.clone()),
     ));
     holding.get_timeout(PATIENCE).unwrap();
@@ -137,7 +137,7 @@ fn a_condition_hands_every_item_to_exactly_one_consumer_across_processes() {
     let consumers: Vec<Process> = (0..3)
         .map(|_| {
             start(Process::new(
-                consume,
+                ConsumeTask,
                 (
                     ready.clone(),
                     items.clone(),
@@ -151,7 +151,7 @@ fn a_condition_hands_every_item_to_exactly_one_consumer_across_processes() {
     let producers: Vec<Process> = (0..2)
         .map(|_| {
             start(Process::new(
-                produce,
+                ProduceTask,
                 (ready.clone(), items.clone(), TOTAL / 2),
             ))
         })
@@ -192,7 +192,7 @@ fn notify_wakes_as_many_waiters_as_asked() {
     let waiters: Vec<Process> = (0..3)
         .map(|_| {
             start(Process::new(
-                wait_once,
+                WaitOnceTask,
                 (ready.clone(), waiting.clone(), out.clone()),
             ))
         })
@@ -266,7 +266,7 @@ fn a_waiter_learns_when_the_conditions_holder_was_killed() {
     // the waiter and dies before letting go, so the waiter's wake-up finds the lock abandoned.
     let holding = Queue::new();
     let holder = start(Process::new(
-        notify_and_die_holding,
+        NotifyAndDieHoldingTask,
         (ready.clone(), holding.clone()),
     ));
     holding.get_timeout(PATIENCE).unwrap();
@@ -290,11 +290,11 @@ fn a_killed_waiter_does_not_swallow_a_notify() {
     let waiting = Queue::new();
     let out = Queue::new();
     let doomed = start(Process::new(
-        wait_once,
+        WaitOnceTask,
         (ready.clone(), waiting.clone(), out.clone()),
     ));
     let survivor = start(Process::new(
-        wait_once,
+        WaitOnceTask,
         (ready.clone(), waiting.clone(), out.clone()),
     ));
     drop(all_waiting(&ready, &waiting, 2));
@@ -339,7 +339,7 @@ fn whoever_takes_over_a_dead_holders_lock_wakes_the_waiters() {
     // can notify.
     let holding = Queue::new();
     let holder = start(Process::new(
-        change_and_die_before_notifying,
+        ChangeAndDieBeforeNotifyingTask,
         (ready.clone(), items.clone(), holding.clone()),
     ));
     holding.get_timeout(PATIENCE).unwrap();

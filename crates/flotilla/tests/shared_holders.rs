@@ -258,11 +258,11 @@ macro_rules! every_exit {
     };
 }
 
-every_exit!(lock, Lock::new().unwrap(), hold_lock);
-every_exit!(rlock, RLock::new().unwrap(), hold_rlock);
-every_exit!(condition, Condition::new().unwrap(), hold_condition);
-every_exit!(value, Value::new(0u64).unwrap(), hold_value);
-every_exit!(array, Array::<u64>::new(3).unwrap(), hold_array);
+every_exit!(lock, Lock::new().unwrap(), HoldLockTask);
+every_exit!(rlock, RLock::new().unwrap(), HoldRlockTask);
+every_exit!(condition, Condition::new().unwrap(), HoldConditionTask);
+every_exit!(value, Value::new(0u64).unwrap(), HoldValueTask);
+every_exit!(array, Array::<u64>::new(3).unwrap(), HoldArrayTask);
 
 /// A type whose only lock is internal, held for the length of one operation: a holder can
 /// only go away in the middle of one, and the next user must neither hang nor see anything
@@ -406,10 +406,14 @@ macro_rules! every_exit_inside {
     };
 }
 
-every_exit_inside!(semaphore, Semaphore::new(1).unwrap(), inside_semaphore);
-every_exit_inside!(bounded, BoundedSemaphore::new(1).unwrap(), inside_bounded);
-every_exit_inside!(event, Event::new().unwrap(), inside_event);
-every_exit_inside!(barrier, Barrier::new(1).unwrap(), inside_barrier);
+every_exit_inside!(semaphore, Semaphore::new(1).unwrap(), InsideSemaphoreTask);
+every_exit_inside!(
+    bounded,
+    BoundedSemaphore::new(1).unwrap(),
+    InsideBoundedTask
+);
+every_exit_inside!(event, Event::new().unwrap(), InsideEventTask);
+every_exit_inside!(barrier, Barrier::new(1).unwrap(), InsideBarrierTask);
 
 /// Forgets a guard of each type, drops the last handle of each (here or on another thread),
 /// maps fresh segments (which land where the dropped ones were, if those were unmapped) and
@@ -467,7 +471,7 @@ fn forget_drop_and_go_on(rounds: u32, out: Queue<Vec<String>>) {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_forgotten_guard_keeps_its_memory_mapped() {
     let out = Queue::new();
-    let mut child = Process::new(forget_drop_and_go_on, (50, out.clone()));
+    let mut child = Process::new(ForgetDropAndGoOnTask, (50, out.clone()));
     child.start().unwrap();
     assert!(child.join_timeout(PATIENCE), "the child did not end");
     assert_eq!(

@@ -89,7 +89,7 @@ fn event_wake_ups_go_on_after_a_waiter_is_killed() {
         let event = Event::new().unwrap();
         let flag = RawValue::new(0u32).unwrap();
         killed_asleep(
-            Process::new(sleep_on_event, (event.clone(), flag.clone())),
+            Process::new(SleepOnEventTask, (event.clone(), flag.clone())),
             &flag,
         );
         for round in 0..ROUNDS {
@@ -113,7 +113,7 @@ fn semaphore_wake_ups_go_on_after_a_waiter_is_killed() {
         let sem = Semaphore::new(0).unwrap();
         let flag = RawValue::new(0u32).unwrap();
         killed_asleep(
-            Process::new(sleep_on_semaphore, (sem.clone(), flag.clone())),
+            Process::new(SleepOnSemaphoreTask, (sem.clone(), flag.clone())),
             &flag,
         );
         for round in 0..ROUNDS {
@@ -134,7 +134,7 @@ fn bounded_semaphore_wake_ups_go_on_after_a_waiter_is_killed() {
         assert!(sem.try_acquire());
         let flag = RawValue::new(0u32).unwrap();
         killed_asleep(
-            Process::new(sleep_on_bounded, (sem.clone(), flag.clone())),
+            Process::new(SleepOnBoundedTask, (sem.clone(), flag.clone())),
             &flag,
         );
         for round in 0..ROUNDS {
@@ -155,7 +155,7 @@ fn barrier_wake_ups_go_on_after_a_party_is_killed_waiting() {
         let barrier = Barrier::new(2).unwrap();
         let flag = RawValue::new(0u32).unwrap();
         killed_asleep(
-            Process::new(sleep_at_barrier, (barrier.clone(), flag.clone())),
+            Process::new(SleepAtBarrierTask, (barrier.clone(), flag.clone())),
             &flag,
         );
         // The dead party had arrived: the next one trips the barrier with it.
@@ -178,7 +178,7 @@ fn condition_wake_ups_go_on_after_a_waiter_is_killed() {
         let cond = Condition::new().unwrap();
         let flag = RawValue::new(0u32).unwrap();
         killed_asleep(
-            Process::new(sleep_on_condition, (cond.clone(), flag.clone())),
+            Process::new(SleepOnConditionTask, (cond.clone(), flag.clone())),
             &flag,
         );
         for round in 0..ROUNDS {

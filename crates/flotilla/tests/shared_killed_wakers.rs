@@ -196,7 +196,7 @@ fn a_setter_killed_mid_wake_up_leaves_no_waiter_asleep_on_a_set_event() {
         let theirs = event.clone();
         let woken = match kill_the_waker(
             move || theirs.wait_timeout(PATIENCE),
-            Process::new(set_and_die, event.clone()),
+            Process::new(SetAndDieTask, event.clone()),
         ) {
             Outcome::Woken(woken) => woken,
             Outcome::Asleep(answer) => {
@@ -215,7 +215,7 @@ fn a_releaser_killed_mid_wake_up_leaves_no_waiter_asleep_on_a_permit() {
         let theirs = sem.clone();
         let acquired = match kill_the_waker(
             move || theirs.acquire_timeout(PATIENCE),
-            Process::new(release_and_die, sem.clone()),
+            Process::new(ReleaseAndDieTask, sem.clone()),
         ) {
             Outcome::Woken(acquired) => acquired,
             Outcome::Asleep(answer) => {
@@ -236,7 +236,7 @@ fn a_bounded_releaser_killed_mid_wake_up_leaves_no_waiter_asleep_on_a_permit() {
         let theirs = sem.clone();
         let acquired = match kill_the_waker(
             move || theirs.acquire_timeout(PATIENCE),
-            Process::new(release_bounded_and_die, sem.clone()),
+            Process::new(ReleaseBoundedAndDieTask, sem.clone()),
         ) {
             Outcome::Woken(acquired) => acquired,
             Outcome::Asleep(answer) => still_asleep_only_if_unchanged(
@@ -258,7 +258,7 @@ fn the_last_party_killed_mid_wake_up_leaves_no_party_asleep_at_a_tripped_barrier
         let theirs = barrier.clone();
         let passed = match kill_the_waker(
             move || theirs.wait_timeout(PATIENCE),
-            Process::new(trip_and_die, barrier.clone()),
+            Process::new(TripAndDieTask, barrier.clone()),
         ) {
             Outcome::Woken(passed) => passed,
             // Tripping empties the barrier; untripped, the waiter is still counted.
@@ -281,7 +281,7 @@ fn a_notifier_killed_mid_wake_up_leaves_no_waiter_asleep_on_its_notify() {
         let theirs = cond.clone();
         let outcome = kill_the_waker(
             move || theirs.lock().unwrap().wait_timeout(PATIENCE),
-            Process::new(notify_and_die, cond.clone()),
+            Process::new(NotifyAndDieTask, cond.clone()),
         );
         match outcome {
             // Woken by the notify: the notifier died holding the lock, which is reported.

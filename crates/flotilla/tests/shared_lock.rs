@@ -60,7 +60,7 @@ fn a_dead_holder_is_reported_and_recoverable() {
     let lock = Lock::new().unwrap();
     let holding = Queue::new();
     killed_while_holding(
-        Process::new(hold_lock, (lock.clone(), holding.clone())),
+        Process::new(HoldLockTask, (lock.clone(), holding.clone())),
         &holding,
     );
 
@@ -89,7 +89,7 @@ fn a_value_whose_holder_died_can_be_repaired() {
     let value = Value::new(0u64).unwrap();
     let holding = Queue::new();
     killed_while_holding(
-        Process::new(die_mid_update, (value.clone(), holding.clone())),
+        Process::new(DieMidUpdateTask, (value.clone(), holding.clone())),
         &holding,
     );
 
@@ -115,7 +115,7 @@ fn a_held_lock_times_out_in_another_process() {
     let lock = Lock::new().unwrap();
     let out = Queue::new();
     let guard = lock.lock().unwrap();
-    let mut child = Process::new(try_for, (lock.clone(), 100, out.clone()));
+    let mut child = Process::new(TryForTask, (lock.clone(), 100, out.clone()));
     child.start().unwrap();
     let (timed_out, would_block, millis) = out.get_timeout(PATIENCE).unwrap();
     assert!(timed_out);

@@ -134,7 +134,7 @@ fn stress(seed: u64) {
             .map(|slot| {
                 let child_seed = rng.random();
                 start(Process::new(
-                    churn,
+                    ChurnTask,
                     (shared.clone(), progress.clone(), slot, child_seed, OPS),
                 ))
             })

@@ -43,7 +43,12 @@ fn a_semaphore_caps_concurrency_across_processes() {
     let sem = Semaphore::new(LIMIT).unwrap();
     let stats = Array::<u64>::new(2).unwrap();
     let children: Vec<Process> = (0..4)
-        .map(|_| start(Process::new(enter_often, (sem.clone(), stats.clone(), 50))))
+        .map(|_| {
+            start(Process::new(
+                EnterOftenTask,
+                (sem.clone(), stats.clone(), 50),
+            ))
+        })
         .collect();
     children.iter().for_each(finish);
     let stats = stats.to_vec().unwrap();
@@ -74,7 +79,7 @@ fn a_bounded_semaphore_refuses_over_release() {
     assert_eq!(sem.get_value(), 2);
 
     let out = Queue::new();
-    let child = start(Process::new(over_release, (sem.clone(), out.clone())));
+    let child = start(Process::new(OverReleaseTask, (sem.clone(), out.clone())));
     assert_eq!(out.get_timeout(PATIENCE).unwrap(), (true, true));
     finish(&child);
     assert_eq!(sem.get_value(), 2);
@@ -103,7 +108,7 @@ fn set_it(event: Event) {
 fn events_wake_waiters_in_either_direction() {
     // Child sets, parent waits.
     let event = Event::new().unwrap();
-    let child = start(Process::new(set_it, event.clone()));
+    let child = start(Process::new(SetItTask, event.clone()));
     assert!(event.wait_timeout(PATIENCE));
     assert!(event.is_set());
     finish(&child);
@@ -112,7 +117,7 @@ fn events_wake_waiters_in_either_direction() {
     let (ping, pong) = (Event::new().unwrap(), Event::new().unwrap());
     let out = Queue::new();
     let child = start(Process::new(
-        ping_pong,
+        PingPongTask,
         (ping.clone(), pong.clone(), out.clone()),
     ));
     assert!(!pong.is_set());
@@ -177,7 +182,7 @@ fn start_child_timing(
     out: &Queue<(bool, u128, bool, u128)>,
 ) -> Process {
     start(Process::new(
-        time_out,
+        TimeOutTask,
         (sem.clone(), event.clone(), out.clone()),
     ))
 }
@@ -204,7 +209,7 @@ fn acquire_and_report(sem: Semaphore, out: Queue<bool>) {
 fn a_process_killed_inside_the_semaphore_does_not_hang_others() {
     let sem = Semaphore::new(2).unwrap();
     let holding = Queue::new();
-    let holder = start(Process::new(die_inside, (sem.clone(), holding.clone())));
+    let holder = start(Process::new(DieInsideTask, (sem.clone(), holding.clone())));
     holding.get_timeout(PATIENCE).unwrap();
     assert!(
         !sem.acquire_timeout(Duration::from_millis(20)),
@@ -213,7 +218,10 @@ fn a_process_killed_inside_the_semaphore_does_not_hang_others() {
 
     // Others pile up behind the dead-to-be holder: a process and a thread.
     let out = Queue::new();
-    let waiter = start(Process::new(acquire_and_report, (sem.clone(), out.clone())));
+    let waiter = start(Process::new(
+        AcquireAndReportTask,
+        (sem.clone(), out.clone()),
+    ));
     let in_thread = {
         let sem = sem.clone();
         std::thread::spawn(move || {
@@ -251,7 +259,7 @@ fn a_barrier_releases_all_parties_together() {
     let barrier = Barrier::new(4).unwrap();
     let out = Queue::new();
     let children: Vec<Process> = (0..3)
-        .map(|_| start(Process::new(meet, (barrier.clone(), out.clone()))))
+        .map(|_| start(Process::new(MeetTask, (barrier.clone(), out.clone()))))
         .collect();
     let mut indexes = vec![barrier.wait_timeout(PATIENCE).unwrap()];
     for _ in 0..3 {
@@ -284,7 +292,7 @@ fn a_party_killed_at_the_barrier_breaks_it_for_the_others_instead_of_hanging_the
     let barrier = Barrier::new(4).unwrap();
     let arrived = Queue::new();
     let doomed = start(Process::new(
-        die_at_barrier,
+        DieAtBarrierTask,
         (barrier.clone(), arrived.clone()),
     ));
     arrived.get_timeout(PATIENCE).unwrap();

@@ -3,7 +3,7 @@
 //! `Process::start`.
 
 use flotilla::process::{Process, Queue};
-use flotilla::shared::{RawValue, Value};
+use flotilla::shared::{Array, Plain, RawValue, Value};
 
 const PROCESSES: u64 = 4;
 const INCREMENTS: u64 = if cfg!(miri) { 10 } else { 5_000 };
@@ -35,6 +35,25 @@ fn swap_in(value: Value<i64>, new: i64, seen: Queue<i64>) {
     seen.put(old).unwrap();
 }
 
+/// A user type in shared memory: `#[derive(Plain)]` with no other dependency.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Plain)]
+struct Particle {
+    position: [f64; 3],
+    hits: u32,
+    id: u32,
+}
+
+/// Moves the particle and counts a hit, under its lock, in a child.
+#[flotilla::task]
+fn nudge(particle: Value<Particle>, cloud: Array<Particle>) {
+    let mut p = particle.get_lock().unwrap();
+    p.position[0] += 1.5;
+    p.hits += 1;
+    let mut cloud = cloud.get_lock().unwrap();
+    cloud[1].id = p.id;
+}
+
 fn run_all(mut processes: Vec<Process>) {
     for p in &mut processes {
         p.start().unwrap();
@@ -51,7 +70,7 @@ fn the_lock_prevents_lost_updates() {
     let counter = Value::new(0u64).unwrap();
     run_all(
         (0..PROCESSES)
-            .map(|_| Process::new(add_locked, (counter.clone(), INCREMENTS)))
+            .map(|_| Process::new(AddLockedTask, (counter.clone(), INCREMENTS)))
             .collect(),
     );
     assert_eq!(counter.load().unwrap(), PROCESSES * INCREMENTS);
@@ -63,7 +82,7 @@ fn without_the_lock_updates_may_be_lost() {
     let counter = RawValue::new(0u64).unwrap();
     run_all(
         (0..PROCESSES)
-            .map(|_| Process::new(add_unlocked, (counter.clone(), RAW_INCREMENTS)))
+            .map(|_| Process::new(AddUnlockedTask, (counter.clone(), RAW_INCREMENTS)))
             .collect(),
     );
     let total = counter.load();
@@ -81,7 +100,7 @@ fn a_child_sees_and_changes_the_parents_value() {
     let value = Value::new(-7i64).unwrap();
     let seen = Queue::new();
     run_all(vec![Process::new(
-        swap_in,
+        SwapInTask,
         (value.clone(), 99, seen.clone()),
     )]);
     assert_eq!(seen.get().unwrap(), -7);
@@ -132,4 +151,30 @@ fn raw_values_of_every_width() {
     let float = RawValue::new(0.5f32).unwrap();
     float.store(1.25);
     assert_eq!(float.load(), 1.25);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes and maps shared memory")]
+fn a_derived_plain_type_is_shared_with_a_child() {
+    let start = Particle {
+        position: [0.0, 2.0, 3.0],
+        hits: 0,
+        id: 7,
+    };
+    let particle = Value::new(start).unwrap();
+    let cloud = Array::<Particle>::new(2).unwrap();
+    run_all(vec![Process::new(
+        NudgeTask,
+        (particle.clone(), cloud.clone()),
+    )]);
+    assert_eq!(
+        particle.load().unwrap(),
+        Particle {
+            position: [1.5, 2.0, 3.0],
+            hits: 1,
+            id: 7
+        }
+    );
+    assert_eq!(cloud.get(1).unwrap().id, 7);
+    assert_eq!(cloud.get(0).unwrap().id, 0);
 }

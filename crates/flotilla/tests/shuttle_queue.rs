@@ -31,7 +31,7 @@ fn check(scenario: fn()) {
 fn bounded_producers_and_consumers() {
     const PRODUCERS: usize = 2;
     const PER_PRODUCER: usize = 3;
-    let queue = Arc::new(Queue::bounded(2));
+    let queue = Arc::new(Queue::bounded(2).unwrap());
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let queue = Arc::clone(&queue);
@@ -84,7 +84,7 @@ fn bounded_queue_never_loses_or_duplicates_items() {
 }
 
 fn put_blocks_while_full() {
-    let queue = Arc::new(Queue::bounded(1));
+    let queue = Arc::new(Queue::bounded(1).unwrap());
     let second_put_done = Arc::new(AtomicBool::new(false));
     queue.put(1);
     let producer = {
@@ -180,7 +180,7 @@ fn task_done_wakes_every_joiner() {
 }
 
 fn lifo_order() {
-    let queue = Arc::new(LifoQueue::bounded(3));
+    let queue = Arc::new(LifoQueue::bounded(3).unwrap());
     let producers: Vec<_> = (0..2)
         .map(|p| {
             let queue = Arc::clone(&queue);
@@ -216,7 +216,7 @@ fn lifo_queue_is_newest_first_under_concurrency() {
 }
 
 fn priority_order() {
-    let queue = Arc::new(PriorityQueue::bounded(3));
+    let queue = Arc::new(PriorityQueue::bounded(3).unwrap());
     let producers: Vec<_> = [[5, 1, 9], [4, 8, 2]]
         .into_iter()
         .map(|items| {
@@ -322,7 +322,7 @@ fn get_timeout_hands_over_or_leaves_the_item() {
 }
 
 fn put_timeout_hands_the_item_back() {
-    let queue = Arc::new(Queue::bounded(1));
+    let queue = Arc::new(Queue::bounded(1).unwrap());
     queue.put(0);
     let timed = {
         let queue = Arc::clone(&queue);
@@ -412,7 +412,7 @@ fn a_timed_out_getter_never_swallows_a_wakeup() {
 fn timed_putter_passes_on_its_wakeup() {
     // The mirror image: a full queue, a timed and a blocking putter, one get. Each putter takes
     // an item after its put so that the other one always finds a slot eventually.
-    let queue = Arc::new(Queue::bounded(1));
+    let queue = Arc::new(Queue::bounded(1).unwrap());
     queue.put(0);
     let timed = {
         let queue = Arc::clone(&queue);

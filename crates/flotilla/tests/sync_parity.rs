@@ -25,7 +25,11 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_panicking_barrier_action_breaks_the_barrier_and_panics_in_its_thread() {
-    let barrier = Arc::new(Barrier::new(3).with_action(|| panic!("action failed")));
+    let barrier = Arc::new(
+        Barrier::new(3)
+            .unwrap()
+            .with_action(|| panic!("action failed")),
+    );
     let waiters: Vec<_> = (0..2)
         .map(|_| {
             let barrier = Arc::clone(&barrier);
@@ -49,7 +53,7 @@ fn a_barrier_action_may_look_at_its_barrier() {
     let seen = Arc::new(AtomicUsize::new(usize::MAX));
     let barrier = Arc::new_cyclic(|me: &std::sync::Weak<Barrier>| {
         let (me, seen) = (me.clone(), Arc::clone(&seen));
-        Barrier::new(2).with_action(move || {
+        Barrier::new(2).unwrap().with_action(move || {
             let barrier = me.upgrade().expect("the barrier is alive while it runs");
             assert!(!barrier.is_broken());
             seen.store(barrier.n_waiting(), Ordering::SeqCst);
@@ -119,7 +123,7 @@ fn a_lock_released_twice_reports_over_release() {
 
 #[test]
 fn after_shutdown_the_older_queue_methods_fail_without_losing_items() {
-    let queue = Queue::bounded(4);
+    let queue = Queue::bounded(4).unwrap();
     queue.put(1);
     queue.shutdown(false);
     assert_eq!(queue.try_put(2), Err(Full(2)));
@@ -145,7 +149,7 @@ fn put_and_get_panic_on_a_shut_down_queue() {
 
 #[test]
 fn a_blocked_put_is_woken_by_shutdown_and_gets_its_item_back() {
-    let queue = Arc::new(LifoQueue::bounded(1));
+    let queue = Arc::new(LifoQueue::bounded(1).unwrap());
     queue.put(String::from("first"));
     let (tx, rx) = std::sync::mpsc::channel();
     let putter = {

@@ -57,7 +57,7 @@ fn priority_queue_takes_tuples_and_reverse() {
 
 #[test]
 fn try_put_hands_the_item_back_when_full() {
-    let queue = Queue::bounded(1);
+    let queue = Queue::bounded(1).unwrap();
     assert!(queue.try_put(Opaque(1)).is_ok());
     let err = queue.try_put(Opaque(2)).unwrap_err();
     assert_eq!(format!("{err:?}"), "Full(..)");
@@ -70,15 +70,15 @@ fn try_put_hands_the_item_back_when_full() {
 
 #[test]
 fn put_timeout_hands_the_item_back_after_the_timeout() {
-    let queue = Queue::bounded(2);
+    let queue = Queue::bounded(2).unwrap();
     queue.put(0);
     queue.put(1);
     assert_eq!(queue.put_timeout(2, SHORT), Err(Full(2)));
     assert_eq!(queue.qsize(), 2);
-    let lifo = LifoQueue::bounded(1);
+    let lifo = LifoQueue::bounded(1).unwrap();
     lifo.put('a');
     assert_eq!(lifo.put_timeout('b', SHORT), Err(Full('b')));
-    let prio = PriorityQueue::bounded(1);
+    let prio = PriorityQueue::bounded(1).unwrap();
     prio.put(5);
     assert_eq!(prio.put_timeout(1, SHORT), Err(Full(1)));
     assert_eq!(prio.get(), 5);
@@ -98,7 +98,7 @@ fn get_timeout_and_try_get_report_empty() {
 
 #[test]
 fn zero_and_huge_timeouts() {
-    let queue = Queue::bounded(1);
+    let queue = Queue::bounded(1).unwrap();
     assert_eq!(queue.get_timeout(Duration::ZERO), Err(Empty));
     assert_eq!(queue.put_timeout(1, Duration::ZERO), Ok(()));
     assert_eq!(queue.put_timeout(2, Duration::ZERO), Err(Full(2)));
@@ -119,7 +119,7 @@ fn errors_are_std_errors_for_any_item_type() {
 
 #[test]
 fn put_blocks_while_full_and_resumes_after_a_get() {
-    let queue = Arc::new(Queue::bounded(1));
+    let queue = Arc::new(Queue::bounded(1).unwrap());
     let (tx, rx) = mpsc::channel();
     let producer = {
         let queue = Arc::clone(&queue);
@@ -156,7 +156,7 @@ fn get_blocks_while_empty_and_resumes_after_a_put() {
 
 #[test]
 fn put_timeout_succeeds_when_a_slot_frees_in_time() {
-    let queue = Arc::new(Queue::bounded(1));
+    let queue = Arc::new(Queue::bounded(1).unwrap());
     queue.put(0);
     let start = Arc::new(Barrier::new(2));
     let consumer = {
@@ -244,7 +244,7 @@ fn join_wakes_every_joiner() {
 
 #[test]
 fn sizes_and_bounds() {
-    let queue = Queue::bounded(3);
+    let queue = Queue::bounded(3).unwrap();
     assert_eq!(queue.maxsize(), Some(3));
     assert!(queue.is_empty() && !queue.is_full());
     queue.put(1);
@@ -260,12 +260,12 @@ fn sizes_and_bounds() {
 #[test]
 #[should_panic(expected = "at least one item")]
 fn a_zero_bound_is_refused() {
-    let _ = Queue::<u8>::bounded(0);
+    let _ = Queue::<u8>::bounded(0).unwrap();
 }
 
 #[test]
 fn debug_shows_sizes_without_needing_item_debug() {
-    let queue = Queue::bounded(4);
+    let queue = Queue::bounded(4).unwrap();
     queue.put(Opaque(1));
     let shown = format!("{queue:?}");
     assert!(shown.starts_with("Queue {"), "{shown}");
@@ -295,7 +295,7 @@ trait AnyQueue: Send + Sync + 'static {
 macro_rules! any_queue {
     ($($name:ident),*) => {$(
         impl AnyQueue for $name<u64> {
-            fn bounded(maxsize: usize) -> Self { $name::bounded(maxsize) }
+            fn bounded(maxsize: usize) -> Self { $name::bounded(maxsize).unwrap() }
             fn put(&self, item: u64) { $name::put(self, item) }
             fn try_put(&self, item: u64) -> Result<(), Full<u64>> { $name::try_put(self, item) }
             fn put_timeout(&self, item: u64, timeout: Duration) -> Result<(), Full<u64>> {

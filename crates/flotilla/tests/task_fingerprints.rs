@@ -23,7 +23,7 @@ fn field_order() -> (u64, u64) {
         fn area(p: Point) -> u64 {
             p.x * p.y
         }
-        signature::<area>()
+        signature::<AreaTask>()
     };
     let second = {
         #[derive(Serialize, Deserialize)]
@@ -35,7 +35,7 @@ fn field_order() -> (u64, u64) {
         fn area(p: Point) -> u64 {
             p.x * p.y
         }
-        signature::<area>()
+        signature::<AreaTask>()
     };
     (first, second)
 }
@@ -58,7 +58,7 @@ fn a_field_of_another_type_gives_another_fingerprint() {
         fn run_job(job: Job) -> bool {
             job.id > 0 && job.tags.is_empty()
         }
-        signature::<run_job>()
+        signature::<RunJobTask>()
     };
     let wide = {
         #[derive(Serialize, Deserialize)]
@@ -70,7 +70,7 @@ fn a_field_of_another_type_gives_another_fingerprint() {
         fn run_job(job: Job) -> bool {
             job.id > 0 && job.tags.is_empty()
         }
-        signature::<run_job>()
+        signature::<RunJobTask>()
     };
     assert_ne!(narrow, wide);
 }
@@ -87,7 +87,7 @@ fn a_changed_enum_gives_another_fingerprint() {
         fn pick(modes: Vec<Option<Mode>>) -> usize {
             modes.len()
         }
-        signature::<pick>()
+        signature::<PickTask>()
     };
     let three = {
         #[derive(Serialize, Deserialize)]
@@ -100,7 +100,7 @@ fn a_changed_enum_gives_another_fingerprint() {
         fn pick(modes: Vec<Option<Mode>>) -> usize {
             modes.len()
         }
-        signature::<pick>()
+        signature::<PickTask>()
     };
     let renamed_field = {
         #[derive(Serialize, Deserialize)]
@@ -112,7 +112,7 @@ fn a_changed_enum_gives_another_fingerprint() {
         fn pick(modes: Vec<Option<Mode>>) -> usize {
             modes.len()
         }
-        signature::<pick>()
+        signature::<PickTask>()
     };
     assert_ne!(two, three);
     assert_ne!(two, renamed_field);
@@ -131,7 +131,7 @@ fn the_same_schema_under_other_type_names_gives_the_same_fingerprint() {
         fn resize(path: String, to: Size) -> Vec<u8> {
             vec![0; (to.w * to.h) as usize + path.len()]
         }
-        signature::<resize>()
+        signature::<ResizeTask>()
     };
     let other = {
         #[derive(Serialize, Deserialize)]
@@ -143,7 +143,7 @@ fn the_same_schema_under_other_type_names_gives_the_same_fingerprint() {
         fn resize(path: String, to: Dimensions) -> Vec<u8> {
             vec![0; (to.w * to.h) as usize + path.len()]
         }
-        signature::<resize>()
+        signature::<ResizeTask>()
     };
     assert_eq!(one, other);
 }

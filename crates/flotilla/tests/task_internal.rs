@@ -44,12 +44,12 @@ fn an_internal_task_is_unreachable_by_name_but_runs_when_named_in_code() {
     let pool = pool();
     let args = backend::encode(&1u32).unwrap();
     let err = pool
-        .submit_encoded(rotate_keys::NAME, Shape::One, args, None)
+        .submit_encoded(RotateKeysTask::NAME, Shape::One, args, None)
         .map(drop)
         .unwrap_err();
     assert!(err.to_string().contains("no task named"), "{err}");
-    assert_eq!(backend::registered_signature(rotate_keys::NAME), None);
-    assert_eq!(pool.submit(rotate_keys, 1).unwrap().result().unwrap(), 2);
+    assert_eq!(backend::registered_signature(RotateKeysTask::NAME), None);
+    assert_eq!(pool.submit(RotateKeysTask, 1).unwrap().result().unwrap(), 2);
 }
 
 #[test]
@@ -57,13 +57,13 @@ fn a_public_task_is_reachable_by_name() {
     let pool = pool();
     let args = backend::encode(&21u32).unwrap();
     let out = pool
-        .submit_encoded(public_double::NAME, Shape::One, args, None)
+        .submit_encoded(PublicDoubleTask::NAME, Shape::One, args, None)
         .unwrap()
         .result()
         .unwrap();
     assert_eq!(backend::decode::<u32>(&out).unwrap(), 42);
     assert_eq!(
-        backend::registered_signature(public_double::NAME),
-        Some(backend::signature::<public_double>())
+        backend::registered_signature(PublicDoubleTask::NAME),
+        Some(backend::signature::<PublicDoubleTask>())
     );
 }

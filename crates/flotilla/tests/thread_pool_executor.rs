@@ -236,7 +236,7 @@ fn a_failing_initializer_breaks_the_pool() {
         assert!(!ran.load(Ordering::SeqCst), "a task ran on a broken pool");
         // Later submits are refused with the same reason.
         check_broken(pool.spawn(|| ()));
-        check_broken(pool.submit(no_args, ()));
+        check_broken(pool.submit(NoArgsTask, ()));
         let first: Vec<_> = pool.map_fn(|x: u32| x, 0..3).collect();
         assert_eq!(first.len(), 1, "map reports the refusal once");
         check_broken(first.into_iter().next().unwrap());
@@ -316,7 +316,7 @@ fn a_full_queue_refuses_when_told_not_to_block() {
     let err = pool.spawn(|| 3).unwrap_err();
     assert!(matches!(err, Error::QueueFull), "{err:?}");
     assert!(!err.is_shutdown());
-    assert!(matches!(pool.submit(no_args, ()), Err(Error::QueueFull)));
+    assert!(matches!(pool.submit(NoArgsTask, ()), Err(Error::QueueFull)));
     gate.set();
     assert!(!busy.result().unwrap());
     assert_eq!(queued.result().unwrap(), 2);
@@ -383,9 +383,9 @@ fn fails(message: String) -> u8 {
 
 /// Written against the trait only, as portable code would be.
 fn run_portably(executor: &impl Executor) -> Result<(u64, String, String), Error> {
-    let one = executor.submit(square, 12)?;
-    let several = executor.submit(describe, ("boats".to_owned(), 3, true))?;
-    let none = executor.submit(no_args, ())?;
+    let one = executor.submit(SquareTask, 12)?;
+    let several = executor.submit(DescribeTask, ("boats".to_owned(), 3, true))?;
+    let none = executor.submit(NoArgsTask, ())?;
     Ok((one.result()?, several.result()?, none.result()?))
 }
 
@@ -400,7 +400,7 @@ fn the_executor_trait_runs_tasks() {
     assert_eq!(several, "3 BOATS");
     assert_eq!(none, "nothing needed");
     let err = pool
-        .submit(fails, "bad input".to_owned())
+        .submit(FailsTask, "bad input".to_owned())
         .unwrap()
         .result()
         .unwrap_err();
@@ -412,7 +412,7 @@ fn the_executor_trait_runs_tasks() {
             .unwrap()
             .contains("thread_pool_executor.rs")
     );
-    assert_eq!(square::call(3), 9);
+    assert_eq!(square(3), 9);
 }
 
 #[test]

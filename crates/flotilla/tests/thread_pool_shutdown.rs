@@ -72,8 +72,8 @@ fn submit_after_shutdown_is_refused() {
             err.to_string(),
             "cannot submit: the executor has been shut down"
         );
-        assert!(matches!(pool.submit(double, 1), Err(Error::Shutdown)));
-        let mapped: Vec<_> = pool.map(double, 0..5).collect();
+        assert!(matches!(pool.submit(DoubleTask, 1), Err(Error::Shutdown)));
+        let mapped: Vec<_> = pool.map(DoubleTask, 0..5).collect();
         assert_eq!(mapped.len(), 1, "map reports the refusal once");
         assert!(matches!(mapped[0], Err(Error::Shutdown)));
         assert_eq!(

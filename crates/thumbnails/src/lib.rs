@@ -106,8 +106,8 @@ pub use crate::progress::{Progress, ProgressMode};
 pub use crate::report::{Done, Failure, FailureKind, Report, Stage, StageStats};
 pub use crate::resize::{
     DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, EncodedThumbnail, Mode, OutputFormat, Rendered,
-    ResizeError, ResizeJob, ResizeOptions, Resized, Thumbnail, render_thumbnails, resize_file,
-    resize_image, thumbnail_size,
+    ResizeError, ResizeImageTask, ResizeJob, ResizeOptions, Resized, Thumbnail, render_thumbnails,
+    resize_file, resize_image, thumbnail_size,
 };
 pub use crate::stop::StopHandle;
 pub use crate::workspace::check_out_dir;

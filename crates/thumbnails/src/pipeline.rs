@@ -1,7 +1,7 @@
 //! The pipeline: downloads on tokio feed the resize executor as each file lands.
 //!
 //! ```text
-//!  inputs ──▶ fetch (≤ max_downloads at once, streamed to disk) ──▶ submit(resize_image) ──▶ report
+//!  inputs ──▶ fetch (≤ max_downloads at once, streamed to disk) ──▶ submit(ResizeImageTask) ──▶ report
 //!               │ local files are used in place                         │ any flotilla Executor
 //!               └──────── each image moves on as soon as it lands ──────┘
 //! ```
@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use flotilla::{Executor, ProcessPoolExecutor, Shutdown, ThreadPoolExecutor};
+use flotilla::{DynExecutor, Executor, ProcessPoolExecutor, Shutdown, ThreadPoolExecutor};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::output::{Existing, thumbnail_path};
 use crate::recover::{Before, displayed_size};
 use crate::report::{Done, Failure, FailureKind, Report, Stage, StageStats};
-use crate::resize::{Mode, OutputFormat, ResizeJob, Resized, io_reason, resize_image};
+use crate::resize::{Mode, OutputFormat, ResizeImageTask, ResizeJob, Resized, io_reason};
 use crate::workspace::{Workspace, check_out_dir};
 
 /// Something that happened to one image, for progress displays and logs.
@@ -144,26 +144,32 @@ where
 /// # Ok::<(), thumbnails::Error>(())
 /// ```
 pub fn run(config: &Config, observer: &dyn Observer) -> Result<Report, Error> {
-    match config.resize_on {
-        ResizeOn::Processes => {
-            let pool = ProcessPoolExecutor::builder()
+    let executor: Box<Resizer<'_>> = match config.resize_on {
+        ResizeOn::Processes => Box::new(
+            ProcessPoolExecutor::builder()
                 .max_workers(config.workers)
-                .build()?;
-            let report = run_on(config, &pool, observer);
-            pool.shutdown(Shutdown::new().wait(true));
-            report
-        }
-        ResizeOn::Threads => {
-            let pool = ThreadPoolExecutor::builder()
+                .build()?,
+        ),
+        ResizeOn::Threads => Box::new(
+            ThreadPoolExecutor::builder()
                 .max_workers(config.workers)
                 .thread_name_prefix("resize")
-                .build()?;
-            let report = run_on(config, &pool, observer);
-            pool.shutdown(Shutdown::new().wait(true));
-            report
-        }
-    }
+                .build()?,
+        ),
+    };
+    let report = block_on(run_labelled(
+        config,
+        &*executor,
+        config.resize_on.as_str(),
+        observer,
+    ));
+    executor.shutdown(Shutdown::new().wait(true));
+    report
 }
+
+/// What the pipeline resizes on: any executor, as a trait object, so that [`run`] can pick
+/// threads or processes at run time and the pipeline is compiled once.
+type Resizer<'a> = dyn DynExecutor<ResizeImageTask> + Sync + 'a;
 
 /// Runs `config` with resizing on `executor`, whatever it is (`config`'s
 /// [`resize_on`](Config::resize_on) and [`workers`](Config::workers) are not used).
@@ -198,13 +204,20 @@ pub fn run_on<E>(config: &Config, executor: &E, observer: &dyn Observer) -> Resu
 where
     E: Executor + Sync,
 {
+    block_on(run_async(config, executor, observer))
+}
+
+/// Runs `run` to its end on a runtime of its own.
+fn block_on(
+    run: impl std::future::Future<Output = Result<Report, Error>>,
+) -> Result<Report, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("thumbnails-io")
         .enable_all()
         .build()
         .map_err(|err| Error::setup("the async runtime", err))?;
-    runtime.block_on(run_async(config, executor, observer))
+    runtime.block_on(run)
 }
 
 /// [`run_on`] for async callers, on the caller's tokio runtime (which needs its I/O and time
@@ -221,6 +234,16 @@ pub async fn run_async<E>(
 where
     E: Executor + Sync,
 {
+    run_labelled(config, executor, std::any::type_name::<E>(), observer).await
+}
+
+/// The pipeline, on `executor`, reported as resizing on `on`.
+async fn run_labelled(
+    config: &Config,
+    executor: &Resizer<'_>,
+    on: &'static str,
+    observer: &dyn Observer,
+) -> Result<Report, Error> {
     let started = Instant::now();
     check_out_dir(&config.out_dir)?;
     // Downloads and thumbnails being written land next to the thumbnails (same file system,
@@ -259,7 +282,6 @@ where
     drop(pending);
     outcomes.sort_by_key(|outcome| outcome.index);
     drop(workspace);
-    let on = executor_name::<E>();
     Ok(assemble(
         config,
         started,
@@ -303,9 +325,9 @@ pub fn bench_run(
     run(&config, &())
 }
 
-struct Ctx<'a, E> {
+struct Ctx<'a> {
     config: &'a Config,
-    executor: &'a E,
+    executor: &'a Resizer<'a>,
     observer: &'a dyn Observer,
     downloader: Downloader,
     /// Download slots: `max_downloads`.
@@ -382,10 +404,7 @@ fn existing_thumbnails(out_dir: &Path, stem: &str, sizes: &[u32]) -> (Vec<PathBu
     (kept, missing)
 }
 
-async fn process<E>(ctx: &Ctx<'_, E>, index: usize, input: &Input) -> Outcome
-where
-    E: Executor + Sync,
-{
+async fn process(ctx: &Ctx<'_>, index: usize, input: &Input) -> Outcome {
     let mut outcome = Outcome {
         index,
         source: input.source.to_string(),
@@ -449,7 +468,7 @@ where
         work_dir: Some(ctx.work_dir.clone()),
     };
     let resize_started = Instant::now();
-    let result = match ctx.executor.submit(resize_image, job) {
+    let result = match ctx.executor.submit(ResizeImageTask, job) {
         Ok(mut future) => {
             tokio::select! {
                 biased;
@@ -566,8 +585,8 @@ fn list(widths: impl Iterator<Item = u32>) -> String {
 }
 
 /// Downloads a URL into the work directory, or checks a local file; returns the file to resize.
-async fn fetch<E>(
-    ctx: &Ctx<'_, E>,
+async fn fetch(
+    ctx: &Ctx<'_>,
     index: usize,
     source: &Source,
     outcome: &mut Outcome,
@@ -618,7 +637,7 @@ async fn fetch<E>(
     }
 }
 
-fn fail<E>(ctx: &Ctx<'_, E>, mut outcome: Outcome, failed: Failed) -> Outcome {
+fn fail(ctx: &Ctx<'_>, mut outcome: Outcome, failed: Failed) -> Outcome {
     ctx.observer.event(&Event::Failed {
         index: outcome.index,
         source: &outcome.source,
@@ -635,18 +654,6 @@ fn fail<E>(ctx: &Ctx<'_, E>, mut outcome: Outcome, failed: Failed) -> Outcome {
         attempts: failed.attempts,
     });
     outcome
-}
-
-/// `processes`, `threads`, or the executor's type name.
-fn executor_name<E>() -> &'static str {
-    let name = std::any::type_name::<E>();
-    if name.ends_with("ProcessPoolExecutor") {
-        ResizeOn::Processes.as_str()
-    } else if name.ends_with("ThreadPoolExecutor") {
-        ResizeOn::Threads.as_str()
-    } else {
-        name
-    }
 }
 
 fn span(times: impl Iterator<Item = (Instant, Instant)>) -> Option<(Instant, Instant)> {

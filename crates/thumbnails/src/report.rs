@@ -192,8 +192,8 @@ pub struct Report {
     pub out_dir: PathBuf,
     /// `fast` or `faithful`.
     pub mode: &'static str,
-    /// `processes` or `threads` (for another executor given to [`run_on`](crate::run_on), its
-    /// type name).
+    /// `processes` or `threads` when [`run`](crate::run) picked the executor from the
+    /// configuration; for an executor given to [`run_on`](crate::run_on), its type name.
     pub resize_on: &'static str,
     /// Resize workers.
     pub workers: usize,

@@ -350,7 +350,7 @@ pub struct Resized {
 ///
 /// ```
 /// use flotilla::{Executor, ThreadPoolExecutor};
-/// use thumbnails::{resize_image, Existing, ResizeJob, ResizeOptions};
+/// use thumbnails::{ResizeImageTask, Existing, ResizeJob, ResizeOptions};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let input = dir.path().join("red.png");
@@ -365,7 +365,7 @@ pub struct Resized {
 ///     work_dir: None,
 /// };
 /// let pool = ThreadPoolExecutor::new();
-/// let resized = pool.submit(resize_image, job)?.result()??;
+/// let resized = pool.submit(ResizeImageTask, job)?.result()??;
 /// assert_eq!((resized.thumbnails[0].width, resized.thumbnails[0].height), (100, 66));
 /// assert!(dir.path().join("red_30.jpg").exists());
 /// # Ok::<(), Box<dyn std::error::Error>>(())

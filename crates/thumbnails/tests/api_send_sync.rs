@@ -30,7 +30,7 @@ fn public_types_are_send_and_sync() {
     send_sync::<PhotoServer>();
     send_sync::<Progress>();
     send_sync::<ProgressMode>();
-    send_sync::<resize_image>();
+    send_sync::<ResizeImageTask>();
     send::<Error>();
     send_sync::<Error>();
 }
@@ -39,7 +39,7 @@ fn public_types_are_send_and_sync() {
 fn the_resize_task_has_a_stable_name() {
     use flotilla::Task;
     assert_eq!(
-        <resize_image as Task>::NAME,
+        <ResizeImageTask as Task>::NAME,
         "thumbnails::resize::resize_image"
     );
 }

@@ -97,7 +97,7 @@ impl System for FlotillaRedis {
         let server = Server::start()?;
         let mut workers = Vec::new();
         for _ in 0..plan.workers {
-            let mut worker = Process::new(serve_redis, server.url.clone()).with_daemon(true);
+            let mut worker = Process::new(ServeRedisTask, server.url.clone()).with_daemon(true);
             worker
                 .start()
                 .map_err(|err| Failure::Failed(err.to_string()))?;

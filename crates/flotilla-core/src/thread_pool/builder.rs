@@ -136,7 +136,8 @@ impl ThreadPoolBuilder {
     }
 
     /// The stack size of each worker thread, in bytes (the standard library's default
-    /// otherwise).
+    /// otherwise). 0 is refused by [`build`](ThreadPoolBuilder::build) (the standard library
+    /// would quietly round it up to the platform's minimum).
     pub fn stack_size(mut self, bytes: usize) -> ThreadPoolBuilder {
         self.stack_size = Some(bytes);
         self
@@ -146,7 +147,7 @@ impl ThreadPoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] if `max_workers` or `max_queued` is 0.
+    /// [`Error::InvalidConfig`] if `max_workers`, `max_queued` or `stack_size` is 0.
     ///
     /// # Examples
     ///
@@ -163,6 +164,11 @@ impl ThreadPoolBuilder {
         if self.max_queued == Some(0) {
             return Err(Error::InvalidConfig {
                 reason: "max_queued must be greater than 0".into(),
+            });
+        }
+        if self.stack_size == Some(0) {
+            return Err(Error::InvalidConfig {
+                reason: "stack_size must be greater than 0".into(),
             });
         }
         Ok(ThreadPoolExecutor::from_config(Config {

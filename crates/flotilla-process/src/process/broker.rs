@@ -208,7 +208,7 @@ fn serve(broker: &Broker, stream: &UnixStream) {
                 Ok(()) => reply(stream, &Reply::Done, &[]),
                 Err(why) => reply(stream, &Reply::Invalid(why), &[]),
             },
-            Request::Join => match state.join(Some(peer)) {
+            Request::Join => match state.wait_all_done(Some(peer)) {
                 Ok(()) => reply(stream, &Reply::Done, &[]),
                 Err(_) => return,
             },

@@ -50,7 +50,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// #[flotilla::task]
 /// fn work() {}
 ///
-/// flotilla::process::Process::new(work, ()); // never started
+/// flotilla::process::Process::new(WorkTask, ()); // never started
 /// ```
 ///
 /// # Examples
@@ -64,7 +64,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// }
 ///
 /// let out = Queue::new();
-/// let mut p = Process::new(greet, ("bob".to_owned(), out.clone()));
+/// let mut p = Process::new(GreetTask, ("bob".to_owned(), out.clone()));
 /// p.start()?;
 /// assert_eq!(out.get()?, "hello, bob");
 /// assert!(p.join());
@@ -102,7 +102,7 @@ impl Process {
     ///     n * 2
     /// }
     ///
-    /// let p = Process::new(work, 21);
+    /// let p = Process::new(WorkTask, 21);
     /// assert!(p.name().starts_with("Process-"));
     /// assert_eq!(p.pid(), None); // not started yet
     /// ```
@@ -136,7 +136,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn idle() {}
     ///
-    /// let p = Process::new(idle, ()).with_name("indexer");
+    /// let p = Process::new(IdleTask, ()).with_name("indexer");
     /// assert_eq!(p.name(), "indexer");
     /// ```
     pub fn with_name(mut self, name: impl Into<String>) -> Process {
@@ -156,7 +156,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn watchdog() {}
     ///
-    /// let p = Process::new(watchdog, ()).with_daemon(true);
+    /// let p = Process::new(WatchdogTask, ()).with_daemon(true);
     /// assert!(p.daemon());
     /// ```
     pub fn with_daemon(mut self, daemon: bool) -> Process {
@@ -187,7 +187,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// let mut p = Process::new(quick, ());
+    /// let mut p = Process::new(QuickTask, ());
     /// p.start()?;
     /// assert!(p.start().is_err()); // only once
     /// p.join();
@@ -316,7 +316,7 @@ impl Process {
     ///     std::thread::sleep(Duration::from_secs(60));
     /// }
     ///
-    /// let mut p = Process::new(nap, ());
+    /// let mut p = Process::new(NapTask, ());
     /// p.start()?;
     /// assert!(!p.join_timeout(Duration::from_millis(50))); // still running
     /// p.kill();
@@ -330,7 +330,7 @@ impl Process {
     fn join_within(&self, timeout: Option<Duration>) -> bool {
         self.started
             .as_ref()
-            .is_some_and(|started| started.watch.join(timeout))
+            .is_some_and(|started| started.watch.join_within(timeout))
     }
 
     /// Whether the process has started and not yet ended.
@@ -343,7 +343,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// let mut p = Process::new(quick, ());
+    /// let mut p = Process::new(QuickTask, ());
     /// assert!(!p.is_alive());
     /// p.start()?;
     /// p.join();
@@ -370,7 +370,7 @@ impl Process {
     ///     }
     /// }
     ///
-    /// let mut p = Process::new(forever, ());
+    /// let mut p = Process::new(ForeverTask, ());
     /// p.start()?;
     /// p.terminate();
     /// p.join();
@@ -395,7 +395,7 @@ impl Process {
     ///     }
     /// }
     ///
-    /// let mut p = Process::new(forever, ());
+    /// let mut p = Process::new(ForeverTask, ());
     /// p.start()?;
     /// p.kill();
     /// p.join();
@@ -426,7 +426,7 @@ impl Process {
     ///     panic!("no luck");
     /// }
     ///
-    /// let mut p = Process::new(fail, ());
+    /// let mut p = Process::new(FailTask, ());
     /// assert_eq!(p.exitcode(), None);
     /// p.start()?;
     /// p.join();
@@ -449,7 +449,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// let mut p = Process::new(quick, ());
+    /// let mut p = Process::new(QuickTask, ());
     /// p.start()?;
     /// assert!(p.pid().is_some_and(|pid| pid != std::process::id()));
     /// p.join();
@@ -469,7 +469,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// assert_eq!(Process::new(quick, ()).with_name("w1").name(), "w1");
+    /// assert_eq!(Process::new(QuickTask, ()).with_name("w1").name(), "w1");
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -485,7 +485,7 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// assert!(!Process::new(quick, ()).daemon());
+    /// assert!(!Process::new(QuickTask, ()).daemon());
     /// ```
     pub fn daemon(&self) -> bool {
         self.daemon

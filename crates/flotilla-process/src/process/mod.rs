@@ -11,13 +11,13 @@
 //! |---|---|
 //! | `Process(target=f, args=(a, b), name="w", daemon=True)` | [`Process::new(f, (a, b))`](Process::new)[`.with_name("w")`](Process::with_name)[`.with_daemon(true)`](Process::with_daemon), with `f` a `#[flotilla::task]` |
 //! | `p.start()` | [`p.start()?`](Process::start) |
-//! | `p.join(timeout)` then `p.is_alive()` | [`p.join(timeout)`](Process::join) returns whether it ended |
+//! | `p.join()`, `p.join(timeout)` then `p.is_alive()` | [`p.join()`](Process::join), [`p.join_timeout(d)`](Process::join_timeout) return whether it ended |
 //! | `p.terminate()`, `p.kill()` | [`terminate`](Process::terminate) (`SIGTERM`), [`kill`](Process::kill) (`SIGKILL`) |
 //! | `p.exitcode`, `p.pid`, `p.name`, `p.daemon` | [`exitcode()`](Process::exitcode) (`-N` for signal `N`, 1 for a panic), [`pid()`](Process::pid), [`name()`](Process::name), [`daemon()`](Process::daemon) |
 //! | `a, b = Pipe()`, `Pipe(duplex=False)` | [`let (a, b) = pipe::<T>(true)?`](pipe), [`pipe::<T>(false)?`](pipe) (receive end first) |
 //! | `conn.send(x)`, `conn.recv()`, `conn.poll(timeout)` | [`send(&x)`](Connection::send), [`recv()`](Connection::recv), [`recv_timeout(d)`](Connection::recv_timeout), [`poll(timeout)`](Connection::poll) |
 //! | `EOFError` from `recv` on a closed pipe | [`Error::Disconnected`](flotilla_core::Error::Disconnected) |
-//! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n)`](Queue::bounded) |
+//! | `Queue(maxsize)` | [`Queue::new()`](Queue::new), [`Queue::bounded(n).unwrap()`](Queue::bounded) |
 //! | `q.put(x)`, `q.get()` | [`put`](Queue::put) (a failure hands the item back in a [`SendError`]), [`get`](Queue::get) |
 //! | `q.put(x, timeout=t)`, `q.put_nowait(x)`, `queue.Full` | [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`PutError::Full`] (the item comes back) |
 //! | `q.get(timeout=t)`, `q.get_nowait()`, `queue.Empty` | [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get), [`GetError::Empty`] |
@@ -71,7 +71,7 @@
 //!
 //! let (jobs, results) = (JoinableQueue::new(), Queue::new());
 //! let mut consumers: Vec<Process> = (0..2)
-//!     .map(|i| Process::new(consumer, (jobs.clone(), results.clone())).with_name(format!("c{i}")))
+//!     .map(|i| Process::new(ConsumerTask, (jobs.clone(), results.clone())).with_name(format!("c{i}")))
 //!     .collect();
 //! for c in &mut consumers {
 //!     c.start()?;

@@ -41,7 +41,7 @@ use flotilla_core::primitives::{Mutex, lock};
 /// }
 ///
 /// let (here, there) = pipe::<String>(true)?;
-/// let mut p = Process::new(shout, there);
+/// let mut p = Process::new(ShoutTask, there);
 /// p.start()?;
 /// here.send(&"hey".to_owned())?;
 /// assert_eq!(here.recv()?, "HEY");

@@ -60,7 +60,7 @@ use flotilla_core::primitives::{Arc, Mutex, lock};
 /// }
 ///
 /// let (inbox, outbox) = (Queue::new(), Queue::new());
-/// let mut worker = Process::new(square_all, (inbox.clone(), outbox.clone()));
+/// let mut worker = Process::new(SquareAllTask, (inbox.clone(), outbox.clone()));
 /// worker.start()?;
 /// for n in 1..=3 {
 ///     inbox.put(Some(n))?;
@@ -146,25 +146,29 @@ impl<T> Queue<T> {
 
     /// A queue that holds at most `maxsize` items; `put` waits for room.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `maxsize` is 0 (Python would read that as unbounded: use [`new`](Queue::new)).
+    /// [`Error::InvalidConfig`] if `maxsize` is 0 (Python would read that as unbounded;
+    /// flotilla refuses it rather than guess: use [`new`](Queue::new)).
     ///
     /// # Examples
     ///
     /// ```
-    /// let q = flotilla::process::Queue::bounded(2);
+    /// let q = flotilla::process::Queue::bounded(2)?;
     /// q.put(1)?;
     /// q.put(2)?;
     /// assert!(q.try_put(3).unwrap_err().is_full());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn bounded(maxsize: usize) -> Queue<T> {
-        assert!(
-            maxsize > 0,
-            "a bounded queue needs room for at least one item"
-        );
-        Queue::with_maxsize(Some(maxsize))
+    pub fn bounded(maxsize: usize) -> Result<Queue<T>, Error> {
+        if maxsize == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "a bounded queue needs room for at least one item; use new() for an \
+                         unbounded one"
+                    .into(),
+            });
+        }
+        Ok(Queue::with_maxsize(Some(maxsize)))
     }
 
     fn with_maxsize(maxsize: Option<usize>) -> Queue<T> {
@@ -250,7 +254,7 @@ impl<T> Queue<T> {
         match &self.flavor {
             Flavor::Local(local) => {
                 // Without a peer the wait has no limit, so it only ends when all is done.
-                let _ = local.0.join(None);
+                let _ = local.0.wait_all_done(None);
                 Ok(())
             }
             Flavor::Remote(remote) => match remote.call(&Request::Join, &[])?.0 {
@@ -312,7 +316,7 @@ impl<T: Serialize> Queue<T> {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let q = flotilla::process::Queue::bounded(1);
+    /// let q = flotilla::process::Queue::bounded(1).unwrap();
     /// q.put_timeout(1, Duration::from_millis(10))?;
     /// let err = q.put_timeout(2, Duration::from_millis(10)).unwrap_err();
     /// assert_eq!(err.into_inner(), 2);
@@ -333,7 +337,7 @@ impl<T: Serialize> Queue<T> {
     /// ```
     /// use flotilla::process::{PutError, Queue};
     ///
-    /// let q = Queue::bounded(1);
+    /// let q = Queue::bounded(1).unwrap();
     /// assert!(q.try_put('x').is_ok());
     /// assert!(matches!(q.try_put('y'), Err(PutError::Full('y'))));
     /// ```
@@ -658,7 +662,7 @@ fn unexpected(reply: &Reply) -> Error {
 /// }
 ///
 /// let jobs = JoinableQueue::new();
-/// let mut consumer = Process::new(consume, jobs.clone());
+/// let mut consumer = Process::new(ConsumeTask, jobs.clone());
 /// consumer.start()?;
 /// for job in 0..10 {
 ///     jobs.put(Some(job))?;
@@ -690,22 +694,22 @@ impl<T> JoinableQueue<T> {
 
     /// A joinable queue holding at most `maxsize` items.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `maxsize` is 0.
+    /// As [`Queue::bounded`]: [`Error::InvalidConfig`] if `maxsize` is 0.
     ///
     /// # Examples
     ///
     /// ```
-    /// let q = flotilla::process::JoinableQueue::bounded(1);
+    /// let q = flotilla::process::JoinableQueue::bounded(1)?;
     /// q.put(1)?;
     /// assert!(q.try_put(2).is_err());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn bounded(maxsize: usize) -> JoinableQueue<T> {
-        JoinableQueue {
-            queue: Queue::bounded(maxsize),
-        }
+    pub fn bounded(maxsize: usize) -> Result<JoinableQueue<T>, Error> {
+        Ok(JoinableQueue {
+            queue: Queue::bounded(maxsize)?,
+        })
     }
 
     /// Marks one item taken with `get` as processed.

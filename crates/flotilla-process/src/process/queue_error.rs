@@ -114,7 +114,7 @@ impl<T> From<SendError<T>> for Error {
 /// ```
 /// use flotilla::process::{PutError, Queue};
 ///
-/// let q = Queue::bounded(1);
+/// let q = Queue::bounded(1)?;
 /// q.put(1)?;
 /// match q.try_put(2) {
 ///     Err(PutError::Full(item)) => assert_eq!(item, 2), // Python's `queue.Full`
@@ -136,7 +136,7 @@ impl<T> PutError<T> {
     /// # Examples
     ///
     /// ```
-    /// let q = flotilla::process::Queue::bounded(1);
+    /// let q = flotilla::process::Queue::bounded(1)?;
     /// q.put('a')?;
     /// assert_eq!(q.try_put('b').unwrap_err().into_inner(), 'b');
     /// # Ok::<(), flotilla::Error>(())
@@ -152,7 +152,7 @@ impl<T> PutError<T> {
     /// # Examples
     ///
     /// ```
-    /// let q = flotilla::process::Queue::bounded(1);
+    /// let q = flotilla::process::Queue::bounded(1)?;
     /// q.put(1)?;
     /// assert!(q.try_put(2).unwrap_err().is_full());
     /// # Ok::<(), flotilla::Error>(())

@@ -106,7 +106,7 @@ impl Watch {
     }
 
     /// Waits up to `timeout` (forever if `None`) for the child to end; returns whether it has.
-    pub(crate) fn join(&self, timeout: Option<Duration>) -> bool {
+    pub(crate) fn join_within(&self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut state = lock(&self.state);
         while !state.ended {

@@ -187,7 +187,7 @@ impl QueueState {
     }
 
     /// Waits until every item put has been marked done.
-    pub(crate) fn join(&self, peer: Option<BorrowedFd<'_>>) -> Result<(), Stop> {
+    pub(crate) fn wait_all_done(&self, peer: Option<BorrowedFd<'_>>) -> Result<(), Stop> {
         let inner = lock(&self.inner);
         Self::wait_for(&self.all_done, inner, |i| i.unfinished == 0, None, peer).1
     }

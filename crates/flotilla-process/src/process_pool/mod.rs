@@ -135,8 +135,8 @@ use flotilla_core::{Future, Promise};
 /// }
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-/// let first = pool.submit(square, 3)?;
-/// let second = pool.submit(square, 4)?;
+/// let first = pool.submit(SquareTask, 3)?;
+/// let second = pool.submit(SquareTask, 4)?;
 /// let (tx, rx) = mpsc::channel();
 /// // Runs on the pool's only slot (or here, if `first` is done already): either way `second`
 /// // runs, on the one worker.
@@ -160,12 +160,12 @@ use flotilla_core::{Future, Promise};
 ///
 /// #[flotilla::task]
 /// fn fib(n: u64) -> u64 {
-///     if n < 2 { n } else { fib::call(n - 1) + fib::call(n - 2) }
+///     if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
 /// }
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
-/// assert_eq!(pool.submit(fib, 20)?.result()?, 6765);
-/// let fibs: Vec<u64> = pool.map(fib, 0..10).collect::<Result<_, _>>()?;
+/// assert_eq!(pool.submit(FibTask, 20)?.result()?, 6765);
+/// let fibs: Vec<u64> = pool.map(FibTask, 0..10).collect::<Result<_, _>>()?;
 /// assert_eq!(fibs, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -399,7 +399,7 @@ impl ProcessPoolExecutor {
     /// }
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-    /// let fut = pool.submit_with_timeout(spin, (), Duration::from_millis(100))?;
+    /// let fut = pool.submit_with_timeout(SpinTask, (), Duration::from_millis(100))?;
     /// assert!(fut.result().unwrap_err().is_task_timeout());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -449,8 +449,8 @@ impl ProcessPoolExecutor {
     /// }
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-    /// let running = pool.submit(forever, ())?;
-    /// let queued = pool.submit(forever, ())?;
+    /// let running = pool.submit(ForeverTask, ())?;
+    /// let queued = pool.submit(ForeverTask, ())?;
     /// while !running.running() {
     ///     std::thread::yield_now();
     /// }
@@ -459,7 +459,7 @@ impl ProcessPoolExecutor {
     /// assert!(err.to_string().contains("SIGTERM"), "{err}");
     /// assert!(err.to_string().contains("terminate_workers"), "{err}");
     /// assert!(queued.cancelled());
-    /// assert!(pool.submit(forever, ()).unwrap_err().is_shutdown());
+    /// assert!(pool.submit(ForeverTask, ()).unwrap_err().is_shutdown());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn terminate_workers(&self) {
@@ -491,7 +491,7 @@ impl ProcessPoolExecutor {
     /// }
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-    /// let running = pool.submit(forever, ())?;
+    /// let running = pool.submit(ForeverTask, ())?;
     /// while !running.running() {
     ///     std::thread::yield_now();
     /// }
@@ -575,7 +575,7 @@ impl ProcessPoolExecutor {
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
     /// let args = backend::encode(&21u32)?;
-    /// let out = pool.submit_encoded(double::NAME, Shape::One, args, None)?.result()?;
+    /// let out = pool.submit_encoded(DoubleTask::NAME, Shape::One, args, None)?.result()?;
     /// assert_eq!(backend::decode::<u32>(&out)?, 42);
     /// assert!(pool.submit_encoded("nope", Shape::One, vec![], None).unwrap_err().to_string().contains("nope"));
     /// # Ok::<(), flotilla::Error>(())

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         eprintln!("flotilla-redis-other-build: SLOTS and VISIBILITY_MS are numbers");
         return ExitCode::from(2);
     };
-    let _ = only_in_the_other_build;
+    let _ = OnlyInTheOtherBuildTask;
     let run = flotilla_redis::Worker::builder(url)
         .slots(slots)
         .visibility_timeout(Duration::from_millis(visibility_ms))

@@ -176,7 +176,7 @@ impl Hosts {
             slots,
             visibility.as_millis() as u64,
         );
-        let mut process = Process::new(serve_in, args).with_daemon(true);
+        let mut process = Process::new(ServeInTask, args).with_daemon(true);
         process.start().expect("a worker process");
         let pid = process.pid().expect("a started process has a pid") as i32;
         self.workers.lock().unwrap().push((host, pid));

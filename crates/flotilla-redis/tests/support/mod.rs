@@ -210,7 +210,7 @@ fn run_worker_with(builder: flotilla_redis::WorkerBuilder, slots: usize, visibil
 /// Starts a worker in a child process (a daemon: it dies with the test).
 pub fn spawn_worker(url: &str, slots: usize, visibility: Duration) -> Process {
     let args = (url.to_owned(), slots, visibility.as_millis() as u64);
-    start_daemon(Process::new(serve, args))
+    start_daemon(Process::new(ServeTask, args))
 }
 
 fn start_daemon(process: Process) -> Process {
@@ -223,7 +223,7 @@ fn start_daemon(process: Process) -> Process {
 /// takes nothing, not even over), in a child process.
 pub fn spawn_worker_unbuffered(url: &str, slots: usize, visibility: Duration) -> Process {
     let args = (url.to_owned(), slots, visibility.as_millis() as u64);
-    start_daemon(Process::new(serve_unbuffered, args))
+    start_daemon(Process::new(ServeUnbufferedTask, args))
 }
 
 /// Polls `ready` until it holds, failing after a generous deadline; for waiting on other
@@ -257,9 +257,11 @@ pub fn runs_two_at_once(cluster: &flotilla_redis::RedisExecutor, round: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (format!("{round}-a"), format!("{round}-b"));
     let first = cluster
-        .submit(meet, (dir.path().to_owned(), a.clone(), b.clone()))
+        .submit(MeetTask, (dir.path().to_owned(), a.clone(), b.clone()))
         .unwrap();
-    let second = cluster.submit(meet, (dir.path().to_owned(), b, a)).unwrap();
+    let second = cluster
+        .submit(MeetTask, (dir.path().to_owned(), b, a))
+        .unwrap();
     let limit = Duration::from_secs(90);
     assert!(first.result_timeout(limit).unwrap() && second.result_timeout(limit).unwrap());
 }

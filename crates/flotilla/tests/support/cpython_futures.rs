@@ -148,7 +148,7 @@ fn set<T>(futures: impl IntoIterator<Item = Future<T>>) -> HashSet<Future<T>> {
 
 /// `ExecutorTest.test_submit`.
 pub(crate) fn submit(executor: &impl Executor) {
-    let future = executor.submit(pow, (2, 8)).unwrap();
+    let future = executor.submit(PowTask, (2, 8)).unwrap();
     assert_eq!(future.result().unwrap(), 256);
 }
 
@@ -157,12 +157,12 @@ pub(crate) fn map(executor: &impl Executor) {
     let expected: Vec<u64> = (0..10u64).map(|i| i.pow(i as u32)).collect();
     let inputs = || (0..10u64).map(|i| (i, i as u32));
     let plain: Vec<u64> = executor
-        .map(pow, inputs())
+        .map(PowTask, inputs())
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(plain, expected);
     let chunked: Vec<u64> = executor
-        .map(pow, inputs())
+        .map(PowTask, inputs())
         .chunksize(3)
         .collect::<Result<_, _>>()
         .unwrap();
@@ -173,7 +173,7 @@ pub(crate) fn map(executor: &impl Executor) {
 /// flotilla's map yields each item its own `Result`, so the item after the failure still
 /// comes (the documented promise of `Executor::map`).
 pub(crate) fn map_exception(executor: &impl Executor) {
-    let mut results = executor.map(div, [(1, 2), (1, 3), (1, 0), (1, 5)]);
+    let mut results = executor.map(DivTask, [(1, 2), (1, 3), (1, 0), (1, 5)]);
     assert_eq!(results.next().unwrap().unwrap(), 0);
     assert_eq!(results.next().unwrap().unwrap(), 0);
     let err = results.next().unwrap().unwrap_err();
@@ -189,7 +189,7 @@ pub(crate) fn map_timeout(executor: &impl Executor) {
     let mut got = Vec::new();
     let mut timed_out = false;
     for item in executor
-        .map(maybe_wait, [None, None, Some(gate.path())])
+        .map(MaybeWaitTask, [None, None, Some(gate.path())])
         .timeout(Duration::from_secs(5))
     {
         match item {
@@ -209,7 +209,7 @@ pub(crate) fn map_timeout(executor: &impl Executor) {
 /// submitted) and then a shutdown; nothing hangs.
 pub(crate) fn shutdown_race_issue12456(executor: &impl Executor) {
     let workers = executor.max_workers() as i64;
-    let pending = executor.map(abs, vec![2; workers as usize + 1]);
+    let pending = executor.map(AbsTask, vec![2; workers as usize + 1]);
     executor.shutdown(Shutdown::new());
     drop(pending);
 }
@@ -223,7 +223,7 @@ pub(crate) fn shutdown_race_issue12456(executor: &impl Executor) {
 
 /// `WaitTests.test_20369`: one future given twice is one future.
 pub(crate) fn wait_20369(executor: &impl Executor) {
-    let future = executor.submit(mul, (1, 2)).unwrap();
+    let future = executor.submit(MulTask, (1, 2)).unwrap();
     let (done, not_done) = wait([future.clone(), future.clone()], ReturnWhen::AllCompleted);
     assert_eq!(set(done), set([future]));
     assert!(not_done.is_empty());
@@ -232,8 +232,8 @@ pub(crate) fn wait_20369(executor: &impl Executor) {
 /// `WaitTests.test_first_completed`.
 pub(crate) fn wait_first_completed(executor: &impl Executor) {
     let gate = Gate::new();
-    let future1 = executor.submit(mul, (21, 2)).unwrap();
-    let future2 = executor.submit(wait_gate, gate.path()).unwrap();
+    let future1 = executor.submit(MulTask, (21, 2)).unwrap();
+    let future2 = executor.submit(WaitGateTask, gate.path()).unwrap();
     // Python's CANCELLED_FUTURE would be in not_done; here it is done (see above), so the
     // test waits for future1 first to keep `FirstCompleted` meaningful.
     assert_eq!(future1.result().unwrap(), 42);
@@ -250,7 +250,7 @@ pub(crate) fn wait_first_completed(executor: &impl Executor) {
 /// `WaitTests.test_first_completed_some_already_completed`.
 pub(crate) fn wait_first_completed_some_already_completed(executor: &impl Executor) {
     let gate = Gate::new();
-    let future1 = executor.submit(wait_gate, gate.path()).unwrap();
+    let future1 = executor.submit(WaitGateTask, gate.path()).unwrap();
     let (c, s) = (cancelled(), finished(42));
     let (done, not_done) = wait(
         [c.clone(), s.clone(), future1.clone()],
@@ -265,9 +265,9 @@ pub(crate) fn wait_first_completed_some_already_completed(executor: &impl Execut
 /// `WaitTests.test_first_exception`.
 pub(crate) fn wait_first_exception(executor: &impl Executor) {
     let (gate1, gate2) = (Gate::new(), Gate::new());
-    let future1 = executor.submit(mul, (2, 21)).unwrap();
-    let future2 = executor.submit(wait_and_raise, gate1.path()).unwrap();
-    let future3 = executor.submit(wait_gate, gate2.path()).unwrap();
+    let future1 = executor.submit(MulTask, (2, 21)).unwrap();
+    let future2 = executor.submit(WaitAndRaiseTask, gate1.path()).unwrap();
+    let future3 = executor.submit(WaitGateTask, gate2.path()).unwrap();
     // Ensure that future1 is completed before future2 finishes.
     let first = future1.clone();
     let helper = std::thread::scope(|s| {
@@ -290,8 +290,8 @@ pub(crate) fn wait_first_exception(executor: &impl Executor) {
 /// `WaitTests.test_first_exception_some_already_complete`.
 pub(crate) fn wait_first_exception_some_already_complete(executor: &impl Executor) {
     let gate = Gate::new();
-    let future1 = executor.submit(div, (21, 0)).unwrap();
-    let future2 = executor.submit(wait_gate, gate.path()).unwrap();
+    let future1 = executor.submit(DivTask, (21, 0)).unwrap();
+    let future2 = executor.submit(WaitGateTask, gate.path()).unwrap();
     let (s, c, cn) = (finished(42), cancelled(), cancelled());
     let (done, not_done) = wait(
         [
@@ -312,7 +312,7 @@ pub(crate) fn wait_first_exception_some_already_complete(executor: &impl Executo
 /// `WaitTests.test_first_exception_one_already_failed`.
 pub(crate) fn wait_first_exception_one_already_failed(executor: &impl Executor) {
     let gate = Gate::new();
-    let future1 = executor.submit(wait_gate, gate.path()).unwrap();
+    let future1 = executor.submit(WaitGateTask, gate.path()).unwrap();
     let e = failed();
     let (done, not_done) = wait([e.clone(), future1.clone()], ReturnWhen::FirstException);
     assert_eq!(set(done), set([e]));
@@ -323,8 +323,8 @@ pub(crate) fn wait_first_exception_one_already_failed(executor: &impl Executor) 
 
 /// `WaitTests.test_all_completed`.
 pub(crate) fn wait_all_completed(executor: &impl Executor) {
-    let future1 = executor.submit(div, (2, 0)).unwrap();
-    let future2 = executor.submit(mul, (2, 21)).unwrap();
+    let future1 = executor.submit(DivTask, (2, 0)).unwrap();
+    let future2 = executor.submit(MulTask, (2, 21)).unwrap();
     let all = [finished(42), cancelled(), failed(), future1, future2];
     let (done, not_done) = wait(all.clone(), ReturnWhen::AllCompleted);
     assert_eq!(set(done), set(all));
@@ -334,7 +334,7 @@ pub(crate) fn wait_all_completed(executor: &impl Executor) {
 /// `WaitTests.test_timeout`.
 pub(crate) fn wait_test_timeout(executor: &impl Executor) {
     let gate = Gate::new();
-    let future = executor.submit(wait_gate, gate.path()).unwrap();
+    let future = executor.submit(WaitGateTask, gate.path()).unwrap();
     let already = [cancelled(), failed(), finished(42)];
     let mut all = already.to_vec();
     all.push(future.clone());
@@ -349,8 +349,8 @@ pub(crate) fn wait_test_timeout(executor: &impl Executor) {
 
 /// `AsCompletedTests.test_no_timeout`.
 pub(crate) fn as_completed_no_timeout(executor: &impl Executor) {
-    let future1 = executor.submit(mul, (2, 21)).unwrap();
-    let future2 = executor.submit(mul, (7, 6)).unwrap();
+    let future1 = executor.submit(MulTask, (2, 21)).unwrap();
+    let future2 = executor.submit(MulTask, (7, 6)).unwrap();
     let all = [cancelled(), failed(), finished(42), future1, future2];
     let completed: HashSet<_> = as_completed(all.clone()).collect::<Result<_, _>>().unwrap();
     assert_eq!(completed, set(all));
@@ -361,7 +361,7 @@ pub(crate) fn as_completed_future_times_out(executor: &impl Executor) {
     for timeout in [Duration::ZERO, Duration::from_millis(100)] {
         let gate = Gate::new();
         let already = [cancelled(), failed(), finished(42)];
-        let future = executor.submit(wait_gate, gate.path()).unwrap();
+        let future = executor.submit(WaitGateTask, gate.path()).unwrap();
         let mut all = already.to_vec();
         all.push(future.clone());
         let mut completed = HashSet::new();
@@ -386,7 +386,7 @@ pub(crate) fn as_completed_future_times_out(executor: &impl Executor) {
 
 /// `AsCompletedTests.test_duplicate_futures`: a future given three times is yielded once.
 pub(crate) fn as_completed_duplicate_futures(executor: &impl Executor) {
-    let future1 = executor.submit(mul, (3, 3)).unwrap();
+    let future1 = executor.submit(MulTask, (3, 3)).unwrap();
     let completed: Vec<_> = as_completed(std::iter::repeat_n(future1, 3))
         .collect::<Result<_, _>>()
         .unwrap();
@@ -399,13 +399,13 @@ pub(crate) fn as_completed_duplicate_futures(executor: &impl Executor) {
 /// `Error::Shutdown`.
 pub(crate) fn run_after_shutdown(executor: &impl Executor) {
     executor.shutdown(Shutdown::new());
-    assert!(executor.submit(pow, (2, 5)).unwrap_err().is_shutdown());
+    assert!(executor.submit(PowTask, (2, 5)).unwrap_err().is_shutdown());
 }
 
 /// `ExecutorShutdownTest.test_hang_issue12364`: 50 tasks, a waiting shutdown, every result.
 pub(crate) fn hang_issue12364(executor: &impl Executor) {
     let futures: Vec<_> = (0..50)
-        .map(|i| executor.submit(mul, (i, 2)).unwrap())
+        .map(|i| executor.submit(MulTask, (i, 2)).unwrap())
         .collect();
     executor.shutdown(Shutdown::new());
     for (i, f) in futures.into_iter().enumerate() {
@@ -419,7 +419,7 @@ pub(crate) fn hang_issue12364(executor: &impl Executor) {
 pub(crate) fn cancel_futures(executor: &impl Executor) {
     let gate = Gate::new();
     let futures: Vec<_> = (0..50)
-        .map(|_| executor.submit(wait_gate, gate.path()).unwrap())
+        .map(|_| executor.submit(WaitGateTask, gate.path()).unwrap())
         .collect();
     executor.shutdown(Shutdown::new().wait(false).cancel_futures(true));
     gate.release(50);
@@ -438,7 +438,7 @@ pub(crate) fn cancel_futures(executor: &impl Executor) {
 /// not hang, and the task still completes its future.
 pub(crate) fn hang_gh83386(executor: &impl Executor) {
     let gate = Gate::new();
-    let future = executor.submit(wait_gate, gate.path()).unwrap();
+    let future = executor.submit(WaitGateTask, gate.path()).unwrap();
     while !future.running() {
         std::thread::yield_now();
     }
@@ -450,15 +450,18 @@ pub(crate) fn hang_gh83386(executor: &impl Executor) {
 /// `ExecutorShutdownTest.test_hang_gh94440`: a task submitted and cancelled right before a
 /// waiting shutdown does not make it hang.
 pub(crate) fn hang_gh94440(executor: &impl Executor) {
-    executor.submit(mul, (1, 1)).unwrap().result().unwrap();
-    executor.submit(mul, (1, 1)).unwrap().cancel();
+    executor.submit(MulTask, (1, 1)).unwrap().result().unwrap();
+    executor.submit(MulTask, (1, 1)).unwrap().cancel();
     executor.shutdown(Shutdown::new());
 }
 
 /// Python's `with executor: ... map(abs, range(-5, 5))`: the pool is dropped at the end of
 /// the block (`test_context_manager_shutdown`).
 pub(crate) fn context_manager_shutdown(executor: impl Executor) {
-    let got: Vec<i64> = executor.map(abs, -5..5).collect::<Result<_, _>>().unwrap();
+    let got: Vec<i64> = executor
+        .map(AbsTask, -5..5)
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(got, [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]);
     drop(executor);
 }
@@ -469,7 +472,7 @@ pub(crate) fn context_manager_shutdown(executor: impl Executor) {
 /// compiler says so): what was submitted before a `shutdown(wait=false)` completes, and what
 /// the map would submit afterwards fails with `Error::Shutdown`.
 pub(crate) fn shutdown_no_wait(executor: &impl Executor) {
-    let mut results = executor.map(abs, -5..5).buffer(2);
+    let mut results = executor.map(AbsTask, -5..5).buffer(2);
     assert_eq!(results.next().unwrap().unwrap(), 5); // two items submitted, one read
     executor.shutdown(Shutdown::new().wait(false));
     let rest: Vec<_> = results.collect();

@@ -56,7 +56,7 @@ pub(crate) fn assert_full_strength(pool: &ProcessPoolExecutor) -> Vec<u32> {
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let listener = UnixListener::bind_addr(&addr).unwrap();
     let futures: Vec<_> = (0..parties)
-        .map(|_| pool.submit(meet, name.clone()).unwrap())
+        .map(|_| pool.submit(MeetTask, name.clone()).unwrap())
         .collect();
     let (arrivals, arrived_rx) = mpsc::channel();
     std::thread::spawn(move || {
