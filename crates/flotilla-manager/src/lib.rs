@@ -100,9 +100,15 @@ mod protocol;
 mod proxies;
 mod server;
 mod sessions;
+mod shared;
 mod transport;
 
 pub use self::handle::Proxy;
 pub use self::owner::{Manager, ManagerBuilder};
 pub use self::protocol::Address;
-pub use self::proxies::{Barrier, Dict, Event, List, Lock, LockGuard, Namespace, Queue, Semaphore};
+pub use self::proxies::{
+    Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Dict, Event, JoinableQueue, List,
+    Lock, LockGuard, Namespace, Queue, RLock, RLockGuard, Remote, Semaphore, Value,
+};
+pub use self::server::Setup;
+pub use self::shared::Shared;

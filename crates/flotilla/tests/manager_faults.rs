@@ -235,7 +235,7 @@ fn raw_session(addr: SocketAddr, session: [u8; 16]) -> TcpStream {
     stream.read_exact(&mut welcome).unwrap();
     assert_eq!(welcome[0], 1);
     let hello = Request::Hello {
-        version: 2,
+        version: 3,
         session,
     };
     stream

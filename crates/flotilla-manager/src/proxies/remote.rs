@@ -1,0 +1,55 @@
+//! [`Remote`]: the typed proxy of an object of a user-registered [`Shared`] type.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::super::client::unexpected;
+use super::super::handle::{Handle, Proxy, encode, sealed};
+use super::super::protocol::{Kind, Op, Reply};
+use super::super::shared::Shared;
+use super::{Marker, proxy};
+use flotilla_core::Error;
+
+/// A proxy for an object of a user's [`Shared`] type `O`, made by
+/// [`Manager::create`](super::super::Manager::create): Python's proxy of a registered typeid.
+///
+/// Like every proxy it is a serde value: pass it to another process, and it reaches the
+/// same object. [`Manager::get`](super::super::Manager::get) checks only that a name is an
+/// object of *some* registered type; a `Remote` of the wrong type fails each call with
+/// [`Error::InvalidOperation`] (its request does not decode in the server) or
+/// [`Error::Codec`] (the reply does not decode here).
+///
+/// # Examples
+///
+/// See [`Shared`].
+pub struct Remote<O> {
+    handle: Handle,
+    _types: Marker<O>,
+}
+
+proxy!(Remote<O>, Shared);
+
+impl<O: Shared> Remote<O> {
+    /// Sends `request` to the object and returns its reply: one call of
+    /// [`Shared::call`] in the server.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOperation`] if the server could not serve it (the request did not
+    /// decode there, or the call panicked, naming the panic); [`Error::Codec`] if the request
+    /// or the reply cannot be encoded or decoded; [`Error::Disconnected`] if the manager is
+    /// gone.
+    ///
+    /// # Examples
+    ///
+    /// See [`Shared`].
+    pub fn call(&self, request: &O::Request) -> Result<O::Reply, Error> {
+        self.handle
+            .value(Op::Call {
+                request: &encode(request)?,
+            })?
+            .ok_or_else(|| unexpected(&Reply::Value(None)))
+    }
+}
