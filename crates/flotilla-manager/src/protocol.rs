@@ -308,8 +308,10 @@ pub(crate) enum Op<'a> {
     },
     /// The id of the lock that comes with a value or an array.
     GetLock,
-    /// A request for an object of a registered type.
+    /// A request for an object of a registered type, which must be the Rust type
+    /// `type_name`.
     Call {
+        type_name: &'a str,
         #[serde(with = "serde_bytes")]
         request: &'a [u8],
     },

@@ -334,7 +334,11 @@ enum Body {
         items: Vec<Vec<u8>>,
         lock: u64,
     },
-    Shared(Box<dyn Erased>),
+    Shared {
+        /// The Rust type, which every call must name.
+        type_name: &'static str,
+        object: Box<dyn Erased>,
+    },
 }
 
 /// Who holds a re-entrant lock: one thread (the client's number for it) of one session.
@@ -459,7 +463,13 @@ impl Server {
             ));
         }
         match (factory.make)(args) {
-            Ok(object) => Reply::Created(self.add(Kind::Shared, Body::Shared(object))),
+            Ok(object) => Reply::Created(self.add(
+                Kind::Shared,
+                Body::Shared {
+                    type_name: factory.type_name,
+                    object,
+                },
+            )),
             Err(why) => Reply::Invalid(format!("could not make a {typeid:?}: {why}")),
         }
     }
@@ -1107,10 +1117,24 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             Reply::Done
         }
         (Op::GetLock, Body::Value { lock, .. } | Body::Array { lock, .. }) => Reply::Created(*lock),
-        (Op::Call { request }, Body::Shared(object)) => match object.call(request) {
-            Ok(reply) => Reply::Value(Some(reply)),
-            Err(why) => Reply::Invalid(why),
-        },
+        (
+            Op::Call {
+                type_name: client_type,
+                request,
+            },
+            Body::Shared { type_name, object },
+        ) => {
+            if *type_name != client_type {
+                Reply::Invalid(format!(
+                    "the object is a {type_name}, not a {client_type}"
+                ))
+            } else {
+                match object.call(request) {
+                    Ok(reply) => Reply::Value(Some(reply)),
+                    Err(why) => Reply::Invalid(why),
+                }
+            }
+        }
         _ => wrong(),
     };
     Ok(reply)

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::super::client::unexpected;
 use super::super::handle::{Handle, Proxy, encode, sealed};
 use super::super::protocol::{Kind, Op, Reply};
-use super::super::shared::Shared;
+use super::super::shared::{Shared, type_name};
 use super::{Marker, proxy};
 use flotilla_core::Error;
 
@@ -16,10 +16,10 @@ use flotilla_core::Error;
 /// [`Manager::create`](super::super::Manager::create): Python's proxy of a registered typeid.
 ///
 /// Like every proxy it is a serde value: pass it to another process, and it reaches the
-/// same object. [`Manager::get`](super::super::Manager::get) checks only that a name is an
-/// object of *some* registered type; a `Remote` of the wrong type fails each call with
-/// [`Error::InvalidOperation`] (its request does not decode in the server) or
-/// [`Error::Codec`] (the reply does not decode here).
+/// same object. Every call names the Rust type `O`, and the server refuses a call whose
+/// type is not the object's with [`Error::InvalidOperation`] (so a `Remote` of the wrong
+/// type from [`Manager::get`](super::super::Manager::get), which checks only that a name is
+/// an object of *some* registered type, never has its requests misread).
 ///
 /// # Examples
 ///
@@ -37,8 +37,8 @@ impl<O: Shared> Remote<O> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOperation`] if the server could not serve it (the request did not
-    /// decode there, or the call panicked, naming the panic); [`Error::Codec`] if the request
+    /// [`Error::InvalidOperation`] if the server could not serve it (the object is not an
+    /// `O`, the request did not decode there, or the call panicked, naming the panic); [`Error::Codec`] if the request
     /// or the reply cannot be encoded or decoded; [`Error::Disconnected`] if the manager is
     /// gone.
     ///
@@ -48,6 +48,7 @@ impl<O: Shared> Remote<O> {
     pub fn call(&self, request: &O::Request) -> Result<O::Reply, Error> {
         self.handle
             .value(Op::Call {
+                type_name: type_name::<O>(),
                 request: &encode(request)?,
             })?
             .ok_or_else(|| unexpected(&Reply::Value(None)))
