@@ -19,6 +19,13 @@
 //! | `m.Queue(maxsize)`, `put`, `get(timeout=)`, `get_nowait` | [`m.queue::<T>(maxsize)?`](Manager::queue), [`put`](Queue::put), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get) |
 //! | `m.Lock()`, `with lock:` | [`m.lock()?`](Manager::lock), [`lock.lock()`](Lock::lock) returning a guard |
 //! | `m.Event()`, `m.Semaphore(n)`, `m.Barrier(n)` | [`m.event()?`](Manager::event), [`m.semaphore(n)?`](Manager::semaphore), [`m.barrier(n)?`](Manager::barrier) |
+//! | `m.RLock()`, `m.Condition()`, `cond.wait()`, `cond.wait_for(pred)`, `cond.notify(n)` | [`m.rlock()?`](Manager::rlock), [`m.condition()?`](Manager::condition), then on its [guard](ConditionGuard): [`wait`](ConditionGuard::wait), [`wait_for`](ConditionGuard::wait_for), [`notify_n`](ConditionGuard::notify_n) |
+//! | `m.BoundedSemaphore(n)`, `barrier.reset()` | [`m.bounded_semaphore(n)?`](Manager::bounded_semaphore), [`Barrier::reset`] |
+//! | `m.JoinableQueue()`, `task_done`, `join`, `shutdown(immediate)` | [`m.joinable_queue::<T>(maxsize)?`](Manager::joinable_queue), [`task_done`](Queue::task_done), [`join`](Queue::join), [`shutdown`](Queue::shutdown) with [`GetError::ShutDown`](flotilla_process::process::GetError::ShutDown) |
+//! | `m.Value(typecode, v)`, `m.Array(typecode, seq)`, `v.value`, `get_lock()` | [`m.value(&v)?`](Manager::value), [`m.array(&seq)?`](Manager::array), [`get`](Value::get)/[`set`](Value::set), [`get_lock`](Value::get_lock) |
+//! | `l.extend`, `l.index`, `l.count`, `l.remove`, `l.pop(i)`, `l[a:b]`, `iter(l)` | [`extend`](List::extend), [`index`](List::index), [`count`](List::count), [`remove`](List::remove), [`pop_at`](List::pop_at), [`get_range`](List::get_range), [`iter`](List::iter) (a snapshot) |
+//! | `d.pop(k)`, `d.setdefault(k, v)`, `d.update(..)`, `d.items()`, `d.get(k, default)` | [`pop`](Dict::pop), [`setdefault`](Dict::setdefault), [`update`](Dict::update), [`items`](Dict::items), [`get_or`](Dict::get_or), [`iter`](Dict::iter) (a snapshot) |
+//! | `MyManager.register('Counter', Counter)`, `m.Counter(args)` | a [`Shared`] type, [`Setup::register`] in the server's task ([`ManagerBuilder::server`]), [`m.create::<Counter>("Counter", &args)?`](Manager::create) returning a [`Remote`] |
 //! | `BaseManager(address=('', 50000), authkey=b'abc').start()` | [`Manager::builder().listen(addr).authkey(b"abc".to_vec()).start()?`](ManagerBuilder) |
 //! | `BaseManager.register('get_queue', ...)` then `m.get_queue()` | [`m.register("queue", &q)?`](Manager::register), then [`m.get::<Queue<T>>("queue")?`](Manager::get) |
 //! | `BaseManager(address, authkey).connect()` | [`Manager::connect(address, authkey)?`](Manager::connect) |

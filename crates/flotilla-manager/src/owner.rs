@@ -5,20 +5,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::client::{Client, unexpected};
+use super::handle::encode;
 use super::handle::{Handle, Proxy, sealed::Sealed};
 use super::protocol::{Address, Kind, Reply, Request};
-use super::handle::encode;
 use super::proxies::{
-    Array, Barrier, BoundedSemaphore, Condition, Dict, Event, JoinableQueue, List, Lock,
-    Namespace, Queue, RLock, Remote, Semaphore, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Dict, Event, JoinableQueue, List, Lock, Namespace,
+    Queue, RLock, Remote, Semaphore, Value,
 };
 use super::server::{Config, Setup, Started, serve_manager};
 use super::shared::{Shared, type_name};
+use flotilla_core::primitives::Arc;
 use flotilla_core::{Error, Task};
+use flotilla_process::process::{Connection, Process, pipe, sys};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
-use flotilla_core::primitives::Arc;
-use flotilla_process::process::{Connection, Process, pipe, sys};
 
 /// How long a new server may take to report its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -255,7 +255,7 @@ impl ManagerBuilder {
             None => Process::new(serve_manager, setup),
         }
         .with_name("ManagerServer")
-            .with_daemon(true);
+        .with_daemon(true);
         process.start()?;
         let failed = |reason: String| {
             process.kill();
@@ -478,7 +478,8 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn namespace(&self) -> Result<Namespace, Error> {
-        self.create_kind(Kind::Namespace, 0).map(Namespace::from_handle)
+        self.create_kind(Kind::Namespace, 0)
+            .map(Namespace::from_handle)
     }
 
     /// A new queue holding at most `maxsize` items (`None`: unbounded): Python's
@@ -619,7 +620,8 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn condition(&self) -> Result<Condition, Error> {
-        self.create_kind(Kind::Condition, 0).map(Condition::from_handle)
+        self.create_kind(Kind::Condition, 0)
+            .map(Condition::from_handle)
     }
 
     /// A new bounded semaphore with `value` permits, which may not be released above

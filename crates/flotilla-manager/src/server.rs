@@ -575,6 +575,10 @@ impl Server {
     fn release(&self, session: Session) {
         let objects: Vec<Arc<Object>> = lock(&self.objects).clone();
         for object in objects {
+            if object.kind == Kind::Shared {
+                // Holds nothing for a session, and may be busy in a user's slow call.
+                continue;
+            }
             let mut body = object.lock();
             match &mut *body {
                 Body::Lock {
@@ -968,7 +972,15 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             waiting: if *broken { 0 } else { *count },
             broken: *broken,
         },
-        (Op::BarrierReset, Body::Barrier { count, broken, resets, .. }) => {
+        (
+            Op::BarrierReset,
+            Body::Barrier {
+                count,
+                broken,
+                resets,
+                ..
+            },
+        ) => {
             *count = 0;
             *broken = false;
             *resets += 1;
@@ -991,7 +1003,10 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             list.extend(values.into_iter().map(ByteBuf::into_vec));
             Reply::Done
         }
-        (Op::ListIndex { value, start, stop }, Body::List(list) | Body::Array { items: list, .. }) => {
+        (
+            Op::ListIndex { value, start, stop },
+            Body::List(list) | Body::Array { items: list, .. },
+        ) => {
             let range = clamp(list.len(), start, stop);
             let offset = range.start;
             match list[range].iter().position(|item| item == value) {
@@ -1017,7 +1032,12 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
                 .map(|at| list.remove(at)),
         ),
         (Op::ListRange { start, end }, Body::List(list) | Body::Array { items: list, .. }) => {
-            Reply::Values(list[clamp(list.len(), start, end)].iter().map(bytes).collect())
+            Reply::Values(
+                list[clamp(list.len(), start, end)]
+                    .iter()
+                    .map(bytes)
+                    .collect(),
+            )
         }
         (Op::ListGet { index }, Body::Array { items, .. }) => {
             Reply::Value(position(index).and_then(|i| items.get(i)).cloned())
@@ -1078,18 +1098,16 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             let got = object.wait_for(wait, peer, |body| take_reentrant(body, me));
             return got.map(|owner_died| Reply::Acquired { owner_died });
         }
-        (Op::RLockRelease { thread }, state) if state.is_reentrant() => {
-            match state.reentrant() {
-                Some(lock) if lock.owner == Some((session, thread)) => {
-                    lock.depth -= 1;
-                    if lock.depth == 0 {
-                        lock.owner = None;
-                    }
-                    return wake(object, body);
+        (Op::RLockRelease { thread }, state) if state.is_reentrant() => match state.reentrant() {
+            Some(lock) if lock.owner == Some((session, thread)) => {
+                lock.depth -= 1;
+                if lock.depth == 0 {
+                    lock.owner = None;
                 }
-                _ => not_held(),
+                return wake(object, body);
             }
-        }
+            _ => not_held(),
+        },
         (Op::RLockMarkConsistent { thread }, state) if state.is_reentrant() => {
             match state.reentrant() {
                 Some(lock) if lock.owner == Some((session, thread)) => {
@@ -1099,7 +1117,15 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
                 _ => not_held(),
             }
         }
-        (Op::CondNotify { n, thread }, Body::Condition { lock, waiters, notified, .. }) => {
+        (
+            Op::CondNotify { n, thread },
+            Body::Condition {
+                lock,
+                waiters,
+                notified,
+                ..
+            },
+        ) => {
             if lock.owner != Some((session, thread)) {
                 not_held()
             } else {
@@ -1125,9 +1151,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             Body::Shared { type_name, object },
         ) => {
             if *type_name != client_type {
-                Reply::Invalid(format!(
-                    "the object is a {type_name}, not a {client_type}"
-                ))
+                Reply::Invalid(format!("the object is a {type_name}, not a {client_type}"))
             } else {
                 match object.call(request) {
                     Ok(reply) => Reply::Value(Some(reply)),

@@ -19,7 +19,10 @@ use super::handle::{decode, encode};
 /// need not be serde at all.
 ///
 /// Calls on one object are serialised by the server (one at a time, each `call` sees the
-/// last one's effects), like every other manager object's operations. A `call` that panics
+/// last one's effects), like every other manager object's operations, so a `call` that
+/// blocks holds up every other call on that object (only that object: other objects and
+/// connections go on). Keep `call` short; a wait belongs in the client, on a manager
+/// [`Condition`](super::Condition) or [`Event`](super::Event). A `call` that panics
 /// fails that request with [`Error::InvalidOperation`](flotilla_core::Error::InvalidOperation)
 /// naming the panic; the object stays in the server as the panic left it, and the server and
 /// every other connection go on.
@@ -91,12 +94,15 @@ impl<S: Shared> Erased for Holder<S> {
     }
 }
 
+/// Makes an object from its encoded constructor arguments, or says why it could not.
+type Make = fn(&[u8]) -> Result<Box<dyn Erased>, String>;
+
 /// How the server makes objects of one registered type.
 #[derive(Clone, Copy)]
 pub(crate) struct Factory {
     /// The Rust type's name, which a client's create must match.
     pub(crate) type_name: &'static str,
-    pub(crate) make: fn(&[u8]) -> Result<Box<dyn Erased>, String>,
+    pub(crate) make: Make,
 }
 
 impl Factory {

@@ -217,6 +217,10 @@ fn test_namespace() -> Result<(), flotilla::Error> {
 
 /// `BaseListProxy`'s `count`, `index`, `remove` and `pop(i)`, with Python's errors.
 #[test]
+#[allow(
+    clippy::reversed_empty_ranges,
+    reason = "reversed ranges are under test"
+)]
 fn list_count_index_remove_pop() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
     let l = list_of(&manager, [3, 1, 4, 1, 5, 9, 2, 6])?;
@@ -257,7 +261,10 @@ fn dict_pop_get_setdefault_update() -> Result<(), flotilla::Error> {
     d.update([(k("b"), 3)])?; // later pairs win
     assert_eq!(d.get(&k("b"))?, Some(3));
     assert_eq!(d.get_or(&k("z"), 26)?, 26);
-    assert!(!d.contains_key(&k("z"))?, "get with a default inserts nothing");
+    assert!(
+        !d.contains_key(&k("z"))?,
+        "get with a default inserts nothing"
+    );
     assert_eq!(d.setdefault(&k("a"), &100)?, 1);
     assert_eq!(d.setdefault(&k("c"), &100)?, 100);
     assert_eq!(d.get(&k("c"))?, Some(100));

@@ -107,21 +107,21 @@ fn my_manager(setup: Setup) {
 
 /// `_TestMyManager.common`.
 fn common(manager: &Manager) -> Result<(), flotilla::Error> {
-    let foo = manager.create::<Foo>("Foo", &())?;
-    let bar = manager.create::<Bar>("Bar", &())?;
-    let baz = manager.create::<Baz>("baz", &10)?;
-    assert_eq!(foo.call(&FooMethod::F)?, Ok("f()".to_owned()));
-    assert_eq!(foo.call(&FooMethod::G)?, Err("ValueError".to_owned()));
-    assert_eq!(bar.call(&BarMethod::F)?, "f()");
-    assert_eq!(bar.call(&BarMethod::H)?, "_h()");
-    // foo._callmethod('_h'): RemoteError.
-    manager.register("foo", &foo)?;
+    let foo_proxy = manager.create::<Foo>("Foo", &())?;
+    let bar_proxy = manager.create::<Bar>("Bar", &())?;
+    let baz_proxy = manager.create::<Baz>("baz", &10)?;
+    assert_eq!(foo_proxy.call(&FooMethod::F)?, Ok("f()".to_owned()));
+    assert_eq!(foo_proxy.call(&FooMethod::G)?, Err("ValueError".to_owned()));
+    assert_eq!(bar_proxy.call(&BarMethod::F)?, "f()");
+    assert_eq!(bar_proxy.call(&BarMethod::H)?, "_h()");
+    // foo_proxy._callmethod('_h'): RemoteError.
+    manager.register("foo", &foo_proxy)?;
     let foo_as_bar: Remote<Bar> = manager.get("foo")?;
     assert!(matches!(
         foo_as_bar.call(&BarMethod::H),
         Err(flotilla::Error::InvalidOperation { .. })
     ));
-    let squares: Vec<u32> = std::iter::from_fn(|| baz.call(&()).unwrap()).collect();
+    let squares: Vec<u32> = std::iter::from_fn(|| baz_proxy.call(&()).unwrap()).collect();
     assert_eq!(squares, (0..10).map(|i| i * i).collect::<Vec<_>>());
     Ok(())
 }
@@ -140,9 +140,9 @@ fn test_mymanager() -> Result<(), flotilla::Error> {
 fn test_mymanager_context() -> Result<(), flotilla::Error> {
     let manager = Manager::builder().server(my_manager).start()?;
     common(&manager)?;
-    let foo = manager.create::<Foo>("Foo", &())?;
+    let foo_proxy = manager.create::<Foo>("Foo", &())?;
     drop(manager);
-    assert!(foo.call(&FooMethod::F).unwrap_err().is_disconnected());
+    assert!(foo_proxy.call(&FooMethod::F).unwrap_err().is_disconnected());
     Ok(())
 }
 

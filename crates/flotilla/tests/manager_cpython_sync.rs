@@ -428,11 +428,7 @@ fn test_abort_and_reset() -> Result<(), flotilla::Error> {
         let threads: Vec<_> = (0..N)
             .map(|_| {
                 s.spawn(|| {
-                    abort_and_reset_f(
-                        &barrier,
-                        &barrier2,
-                        [&results[0], &results[1], &results[2]],
-                    )
+                    abort_and_reset_f(&barrier, &barrier2, [&results[0], &results[1], &results[2]])
                 })
             })
             .collect();

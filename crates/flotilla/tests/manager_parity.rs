@@ -55,8 +55,7 @@ fn a_client_killed_holding_an_rlock_twice_is_reported_to_the_next_holder()
 }
 
 #[test]
-fn an_rlock_guard_dropped_on_another_thread_releases_its_own_hold() -> Result<(), flotilla::Error>
-{
+fn an_rlock_guard_dropped_on_another_thread_releases_its_own_hold() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
     let lock = manager.rlock()?;
     let guard = lock.lock().unwrap();
@@ -176,10 +175,16 @@ fn a_client_killed_holding_a_condition_is_reported_to_the_waiter_that_takes_it_b
         });
         holder.kill();
         assert!(holder.join(Some(PATIENCE)));
-        assert!(notified.recv_timeout(PATIENCE).unwrap(), "the death was not reported");
+        assert!(
+            notified.recv_timeout(PATIENCE).unwrap(),
+            "the death was not reported"
+        );
         let (was_notified, owner_died) = waiter.join().unwrap();
         assert!(was_notified);
-        assert!(owner_died, "the waiter took back a lock whose holder died, untold");
+        assert!(
+            owner_died,
+            "the waiter took back a lock whose holder died, untold"
+        );
         Ok(())
     })
 }
@@ -254,7 +259,11 @@ fn a_bounded_semaphore_gets_a_dead_holders_permit_back_and_refuses_over_release(
 
 /// Blocks in a get, reporting where it is and how it ended.
 #[flotilla::task]
-fn blocked_reader(queue: Queue<u32>, waiting: Event, outcome: flotilla::process::Connection<String>) {
+fn blocked_reader(
+    queue: Queue<u32>,
+    waiting: Event,
+    outcome: flotilla::process::Connection<String>,
+) {
     waiting.set().unwrap();
     let got = match queue.get_timeout(PATIENCE) {
         Ok(item) => format!("item {item}"),
@@ -276,7 +285,14 @@ fn shutdown_wakes_a_get_blocked_in_another_process() -> Result<(), flotilla::Err
     queue.shutdown(false)?;
     assert_eq!(ours.recv_timeout(PATIENCE)?, "shut down");
     assert!(reader.join(Some(PATIENCE)));
-    assert!(queue.put(1).unwrap_err().error.to_string().contains("shut down"));
+    assert!(
+        queue
+            .put(1)
+            .unwrap_err()
+            .error
+            .to_string()
+            .contains("shut down")
+    );
     assert!(queue.get().unwrap_err().to_string().contains("shut down"));
     Ok(())
 }
@@ -312,7 +328,10 @@ fn an_immediate_shutdown_drops_the_items_and_counts_them_done() -> Result<(), fl
     let _taken = queue.get()?; // taken, not marked done
     queue.shutdown(true)?;
     assert!(queue.try_get().unwrap_err().is_shut_down());
-    assert!(!queue.join_timeout(Duration::from_millis(10))?, "one task is unfinished");
+    assert!(
+        !queue.join_timeout(Duration::from_millis(10))?,
+        "one task is unfinished"
+    );
     queue.task_done()?;
     assert!(queue.join_timeout(PATIENCE)?);
     assert!(queue.task_done().is_err(), "more task_done than items");
@@ -422,9 +441,17 @@ fn registered_types_refuse_the_wrong_name_the_wrong_type_and_survive_a_panic()
         Err(flotilla::Error::InvalidOperation { .. })
     ));
     // Not a registered type's object at all.
-    assert!(manager.get::<flotilla::manager::Remote<Counter>>("none").is_err());
+    assert!(
+        manager
+            .get::<flotilla::manager::Remote<Counter>>("none")
+            .is_err()
+    );
     manager.register("d", &manager.dict::<u8, u8>()?)?;
-    assert!(manager.get::<flotilla::manager::Remote<Counter>>("d").is_err());
+    assert!(
+        manager
+            .get::<flotilla::manager::Remote<Counter>>("d")
+            .is_err()
+    );
     // A panic in the user's code fails that call only.
     let err = counter.call(&i64::MIN).unwrap_err();
     assert!(err.to_string().contains("asked to add i64::MIN"), "{err}");
@@ -531,7 +558,11 @@ fn hostile_requests_to_the_new_objects_are_refused_and_the_connection_goes_on()
     refused_politely(&mut s, &[4, rlock, 53, 0, 1], "CondWait on an RLock");
     refused_politely(&mut s, &[4, queue, 46], "QueueTaskDone, nothing put");
     refused_politely(&mut s, &[4, list, 43, 1, 7], "ListRemove, absent");
-    refused_politely(&mut s, &[4, list, 41, 1, 7, 5, 2], "ListIndex, reversed range");
+    refused_politely(
+        &mut s,
+        &[4, list, 41, 1, 7, 5, 2],
+        "ListIndex, reversed range",
+    );
     refused_politely(&mut s, &[4, dict, 57], "GetLock on a dict");
     refused_politely(&mut s, &[4, dict, 58, 1, b'x', 0], "Call on a dict");
     refused_politely(&mut s, &[4, dict, 55], "ValueGet on a dict");
@@ -539,11 +570,19 @@ fn hostile_requests_to_the_new_objects_are_refused_and_the_connection_goes_on()
     // Creates that make no sense: a value without its value, an array of nothing is fine,
     // initial contents for a dict, a registered type through the plain create.
     refused_politely(&mut s, &[1, 11, 0, 0], "a Value with no value");
-    refused_politely(&mut s, &[1, 11, 0, 2, 1, 1, 1, 2], "a Value with two values");
+    refused_politely(
+        &mut s,
+        &[1, 11, 0, 2, 1, 1, 1, 2],
+        "a Value with two values",
+    );
     refused_politely(&mut s, &[1, 0, 0, 1, 1, 1], "a Dict with contents");
     refused_politely(&mut s, &[1, 13, 0, 0], "a Shared object without a type");
     // CreateShared = 6: an unregistered typeid, and a registered one for a made-up type.
-    refused_politely(&mut s, &[6, 4, b'N', b'o', b'p', b'e', 1, b'T', 0], "unregistered");
+    refused_politely(
+        &mut s,
+        &[6, 4, b'N', b'o', b'p', b'e', 1, b'T', 0],
+        "unregistered",
+    );
     let mut wrong = vec![6, 7];
     wrong.extend_from_slice(b"Counter");
     wrong.extend_from_slice(&[3, b'a', b'b', b'c', 1, 0]);

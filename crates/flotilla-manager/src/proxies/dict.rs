@@ -20,7 +20,7 @@ use flotilla_core::Error;
 /// keys are the same key when their encodings are equal (true of every ordinary type;
 /// iteration order is unspecified). Each method is one round trip to the server and is atomic
 /// there; a read-modify-write of several calls is not, so guard it with a manager
-/// [`Lock`](super::Lock), as in Python.
+/// [`Lock`](crate::Lock), as in Python.
 ///
 /// # Examples
 ///

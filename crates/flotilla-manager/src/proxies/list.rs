@@ -1,8 +1,8 @@
 //! Python's `Manager().list()`.
 
 use std::fmt;
-use std::ops::{Bound, RangeBounds};
 use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -365,7 +365,7 @@ impl<T: Serialize + DeserializeOwned> List<T> {
     ///
     /// There is no `sort`: the server compares items by their encodings, whose order is not
     /// `T`'s, so sort a copy here ([`to_vec`](List::to_vec), sort, then
-    /// [`clear`](List::clear) and [`extend`](List::extend) under a [`Lock`](super::Lock)).
+    /// [`clear`](List::clear) and [`extend`](List::extend) under a [`Lock`](crate::Lock)).
     ///
     /// # Errors
     ///

@@ -22,7 +22,7 @@ use flotilla_shared::LockError;
 /// [shared-memory lock](flotilla_shared::Lock): repair the data, then
 /// [`mark_consistent`](LockGuard::mark_consistent). Nobody hangs. The same happens when the
 /// holder goes silent (stopped, or cut off from the server) for longer than the manager's
-/// [lease](super::ManagerBuilder::lease): a guard can outlive its hold, and a holder that
+/// [lease](crate::ManagerBuilder::lease): a guard can outlive its hold, and a holder that
 /// comes back is told so by its next operation's [`Error::Disconnected`]. Connection
 /// failures are [`LockError::Os`], wrapping the [`Error`].
 ///
@@ -207,7 +207,10 @@ fn acquire_reentrant(
 
 /// The guard of a re-entrant lock, from its holder's acquisition: the same error with the
 /// guard made by `guard`.
-fn with_guard<G>(taken: Result<(), LockError<()>>, guard: impl FnOnce() -> G) -> Result<G, LockError<G>> {
+fn with_guard<G>(
+    taken: Result<(), LockError<()>>,
+    guard: impl FnOnce() -> G,
+) -> Result<G, LockError<G>> {
     match taken {
         Ok(()) => Ok(guard()),
         Err(LockError::OwnerDied(())) => Err(LockError::OwnerDied(guard())),
@@ -276,9 +279,8 @@ pub struct RLockGuard<'a> {
 impl RLock {
     fn acquire(&self, wait: Option<Duration>) -> Result<RLockGuard<'_>, LockError<RLockGuard<'_>>> {
         let thread = thread_number();
-        with_guard(acquire_reentrant(&self.handle, wait, thread), || RLockGuard {
-            lock: self,
-            thread,
+        with_guard(acquire_reentrant(&self.handle, wait, thread), || {
+            RLockGuard { lock: self, thread }
         })
     }
 

@@ -25,7 +25,6 @@ pub use self::remote::Remote;
 pub use self::sync::{Barrier, BoundedSemaphore, Event, Semaphore};
 pub use self::value::{Array, Value};
 
-
 /// Ties a proxy to its item types without owning any (so proxies are `Send` and `Sync`
 /// whatever the types).
 pub(crate) type Marker<T> = PhantomData<fn(T) -> T>;

@@ -13,12 +13,12 @@ use super::{Marker, proxy};
 use flotilla_core::Error;
 
 /// A proxy for an object of a user's [`Shared`] type `O`, made by
-/// [`Manager::create`](super::super::Manager::create): Python's proxy of a registered typeid.
+/// [`Manager::create`](crate::Manager::create): Python's proxy of a registered typeid.
 ///
 /// Like every proxy it is a serde value: pass it to another process, and it reaches the
 /// same object. Every call names the Rust type `O`, and the server refuses a call whose
 /// type is not the object's with [`Error::InvalidOperation`] (so a `Remote` of the wrong
-/// type from [`Manager::get`](super::super::Manager::get), which checks only that a name is
+/// type from [`Manager::get`](crate::Manager::get), which checks only that a name is
 /// an object of *some* registered type, never has its requests misread).
 ///
 /// # Examples

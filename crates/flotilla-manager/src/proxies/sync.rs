@@ -410,7 +410,6 @@ impl Barrier {
     }
 }
 
-
 /// A semaphore that refuses to be released above its initial value, held by a manager:
 /// Python's `Manager().BoundedSemaphore(value)`.
 ///

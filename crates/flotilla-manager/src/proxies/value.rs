@@ -63,7 +63,7 @@ impl<T: Serialize + DeserializeOwned> Value<T> {
     ///
     /// ```
     /// let manager = flotilla::manager::Manager::new()?;
-    /// assert_eq!(manager.value(&"hi")?.get()?, "hi");
+    /// assert_eq!(manager.value(&"hi".to_owned())?.get()?, "hi");
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn get(&self) -> Result<T, Error> {
