@@ -6,7 +6,6 @@
 //! under the wrong name or type; and raw hostile requests for each new operation. Nothing
 //! hangs (every wait under test has a deadline) and the server serves on.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -15,8 +14,11 @@ use flotilla::manager::{
 };
 use flotilla::process::{GetError, Process, pipe};
 use flotilla::shared::LockError;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+
+#[path = "support/raw_manager.rs"]
+mod raw_manager;
+
+use raw_manager::call;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -476,42 +478,8 @@ fn a_typeid_registered_twice_stops_the_server_from_starting() {
 
 const KEY: &[u8] = b"parity";
 
-fn answer(key: &[u8], label: &[u8], nonce: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    mac.update(label);
-    mac.update(nonce);
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// A raw, authenticated connection that has said hello (protocol version 3).
 fn raw(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut hello = [0u8; 40];
-    stream.read_exact(&mut hello).unwrap();
-    let mut reply = answer(KEY, b"client", &hello[8..]);
-    reply.extend_from_slice(&[7u8; 32]);
-    stream.write_all(&reply).unwrap();
-    let mut welcome = [0u8; 33];
-    stream.read_exact(&mut welcome).unwrap();
-    assert_eq!(welcome[0], 1);
-    // Request::Hello { version: 3, session: [5; 16] }
-    let mut hello = vec![0u8, 3];
-    hello.extend_from_slice(&[5; 16]);
-    call(&mut stream, &hello);
-    stream
-}
-
-/// Sends one request frame and returns the reply's body.
-fn call(stream: &mut TcpStream, body: &[u8]) -> Vec<u8> {
-    let mut frame = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
-    frame.extend_from_slice(body);
-    stream.write_all(&frame).unwrap();
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix).unwrap();
-    let mut reply = vec![0u8; u32::from_le_bytes(prefix) as usize];
-    stream.read_exact(&mut reply).unwrap();
-    reply
+    raw_manager::raw_session(addr, KEY, [5; 16])
 }
 
 /// The reply variants these tests look at (postcard numbers variants by position).
