@@ -22,7 +22,11 @@ use super::handle::{decode, encode};
 /// last one's effects), like every other manager object's operations, so a `call` that
 /// blocks holds up every other call on that object (only that object: other objects and
 /// connections go on). Keep `call` short; a wait belongs in the client, on a manager
-/// [`Condition`](super::Condition) or [`Event`](super::Event). A `call` that panics
+/// [`Condition`](super::Condition) or [`Event`](super::Event). A client expects the reply
+/// within the manager's [lease](super::ManagerBuilder::lease) (10 s by default), as for
+/// every request that does not wait, and reports
+/// [`Error::Disconnected`](flotilla_core::Error::Disconnected) after that (the call still
+/// finishes in the server). A `call` that panics
 /// fails that request with [`Error::InvalidOperation`](flotilla_core::Error::InvalidOperation)
 /// naming the panic; the object stays in the server as the panic left it, and the server and
 /// every other connection go on.

@@ -476,6 +476,48 @@ fn a_typeid_registered_twice_stops_the_server_from_starting() {
     );
 }
 
+/// A registered type whose call says it started, then never returns.
+struct Stuck;
+
+impl Shared for Stuck {
+    type Args = ();
+    /// The event to set once the call is running (a proxy, used from inside the server).
+    type Request = Event;
+    type Reply = ();
+
+    fn new((): ()) -> Stuck {
+        Stuck
+    }
+
+    fn call(&mut self, started: Event) {
+        started.set().unwrap();
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+#[flotilla::task]
+fn stuck_server(setup: Setup) {
+    setup.register::<Stuck>("Stuck").serve();
+}
+
+#[test]
+fn a_registered_call_in_progress_fails_disconnected_when_the_server_is_killed()
+-> Result<(), flotilla::Error> {
+    let manager = Manager::builder().server(stuck_server).start()?;
+    let stuck = manager.create::<Stuck>("Stuck", &())?;
+    let started = manager.event()?;
+    std::thread::scope(|s| -> Result<(), flotilla::Error> {
+        let call = s.spawn(|| stuck.call(&started));
+        assert!(started.wait(Some(PATIENCE))?, "the call never started");
+        // The call is running in the server now.
+        kill_server(&manager);
+        assert!(call.join().unwrap().unwrap_err().is_disconnected());
+        Ok(())
+    })
+}
+
 const KEY: &[u8] = b"parity";
 
 fn raw(addr: SocketAddr) -> TcpStream {
