@@ -340,6 +340,36 @@ fn an_immediate_shutdown_drops_the_items_and_counts_them_done() -> Result<(), fl
     Ok(())
 }
 
+/// Takes one item, says so, and waits to be killed before marking it done.
+#[flotilla::task]
+fn take_and_hang(queue: Queue<u32>, taken: Event) {
+    queue.get().unwrap();
+    taken.set().unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+#[test]
+fn an_item_taken_by_a_consumer_killed_before_task_done_stays_unfinished()
+-> Result<(), flotilla::Error> {
+    let manager = Manager::new()?;
+    let queue = manager.joinable_queue::<u32>(None)?;
+    let taken = manager.event()?;
+    queue.put(1)?;
+    let mut consumer = Process::new(take_and_hang, (queue.clone(), taken.clone()));
+    consumer.start()?;
+    assert!(taken.wait(Some(PATIENCE))?);
+    consumer.kill();
+    assert!(consumer.join(Some(PATIENCE)));
+    // As documented (and as in Python): nobody marked it, so join does not return...
+    assert!(!queue.join_timeout(Duration::from_millis(50))?);
+    // ...until someone deals with the lost item and says so.
+    queue.task_done()?;
+    assert!(queue.join_timeout(PATIENCE)?);
+    Ok(())
+}
+
 /// A counter: Python's `BaseManager.register('Counter', Counter)`.
 struct Counter(i64);
 

@@ -269,6 +269,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Marks one item taken from the queue as processed: Python's `task_done()`.
     ///
+    /// Any process may mark any item done (the count is the queue's, not a consumer's), so
+    /// an item taken by a process that dies before marking it stays unfinished, as in
+    /// Python: bound the wait with [`join_timeout`](Queue::join_timeout) where consumers may
+    /// die, and mark the lost item done once it is dealt with.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidOperation`] if it is called more times than items were put (Python's
