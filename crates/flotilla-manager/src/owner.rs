@@ -40,8 +40,12 @@ const MIN_LEASE: Duration = Duration::from_millis(100);
 /// [`Manager::builder`] can make it listen on TCP with a chosen authkey instead, and
 /// [`Manager::connect`] reaches a server started elsewhere. The methods [`dict`](Manager::dict),
 /// [`list`](Manager::list), [`namespace`](Manager::namespace), [`queue`](Manager::queue),
-/// [`lock`](Manager::lock), [`event`](Manager::event), [`semaphore`](Manager::semaphore) and
-/// [`barrier`](Manager::barrier) create objects in the server and return proxies to them.
+/// [`lock`](Manager::lock), [`rlock`](Manager::rlock), [`condition`](Manager::condition),
+/// [`event`](Manager::event), [`semaphore`](Manager::semaphore),
+/// [`bounded_semaphore`](Manager::bounded_semaphore), [`barrier`](Manager::barrier),
+/// [`joinable_queue`](Manager::joinable_queue), [`value`](Manager::value) and
+/// [`array`](Manager::array) create objects in the server and return proxies to them;
+/// [`create`](Manager::create) makes an object of a type the server registered.
 ///
 /// The server stops when the `Manager` that started it is dropped or
 /// [`shut down`](Manager::shutdown), and when the process that started it dies, however it
