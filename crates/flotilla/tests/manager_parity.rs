@@ -133,6 +133,32 @@ fn a_notification_given_to_a_killed_waiter_passes_to_the_next() -> Result<(), fl
     })
 }
 
+#[test]
+fn a_waiter_killed_while_it_waits_to_take_the_lock_back_never_takes_it()
+-> Result<(), flotilla::Error> {
+    let manager = Manager::new()?;
+    let cond = manager.condition()?;
+    let waiting = manager.event()?;
+    let mut waiter = Process::new(wait_on, (cond.clone(), waiting.clone()));
+    waiter.start()?;
+    assert!(waiting.wait(Some(PATIENCE))?);
+    let guard = cond.lock().unwrap(); // the child waits (it released the lock in its wait)
+    guard.notify()?;
+    // Notified, it now waits for the lock this test holds: the worst moment to die.
+    waiter.kill();
+    assert!(waiter.join(Some(PATIENCE)));
+    drop(guard);
+    // The dead waiter never took the lock back, so nobody is told of a death.
+    std::thread::scope(|s| {
+        let taken = s.spawn(|| match cond.lock_timeout(PATIENCE) {
+            Ok(guard) => !guard.owner_died(),
+            Err(_) => false,
+        });
+        assert!(taken.join().unwrap());
+    });
+    Ok(())
+}
+
 /// Takes the condition's lock, says so, and waits to be killed with it held.
 #[flotilla::task]
 fn hold_condition(cond: Condition, holding: Event) {
