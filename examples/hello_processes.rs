@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         p.start()?;
     }
     for p in &processes {
-        assert!(p.join(None), "join(None) waits for the end");
+        assert!(p.join(), "join(None) waits for the end");
     }
 
     for p in &processes {

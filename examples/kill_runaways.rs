@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let deadline = Instant::now() + GRACE;
     let mut survivors = Vec::new();
     for p in &runaways {
-        if !p.join(Some(deadline.saturating_duration_since(Instant::now()))) {
+        if !p.join_timeout(deadline.saturating_duration_since(Instant::now())) {
             survivors.push(p);
         }
     }
@@ -100,7 +100,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     for p in &survivors {
         p.kill();
         assert!(
-            p.join(Some(Duration::from_secs(10))),
+            p.join_timeout(Duration::from_secs(10)),
             "SIGKILL cannot be ignored"
         );
     }

@@ -104,7 +104,7 @@ fn parmap<F: Spawn>(
         .into_iter()
         .map(|(process, result)| {
             let received = result.recv();
-            process.join(None);
+            process.join();
             received.map_err(|err| {
                 format!(
                     "{} (exit code {:?}) sent no result: {err}",

@@ -105,7 +105,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     for p in &players {
         // pong only ends once it sees ping hang up: no close() needed in this process.
         assert!(
-            p.join(Some(Duration::from_secs(30))),
+            p.join_timeout(Duration::from_secs(30)),
             "{} is stuck",
             p.name()
         );

@@ -102,7 +102,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         Process::new(produce, (jobs.clone(), ITEMS, CONSUMERS)).with_name("producer");
     producer.start()?;
 
-    assert!(producer.join(None));
+    assert!(producer.join());
     assert_eq!(producer.exitcode(), Some(0), "the producer failed");
     println!("producer put {ITEMS} items and {CONSUMERS} poison pills");
     jobs.join()?;
@@ -113,7 +113,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     assert_eq!(jobs.qsize()?, 0);
     for c in &consumers {
         assert!(
-            c.join(Some(Duration::from_secs(30))),
+            c.join_timeout(Duration::from_secs(30)),
             "{} is stuck",
             c.name()
         );

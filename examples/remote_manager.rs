@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut squares: Vec<(u64, u64)> =
         (0..JOBS).map(|_| results.get()).collect::<Result<_, _>>()?;
     squares.sort();
-    worker.join(None);
+    worker.join();
     println!(
         "squares: {:?}",
         squares.iter().map(|(_, sq)| sq).collect::<Vec<_>>()
@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut stranger = Process::new(intruder, (manager.address().clone(), report.clone()));
     stranger.start()?;
     let refusal = report.get()?;
-    stranger.join(None);
+    stranger.join();
     println!("wrong key: {refusal}");
     if !refusal.contains("refused the authkey") {
         return Err("the wrong key was not refused".into());

@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         worker.start()?;
     }
     for worker in &workers {
-        worker.join(None);
+        worker.join();
         if worker.exitcode() != Some(0) {
             return Err(format!(
                 "{} failed: exit code {:?}",

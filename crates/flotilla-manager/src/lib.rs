@@ -90,7 +90,7 @@
 //!     w.start()?;
 //! }
 //! for w in &workers {
-//!     assert!(w.join(None));
+//!     assert!(w.join());
 //! }
 //! let mut squares = results.values()?;
 //! squares.sort();

@@ -263,7 +263,7 @@ impl ManagerBuilder {
         process.start()?;
         let failed = |reason: String| {
             process.kill();
-            process.join(Some(STOP_TIMEOUT));
+            process.join_timeout(STOP_TIMEOUT);
             Err(Error::Spawn {
                 reason: format!("the manager's server did not start: {reason}"),
             })
@@ -817,10 +817,10 @@ impl Server {
     fn stop(self) {
         let Server { process, control } = self;
         drop(control);
-        if !process.join(Some(STOP_TIMEOUT)) {
+        if !process.join_timeout(STOP_TIMEOUT) {
             tracing::warn!("manager: the server did not stop in time; killing it");
             process.kill();
-            process.join(Some(STOP_TIMEOUT));
+            process.join_timeout(STOP_TIMEOUT);
         }
     }
 }

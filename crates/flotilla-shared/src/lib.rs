@@ -91,7 +91,7 @@
 //!     w.start()?;
 //! }
 //! for w in &workers {
-//!     assert!(w.join(None));
+//!     assert!(w.join());
 //!     assert_eq!(w.exitcode(), Some(0));
 //! }
 //! assert_eq!(counter.load()?, 3000);

@@ -191,7 +191,7 @@ fn test_remote() -> Result<(), flotilla::Error> {
     let queue: Queue<Values> = manager2.get("get_queue")?;
     let got = queue.get_timeout(PATIENCE).unwrap();
     assert_eq!(got, values());
-    assert!(p.join(Some(PATIENCE)));
+    assert!(p.join_timeout(PATIENCE));
     assert_eq!(p.exitcode(), Some(0));
     Ok(())
 }

@@ -182,7 +182,7 @@ fn test_notify() -> Result<(), flotilla::Error> {
         cond.lock().unwrap().notify()?;
         take(&woken, 1)?;
         for p in &processes {
-            assert!(p.join(Some(PATIENCE)));
+            assert!(p.join_timeout(PATIENCE));
             assert_eq!(p.exitcode(), Some(0));
         }
         Ok(())
@@ -209,7 +209,7 @@ fn test_notify_all() -> Result<(), flotilla::Error> {
         cond.lock().unwrap().notify_all()?;
         take(&woken, 6)?;
         for p in early.iter().chain(&late) {
-            assert!(p.join(Some(PATIENCE)));
+            assert!(p.join_timeout(PATIENCE));
         }
         Ok(())
     })
@@ -235,7 +235,7 @@ fn test_notify_n() -> Result<(), flotilla::Error> {
         cond.lock().unwrap().notify_n(3)?;
         assert!(!woken.try_acquire()?);
         for p in &processes {
-            assert!(p.join(Some(PATIENCE)));
+            assert!(p.join_timeout(PATIENCE));
         }
         Ok(())
     })
@@ -278,7 +278,7 @@ fn test_waitfor() -> Result<(), flotilla::Error> {
         state.set(&(state.get()? + 1))?;
         guard.notify()?;
     }
-    assert!(p.join(Some(PATIENCE)));
+    assert!(p.join_timeout(PATIENCE));
     assert_eq!(p.exitcode(), Some(0));
     Ok(())
 }
@@ -316,7 +316,7 @@ fn test_waitfor_timeout() -> Result<(), flotilla::Error> {
         state.set(&(state.get()? + 1))?;
         guard.notify()?;
     }
-    assert!(p.join(Some(PATIENCE)));
+    assert!(p.join_timeout(PATIENCE));
     assert!(success.get()?);
     Ok(())
 }
@@ -338,7 +338,7 @@ fn test_wait_result() -> Result<(), flotilla::Error> {
     let mut p = Process::new(wait_result_f, cond.clone());
     p.start()?;
     assert!(guard.wait_timeout(PATIENCE)?);
-    assert!(p.join(Some(PATIENCE)));
+    assert!(p.join_timeout(PATIENCE));
     Ok(())
 }
 
@@ -346,7 +346,7 @@ const N: usize = 5;
 
 /// `_TestBarrier._test_reset_f`.
 fn reset_f(barrier: &Barrier, results: [&List<bool>; 3]) -> Result<(), flotilla::Error> {
-    let i = barrier.wait(Some(PATIENCE))?;
+    let i = barrier.wait_timeout(PATIENCE)?;
     if i == (N / 2) as u64 {
         // Wait until the other threads are all in the barrier (a state poll, bounded).
         let deadline = std::time::Instant::now() + PATIENCE;
@@ -356,14 +356,14 @@ fn reset_f(barrier: &Barrier, results: [&List<bool>; 3]) -> Result<(), flotilla:
         }
         barrier.reset()?;
     } else {
-        match barrier.wait(Some(PATIENCE)) {
+        match barrier.wait_timeout(PATIENCE) {
             Ok(_) => results[0].push(&true)?,
             Err(flotilla::Error::BrokenBarrier) => results[1].push(&true)?,
             Err(err) => return Err(err),
         }
     }
     // Now, pass the barrier again.
-    barrier.wait(Some(PATIENCE))?;
+    barrier.wait_timeout(PATIENCE)?;
     results[2].push(&true)
 }
 
@@ -394,12 +394,12 @@ fn abort_and_reset_f(
     barrier2: &Barrier,
     results: [&List<bool>; 3],
 ) -> Result<(), flotilla::Error> {
-    let passed = barrier.wait(Some(PATIENCE)).and_then(|i| {
+    let passed = barrier.wait_timeout(PATIENCE).and_then(|i| {
         if i == (N / 2) as u64 {
             barrier.abort()?;
             return Ok(false);
         }
-        barrier.wait(Some(PATIENCE)).map(|_| true)
+        barrier.wait_timeout(PATIENCE).map(|_| true)
     });
     match passed {
         Ok(true) => results[0].push(&true)?,
@@ -409,11 +409,11 @@ fn abort_and_reset_f(
     }
     // Synchronise and reset the barrier: first so that everyone has left it, after so that
     // nobody enters it before the reset.
-    if barrier2.wait(Some(PATIENCE))? == (N / 2) as u64 {
+    if barrier2.wait_timeout(PATIENCE)? == (N / 2) as u64 {
         barrier.reset()?;
     }
-    barrier2.wait(Some(PATIENCE))?;
-    barrier.wait(Some(PATIENCE))?;
+    barrier2.wait_timeout(PATIENCE)?;
+    barrier.wait_timeout(PATIENCE)?;
     results[2].push(&true)
 }
 
@@ -469,7 +469,7 @@ fn test_task_done() -> Result<(), flotilla::Error> {
         queue.put(None)?;
     }
     for p in &workers {
-        assert!(p.join(Some(PATIENCE)));
+        assert!(p.join_timeout(PATIENCE));
         assert_eq!(p.exitcode(), Some(0));
     }
     Ok(())
@@ -504,7 +504,7 @@ fn test_value() -> Result<(), flotilla::Error> {
     assert_eq!(values.4.get()?, b'x');
     let mut p = Process::new(set_values, values.clone());
     p.start()?;
-    assert!(p.join(Some(PATIENCE)));
+    assert!(p.join_timeout(PATIENCE));
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(values.0.get()?, 24234);
     assert_eq!(values.1.get()?, -4.25);
@@ -553,7 +553,7 @@ fn test_array() -> Result<(), flotilla::Error> {
     }
     let mut p = Process::new(prefix_sums, arr.clone());
     p.start()?;
-    assert!(p.join(Some(PATIENCE)));
+    assert!(p.join_timeout(PATIENCE));
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(arr.to_vec()?, seq);
     Ok(())

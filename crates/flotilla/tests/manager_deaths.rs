@@ -90,7 +90,7 @@ fn the_server_exits_when_its_owner_is_killed() -> Result<(), flotilla::Error> {
     assert!(!gone(server));
     assert!(Manager::connect(address.clone(), b"not the key").is_err());
     owner.kill();
-    assert!(owner.join(Some(PATIENCE)));
+    assert!(owner.join_timeout(PATIENCE));
     await_gone(server);
     assert_nothing_left_by(server, started);
     Ok(())
@@ -130,7 +130,7 @@ fn lock_of_a_killed_holder(
     let holding = manager.event()?;
     let mut holder = Process::new(hold_lock, (lock.clone(), holding.clone()));
     holder.start()?;
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     while_held(&lock);
     holder.kill();
     Ok(lock)
@@ -182,7 +182,7 @@ fn a_client_killed_holding_a_permit_gives_it_back() -> Result<(), flotilla::Erro
     let holding = manager.event()?;
     let mut holder = Process::new(hold_permit, (semaphore.clone(), holding.clone()));
     holder.start()?;
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     assert!(!semaphore.try_acquire()?);
     holder.kill();
     assert!(semaphore.acquire_timeout(PATIENCE)?);
@@ -191,7 +191,7 @@ fn a_client_killed_holding_a_permit_gives_it_back() -> Result<(), flotilla::Erro
 
 #[flotilla::task]
 fn wait_at(barrier: Barrier) {
-    let _ = barrier.wait(None);
+    let _ = barrier.wait();
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn a_party_killed_at_the_barrier_breaks_it_for_the_others() -> Result<(), flotil
     }
     party.kill();
     assert!(matches!(
-        barrier.wait(Some(PATIENCE)),
+        barrier.wait_timeout(PATIENCE),
         Err(flotilla::Error::BrokenBarrier)
     ));
     assert!(barrier.is_broken()?);
@@ -231,9 +231,9 @@ fn an_item_is_not_lost_to_a_reader_killed_while_waiting() -> Result<(), flotilla
     let waiting = manager.event()?;
     let mut reader = Process::new(blocked_get, (queue.clone(), waiting.clone()));
     reader.start()?;
-    assert!(waiting.wait(Some(PATIENCE))?);
+    assert!(waiting.wait_timeout(PATIENCE)?);
     reader.kill();
-    assert!(reader.join(Some(PATIENCE)));
+    assert!(reader.join_timeout(PATIENCE));
     queue.put("precious".to_owned())?;
     assert_eq!(queue.get_timeout(PATIENCE).unwrap(), "precious");
     Ok(())

@@ -183,12 +183,12 @@ fn holder_dies(meets: Meets, fault: Fault, exitcode: i32) {
             reporter,
         ),
     ));
-    assert!(held.holding.wait(Some(PATIENCE)).unwrap());
+    assert!(held.holding.wait_timeout(PATIENCE).unwrap());
     if fault == Fault::Hang {
         hangs.recv_timeout(PATIENCE).unwrap();
         kill(&holder);
     }
-    assert!(holder.join(Some(PATIENCE)));
+    assert!(holder.join_timeout(PATIENCE));
     assert_eq!(holder.exitcode(), Some(exitcode));
     held.given_back();
 }
@@ -354,7 +354,7 @@ fn server_sigkill_cell() {
     let _held = lock.lock().unwrap();
     let mut elsewhere = Process::new(wait_forever, (q.clone(), waiting.clone()));
     elsewhere.start().unwrap();
-    assert!(waiting.wait(Some(PATIENCE)).unwrap());
+    assert!(waiting.wait_timeout(PATIENCE).unwrap());
     std::thread::scope(|scope| {
         let getting = scope.spawn(|| q.get());
         // Held by this process already: this waits in the server.
@@ -363,7 +363,7 @@ fn server_sigkill_cell() {
         assert!(getting.join().unwrap().unwrap_err().is_disconnected());
         assert!(locking.join().unwrap().is_err());
     });
-    assert!(elsewhere.join(Some(PATIENCE)));
+    assert!(elsewhere.join_timeout(PATIENCE));
     assert_eq!(elsewhere.exitcode(), Some(0)); // its `get` failed instead of waiting
     assert!(manager.dict::<u8, u8>().unwrap_err().is_disconnected());
 }
@@ -424,7 +424,7 @@ fn reply_sigkill_cell() {
     let q = manager.queue::<u32>(None).unwrap();
     let waiting = manager.event().unwrap();
     let reader = start(Process::new(blocked_get, (q.clone(), waiting.clone())));
-    assert!(waiting.wait(Some(PATIENCE)).unwrap());
+    assert!(waiting.wait_timeout(PATIENCE).unwrap());
     kill(&reader);
     q.put(7).unwrap();
     assert_eq!(q.get_timeout(PATIENCE).unwrap(), 7);

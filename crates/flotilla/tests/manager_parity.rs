@@ -41,10 +41,10 @@ fn a_client_killed_holding_an_rlock_twice_is_reported_to_the_next_holder()
     let holding = manager.event()?;
     let mut holder = Process::new(hold_rlock, (lock.clone(), holding.clone()));
     holder.start()?;
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     assert!(lock.try_lock().unwrap_err().is_busy());
     holder.kill();
-    assert!(holder.join(Some(PATIENCE)));
+    assert!(holder.join_timeout(PATIENCE));
     // Both holds went with the process: the lock is free, and says a holder died.
     match lock.lock_timeout(PATIENCE) {
         Err(LockError::OwnerDied(guard)) => guard.mark_consistent()?,
@@ -110,7 +110,7 @@ fn a_notification_given_to_a_killed_waiter_passes_to_the_next() -> Result<(), fl
     let waiting = manager.event()?;
     let mut first = Process::new(wait_on, (cond.clone(), waiting.clone()));
     first.start()?;
-    assert!(waiting.wait(Some(PATIENCE))?);
+    assert!(waiting.wait_timeout(PATIENCE)?);
     // The child released the lock only inside its wait: once this holds it, the child waits.
     drop(cond.lock().unwrap());
     let (ready, is_ready) = std::sync::mpsc::channel();
@@ -125,7 +125,7 @@ fn a_notification_given_to_a_killed_waiter_passes_to_the_next() -> Result<(), fl
         // dead (the server may not know yet), and the notification must not die with it.
         let guard = cond.lock().unwrap();
         first.kill();
-        assert!(first.join(Some(PATIENCE)));
+        assert!(first.join_timeout(PATIENCE));
         guard.notify()?;
         drop(guard);
         assert!(second.join().unwrap(), "the live waiter was never notified");
@@ -141,12 +141,12 @@ fn a_waiter_killed_while_it_waits_to_take_the_lock_back_never_takes_it()
     let waiting = manager.event()?;
     let mut waiter = Process::new(wait_on, (cond.clone(), waiting.clone()));
     waiter.start()?;
-    assert!(waiting.wait(Some(PATIENCE))?);
+    assert!(waiting.wait_timeout(PATIENCE)?);
     let guard = cond.lock().unwrap(); // the child waits (it released the lock in its wait)
     guard.notify()?;
     // Notified, it now waits for the lock this test holds: the worst moment to die.
     waiter.kill();
-    assert!(waiter.join(Some(PATIENCE)));
+    assert!(waiter.join_timeout(PATIENCE));
     drop(guard);
     // The dead waiter never took the lock back, so nobody is told of a death.
     std::thread::scope(|s| {
@@ -188,7 +188,7 @@ fn a_client_killed_holding_a_condition_is_reported_to_the_waiter_that_takes_it_b
         is_ready.recv().unwrap();
         let mut holder = Process::new(hold_condition, (cond.clone(), holding.clone()));
         holder.start()?;
-        assert!(holding.wait(Some(PATIENCE))?);
+        assert!(holding.wait_timeout(PATIENCE)?);
         // A notifier blocked behind the child: it gets the lock, told of the death, once
         // the child is killed; the waiter it notifies takes the lock back, told too.
         let (notify, notified) = std::sync::mpsc::channel();
@@ -202,7 +202,7 @@ fn a_client_killed_holding_a_condition_is_reported_to_the_waiter_that_takes_it_b
             notify.send(guard.owner_died()).unwrap();
         });
         holder.kill();
-        assert!(holder.join(Some(PATIENCE)));
+        assert!(holder.join_timeout(PATIENCE));
         assert!(
             notified.recv_timeout(PATIENCE).unwrap(),
             "the death was not reported"
@@ -266,10 +266,10 @@ fn a_bounded_semaphore_gets_a_dead_holders_permit_back_and_refuses_over_release(
     let holding = manager.event()?;
     let mut holder = Process::new(hold_bounded, (sem.clone(), holding.clone()));
     holder.start()?;
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     assert_eq!(sem.value()?, 1);
     holder.kill();
-    assert!(holder.join(Some(PATIENCE)));
+    assert!(holder.join_timeout(PATIENCE));
     // The permit comes back (within the server's noticing the death)...
     assert!(sem.acquire_timeout(PATIENCE)?);
     assert!(sem.acquire_timeout(PATIENCE)?);
@@ -309,10 +309,10 @@ fn shutdown_wakes_a_get_blocked_in_another_process() -> Result<(), flotilla::Err
     let (ours, theirs) = pipe::<String>(true)?;
     let mut reader = Process::new(blocked_reader, (queue.clone(), waiting.clone(), theirs));
     reader.start()?;
-    assert!(waiting.wait(Some(PATIENCE))?);
+    assert!(waiting.wait_timeout(PATIENCE)?);
     queue.shutdown(false)?;
     assert_eq!(ours.recv_timeout(PATIENCE)?, "shut down");
-    assert!(reader.join(Some(PATIENCE)));
+    assert!(reader.join_timeout(PATIENCE));
     assert!(
         queue
             .put(1)
@@ -385,9 +385,9 @@ fn an_item_taken_by_a_consumer_killed_before_task_done_stays_unfinished()
     queue.put(1)?;
     let mut consumer = Process::new(take_and_hang, (queue.clone(), taken.clone()));
     consumer.start()?;
-    assert!(taken.wait(Some(PATIENCE))?);
+    assert!(taken.wait_timeout(PATIENCE)?);
     consumer.kill();
-    assert!(consumer.join(Some(PATIENCE)));
+    assert!(consumer.join_timeout(PATIENCE));
     // As documented (and as in Python): nobody marked it, so join does not return...
     assert!(!queue.join_timeout(Duration::from_millis(50))?);
     // ...until someone deals with the lost item and says so.
@@ -468,7 +468,7 @@ fn a_registered_counter_counts_every_call_from_four_processes() -> Result<(), fl
         w.start()?;
     }
     for w in &workers {
-        assert!(w.join(Some(PATIENCE)));
+        assert!(w.join_timeout(PATIENCE));
         assert_eq!(w.exitcode(), Some(0));
     }
     assert_eq!(counter.call(&0)?, 300);
@@ -566,7 +566,7 @@ fn a_registered_call_in_progress_fails_disconnected_when_the_server_is_killed()
     let started = manager.event()?;
     std::thread::scope(|s| -> Result<(), flotilla::Error> {
         let call = s.spawn(|| stuck.call(&started));
-        assert!(started.wait(Some(PATIENCE))?, "the call never started");
+        assert!(started.wait_timeout(PATIENCE)?, "the call never started");
         // The call is running in the server now.
         kill_server(&manager);
         assert!(call.join().unwrap().unwrap_err().is_disconnected());

@@ -42,13 +42,13 @@ fn forever(ready: Queue<()>) {
 fn nest(out: Queue<(String, u32, bool)>) {
     let mut child = Process::new(hello, out.clone());
     child.start().unwrap();
-    assert!(child.join(None));
+    assert!(child.join());
     hello::call(out);
 }
 
 fn run(mut process: Process) -> Option<i32> {
     process.start().unwrap();
-    assert!(process.join(None));
+    assert!(process.join());
     assert!(!process.is_alive());
     process.exitcode()
 }
@@ -65,7 +65,7 @@ fn hello_from_four_processes() {
     let mut greetings: Vec<(String, u32, bool)> = (0..4).map(|_| out.get().unwrap()).collect();
     greetings.sort();
     for (i, p) in processes.iter().enumerate() {
-        assert!(p.join(None));
+        assert!(p.join());
         assert_eq!(p.exitcode(), Some(0));
         let pid = p.pid().unwrap();
         assert_ne!(pid, std::process::id());
@@ -91,7 +91,7 @@ fn killed_and_terminated_children_report_minus_the_signal() {
         p.start().unwrap();
         ready.get().unwrap();
         stop(&p);
-        assert!(p.join(None));
+        assert!(p.join());
         assert_eq!(p.exitcode(), Some(expected));
     }
 }
@@ -103,12 +103,12 @@ fn join_with_timeout_returns_false_then_kill_ends_it() {
     p.start().unwrap();
     ready.get().unwrap();
     let started = Instant::now();
-    assert!(!p.join(Some(Duration::from_millis(100))));
+    assert!(!p.join_timeout(Duration::from_millis(100)));
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert!(p.is_alive());
     assert_eq!(p.exitcode(), None);
     p.kill();
-    assert!(p.join(Some(Duration::from_secs(30))));
+    assert!(p.join_timeout(Duration::from_secs(30)));
     assert!(!p.is_alive());
     assert_eq!(p.exitcode(), Some(-9));
     // After reaping, signals are no-ops: the pid may already belong to someone else.
@@ -124,7 +124,7 @@ fn a_process_starts_once_and_unstarted_ones_are_inert() {
     assert_eq!(p.pid(), None);
     assert_eq!(p.exitcode(), None);
     assert!(!p.is_alive());
-    assert!(!p.join(Some(Duration::ZERO)));
+    assert!(!p.join_timeout(Duration::ZERO));
     p.kill(); // nothing to kill
     p.start().unwrap();
     let err = p.start().unwrap_err();
@@ -132,7 +132,7 @@ fn a_process_starts_once_and_unstarted_ones_are_inert() {
         matches!(err, flotilla::Error::InvalidOperation { .. }),
         "{err}"
     );
-    assert!(p.join(None));
+    assert!(p.join());
     assert_eq!(p.exitcode(), Some(0));
 }
 
@@ -166,7 +166,7 @@ fn names_and_current_process() {
     parent.start().unwrap();
     let (grandchild, grandchild_pid, _) = out.get().unwrap();
     let (child, child_pid, _) = out.get().unwrap();
-    assert!(parent.join(None));
+    assert!(parent.join());
     assert_eq!(child, "parent");
     assert_eq!(child_pid, parent.pid().unwrap());
     assert_ne!(grandchild_pid, child_pid);

@@ -57,7 +57,7 @@ fn orphan(daemon: bool) -> (u32, Queue<()>, Queue<u32>) {
     assert_ne!(child, p.pid().unwrap());
     assert!(!ended(child));
     p.kill();
-    assert!(p.join(None));
+    assert!(p.join());
     assert_eq!(p.exitcode(), Some(-9));
     (child, release, report)
 }
@@ -100,6 +100,6 @@ fn daemon_child_outlives_the_thread_that_started_it() {
         p.pid(),
         "the daemon died with its starting thread"
     );
-    assert!(p.join(None));
+    assert!(p.join());
     assert_eq!(p.exitcode(), Some(0));
 }

@@ -64,14 +64,14 @@ fn says(said: &str, parts: &[&str]) {
 
 /// Waits for `child` to end and checks how.
 fn ended_with(child: &Process, exitcode: i32) {
-    assert!(child.join(Some(PATIENCE)), "the child did not end");
+    assert!(child.join_timeout(PATIENCE), "the child did not end");
     assert_eq!(child.exitcode(), Some(exitcode));
 }
 
 /// A child that hangs: `join` returns without it, and it is ended from outside, by
 /// `SIGTERM` if `exitcode` says so, else by `SIGKILL`.
 fn stuck(child: &Process, exitcode: i32) {
-    assert!(!child.join(Some(Duration::from_millis(50))));
+    assert!(!child.join_timeout(Duration::from_millis(50)));
     assert!(child.is_alive());
     if exitcode == by_signal(libc::SIGTERM) {
         child.terminate();
@@ -383,7 +383,7 @@ fn sender_dies_mid_message(how: u8, exitcode: i32) {
     let (ours, theirs) = pipe::<Vec<u8>>(true).unwrap();
     let orders = Queue::new();
     let sender = start(Process::new(die_mid_send, (theirs, orders.clone())));
-    assert!(ours.poll(Some(PATIENCE)), "nothing arrived");
+    assert!(ours.poll_timeout(PATIENCE), "nothing arrived");
     if how < 2 {
         orders.put(how).unwrap();
     } else {

@@ -86,7 +86,7 @@ fn still_serves(pool: &ProcessPoolExecutor, q: &Queue<String>) {
     let got = pool
         .submit(echo_through, (q.clone(), "still here".to_owned()))
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     assert_eq!(got, "still here");
 }
@@ -179,7 +179,7 @@ fn a_reader_killed_mid_get_loses_nothing() {
     p.start().unwrap();
     ready.get().unwrap();
     p.kill();
-    assert!(p.join(None));
+    assert!(p.join());
     // The broker notices the dead reader (within its check interval) and does not hand it
     // the next item.
     q.put("kept".to_owned()).unwrap();
@@ -190,7 +190,7 @@ fn a_reader_killed_mid_get_loses_nothing() {
     let got = pool
         .submit(echo_through, (q.clone(), "second".to_owned()))
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     // FIFO: the pool task puts "second" behind "kept" and gets "kept".
     assert_eq!(got, "kept");

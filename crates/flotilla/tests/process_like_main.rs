@@ -90,7 +90,7 @@ fn a_stack_overflow_in_a_child_is_reported_as_one() {
     let dir = scratch::scratch_dir("process-like-main");
     let stderr = dir.join("stderr");
     let child = start(Process::new(overflow_into, stderr.clone()));
-    assert!(child.join(Some(PATIENCE)), "the child did not finish");
+    assert!(child.join_timeout(PATIENCE), "the child did not finish");
     let said = std::fs::read_to_string(&stderr).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     // As a `main` that overflows: the message, then an abort.

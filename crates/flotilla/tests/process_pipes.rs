@@ -63,10 +63,10 @@ fn ping_pong_between_two_children() {
     pinger.start().unwrap();
     ponger.start().unwrap();
     assert_eq!(result.get().unwrap(), 100);
-    assert!(pinger.join(None));
+    assert!(pinger.join());
     // The ponger only returns (with 0) when it sees its peer close: the pinger's exit, since
     // this process gave up its copies at start.
-    assert!(ponger.join(Some(Duration::from_secs(30))));
+    assert!(ponger.join_timeout(Duration::from_secs(30)));
     assert_eq!(pinger.exitcode(), Some(0));
     assert_eq!(ponger.exitcode(), Some(0));
 }
@@ -81,7 +81,7 @@ fn closed_peer_is_an_error_not_a_hang() {
     assert!(err.is_disconnected(), "{err}");
     assert!(a.send(&"anyone?".to_owned()).unwrap_err().is_disconnected());
     assert!(
-        a.poll(Some(Duration::ZERO)),
+        a.poll_timeout(Duration::ZERO),
         "end of stream counts as readable"
     );
 
@@ -90,14 +90,14 @@ fn closed_peer_is_an_error_not_a_hang() {
     let mut p = Process::new(hang_up, there);
     p.start().unwrap();
     assert!(here.recv().unwrap_err().is_disconnected());
-    assert!(p.join(None));
+    assert!(p.join());
 
     let (here, there) = pipe::<String>(false).unwrap();
     let mut p = Process::new(say, (there, "bye".to_owned()));
     p.start().unwrap();
     assert_eq!(here.recv().unwrap(), "bye");
     assert!(here.recv().unwrap_err().is_disconnected());
-    assert!(p.join(None));
+    assert!(p.join());
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn one_way_pipes_refuse_the_wrong_direction() {
     let err = tx.recv().unwrap_err();
     assert!(matches!(err, Error::InvalidOperation { .. }), "{err}");
     assert!(
-        !tx.poll(None),
+        !tx.poll_timeout(Duration::MAX),
         "a send-only end never has anything to receive"
     );
     tx.send(&7).unwrap();
@@ -122,19 +122,19 @@ fn one_way_pipes_refuse_the_wrong_direction() {
     let mut p = Process::new(misuse, (rx, tx, out.clone()));
     p.start().unwrap();
     assert_eq!(out.get().unwrap(), (true, true));
-    assert!(p.join(None));
+    assert!(p.join());
 }
 
 #[test]
 fn recv_timeout_and_poll() {
     let (a, b) = pipe::<u8>(true).unwrap();
-    assert!(!a.poll(Some(Duration::ZERO)));
+    assert!(!a.poll_timeout(Duration::ZERO));
     let started = Instant::now();
     let err = a.recv_timeout(Duration::from_millis(50)).unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(50));
     b.send(&9).unwrap();
-    assert!(a.poll(None));
+    assert!(a.poll_timeout(Duration::MAX));
     assert_eq!(a.recv_timeout(Duration::from_secs(5)).unwrap(), 9);
 }
 
@@ -149,7 +149,7 @@ fn connections_only_travel_through_process_start() {
     let err = pool
         .submit(takes_a_connection, b)
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert!(matches!(err, Error::Codec { .. }), "{err}");
     assert!(err.to_string().contains("Process::start"), "{err}");

@@ -44,7 +44,7 @@ fn producer_and_consumers_with_poison_pills() {
     }
     let mut producer = Process::new(produce, (jobs.clone(), COUNT, CONSUMERS));
     producer.start().unwrap();
-    assert!(producer.join(None));
+    assert!(producer.join());
     assert_eq!(producer.exitcode(), Some(0));
     // Everything was put; join returns once every item, pills included, is done.
     jobs.join().unwrap();
@@ -53,7 +53,7 @@ fn producer_and_consumers_with_poison_pills() {
     squares.sort_unstable();
     assert_eq!(squares, (0..COUNT).map(|n| n * n).collect::<Vec<_>>());
     for c in &consumers {
-        assert!(c.join(None));
+        assert!(c.join());
         assert_eq!(c.exitcode(), Some(0));
     }
     assert!(results.try_get().unwrap_err().is_empty());
@@ -116,7 +116,7 @@ fn bounded_queue_full_and_empty_with_timeouts_remotely() {
     q.put(1).unwrap();
     let mut p = Process::new(probe_bounds, q.clone());
     p.start().unwrap();
-    assert!(p.join(None));
+    assert!(p.join());
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(q.try_get().unwrap(), 4);
 }
@@ -142,7 +142,7 @@ fn blocking_put_and_get_across_processes() {
     assert_eq!(q.get_timeout(limit).unwrap(), 2);
     go.put(()).unwrap();
     q.put(3).unwrap();
-    assert!(p.join(Some(limit)));
+    assert!(p.join_timeout(limit));
     assert_eq!(p.exitcode(), Some(0));
 }
 
@@ -163,7 +163,7 @@ fn a_queue_passed_to_process_pool_tasks() {
         .map(|n| pool.submit(put_square, (q.clone(), n)).unwrap())
         .collect();
     for fut in &futures {
-        assert!(fut.result(None).unwrap() >= 1);
+        assert!(fut.result().unwrap() >= 1);
     }
     let mut squares: Vec<u64> = (0..8).map(|_| q.get().unwrap()).collect();
     squares.sort_unstable();
@@ -192,7 +192,7 @@ fn a_queue_whose_owner_was_killed_reports_disconnected_and_leaves_nothing() {
     theirs.put(8).unwrap();
     let pid = owner.pid().unwrap();
     owner.kill();
-    assert!(owner.join(None));
+    assert!(owner.join());
     assert_nothing_left_by(pid, started);
     let err = theirs.get().unwrap_err();
     assert!(err.is_disconnected(), "{err}");

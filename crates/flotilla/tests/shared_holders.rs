@@ -188,7 +188,7 @@ where
         child.kill();
     }
     assert!(
-        child.join(Some(PATIENCE)),
+        child.join_timeout(PATIENCE),
         "{exit:?}: the child did not end"
     );
     let expected = match exit {
@@ -300,10 +300,10 @@ inside!(BoundedSemaphore, |sem| {
 inside!(Event, |event| {
     assert!(!event.is_set());
     event.set();
-    assert!(event.wait(Some(REPORTED_WITHIN)));
+    assert!(event.wait_timeout(REPORTED_WITHIN));
 });
 inside!(Barrier, |barrier| {
-    assert_eq!(barrier.wait(Some(REPORTED_WITHIN)).unwrap(), 0);
+    assert_eq!(barrier.wait_timeout(REPORTED_WITHIN).unwrap(), 0);
     assert!(!barrier.is_broken());
 });
 
@@ -469,7 +469,7 @@ fn a_forgotten_guard_keeps_its_memory_mapped() {
     let out = Queue::new();
     let mut child = Process::new(forget_drop_and_go_on, (50, out.clone()));
     child.start().unwrap();
-    assert!(child.join(Some(PATIENCE)), "the child did not end");
+    assert!(child.join_timeout(PATIENCE), "the child did not end");
     assert_eq!(
         child.exitcode(),
         Some(0),

@@ -47,7 +47,7 @@ fn killed_while_holding(mut child: Process, holding: &Queue<()>) {
     child.start().unwrap();
     holding.get_timeout(PATIENCE).unwrap();
     child.kill();
-    assert!(child.join(Some(PATIENCE)));
+    assert!(child.join_timeout(PATIENCE));
     assert_eq!(child.exitcode(), Some(-9));
 }
 
@@ -121,7 +121,7 @@ fn a_held_lock_times_out_in_another_process() {
     assert!(timed_out);
     assert!(would_block);
     assert!(millis >= 100, "gave up after {millis} ms");
-    assert!(child.join(Some(PATIENCE)));
+    assert!(child.join_timeout(PATIENCE));
     drop(guard);
 }
 

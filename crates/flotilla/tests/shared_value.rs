@@ -40,7 +40,7 @@ fn run_all(mut processes: Vec<Process>) {
         p.start().unwrap();
     }
     for p in &processes {
-        assert!(p.join(None));
+        assert!(p.join());
         assert_eq!(p.exitcode(), Some(0), "{} failed", p.name());
     }
 }

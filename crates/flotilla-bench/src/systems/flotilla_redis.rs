@@ -110,7 +110,7 @@ impl System for FlotillaRedis {
         drop(cluster);
         for worker in &workers {
             worker.kill();
-            worker.join(None);
+            worker.join();
         }
         drop(server);
         Ok(Measurement::from_samples(plan.items, &samples?))

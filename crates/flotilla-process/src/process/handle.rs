@@ -4,14 +4,14 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::child::{CHILD_ENV, Start};
 use super::reaper::Watch;
 use super::{current, fds, spawner, sys};
+use crate::spawn;
 use crate::wire;
 use crate::wire::codec;
 use flotilla_core::Error;
@@ -36,6 +36,10 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// | `start()`, `join(timeout)` | [`start`](Process::start), [`join`](Process::join) (returns whether it ended) |
 /// | `is_alive()`, `exitcode`, `pid` | [`is_alive`](Process::is_alive), [`exitcode`](Process::exitcode), [`pid`](Process::pid) |
 /// | `terminate()`, `kill()` | [`terminate`](Process::terminate) (`SIGTERM`), [`kill`](Process::kill) (`SIGKILL`) |
+///
+/// The child inherits the standard streams and the connections in its arguments, and no other
+/// descriptor of this process, even one opened without close-on-exec (Python's
+/// `close_fds=True`).
 ///
 /// Dropping a `Process` neither waits for nor kills the child; it is still reaped when it
 /// ends, so it never lingers as a zombie. A `Process` does nothing until started, so one made
@@ -63,7 +67,7 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// let mut p = Process::new(greet, ("bob".to_owned(), out.clone()));
 /// p.start()?;
 /// assert_eq!(out.get()?, "hello, bob");
-/// assert!(p.join(None));
+/// assert!(p.join());
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -186,7 +190,7 @@ impl Process {
     /// let mut p = Process::new(quick, ());
     /// p.start()?;
     /// assert!(p.start().is_err()); // only once
-    /// p.join(None);
+    /// p.join();
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn start(&mut self) -> Result<(), Error> {
@@ -248,44 +252,50 @@ impl Process {
         Ok(frame)
     }
 
-    /// The command that re-executes this program as the child.
+    /// The command that re-executes this program as the child, keeping `control` and the
+    /// `passed` connections open in it.
     fn command(&self, control: i32, passed: &[OwnedFd]) -> Command {
-        let mut keep = fds::raw(passed);
-        keep.push(control);
-        let daemon = self.daemon;
-        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-        let mut command = Command::new("/proc/self/exe");
-        if let Some(arg0) = std::env::args_os().next() {
-            command.arg0(arg0);
-        }
-        command
-            .arg("--flotilla-process")
-            .env(CHILD_ENV, control.to_string())
-            .stdin(Stdio::null());
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (fcntl, prctl, getppid); it allocates nothing (the
-        // descriptor list was built before the fork) and takes no locks.
-        unsafe {
-            command.pre_exec(move || {
-                fds::keep_across_exec(&keep)?;
-                if daemon {
-                    // Die with the spawner thread, which lives as long as the parent process.
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    if libc::getppid() != parent {
-                        // The parent died before the death signal was armed. (A raw OS
-                        // error, because building a custom one would allocate after fork.)
-                        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                    }
-                }
-                Ok(())
-            });
-        }
-        command
+        // A daemon dies with the spawner thread, which lives as long as the parent process.
+        let death_signal = self.daemon.then_some(libc::SIGKILL);
+        spawn::re_exec(
+            "--flotilla-process",
+            CHILD_ENV,
+            control,
+            &fds::raw(passed),
+            death_signal,
+        )
     }
 
-    /// Waits for the process to end, for at most `timeout` (forever if `None`), and returns
+    /// Waits as long as it takes for the process to end: Python's `join()`; whether it has ended,
+    /// `false` at once for a process never started. [`join_timeout`](Process::join_timeout) waits
+    /// at most a given time.
+    ///
+    /// # Blocking
+    ///
+    /// Until the process ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::process::Process;
+    ///
+    /// #[flotilla::task]
+    /// fn answer() -> u32 {
+    ///     42
+    /// }
+    ///
+    /// let mut p = Process::new(answer, ());
+    /// assert!(!p.join()); // not started
+    /// p.start()?;
+    /// assert!(p.join());
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn join(&self) -> bool {
+        self.join_within(None)
+    }
+
+    /// Waits for the process to end, for at most `timeout`, and returns
     /// whether it has ended. Python's `join` returns nothing; check
     /// [`is_alive`](Process::is_alive) there, or this value here.
     ///
@@ -308,12 +318,16 @@ impl Process {
     ///
     /// let mut p = Process::new(nap, ());
     /// p.start()?;
-    /// assert!(!p.join(Some(Duration::from_millis(50)))); // still running
+    /// assert!(!p.join_timeout(Duration::from_millis(50))); // still running
     /// p.kill();
-    /// assert!(p.join(None));
+    /// assert!(p.join());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn join(&self, timeout: Option<Duration>) -> bool {
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join_within(Some(timeout))
+    }
+
+    fn join_within(&self, timeout: Option<Duration>) -> bool {
         self.started
             .as_ref()
             .is_some_and(|started| started.watch.join(timeout))
@@ -332,7 +346,7 @@ impl Process {
     /// let mut p = Process::new(quick, ());
     /// assert!(!p.is_alive());
     /// p.start()?;
-    /// p.join(None);
+    /// p.join();
     /// assert!(!p.is_alive());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -359,7 +373,7 @@ impl Process {
     /// let mut p = Process::new(forever, ());
     /// p.start()?;
     /// p.terminate();
-    /// p.join(None);
+    /// p.join();
     /// assert_eq!(p.exitcode(), Some(-libc::SIGTERM));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -384,7 +398,7 @@ impl Process {
     /// let mut p = Process::new(forever, ());
     /// p.start()?;
     /// p.kill();
-    /// p.join(None);
+    /// p.join();
     /// assert_eq!(p.exitcode(), Some(-9));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -415,7 +429,7 @@ impl Process {
     /// let mut p = Process::new(fail, ());
     /// assert_eq!(p.exitcode(), None);
     /// p.start()?;
-    /// p.join(None);
+    /// p.join();
     /// assert_eq!(p.exitcode(), Some(1)); // Python's code for an uncaught exception
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -438,7 +452,7 @@ impl Process {
     /// let mut p = Process::new(quick, ());
     /// p.start()?;
     /// assert!(p.pid().is_some_and(|pid| pid != std::process::id()));
-    /// p.join(None);
+    /// p.join();
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {

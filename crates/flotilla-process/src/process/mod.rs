@@ -87,7 +87,7 @@
 //! squares.sort();
 //! assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
 //! for c in &consumers {
-//!     assert!(c.join(None));
+//!     assert!(c.join());
 //!     assert_eq!(c.exitcode(), Some(0));
 //! }
 //! # Ok::<(), flotilla::Error>(())

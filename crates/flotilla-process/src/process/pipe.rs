@@ -45,7 +45,7 @@ use flotilla_core::primitives::{Mutex, lock};
 /// p.start()?;
 /// here.send(&"hey".to_owned())?;
 /// assert_eq!(here.recv()?, "HEY");
-/// p.join(None);
+/// p.join();
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub fn pipe<T>(duplex: bool) -> Result<(Connection<T>, Connection<T>), Error> {
@@ -151,10 +151,26 @@ impl<T> Connection<T> {
         self.writable
     }
 
-    /// Whether a value (or the end of the stream) is waiting to be received, waiting up to
-    /// `timeout` for one (forever if `None`): Python's `poll`. When this returns `true`,
-    /// [`recv`](Connection::recv) does not block for long: it returns the value, or
-    /// [`Error::Disconnected`] if the other end was closed. Always `false` on a send-only end.
+    /// Whether a value (or the end of the stream) is waiting to be received, without waiting:
+    /// Python's `poll()`. When this returns `true`, [`recv`](Connection::recv) does not block
+    /// for long: it returns the value, or [`Error::Disconnected`] if the other end was closed.
+    /// Always `false` on a send-only end. [`poll_timeout`](Connection::poll_timeout) waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = flotilla::process::pipe::<u8>(true)?;
+    /// assert!(!a.poll());
+    /// drop(b);
+    /// assert!(a.poll()); // the end of the stream is there to be received
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn poll(&self) -> bool {
+        self.poll_within(Some(Duration::ZERO))
+    }
+
+    /// [`poll`](Connection::poll), waiting up to `timeout` for a value or the end of the
+    /// stream: Python's `poll(timeout)` (`Duration::MAX` waits as long as it takes).
     ///
     /// # Blocking
     ///
@@ -166,12 +182,16 @@ impl<T> Connection<T> {
     /// use std::time::Duration;
     ///
     /// let (a, b) = flotilla::process::pipe::<u8>(true)?;
-    /// assert!(!a.poll(Some(Duration::ZERO)));
+    /// assert!(!a.poll_timeout(Duration::from_millis(10)));
     /// b.send(&7)?;
-    /// assert!(a.poll(Some(Duration::from_secs(5))));
+    /// assert!(a.poll_timeout(Duration::from_secs(5)));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn poll(&self, timeout: Option<Duration>) -> bool {
+    pub fn poll_timeout(&self, timeout: Duration) -> bool {
+        self.poll_within(Some(timeout))
+    }
+
+    fn poll_within(&self, timeout: Option<Duration>) -> bool {
         self.readable && sys::wait_readable(self.stream.as_fd(), timeout).unwrap_or(true)
     }
 

@@ -68,7 +68,7 @@ use flotilla_core::primitives::{Arc, Mutex, lock};
 /// inbox.put(None)?; // the poison pill
 /// let squares: Vec<u64> = (0..3).map(|_| outbox.get()).collect::<Result<_, _>>()?;
 /// assert_eq!(squares, [1, 4, 9]);
-/// assert!(worker.join(None));
+/// assert!(worker.join());
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct Queue<T> {
@@ -665,7 +665,7 @@ fn unexpected(reply: &Reply) -> Error {
 /// }
 /// jobs.put(None)?;
 /// jobs.join()?; // returns once every item was marked done
-/// assert!(consumer.join(None));
+/// assert!(consumer.join());
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct JoinableQueue<T> {

@@ -17,7 +17,7 @@ pub(crate) fn start(mut child: Process) -> Process {
 
 /// Joins `child` and checks that it exited cleanly.
 pub(crate) fn finish(child: &Process) {
-    assert!(child.join(Some(PATIENCE)), "the child did not finish");
+    assert!(child.join_timeout(PATIENCE), "the child did not finish");
     assert_eq!(child.exitcode(), Some(0));
 }
 
@@ -25,7 +25,7 @@ pub(crate) fn finish(child: &Process) {
 pub(crate) fn kill(child: &Process) {
     child.kill();
     assert!(
-        child.join(Some(PATIENCE)),
+        child.join_timeout(PATIENCE),
         "the killed child was not reaped"
     );
     assert_eq!(child.exitcode(), Some(-9));
