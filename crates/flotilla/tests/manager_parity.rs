@@ -22,15 +22,20 @@ use raw_manager::call;
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// Sets `done` (the caller has done what the test waits for), then waits to be killed.
+fn report_and_park(done: &Event) -> ! {
+    done.set().unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
 /// Takes the re-entrant lock twice, says so, and waits to be killed with it held.
 #[flotilla::task]
 fn hold_rlock(lock: RLock, holding: Event) {
     let _outer = lock.lock().unwrap();
     let _inner = lock.lock().unwrap();
-    holding.set().unwrap();
-    loop {
-        std::thread::park();
-    }
+    report_and_park(&holding);
 }
 
 #[test]
@@ -163,10 +168,7 @@ fn a_waiter_killed_while_it_waits_to_take_the_lock_back_never_takes_it()
 #[flotilla::task]
 fn hold_condition(cond: Condition, holding: Event) {
     let _held = cond.lock().unwrap();
-    holding.set().unwrap();
-    loop {
-        std::thread::park();
-    }
+    report_and_park(&holding);
 }
 
 #[test]
@@ -252,10 +254,7 @@ fn a_condition_wait_and_a_queue_join_fail_when_the_server_is_killed() -> Result<
 #[flotilla::task]
 fn hold_bounded(sem: BoundedSemaphore, holding: Event) {
     sem.acquire().unwrap();
-    holding.set().unwrap();
-    loop {
-        std::thread::park();
-    }
+    report_and_park(&holding);
 }
 
 #[test]
@@ -370,10 +369,7 @@ fn an_immediate_shutdown_drops_the_items_and_counts_them_done() -> Result<(), fl
 #[flotilla::task]
 fn take_and_hang(queue: Queue<u32>, taken: Event) {
     queue.get().unwrap();
-    taken.set().unwrap();
-    loop {
-        std::thread::park();
-    }
+    report_and_park(&taken);
 }
 
 #[test]
@@ -546,10 +542,7 @@ impl Shared for Stuck {
     }
 
     fn call(&mut self, started: Event) {
-        started.set().unwrap();
-        loop {
-            std::thread::park();
-        }
+        report_and_park(&started);
     }
 }
 
