@@ -67,7 +67,11 @@
 //!   server's descriptors while an honest client gets in.
 //! - **Typed proxies, type-agnostic server.** The server stores the bytes the proxies encode;
 //!   proxies encode and decode with serde (postcard) on the client. Dict keys are compared by
-//!   their encoding. Objects live as long as the server (Python reference-counts them).
+//!   their encoding (so are list items, for `index`, `count` and `remove`). Objects live as
+//!   long as the server (Python reference-counts them). The one exception to "type-agnostic"
+//!   is the program's own [`Shared`] types, registered on a server started from the
+//!   program's task ([`ManagerBuilder::server`]): that server decodes their requests and runs
+//!   their code, catching a panic as a failed call.
 //! - **One request, one reply, one connection at a time.** Each concurrent call from a
 //!   process uses its own pooled connection, and each connection has its own thread in the
 //!   server, so a blocking `get` never delays anyone else.
