@@ -140,7 +140,9 @@ pub(crate) mod sealed {
 
 /// A proxy for an object held by a [`Manager`](super::Manager): [`Dict`](super::Dict),
 /// [`List`](super::List), [`Namespace`](super::Namespace), [`Queue`](super::Queue),
-/// [`Lock`](super::Lock), [`Event`](super::Event), [`Semaphore`](super::Semaphore) or
-/// [`Barrier`](super::Barrier). Used to [`register`](super::Manager::register) objects by name
+/// [`Lock`](super::Lock), [`RLock`](super::RLock), [`Condition`](super::Condition),
+/// [`Event`](super::Event), [`Semaphore`](super::Semaphore),
+/// [`BoundedSemaphore`](super::BoundedSemaphore), [`Barrier`](super::Barrier),
+/// [`Value`](super::Value), [`Array`](super::Array) or [`Remote`](super::Remote). Used to [`register`](super::Manager::register) objects by name
 /// and [`get`](super::Manager::get) them back in another process. Sealed.
 pub trait Proxy: sealed::Sealed + Clone + Send + Sync + 'static {}

@@ -19,6 +19,13 @@
 //! | `m.Queue(maxsize)`, `put`, `get(timeout=)`, `get_nowait` | [`m.queue::<T>(maxsize)?`](Manager::queue), [`put`](Queue::put), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get) |
 //! | `m.Lock()`, `with lock:` | [`m.lock()?`](Manager::lock), [`lock.lock()`](Lock::lock) returning a guard |
 //! | `m.Event()`, `m.Semaphore(n)`, `m.Barrier(n)` | [`m.event()?`](Manager::event), [`m.semaphore(n)?`](Manager::semaphore), [`m.barrier(n)?`](Manager::barrier) |
+//! | `m.RLock()`, `m.Condition()`, `cond.wait()`, `cond.wait_for(pred)`, `cond.notify(n)` | [`m.rlock()?`](Manager::rlock), [`m.condition()?`](Manager::condition), then on its [guard](ConditionGuard): [`wait`](ConditionGuard::wait), [`wait_for`](ConditionGuard::wait_for), [`notify_n`](ConditionGuard::notify_n) |
+//! | `m.BoundedSemaphore(n)`, `barrier.reset()` | [`m.bounded_semaphore(n)?`](Manager::bounded_semaphore), [`Barrier::reset`] |
+//! | `m.JoinableQueue()`, `task_done`, `join`, `shutdown(immediate)` | [`m.joinable_queue::<T>(maxsize)?`](Manager::joinable_queue), [`task_done`](Queue::task_done), [`join`](Queue::join), [`shutdown`](Queue::shutdown) with [`GetError::ShutDown`](flotilla_process::process::GetError::ShutDown) |
+//! | `m.Value(typecode, v)`, `m.Array(typecode, seq)`, `v.value`, `get_lock()` | [`m.value(&v)?`](Manager::value), [`m.array(&seq)?`](Manager::array), [`get`](Value::get)/[`set`](Value::set), [`get_lock`](Value::get_lock) |
+//! | `l.extend`, `l.index`, `l.count`, `l.remove`, `l.pop(i)`, `l[a:b]`, `iter(l)` | [`extend`](List::extend), [`index`](List::index), [`count`](List::count), [`remove`](List::remove), [`pop_at`](List::pop_at), [`get_range`](List::get_range), [`iter`](List::iter) (a snapshot) |
+//! | `d.pop(k)`, `d.setdefault(k, v)`, `d.update(..)`, `d.items()`, `d.get(k, default)` | [`pop`](Dict::pop), [`setdefault`](Dict::setdefault), [`update`](Dict::update), [`items`](Dict::items), [`get_or`](Dict::get_or), [`iter`](Dict::iter) (a snapshot) |
+//! | `MyManager.register('Counter', Counter)`, `m.Counter(args)` | a [`Shared`] type, [`Setup::register`] in the server's task ([`ManagerBuilder::server`]), [`m.create::<Counter>("Counter", &args)?`](Manager::create) returning a [`Remote`] |
 //! | `BaseManager(address=('', 50000), authkey=b'abc').start()` | [`Manager::builder().listen(addr).authkey(b"abc".to_vec()).start()?`](ManagerBuilder) |
 //! | `BaseManager.register('get_queue', ...)` then `m.get_queue()` | [`m.register("queue", &q)?`](Manager::register), then [`m.get::<Queue<T>>("queue")?`](Manager::get) |
 //! | `BaseManager(address, authkey).connect()` | [`Manager::connect(address, authkey)?`](Manager::connect) |
@@ -60,7 +67,11 @@
 //!   server's descriptors while an honest client gets in.
 //! - **Typed proxies, type-agnostic server.** The server stores the bytes the proxies encode;
 //!   proxies encode and decode with serde (postcard) on the client. Dict keys are compared by
-//!   their encoding. Objects live as long as the server (Python reference-counts them).
+//!   their encoding (so are list items, for `index`, `count` and `remove`). Objects live as
+//!   long as the server (Python reference-counts them). The one exception to "type-agnostic"
+//!   is the program's own [`Shared`] types, registered on a server started from the
+//!   program's task ([`ManagerBuilder::server`]): that server decodes their requests and runs
+//!   their code, catching a panic as a failed call.
 //! - **One request, one reply, one connection at a time.** Each concurrent call from a
 //!   process uses its own pooled connection, and each connection has its own thread in the
 //!   server, so a blocking `get` never delays anyone else.
@@ -100,9 +111,15 @@ mod protocol;
 mod proxies;
 mod server;
 mod sessions;
+mod shared;
 mod transport;
 
 pub use self::handle::Proxy;
 pub use self::owner::{Manager, ManagerBuilder};
 pub use self::protocol::Address;
-pub use self::proxies::{Barrier, Dict, Event, List, Lock, LockGuard, Namespace, Queue, Semaphore};
+pub use self::proxies::{
+    Array, Barrier, BoundedSemaphore, Condition, ConditionGuard, Dict, Event, JoinableQueue, List,
+    Lock, LockGuard, Namespace, Queue, RLock, RLockGuard, Remote, Semaphore, Value,
+};
+pub use self::server::Setup;
+pub use self::shared::Shared;

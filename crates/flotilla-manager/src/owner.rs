@@ -5,13 +5,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::client::{Client, unexpected};
+use super::handle::encode;
 use super::handle::{Handle, Proxy, sealed::Sealed};
 use super::protocol::{Address, Kind, Reply, Request};
-use super::proxies::{Barrier, Dict, Event, List, Lock, Namespace, Queue, Semaphore};
-use super::server::{Config, ServeManagerTask, Started};
-use flotilla_core::Error;
+use super::proxies::{
+    Array, Barrier, BoundedSemaphore, Condition, Dict, Event, JoinableQueue, List, Lock, Namespace,
+    Queue, RLock, Remote, Semaphore, Value,
+};
+use super::server::{Config, ServeManagerTask, Setup, Started};
+use super::shared::{Shared, type_name};
 use flotilla_core::primitives::Arc;
+use flotilla_core::{Error, Task};
 use flotilla_process::process::{Connection, Process, pipe, sys};
+use serde::Serialize;
+use serde_bytes::ByteBuf;
 
 /// How long a new server may take to report its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,8 +40,12 @@ const MIN_LEASE: Duration = Duration::from_millis(100);
 /// [`Manager::builder`] can make it listen on TCP with a chosen authkey instead, and
 /// [`Manager::connect`] reaches a server started elsewhere. The methods [`dict`](Manager::dict),
 /// [`list`](Manager::list), [`namespace`](Manager::namespace), [`queue`](Manager::queue),
-/// [`lock`](Manager::lock), [`event`](Manager::event), [`semaphore`](Manager::semaphore) and
-/// [`barrier`](Manager::barrier) create objects in the server and return proxies to them.
+/// [`lock`](Manager::lock), [`rlock`](Manager::rlock), [`condition`](Manager::condition),
+/// [`event`](Manager::event), [`semaphore`](Manager::semaphore),
+/// [`bounded_semaphore`](Manager::bounded_semaphore), [`barrier`](Manager::barrier),
+/// [`joinable_queue`](Manager::joinable_queue), [`value`](Manager::value) and
+/// [`array`](Manager::array) create objects in the server and return proxies to them;
+/// [`create`](Manager::create) makes an object of a type the server registered.
 ///
 /// The server stops when the `Manager` that started it is dropped or
 /// [`shut down`](Manager::shutdown), and when the process that started it dies, however it
@@ -98,9 +109,41 @@ pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     listen: Option<SocketAddr>,
     lease: Option<Duration>,
+    /// Starts the server from the user's task, if one was named.
+    server: Option<fn(Setup) -> Process>,
+}
+
+/// The server process, started from task `T`.
+fn server_from<T: Task<Args = Setup> + Default>(setup: Setup) -> Process {
+    Process::new(T::default(), setup)
 }
 
 impl ManagerBuilder {
+    /// Starts the server from `task`, a `#[flotilla::task]` of this program that takes the
+    /// [`Setup`], registers the program's [`Shared`] types and
+    /// [serves](Setup::serve): Python's `BaseManager.register(typeid, callable)` on a
+    /// manager class. Without it the server knows only the built-in objects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::manager::{Manager, Setup};
+    ///
+    /// #[flotilla::task]
+    /// fn plain_server(setup: Setup) {
+    ///     setup.serve(); // no types of its own
+    /// }
+    ///
+    /// let manager = Manager::builder().server(PlainServerTask).start()?;
+    /// assert!(manager.dict::<u8, u8>()?.is_empty()?);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn server<T: Task<Args = Setup> + Default>(mut self, task: T) -> ManagerBuilder {
+        let _ = task;
+        self.server = Some(server_from::<T>);
+        self
+    }
+
     /// The secret every client must prove it knows. Without one, a random 32-byte key is
     /// drawn; read it back with [`Manager::authkey`] to hand it to clients.
     ///
@@ -210,9 +253,13 @@ impl ManagerBuilder {
         };
         // A daemon: it dies with this process, however this process dies, and leaves nothing
         // behind (its socket is abstract).
-        let mut process = Process::new(ServeManagerTask, (config, theirs))
-            .with_name("ManagerServer")
-            .with_daemon(true);
+        let setup = Setup::new(config, theirs);
+        let mut process = match self.server {
+            Some(start) => start(setup),
+            None => Process::new(ServeManagerTask, setup),
+        }
+        .with_name("ManagerServer")
+        .with_daemon(true);
         process.start()?;
         let failed = |reason: String| {
             process.kill();
@@ -368,8 +415,16 @@ impl Manager {
         Ok(())
     }
 
-    fn create(&self, kind: Kind, arg: u64) -> Result<Handle, Error> {
-        match self.client.call(&Request::Create { kind, arg })? {
+    fn create_kind(&self, kind: Kind, arg: u64) -> Result<Handle, Error> {
+        self.create_with(kind, arg, Vec::new())
+    }
+
+    fn create_with(&self, kind: Kind, arg: u64, init: Vec<ByteBuf>) -> Result<Handle, Error> {
+        self.made(&Request::Create { kind, arg, init })
+    }
+
+    fn made(&self, request: &Request<'_>) -> Result<Handle, Error> {
+        match self.client.call(request)? {
             Reply::Created(id) => Ok(Handle {
                 client: Arc::clone(&self.client),
                 id,
@@ -393,7 +448,7 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn dict<K, V>(&self) -> Result<Dict<K, V>, Error> {
-        self.create(Kind::Dict, 0).map(Dict::from_handle)
+        self.create_kind(Kind::Dict, 0).map(Dict::from_handle)
     }
 
     /// A new, empty list: Python's `manager.list()`.
@@ -410,7 +465,7 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn list<T>(&self) -> Result<List<T>, Error> {
-        self.create(Kind::List, 0).map(List::from_handle)
+        self.create_kind(Kind::List, 0).map(List::from_handle)
     }
 
     /// A new, empty namespace: Python's `manager.Namespace()`.
@@ -427,7 +482,8 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn namespace(&self) -> Result<Namespace, Error> {
-        self.create(Kind::Namespace, 0).map(Namespace::from_handle)
+        self.create_kind(Kind::Namespace, 0)
+            .map(Namespace::from_handle)
     }
 
     /// A new queue holding at most `maxsize` items (`None`: unbounded): Python's
@@ -455,7 +511,7 @@ impl Manager {
             });
         }
         let bound = maxsize.map_or(0, |n| n as u64);
-        self.create(Kind::Queue, bound).map(Queue::from_handle)
+        self.create_kind(Kind::Queue, bound).map(Queue::from_handle)
     }
 
     /// A new, free lock: Python's `manager.Lock()`.
@@ -473,7 +529,7 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn lock(&self) -> Result<Lock, Error> {
-        self.create(Kind::Lock, 0).map(Lock::from_handle)
+        self.create_kind(Kind::Lock, 0).map(Lock::from_handle)
     }
 
     /// A new event, not set: Python's `manager.Event()`.
@@ -490,7 +546,7 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn event(&self) -> Result<Event, Error> {
-        self.create(Kind::Event, 0).map(Event::from_handle)
+        self.create_kind(Kind::Event, 0).map(Event::from_handle)
     }
 
     /// A new semaphore with `value` permits: Python's `manager.Semaphore(value)`.
@@ -507,7 +563,7 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn semaphore(&self, value: u64) -> Result<Semaphore, Error> {
-        self.create(Kind::Semaphore, value)
+        self.create_kind(Kind::Semaphore, value)
             .map(Semaphore::from_handle)
     }
 
@@ -527,8 +583,162 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn barrier(&self, parties: u64) -> Result<Barrier, Error> {
-        self.create(Kind::Barrier, parties)
+        self.create_kind(Kind::Barrier, parties)
             .map(Barrier::from_handle)
+    }
+
+    /// A new, free re-entrant lock: Python's `manager.RLock()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the server is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let rlock = manager.rlock()?;
+    /// let outer = rlock.lock().unwrap();
+    /// let inner = rlock.lock().unwrap(); // the same thread may take it again
+    /// drop((inner, outer));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn rlock(&self) -> Result<RLock, Error> {
+        self.create_kind(Kind::RLock, 0).map(RLock::from_handle)
+    }
+
+    /// A new condition variable with its own re-entrant lock: Python's
+    /// `manager.Condition()`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the server is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let cond = manager.condition()?;
+    /// let guard = cond.lock().unwrap();
+    /// guard.notify_all()?; // nobody waits: nothing happens
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn condition(&self) -> Result<Condition, Error> {
+        self.create_kind(Kind::Condition, 0)
+            .map(Condition::from_handle)
+    }
+
+    /// A new bounded semaphore with `value` permits, which may not be released above
+    /// `value`: Python's `manager.BoundedSemaphore(value)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the server is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let s = manager.bounded_semaphore(1)?;
+    /// assert!(s.release().is_err()); // over-release
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn bounded_semaphore(&self, value: u64) -> Result<BoundedSemaphore, Error> {
+        self.create_kind(Kind::BoundedSemaphore, value)
+            .map(BoundedSemaphore::from_handle)
+    }
+
+    /// A new queue whose consumers mark items done: Python's `manager.JoinableQueue(maxsize)`.
+    /// As in Python it is the same queue as [`queue`](Manager::queue)'s (every manager queue
+    /// has [`task_done`](Queue::task_done) and [`join`](Queue::join)).
+    ///
+    /// # Errors
+    ///
+    /// As [`queue`](Manager::queue).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let q = manager.joinable_queue::<u8>(None)?;
+    /// q.put(1)?;
+    /// q.get()?;
+    /// q.task_done()?;
+    /// q.join()?;
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn joinable_queue<T>(&self, maxsize: Option<usize>) -> Result<JoinableQueue<T>, Error> {
+        self.queue(maxsize)
+    }
+
+    /// A new value held by the server, with a lock of its own: Python's
+    /// `manager.Value(typecode, value)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Codec`] if `value` cannot be encoded, [`Error::Disconnected`] if the server is
+    /// gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let v = manager.value(&1.5f64)?;
+    /// assert_eq!(v.get()?, 1.5);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn value<T: Serialize>(&self, value: &T) -> Result<Value<T>, Error> {
+        let init = vec![ByteBuf::from(encode(value)?)];
+        self.create_with(Kind::Value, 0, init)
+            .map(Value::from_handle)
+    }
+
+    /// A new fixed-length array held by the server, with a lock of its own: Python's
+    /// `manager.Array(typecode, sequence)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Codec`] if an item cannot be encoded, [`Error::Disconnected`] if the server is
+    /// gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let a = manager.array(&[1u32, 2, 3])?;
+    /// assert_eq!(a.len()?, 3);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn array<T: Serialize>(&self, items: &[T]) -> Result<Array<T>, Error> {
+        let init = items
+            .iter()
+            .map(|item| encode(item).map(ByteBuf::from))
+            .collect::<Result<_, _>>()?;
+        self.create_with(Kind::Array, 0, init)
+            .map(Array::from_handle)
+    }
+
+    /// A new object of the type registered as `typeid` in the server's [`Setup`], made by
+    /// [`S::new(args)`](Shared::new): Python's `manager.Typeid(*args)` after
+    /// `BaseManager.register(typeid, callable)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOperation`] if the server has no type registered as `typeid`, or has
+    /// another Rust type than `S` under it; [`Error::Codec`] if `args` cannot be encoded;
+    /// [`Error::Disconnected`] if the server is gone.
+    ///
+    /// # Examples
+    ///
+    /// See [`Shared`].
+    pub fn create<S: Shared>(&self, typeid: &str, args: &S::Args) -> Result<Remote<S>, Error> {
+        let args = encode(args)?;
+        self.made(&Request::CreateShared {
+            typeid,
+            type_name: type_name::<S>(),
+            args: &args,
+        })
+        .map(Remote::from_handle)
     }
 
     /// Publishes `proxy`'s object under `name`, so that a process that only knows the

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 /// Bumped whenever the messages change.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 
 /// The largest frame either side accepts: a value (or a whole dict's items) of 64 MiB.
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
@@ -80,6 +80,13 @@ pub enum Kind {
     Event,
     Semaphore,
     Barrier,
+    RLock,
+    Condition,
+    BoundedSemaphore,
+    Value,
+    Array,
+    /// An object of a type registered with [`Setup::register`](super::Setup::register).
+    Shared,
 }
 
 /// From a client to the server.
@@ -88,8 +95,12 @@ pub(crate) enum Request<'a> {
     /// The first frame after authentication.
     Hello { version: u32, session: Session },
     /// A new object. `arg` is a queue's bound (0: none), a semaphore's value or a barrier's
-    /// number of parties.
-    Create { kind: Kind, arg: u64 },
+    /// number of parties; `init` a value's or an array's first contents.
+    Create {
+        kind: Kind,
+        arg: u64,
+        init: Vec<ByteBuf>,
+    },
     /// Publishes object `id` under `name` for other clients.
     Register { name: &'a str, id: u64 },
     /// The object published under `name`, which must be of `kind`.
@@ -98,6 +109,14 @@ pub(crate) enum Request<'a> {
     Op { id: u64, op: Op<'a> },
     /// Nothing but "this process is still here": renews the session's lease.
     Renew,
+    /// A new object of the type registered as `typeid`, which must be the Rust type
+    /// `type_name`, made from the encoded `args`.
+    CreateShared {
+        typeid: &'a str,
+        type_name: &'a str,
+        #[serde(with = "serde_bytes")]
+        args: &'a [u8],
+    },
 }
 
 impl Request<'_> {
@@ -113,7 +132,11 @@ impl Request<'_> {
             | Op::LockAcquire { wait }
             | Op::EventWait { wait }
             | Op::SemAcquire { wait }
-            | Op::BarrierWait { wait } => Some(*wait),
+            | Op::BarrierWait { wait }
+            | Op::QueueJoin { wait }
+            | Op::RLockAcquire { wait, .. } => Some(*wait),
+            // Waits for a notification, then for the lock as long as it takes.
+            Op::CondWait { .. } => Some(None),
             _ => None,
         }
     }
@@ -209,6 +232,89 @@ pub(crate) enum Op<'a> {
     },
     BarrierAbort,
     BarrierState,
+    BarrierReset,
+    /// Python's `d.setdefault(key, default)`: the value, inserting `value` if there was none.
+    DictSetDefault {
+        #[serde(with = "serde_bytes")]
+        key: &'a [u8],
+        #[serde(with = "serde_bytes")]
+        value: &'a [u8],
+    },
+    DictUpdate {
+        pairs: Vec<(ByteBuf, ByteBuf)>,
+    },
+    ListExtend {
+        values: Vec<ByteBuf>,
+    },
+    /// The first position of `value` in `start..stop` (clamped), or `Invalid`.
+    ListIndex {
+        #[serde(with = "serde_bytes")]
+        value: &'a [u8],
+        start: u64,
+        stop: u64,
+    },
+    ListCount {
+        #[serde(with = "serde_bytes")]
+        value: &'a [u8],
+    },
+    /// Removes the first item equal to `value`, or replies `Invalid`.
+    ListRemove {
+        #[serde(with = "serde_bytes")]
+        value: &'a [u8],
+    },
+    ListPopAt {
+        index: u64,
+    },
+    /// The items in `start..end`, clamped to the list.
+    ListRange {
+        start: u64,
+        end: u64,
+    },
+    QueueTaskDone,
+    QueueJoin {
+        wait: Option<Duration>,
+    },
+    QueueShutdown {
+        immediate: bool,
+    },
+    QueueIsShutDown,
+    /// Re-entrant locks (an `RLock`'s, a `Condition`'s) are held by one thread of one
+    /// session: `thread` is the client's number for the thread.
+    RLockAcquire {
+        wait: Option<Duration>,
+        thread: u64,
+    },
+    RLockRelease {
+        thread: u64,
+    },
+    RLockMarkConsistent {
+        thread: u64,
+    },
+    /// Releases the condition's lock, waits at most `wait` for a notification, then takes
+    /// the lock back (as long as that takes).
+    CondWait {
+        wait: Option<Duration>,
+        thread: u64,
+    },
+    /// Wakes `n` waiters (`u64::MAX`: all).
+    CondNotify {
+        n: u64,
+        thread: u64,
+    },
+    ValueGet,
+    ValueSet {
+        #[serde(with = "serde_bytes")]
+        value: &'a [u8],
+    },
+    /// The id of the lock that comes with a value or an array.
+    GetLock,
+    /// A request for an object of a registered type, which must be the Rust type
+    /// `type_name`.
+    Call {
+        type_name: &'a str,
+        #[serde(with = "serde_bytes")]
+        request: &'a [u8],
+    },
 }
 
 /// From the server to a client.
@@ -252,4 +358,9 @@ pub(crate) enum Reply {
     Invalid(String),
     /// The request could not be understood; the server closes the connection.
     Refused(String),
+    /// The queue is shut down: Python's `queue.ShutDown`.
+    ShutDown,
+    /// A condition's wait ended with its lock taken back: `notified` if it was notified
+    /// rather than timed out; `owner_died` if a holder died and nobody marked it consistent.
+    Waited { notified: bool, owner_died: bool },
 }

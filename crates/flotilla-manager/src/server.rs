@@ -33,6 +33,7 @@ use super::auth;
 use super::gate::Gate;
 use super::protocol::{Address, Kind, MAX_MESSAGE, Op, Reply, Request, Session, VERSION};
 use super::sessions::{Expired, Member, Sessions};
+use super::shared::{Erased, Factory, Shared};
 use super::transport::{self, Listener, Stream};
 use flotilla_core::primitives::{Arc, Condvar, Mutex, MutexGuard, lock};
 use flotilla_process::process::Connection;
@@ -68,7 +69,126 @@ pub(crate) enum Started {
 /// The manager's server process: binds, reports its address, and serves until the owner's end
 /// of `owner` closes.
 #[flotilla_process::task(internal, crate = flotilla_process)]
-pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
+pub(crate) fn serve_manager(setup: Setup) {
+    setup.serve();
+}
+
+/// A manager's server process before it serves: the [`Shared`] types it can make, Python's
+/// `BaseManager.register(typeid, callable)`.
+///
+/// A server with types of its own is started from a task of the program's that receives the
+/// `Setup`, registers the types and serves; [`ManagerBuilder::server`](super::ManagerBuilder::server)
+/// names that task. The task runs in the server process (this program re-executed), so the
+/// types need not be serde, only their requests and replies. Every typeid a client asks for
+/// that was not registered is refused with
+/// [`Error::InvalidOperation`](flotilla_core::Error::InvalidOperation); so is a typeid
+/// registered for another Rust type than the client's.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::manager::{Manager, Setup, Shared};
+///
+/// struct Log(Vec<String>);
+///
+/// impl Shared for Log {
+///     type Args = ();
+///     type Request = Option<String>; // Some: append; None: read
+///     type Reply = Vec<String>;
+///     fn new((): ()) -> Log {
+///         Log(Vec::new())
+///     }
+///     fn call(&mut self, line: Option<String>) -> Vec<String> {
+///         match line {
+///             Some(line) => {
+///                 self.0.push(line);
+///                 Vec::new()
+///             }
+///             None => self.0.clone(),
+///         }
+///     }
+/// }
+///
+/// #[flotilla::task]
+/// fn log_server(setup: Setup) {
+///     setup.register::<Log>("Log").serve();
+/// }
+///
+/// let manager = Manager::builder().server(LogServerTask).start()?;
+/// let log = manager.create::<Log>("Log", &())?;
+/// log.call(&Some("hello".to_owned()))?;
+/// assert_eq!(log.call(&None)?, ["hello"]);
+/// assert!(manager.create::<Log>("Nothing", &()).is_err());
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Setup {
+    config: Config,
+    owner: Connection<Started>,
+    #[serde(skip)]
+    types: HashMap<String, Factory>,
+    /// A typeid registered twice, which stops the server from starting.
+    #[serde(skip)]
+    duplicate: Option<String>,
+}
+
+impl Setup {
+    pub(crate) fn new(config: Config, owner: Connection<Started>) -> Setup {
+        Setup {
+            config,
+            owner,
+            types: HashMap::new(),
+            duplicate: None,
+        }
+    }
+
+    /// Lets clients make objects of type `S` under `typeid` with
+    /// [`Manager::create`](super::Manager::create). A typeid registered twice makes
+    /// [`ManagerBuilder::start`](super::ManagerBuilder::start) fail with
+    /// [`Error::Spawn`](flotilla_core::Error::Spawn) naming it.
+    ///
+    /// # Examples
+    ///
+    /// See [`Setup`].
+    pub fn register<S: Shared>(mut self, typeid: &str) -> Setup {
+        if self
+            .types
+            .insert(typeid.to_owned(), Factory::of::<S>())
+            .is_some()
+        {
+            self.duplicate.get_or_insert_with(|| typeid.to_owned());
+        }
+        self
+    }
+
+    /// Binds, tells the manager's owner where, and serves until the owner drops its
+    /// [`Manager`](super::Manager) (or dies). Call it last in the server's task.
+    ///
+    /// # Blocking
+    ///
+    /// For the life of the server.
+    ///
+    /// # Examples
+    ///
+    /// See [`Setup`].
+    pub fn serve(self) {
+        let Setup {
+            config,
+            owner,
+            types,
+            duplicate,
+        } = self;
+        if let Some(typeid) = duplicate {
+            let _ = owner.send(&Started::Failed(format!(
+                "the typeid {typeid:?} was registered twice"
+            )));
+            return;
+        }
+        serve_with(config, &owner, types);
+    }
+}
+
+fn serve_with(config: Config, owner: &Connection<Started>, types: HashMap<String, Factory>) {
     let bound = match config.listen {
         Some(addr) => transport::bind_tcp(addr),
         None => transport::bind_local(),
@@ -80,7 +200,7 @@ pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
             return;
         }
     };
-    let server = Arc::new(Server::new(config.authkey, config.lease));
+    let server = Arc::new(Server::new(config.authkey, config.lease, types));
     let expiring = Arc::clone(&server);
     let accepting = std::thread::Builder::new()
         .name("flotilla-manager-lease".to_owned())
@@ -151,6 +271,8 @@ struct Server {
     sessions: Sessions,
     /// Connections not yet authenticated.
     gate: Gate,
+    /// The user's types, by typeid.
+    types: HashMap<String, Factory>,
 }
 
 /// One shared object: its state and a condition variable signalled on every change.
@@ -169,6 +291,9 @@ enum Body {
     Queue {
         items: VecDeque<Vec<u8>>,
         bound: Option<usize>,
+        /// Items put and not yet marked done.
+        unfinished: u64,
+        shut_down: bool,
     },
     Lock {
         owner: Option<Session>,
@@ -180,13 +305,67 @@ enum Body {
         value: u64,
         /// Permits taken and not released, by session.
         held: HashMap<Session, u64>,
+        /// A bounded semaphore's initial value, which a release may not exceed.
+        bound: Option<u64>,
     },
     Barrier {
         parties: u64,
         count: u64,
         generation: u64,
         broken: bool,
+        /// Bumped by each reset, which breaks the waits in progress.
+        resets: u64,
     },
+    RLock(Reentrant),
+    Condition {
+        lock: Reentrant,
+        /// Waiting for a notification, by ticket, oldest first.
+        waiters: VecDeque<u64>,
+        /// Notified and not yet woken.
+        notified: Vec<u64>,
+        next_ticket: u64,
+    },
+    Value {
+        value: Vec<u8>,
+        /// The lock that comes with it (an object of its own).
+        lock: u64,
+    },
+    Array {
+        items: Vec<Vec<u8>>,
+        lock: u64,
+    },
+    Shared {
+        /// The Rust type, which every call must name.
+        type_name: &'static str,
+        object: Box<dyn Erased>,
+    },
+}
+
+/// Who holds a re-entrant lock: one thread (the client's number for it) of one session.
+type Holder = (Session, u64);
+
+/// A re-entrant lock's state.
+#[derive(Debug, Default)]
+struct Reentrant {
+    owner: Option<Holder>,
+    /// How many times the owner took it.
+    depth: u64,
+    /// A holder died and nobody has marked the lock consistent since.
+    inconsistent: bool,
+}
+
+impl Body {
+    fn is_reentrant(&self) -> bool {
+        matches!(self, Body::RLock(_) | Body::Condition { .. })
+    }
+
+    /// The re-entrant lock of an `RLock` or a `Condition`.
+    fn reentrant(&mut self) -> Option<&mut Reentrant> {
+        match self {
+            Body::RLock(lock) | Body::Condition { lock, .. } => Some(lock),
+            _ => None,
+        }
+    }
 }
 
 /// Why a wait ended without its condition.
@@ -252,13 +431,46 @@ impl Object {
 }
 
 impl Server {
-    fn new(authkey: Vec<u8>, lease: Duration) -> Server {
+    fn new(authkey: Vec<u8>, lease: Duration, types: HashMap<String, Factory>) -> Server {
         Server {
             authkey,
             objects: Mutex::new(Vec::new()),
             names: Mutex::new(HashMap::new()),
             sessions: Sessions::new(lease),
             gate: Gate::default(),
+            types,
+        }
+    }
+
+    /// Adds an object; returns its id.
+    fn add(&self, kind: Kind, body: Body) -> u64 {
+        let mut objects = lock(&self.objects);
+        objects.push(Arc::new(Object::new(kind, body)));
+        objects.len() as u64 - 1
+    }
+
+    /// A new object of the user's type registered as `typeid`.
+    fn create_shared(&self, typeid: &str, client_type: &str, args: &[u8]) -> Reply {
+        let Some(factory) = self.types.get(typeid) else {
+            return Reply::Invalid(format!(
+                "no type is registered as {typeid:?} in this manager's server"
+            ));
+        };
+        if factory.type_name != client_type {
+            return Reply::Invalid(format!(
+                "{typeid:?} is registered as {}, not {client_type}",
+                factory.type_name
+            ));
+        }
+        match (factory.make)(args) {
+            Ok(object) => Reply::Created(self.add(
+                Kind::Shared,
+                Body::Shared {
+                    type_name: factory.type_name,
+                    object,
+                },
+            )),
+            Err(why) => Reply::Invalid(format!("could not make a {typeid:?}: {why}")),
         }
     }
 
@@ -267,7 +479,10 @@ impl Server {
         lock(&self.objects).get(index).cloned()
     }
 
-    fn create(&self, kind: Kind, arg: u64) -> Reply {
+    fn create(&self, kind: Kind, arg: u64, init: Vec<ByteBuf>) -> Reply {
+        if !init.is_empty() && !matches!(kind, Kind::Value | Kind::Array) {
+            return Reply::Invalid(format!("a {kind:?} has no initial contents"));
+        }
         let body = match kind {
             Kind::Dict => Body::Dict(HashMap::new()),
             Kind::List => Body::List(Vec::new()),
@@ -275,16 +490,51 @@ impl Server {
             Kind::Queue => Body::Queue {
                 items: VecDeque::new(),
                 bound: (arg > 0).then(|| usize::try_from(arg).unwrap_or(usize::MAX)),
+                unfinished: 0,
+                shut_down: false,
             },
             Kind::Lock => Body::Lock {
                 owner: None,
                 inconsistent: false,
             },
             Kind::Event => Body::Event(false),
-            Kind::Semaphore => Body::Semaphore {
+            Kind::Semaphore | Kind::BoundedSemaphore => Body::Semaphore {
                 value: arg,
                 held: HashMap::new(),
+                bound: (kind == Kind::BoundedSemaphore).then_some(arg),
             },
+            Kind::RLock => Body::RLock(Reentrant::default()),
+            Kind::Condition => Body::Condition {
+                lock: Reentrant::default(),
+                waiters: VecDeque::new(),
+                notified: Vec::new(),
+                next_ticket: 0,
+            },
+            Kind::Value if init.len() != 1 => {
+                return Reply::Invalid("a value starts with exactly one value".to_owned());
+            }
+            Kind::Value | Kind::Array => {
+                let lock = self.add(
+                    Kind::Lock,
+                    Body::Lock {
+                        owner: None,
+                        inconsistent: false,
+                    },
+                );
+                let mut items: Vec<Vec<u8>> = init.into_iter().map(ByteBuf::into_vec).collect();
+                match (kind, items.pop()) {
+                    (Kind::Value, Some(value)) => Body::Value { value, lock },
+                    (_, last) => {
+                        items.extend(last);
+                        Body::Array { items, lock }
+                    }
+                }
+            }
+            Kind::Shared => {
+                return Reply::Invalid(
+                    "objects of registered types are made with CreateShared".to_owned(),
+                );
+            }
             Kind::Barrier if arg == 0 => {
                 return Reply::Invalid("a barrier needs at least one party".to_owned());
             }
@@ -293,11 +543,10 @@ impl Server {
                 count: 0,
                 generation: 0,
                 broken: false,
+                resets: 0,
             },
         };
-        let mut objects = lock(&self.objects);
-        objects.push(Arc::new(Object::new(kind, body)));
-        Reply::Created(objects.len() as u64 - 1)
+        Reply::Created(self.add(kind, body))
     }
 
     fn register(&self, name: &str, id: u64) -> Reply {
@@ -326,6 +575,10 @@ impl Server {
     fn release(&self, session: Session) {
         let objects: Vec<Arc<Object>> = lock(&self.objects).clone();
         for object in objects {
+            if object.kind == Kind::Shared {
+                // Holds nothing for a session, and may be busy in a user's slow call.
+                continue;
+            }
             let mut body = object.lock();
             match &mut *body {
                 Body::Lock {
@@ -336,10 +589,19 @@ impl Server {
                     *inconsistent = true;
                     tracing::warn!("manager: a client ended while holding a lock");
                 }
-                Body::Semaphore { value, held } => match held.remove(&session) {
+                Body::Semaphore { value, held, .. } => match held.remove(&session) {
                     Some(permits) => *value += permits,
                     None => continue,
                 },
+                Body::RLock(lock) | Body::Condition { lock, .. }
+                    if lock.owner.is_some_and(|(owner, _)| owner == session) =>
+                {
+                    *lock = Reentrant {
+                        inconsistent: true,
+                        ..Reentrant::default()
+                    };
+                    tracing::warn!("manager: a client ended while holding a re-entrant lock");
+                }
                 _ => continue,
             }
             drop(body);
@@ -413,7 +675,12 @@ fn serve(server: &Server, stream: &Arc<Stream>) {
                 refuse(stream, "already said hello".to_owned());
                 return;
             }
-            Request::Create { kind, arg } => server.create(kind, arg),
+            Request::Create { kind, arg, init } => server.create(kind, arg, init),
+            Request::CreateShared {
+                typeid,
+                type_name,
+                args,
+            } => server.create_shared(typeid, type_name, args),
             Request::Register { name, id } => server.register(name, id),
             Request::Lookup { name, kind } => server.lookup(name, kind),
             Request::Op { id, op } => match server.object(id) {
@@ -558,20 +825,39 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             drop(body);
             let mut item = Some(item.to_vec());
             let put = object.wait_for(wait, peer, |body| match body {
-                Body::Queue { items, bound } if bound.is_none_or(|n| items.len() < n) => {
+                Body::Queue {
+                    shut_down: true, ..
+                } => Some(Reply::ShutDown),
+                Body::Queue {
+                    items,
+                    bound,
+                    unfinished,
+                    ..
+                } if bound.is_none_or(|n| items.len() < n) => {
                     items.extend(item.take());
-                    Some(())
+                    *unfinished += 1;
+                    Some(Reply::Done)
                 }
                 _ => None,
             });
-            return finish(object, put.map(|()| Reply::Done));
+            return finish(object, put);
         }
         (Op::QueueGet { wait }, Body::Queue { .. }) => {
             drop(body);
             let got = object.wait_for(wait, peer, |body| match body {
-                Body::Queue { items, .. } => items.pop_front(),
+                Body::Queue {
+                    items, shut_down, ..
+                } => match items.pop_front() {
+                    Some(item) => Some(Some(item)),
+                    None => shut_down.then_some(None),
+                },
                 _ => None,
             });
+            let got = match got {
+                Ok(None) => return Ok(Reply::ShutDown),
+                Ok(Some(item)) => Ok(item),
+                Err(stop) => Err(stop),
+            };
             if let Ok(item) = &got
                 && wait.is_none_or(|wait| !wait.is_zero())
                 && peer.peer_gone()
@@ -637,7 +923,7 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
         (Op::SemAcquire { wait }, Body::Semaphore { .. }) => {
             drop(body);
             let got = object.wait_for(wait, peer, |body| match body {
-                Body::Semaphore { value, held } if *value > 0 => {
+                Body::Semaphore { value, held, .. } if *value > 0 => {
                     *value -= 1;
                     *held.entry(session).or_default() += 1;
                     Some(())
@@ -646,7 +932,16 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             });
             return flag(got);
         }
-        (Op::SemRelease, Body::Semaphore { value, held }) => {
+        (Op::SemRelease, Body::Semaphore { value, bound, .. })
+            if bound.is_some_and(|bound| *value >= bound) =>
+        {
+            Reply::Invalid(format!(
+                "a bounded semaphore released more times than it was acquired (its value \
+                 would exceed {})",
+                bound.unwrap_or_default()
+            ))
+        }
+        (Op::SemRelease, Body::Semaphore { value, held, .. }) => {
             *value += 1;
             if let Some(mine) = held.get_mut(&session) {
                 *mine -= 1;
@@ -677,9 +972,308 @@ fn apply(object: &Object, op: Op<'_>, peer: &Stream, session: Session) -> Result
             waiting: if *broken { 0 } else { *count },
             broken: *broken,
         },
+        (
+            Op::BarrierReset,
+            Body::Barrier {
+                count,
+                broken,
+                resets,
+                ..
+            },
+        ) => {
+            *count = 0;
+            *broken = false;
+            *resets += 1;
+            return wake(object, body);
+        }
+        (Op::DictSetDefault { key, value }, Body::Dict(map)) => Reply::Value(Some(
+            map.entry(key.to_vec())
+                .or_insert_with(|| value.to_vec())
+                .clone(),
+        )),
+        (Op::DictUpdate { pairs }, Body::Dict(map)) => {
+            map.extend(
+                pairs
+                    .into_iter()
+                    .map(|(key, value)| (key.into_vec(), value.into_vec())),
+            );
+            Reply::Done
+        }
+        (Op::ListExtend { values }, Body::List(list)) => {
+            list.extend(values.into_iter().map(ByteBuf::into_vec));
+            Reply::Done
+        }
+        (
+            Op::ListIndex { value, start, stop },
+            Body::List(list) | Body::Array { items: list, .. },
+        ) => {
+            let range = clamp(list.len(), start, stop);
+            let offset = range.start;
+            match list[range].iter().position(|item| item == value) {
+                Some(at) => Reply::Size((offset + at) as u64),
+                None => Reply::Invalid("the value is not in the list".to_owned()),
+            }
+        }
+        (Op::ListCount { value }, Body::List(list) | Body::Array { items: list, .. }) => {
+            Reply::Size(list.iter().filter(|item| *item == value).count() as u64)
+        }
+        (Op::ListRemove { value }, Body::List(list)) => {
+            match list.iter().position(|item| item == value) {
+                Some(at) => {
+                    list.remove(at);
+                    Reply::Done
+                }
+                None => Reply::Invalid("the value is not in the list".to_owned()),
+            }
+        }
+        (Op::ListPopAt { index }, Body::List(list)) => Reply::Value(
+            position(index)
+                .filter(|&at| at < list.len())
+                .map(|at| list.remove(at)),
+        ),
+        (Op::ListRange { start, end }, Body::List(list) | Body::Array { items: list, .. }) => {
+            Reply::Values(
+                list[clamp(list.len(), start, end)]
+                    .iter()
+                    .map(bytes)
+                    .collect(),
+            )
+        }
+        (Op::ListGet { index }, Body::Array { items, .. }) => {
+            Reply::Value(position(index).and_then(|i| items.get(i)).cloned())
+        }
+        (Op::ListSet { index, value }, Body::Array { items, .. }) => {
+            match position(index).and_then(|i| items.get_mut(i)) {
+                Some(slot) => {
+                    *slot = value.to_vec();
+                    Reply::Done
+                }
+                None => Reply::Invalid(format!(
+                    "array index {index} out of range (length {})",
+                    items.len()
+                )),
+            }
+        }
+        (Op::ListLen, Body::Array { items, .. }) => Reply::Size(items.len() as u64),
+        (Op::ListAll, Body::Array { items, .. }) => {
+            Reply::Values(items.iter().map(bytes).collect())
+        }
+        (Op::QueueTaskDone, Body::Queue { unfinished, .. }) => {
+            if *unfinished == 0 {
+                Reply::Invalid("task_done() called more times than items were put".to_owned())
+            } else {
+                *unfinished -= 1;
+                return wake(object, body);
+            }
+        }
+        (Op::QueueJoin { wait }, Body::Queue { .. }) => {
+            drop(body);
+            let joined = object.wait_for(wait, peer, |body| match body {
+                Body::Queue { unfinished: 0, .. } => Some(()),
+                _ => None,
+            });
+            return flag(joined);
+        }
+        (
+            Op::QueueShutdown { immediate },
+            Body::Queue {
+                items,
+                unfinished,
+                shut_down,
+                ..
+            },
+        ) => {
+            *shut_down = true;
+            if immediate {
+                // Each item dropped counts as done, as in Python.
+                *unfinished = unfinished.saturating_sub(items.len() as u64);
+                items.clear();
+            }
+            return wake(object, body);
+        }
+        (Op::QueueIsShutDown, Body::Queue { shut_down, .. }) => Reply::Flag(*shut_down),
+        (Op::RLockAcquire { wait, thread }, state) if state.is_reentrant() => {
+            drop(body);
+            let me = (session, thread);
+            let got = object.wait_for(wait, peer, |body| take_reentrant(body, me));
+            return got.map(|owner_died| Reply::Acquired { owner_died });
+        }
+        (Op::RLockRelease { thread }, state) if state.is_reentrant() => match state.reentrant() {
+            Some(lock) if lock.owner == Some((session, thread)) => {
+                lock.depth -= 1;
+                if lock.depth == 0 {
+                    lock.owner = None;
+                }
+                return wake(object, body);
+            }
+            _ => not_held(),
+        },
+        (Op::RLockMarkConsistent { thread }, state) if state.is_reentrant() => {
+            match state.reentrant() {
+                Some(lock) if lock.owner == Some((session, thread)) => {
+                    lock.inconsistent = false;
+                    Reply::Done
+                }
+                _ => not_held(),
+            }
+        }
+        (
+            Op::CondNotify { n, thread },
+            Body::Condition {
+                lock,
+                waiters,
+                notified,
+                ..
+            },
+        ) => {
+            if lock.owner != Some((session, thread)) {
+                not_held()
+            } else {
+                let n = usize::try_from(n).unwrap_or(usize::MAX).min(waiters.len());
+                notified.extend(waiters.drain(..n));
+                return wake(object, body);
+            }
+        }
+        (Op::CondWait { wait, thread }, Body::Condition { .. }) => {
+            return condition_wait(object, body, wait, peer, (session, thread));
+        }
+        (Op::ValueGet, Body::Value { value, .. }) => Reply::Value(Some(value.clone())),
+        (Op::ValueSet { value: new }, Body::Value { value, .. }) => {
+            *value = new.to_vec();
+            Reply::Done
+        }
+        (Op::GetLock, Body::Value { lock, .. } | Body::Array { lock, .. }) => Reply::Created(*lock),
+        (
+            Op::Call {
+                type_name: client_type,
+                request,
+            },
+            Body::Shared { type_name, object },
+        ) => {
+            if *type_name != client_type {
+                Reply::Invalid(format!("the object is a {type_name}, not a {client_type}"))
+            } else {
+                match object.call(request) {
+                    Ok(reply) => Reply::Value(Some(reply)),
+                    Err(why) => Reply::Invalid(why),
+                }
+            }
+        }
         _ => wrong(),
     };
     Ok(reply)
+}
+
+fn not_held() -> Reply {
+    Reply::Invalid("the lock is not held by this thread".to_owned())
+}
+
+/// `start..end` within a list of `len` items.
+fn clamp(len: usize, start: u64, end: u64) -> std::ops::Range<usize> {
+    let end = position(end).unwrap_or(usize::MAX).min(len);
+    position(start).unwrap_or(usize::MAX).min(end)..end
+}
+
+/// Takes the re-entrant lock for `me` if it is free or already `me`'s; whether a holder died.
+fn take_reentrant(body: &mut Body, me: Holder) -> Option<bool> {
+    let lock = body.reentrant()?;
+    match lock.owner {
+        None => {
+            lock.owner = Some(me);
+            lock.depth = 1;
+            Some(lock.inconsistent)
+        }
+        Some(owner) if owner == me => {
+            lock.depth += 1;
+            Some(false)
+        }
+        Some(_) => None,
+    }
+}
+
+/// Python's `Condition.wait`: releases the lock (however many times `me` took it), waits
+/// for a notification for at most `wait`, then takes the lock back as many times, waiting
+/// as long as that takes. A notified waiter whose client is gone hands its notification on
+/// to the next waiter, so that `notify()` is never lost to a dead process.
+fn condition_wait(
+    object: &Object,
+    mut body: MutexGuard<'_, Body>,
+    wait: Option<Duration>,
+    peer: &Stream,
+    me: Holder,
+) -> Result<Reply, Stop> {
+    let Body::Condition {
+        lock,
+        waiters,
+        next_ticket,
+        ..
+    } = &mut *body
+    else {
+        return Ok(Reply::Invalid("not a condition".to_owned()));
+    };
+    if lock.owner != Some(me) {
+        return Ok(not_held());
+    }
+    let depth = std::mem::take(&mut lock.depth);
+    lock.owner = None;
+    let ticket = *next_ticket;
+    *next_ticket += 1;
+    waiters.push_back(ticket);
+    drop(body);
+    object.changed.notify_all();
+    let woken = object.wait_for(wait, peer, |body| match body {
+        Body::Condition { notified, .. } => {
+            let at = notified.iter().position(|&t| t == ticket)?;
+            notified.swap_remove(at);
+            Some(())
+        }
+        _ => None,
+    });
+    let notified = match woken {
+        Ok(()) => true,
+        Err(stop) => {
+            let mut body = object.lock();
+            let Body::Condition {
+                waiters, notified, ..
+            } = &mut *body
+            else {
+                return Err(stop);
+            };
+            let was_notified = match notified.iter().position(|&t| t == ticket) {
+                Some(at) => {
+                    notified.swap_remove(at);
+                    true
+                }
+                None => {
+                    waiters.retain(|&t| t != ticket);
+                    false
+                }
+            };
+            if let Stop::PeerGone = stop {
+                if was_notified {
+                    // Nobody will act on this notification: the next waiter gets it.
+                    notified.extend(waiters.pop_front());
+                    drop(body);
+                    object.changed.notify_all();
+                }
+                return Err(Stop::PeerGone);
+            }
+            was_notified
+        }
+    };
+    let owner_died = object.wait_for(None, peer, |body| {
+        let lock = body.reentrant()?;
+        if lock.owner.is_some() {
+            return None;
+        }
+        lock.owner = Some(me);
+        lock.depth = depth;
+        Some(lock.inconsistent)
+    })?;
+    Ok(Reply::Waited {
+        notified,
+        owner_died,
+    })
 }
 
 /// Ends an operation that changed the object: releases it, wakes its waiters, and replies
@@ -730,6 +1324,7 @@ fn barrier_wait(
         count,
         generation,
         broken,
+        resets,
     } = &mut *body
     else {
         return Ok(Reply::Invalid("not a barrier".to_owned()));
@@ -747,8 +1342,11 @@ fn barrier_wait(
         return Ok(Reply::Index(index));
     }
     let mine = *generation;
+    let reset = *resets;
     drop(body);
     let passed = object.wait_for(wait, peer, |body| match body {
+        // Reset while this waited: Python's waiters get BrokenBarrierError.
+        Body::Barrier { resets, .. } if *resets != reset => Some(false),
         Body::Barrier { generation, .. } if *generation != mine => Some(true),
         Body::Barrier { broken: true, .. } => Some(false),
         _ => None,
@@ -759,14 +1357,19 @@ fn barrier_wait(
         Err(stop) => {
             let mut body = object.lock();
             if let Body::Barrier {
-                generation, broken, ..
+                generation,
+                broken,
+                resets,
+                ..
             } = &mut *body
             {
                 if *generation != mine {
                     // Released just as the wait ended.
                     return Ok(Reply::Index(index));
                 }
-                *broken = true;
+                if *resets == reset {
+                    *broken = true;
+                }
             }
             drop(body);
             object.changed.notify_all();

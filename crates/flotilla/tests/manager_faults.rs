@@ -32,10 +32,8 @@ use flotilla::Error;
 use flotilla::manager::{Address, Dict, Event, Lock, Manager, Queue, Semaphore};
 use flotilla::process::{Connection, Process, pipe};
 use flotilla::shared::LockError;
-use hmac::{Hmac, Mac};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use sha2::Sha256;
 
 #[path = "support/children.rs"]
 mod children;
@@ -43,7 +41,11 @@ mod children;
 #[macro_use]
 mod trap;
 
+#[path = "support/raw_manager.rs"]
+mod raw_manager;
+
 use children::{PATIENCE, finish, kill, start};
+use raw_manager::{answer, frame, read_frame};
 use trap::{Fault, Trap};
 
 const KEY: &[u8] = b"matrix";
@@ -195,54 +197,9 @@ fn by_signal(signal: libc::c_int) -> i32 {
     -signal
 }
 
-fn answer(key: &[u8], label: &[u8], nonce: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    mac.update(label);
-    mac.update(nonce);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut frame = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
-    frame.extend_from_slice(body);
-    frame
-}
-
-fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix).unwrap();
-    let mut body = vec![0u8; u32::from_le_bytes(prefix) as usize];
-    stream.read_exact(&mut body).unwrap();
-    body
-}
-
-/// The first request after authentication (mirrors the library's private format).
-#[derive(Serialize)]
-enum Request {
-    Hello { version: u32, session: [u8; 16] },
-}
-
 /// A raw connection that has proven the key and opened session `session`.
 fn raw_session(addr: SocketAddr, session: [u8; 16]) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut hello = [0u8; 40];
-    stream.read_exact(&mut hello).unwrap();
-    let mut reply = answer(KEY, b"client", &hello[8..]);
-    reply.extend_from_slice(&[7u8; 32]);
-    stream.write_all(&reply).unwrap();
-    let mut welcome = [0u8; 33];
-    stream.read_exact(&mut welcome).unwrap();
-    assert_eq!(welcome[0], 1);
-    let hello = Request::Hello {
-        version: 2,
-        session,
-    };
-    stream
-        .write_all(&frame(&postcard::to_allocvec(&hello).unwrap()))
-        .unwrap();
-    read_frame(&mut stream); // Ready
-    stream
+    raw_manager::raw_session(addr, KEY, session)
 }
 
 /// Waits, with a deadline, for the server to hang up on `stream`.

@@ -92,7 +92,7 @@ fn authenticated(addr: SocketAddr) -> TcpStream {
     let mut stream = connect(addr);
     assert_eq!(handshake(&mut stream, KEY), 1);
     let hello = Request::Hello {
-        version: 2,
+        version: 3,
         session: [9; 16],
     };
     stream
@@ -172,7 +172,7 @@ fn hostile_peers_are_refused_and_honest_clients_keep_working() -> Result<(), flo
         },
         frame(
             &postcard::to_allocvec(&Request::Hello {
-                version: 2,
+                version: 3,
                 session: [1; 16],
             })
             .unwrap(),

@@ -28,6 +28,15 @@ fn every_public_type_is_send_and_sync() {
     check::<Event>();
     check::<Semaphore>();
     check::<Barrier>();
+    check::<flotilla::manager::RLock>();
+    check::<flotilla::manager::Condition>();
+    check::<flotilla::manager::BoundedSemaphore>();
+    check::<flotilla::manager::Value<std::rc::Rc<u8>>>();
+    check::<flotilla::manager::Array<std::rc::Rc<u8>>>();
+    check::<flotilla::manager::Remote<std::cell::Cell<u8>>>();
+    check::<flotilla::manager::Setup>();
+    check::<flotilla::manager::RLockGuard<'_>>();
+    check::<flotilla::manager::ConditionGuard<'_>>();
     fn check_sync<T: Sync>() {}
     check_sync::<LockGuard<'_>>();
 }

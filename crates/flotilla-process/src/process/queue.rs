@@ -291,7 +291,7 @@ impl<T: Serialize> Queue<T> {
         self.put_waiting(item, Wait::Forever)
             .map_err(|err| match err {
                 PutError::Failed(item, error) => SendError { item, error },
-                PutError::Full(item) => SendError {
+                PutError::Full(item) | PutError::ShutDown(item) => SendError {
                     item,
                     error: Error::Codec {
                         message: "the queue reported full to a put without a time limit".to_owned(),
@@ -381,7 +381,7 @@ impl<T: DeserializeOwned> Queue<T> {
     pub fn get(&self) -> Result<T, Error> {
         self.get_waiting(Wait::Forever).map_err(|err| match err {
             GetError::Failed(err) => err,
-            GetError::Empty => Error::Codec {
+            GetError::Empty | GetError::ShutDown => Error::Codec {
                 message: "the queue reported empty to a get without a time limit".to_owned(),
             },
         })

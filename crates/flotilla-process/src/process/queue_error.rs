@@ -128,6 +128,9 @@ pub enum PutError<T> {
     /// The queue could not be reached (its process is gone) or the item could not be
     /// encoded.
     Failed(T, Error),
+    /// The queue was shut down: Python 3.13's `queue.ShutDown`, flotilla-sync's
+    /// `PutError::ShutDown`. Only queues that can be shut down (a manager's) report it.
+    ShutDown(T),
 }
 
 impl<T> PutError<T> {
@@ -143,7 +146,7 @@ impl<T> PutError<T> {
     /// ```
     pub fn into_inner(self) -> T {
         match self {
-            PutError::Full(item) | PutError::Failed(item, _) => item,
+            PutError::Full(item) | PutError::Failed(item, _) | PutError::ShutDown(item) => item,
         }
     }
 
@@ -160,12 +163,27 @@ impl<T> PutError<T> {
     pub fn is_full(&self) -> bool {
         matches!(self, PutError::Full(_))
     }
+
+    /// True if the queue was shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::process::PutError;
+    ///
+    /// assert!(PutError::ShutDown(1).is_shut_down());
+    /// assert!(!PutError::Full(1).is_shut_down());
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, PutError::ShutDown(_))
+    }
 }
 
 impl<T> fmt::Debug for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PutError::Full(_) => f.write_str("Full(..)"),
+            PutError::ShutDown(_) => f.write_str("ShutDown(..)"),
             PutError::Failed(_, err) => f.debug_tuple("Failed").field(&"..").field(err).finish(),
         }
     }
@@ -175,6 +193,7 @@ impl<T> fmt::Display for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PutError::Full(_) => f.write_str("the queue is full"),
+            PutError::ShutDown(_) => f.write_str("the queue has been shut down"),
             PutError::Failed(_, err) => write!(f, "could not put the item: {err}"),
         }
     }
@@ -183,7 +202,7 @@ impl<T> fmt::Display for PutError<T> {
 impl<T> std::error::Error for PutError<T> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            PutError::Full(_) => None,
+            PutError::Full(_) | PutError::ShutDown(_) => None,
             PutError::Failed(_, err) => Some(err),
         }
     }
@@ -210,6 +229,9 @@ pub enum GetError {
     /// The queue could not be reached (its process is gone) or the item could not be
     /// decoded.
     Failed(Error),
+    /// The queue was shut down and is empty: Python 3.13's `queue.ShutDown`, flotilla-sync's
+    /// `GetError::ShutDown`. Only queues that can be shut down (a manager's) report it.
+    ShutDown,
 }
 
 impl GetError {
@@ -224,12 +246,24 @@ impl GetError {
     pub fn is_empty(&self) -> bool {
         matches!(self, GetError::Empty)
     }
+
+    /// True if the queue was shut down (and empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(flotilla::process::GetError::ShutDown.is_shut_down());
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, GetError::ShutDown)
+    }
 }
 
 impl fmt::Display for GetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GetError::Empty => f.write_str("the queue is empty"),
+            GetError::ShutDown => f.write_str("the queue has been shut down"),
             GetError::Failed(err) => write!(f, "could not get an item: {err}"),
         }
     }
@@ -238,7 +272,7 @@ impl fmt::Display for GetError {
 impl std::error::Error for GetError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            GetError::Empty => None,
+            GetError::Empty | GetError::ShutDown => None,
             GetError::Failed(err) => Some(err),
         }
     }
