@@ -15,7 +15,7 @@
 //!   argument and result are serde values, so a cluster executor is one more option.
 //! - **Fast and faithful.** JPEGs are decoded by libjpeg-turbo (as in Pillow and libvips).
 //!   [`Mode::Faithful`] is the course's method (full decode, Lanczos3 from the full image to
-//!   each width). [`Mode::Fast`], the default, decodes at a DCT scale (a progressive JPEG at
+//!   the largest width, and from that to the widths a third of it or less). [`Mode::Fast`], the default, decodes at a DCT scale (a progressive JPEG at
 //!   1/8 from its DC scans alone), resizes with SIMD and makes small sizes from larger ones
 //!   where quality holds: at least 30 dB PSNR from faithful on every photo of the benchmark
 //!   corpus.

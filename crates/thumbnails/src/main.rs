@@ -114,7 +114,7 @@ struct Options {
     #[arg(long, default_value_t = DEFAULT_QUALITY, value_name = "Q")]
     quality: u8,
     /// fast: reduced-scale JPEG decoding and SIMD Lanczos3; faithful: the course's full decode
-    /// and Lanczos3 from the full image to every width.
+    /// and Lanczos3 from the full image to the largest width (the smaller from that one).
     #[arg(long, value_enum, default_value_t = ModeArg::Fast)]
     mode: ModeArg,
     /// Refuse images declaring more pixels than this (decompression bombs), before decoding.
