@@ -68,8 +68,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     manager.register("jobs", &jobs)?;
     manager.register("results", &results)?;
 
-    let mut worker = Process::new(remote_worker, (manager.address().clone(), AUTHKEY.to_vec()));
-    worker.start()?;
+    let worker =
+        Process::new(remote_worker, (manager.address().clone(), AUTHKEY.to_vec())).start()?;
     for n in 1..=JOBS {
         jobs.put(Some(n))?;
     }
@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut squares: Vec<(u64, u64)> =
         (0..JOBS).map(|_| results.get()).collect::<Result<_, _>>()?;
     squares.sort();
-    worker.join(None);
+    worker.join();
     println!(
         "squares: {:?}",
         squares.iter().map(|(_, sq)| sq).collect::<Vec<_>>()
@@ -88,10 +88,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("the remote worker squared {JOBS} numbers over TCP with the right key");
 
     let report = manager.queue::<String>(None)?;
-    let mut stranger = Process::new(intruder, (manager.address().clone(), report.clone()));
-    stranger.start()?;
+    let stranger = Process::new(intruder, (manager.address().clone(), report.clone())).start()?;
     let refusal = report.get()?;
-    stranger.join(None);
+    stranger.join();
     println!("wrong key: {refusal}");
     if !refusal.contains("refused the authkey") {
         return Err("the wrong key was not refused".into());

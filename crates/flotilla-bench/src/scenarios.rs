@@ -773,14 +773,12 @@ pub(crate) fn fib_tasks<E: Executor>(
 pub(crate) fn shared_counter(processes: usize, n: usize) -> Result<Duration, String> {
     let counter = flotilla::shared::Value::new(0u64).map_err(text)?;
     let start = Instant::now();
-    let mut children: Vec<flotilla::process::Process> = (0..processes)
-        .map(|_| flotilla::process::Process::new(count_up, (counter.clone(), n as u64)))
-        .collect();
-    for child in &mut children {
-        child.start().map_err(text)?;
-    }
+    let children: Vec<flotilla::process::StartedProcess> = (0..processes)
+        .map(|_| flotilla::process::Process::new(count_up, (counter.clone(), n as u64)).start())
+        .collect::<Result<_, _>>()
+        .map_err(text)?;
     for child in &children {
-        child.join(None);
+        child.join();
     }
     let elapsed = start.elapsed();
     if let Some(child) = children.iter().find(|c| c.exitcode() != Some(0)) {

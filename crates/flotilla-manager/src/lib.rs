@@ -78,12 +78,11 @@
 //!
 //! let manager = Manager::new()?;
 //! let results = manager.dict()?;
-//! let mut workers: Vec<Process> = (1..=4).map(|n| Process::new(square, (results.clone(), n))).collect();
-//! for w in &mut workers {
-//!     w.start()?;
-//! }
+//! let workers = (1..=4)
+//!     .map(|n| Process::new(square, (results.clone(), n)).start())
+//!     .collect::<Result<Vec<_>, _>>()?;
 //! for w in &workers {
-//!     assert!(w.join(None));
+//!     w.join();
 //! }
 //! let mut squares = results.values()?;
 //! squares.sort();

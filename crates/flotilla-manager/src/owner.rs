@@ -11,7 +11,7 @@ use super::proxies::{Barrier, Dict, Event, List, Lock, Namespace, Queue, Semapho
 use super::server::{Config, Started, serve_manager};
 use flotilla_core::Error;
 use flotilla_core::primitives::Arc;
-use flotilla_process::process::{Connection, Process, pipe, sys};
+use flotilla_process::process::{Connection, Process, StartedProcess, pipe, sys};
 
 /// How long a new server may take to report its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -72,7 +72,7 @@ pub struct Manager {
 
 /// A server this process started.
 struct Server {
-    process: Process,
+    process: StartedProcess,
     /// Closing this tells the server to stop.
     control: Connection<Started>,
 }
@@ -202,7 +202,7 @@ impl ManagerBuilder {
                 reason: format!("a manager's lease must be at least {MIN_LEASE:?}, not {lease:?}"),
             });
         }
-        let (control, theirs) = pipe::<Started>(true)?;
+        let (control, theirs) = pipe::<Started>()?;
         let config = Config {
             authkey: authkey.clone(),
             listen: self.listen,
@@ -210,13 +210,13 @@ impl ManagerBuilder {
         };
         // A daemon: it dies with this process, however this process dies, and leaves nothing
         // behind (its socket is abstract).
-        let mut process = Process::new(serve_manager, (config, theirs))
+        let process = Process::new(serve_manager, (config, theirs))
             .with_name("ManagerServer")
-            .with_daemon(true);
-        process.start()?;
+            .with_daemon(true)
+            .start()?;
         let failed = |reason: String| {
             process.kill();
-            process.join(Some(STOP_TIMEOUT));
+            process.join_timeout(STOP_TIMEOUT);
             Err(Error::Spawn {
                 reason: format!("the manager's server did not start: {reason}"),
             })
@@ -331,7 +331,7 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {
-        self.server.as_ref().and_then(|server| server.process.pid())
+        self.server.as_ref().map(|server| server.process.pid())
     }
 
     /// Stops the server and waits for it to exit (killing it if it does not within a few
@@ -607,10 +607,10 @@ impl Server {
     fn stop(self) {
         let Server { process, control } = self;
         drop(control);
-        if !process.join(Some(STOP_TIMEOUT)) {
+        if !process.join_timeout(STOP_TIMEOUT) {
             tracing::warn!("manager: the server did not stop in time; killing it");
             process.kill();
-            process.join(Some(STOP_TIMEOUT));
+            process.join_timeout(STOP_TIMEOUT);
         }
     }
 }

@@ -687,7 +687,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     pub fn put(&self, item: T) -> Result<(), SendError<T>> {
         self.put_waiting(item, None).map_err(|err| match err {
             PutError::Failed(item, error) => SendError { item, error },
-            PutError::Full(item) => SendError {
+            // A manager's queue is never shut down.
+            PutError::Full(item) | PutError::ShutDown(item) => SendError {
                 item,
                 error: unexpected(&Reply::TimedOut),
             },

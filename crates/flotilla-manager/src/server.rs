@@ -96,7 +96,7 @@ pub(crate) fn serve_manager(config: Config, owner: Connection<Started>) {
     };
     if owner.send(&report).is_ok() && matches!(report, Started::Listening(_)) {
         // Any message, or the pipe closing, means stop.
-        owner.poll(None);
+        let _ = flotilla_process::process::wait(&[&owner]);
     }
     // Returning ends the process, and with it every connection.
 }

@@ -23,7 +23,7 @@
 //! | `queue.Queue`, `LifoQueue`, `PriorityQueue` | [`sync::Queue`], [`sync::LifoQueue`], [`sync::PriorityQueue`] |
 //! | `threading.Lock`, `Condition`, `Barrier`, `Thread(name=...)` | `std::sync::{Mutex, Condvar, Barrier}`, `std::thread::Builder` (see [`sync`]) |
 //! | `multiprocessing.Process(target, args)` | `process::Process::new(task, args)` |
-//! | `multiprocessing.Pipe(duplex)` | `process::pipe(duplex)` |
+//! | `multiprocessing.Pipe()`, `Pipe(duplex=False)` | `process::pipe()`, `process::pipe_oneway()` |
 //! | `multiprocessing.Queue`, `JoinableQueue` | `process::Queue`, `process::JoinableQueue` |
 //! | `multiprocessing.current_process()`, `cpu_count()` | `process::current_process()`, `cpu_count()` |
 //! | `multiprocessing.Manager()`, `m.dict()`, `m.Lock()`, remote `BaseManager(address, authkey)` | `manager::Manager::new()`, `m.dict()`, `m.lock()`, `Manager::builder().listen(addr).authkey(key)` |

@@ -168,7 +168,7 @@ fn holder_dies(meets: Meets, fault: Fault, exitcode: i32) {
     let manager = Manager::builder().lease(LEASE).start().unwrap();
     let held = Held::new(&manager);
     held.dict.insert(&2, &Trap::decoding(fault)).unwrap();
-    let (hangs, reporter) = pipe::<()>(true).unwrap();
+    let (hangs, reporter) = pipe::<()>().unwrap();
     let holder = start(Process::new(
         hold_then_meet,
         (
@@ -186,7 +186,7 @@ fn holder_dies(meets: Meets, fault: Fault, exitcode: i32) {
         hangs.recv_timeout(PATIENCE).unwrap();
         kill(&holder);
     }
-    assert!(holder.join(Some(PATIENCE)));
+    assert!(holder.join_timeout(PATIENCE));
     assert_eq!(holder.exitcode(), Some(exitcode));
     held.given_back();
 }
@@ -395,8 +395,9 @@ fn server_sigkill_cell() {
     let q = manager.queue::<u32>(None).unwrap();
     let (waiting, lock) = (manager.event().unwrap(), manager.lock().unwrap());
     let _held = lock.lock().unwrap();
-    let mut elsewhere = Process::new(wait_forever, (q.clone(), waiting.clone()));
-    elsewhere.start().unwrap();
+    let elsewhere = Process::new(wait_forever, (q.clone(), waiting.clone()))
+        .start()
+        .unwrap();
     assert!(waiting.wait(Some(PATIENCE)).unwrap());
     std::thread::scope(|scope| {
         let getting = scope.spawn(|| q.get());
@@ -406,7 +407,7 @@ fn server_sigkill_cell() {
         assert!(getting.join().unwrap().unwrap_err().is_disconnected());
         assert!(locking.join().unwrap().is_err());
     });
-    assert!(elsewhere.join(Some(PATIENCE)));
+    assert!(elsewhere.join_timeout(PATIENCE));
     assert_eq!(elsewhere.exitcode(), Some(0)); // its `get` failed instead of waiting
     assert!(manager.dict::<u8, u8>().unwrap_err().is_disconnected());
 }

@@ -90,11 +90,10 @@ fn every_proxy_round_trips_through_a_child_process() -> Result<(), flotilla::Err
         barrier.clone(),
         lock.clone(),
     );
-    let mut child = Process::new(exercise, objects);
-    child.start()?;
+    let child = Process::new(exercise, objects).start()?;
     assert!(event.wait(Some(PATIENCE))?, "the child never set the event");
     assert!(barrier.wait(Some(PATIENCE))? < 2);
-    assert!(child.join(Some(PATIENCE)));
+    assert!(child.join_timeout(PATIENCE));
     assert_eq!(child.exitcode(), Some(0), "the child's checks failed");
 
     assert_eq!(dict.get(&"child".to_owned())?, Some(2));
@@ -130,14 +129,15 @@ fn a_counter_under_a_manager_lock_loses_no_update() -> Result<(), flotilla::Erro
     let manager = Manager::new()?;
     let counter = manager.dict::<String, u64>()?;
     let lock = manager.lock()?;
-    let mut workers: Vec<Process> = (0..PROCESSES)
+    let workers: Vec<Process> = (0..PROCESSES)
         .map(|_| Process::new(count_up, (counter.clone(), lock.clone(), TIMES)))
         .collect();
-    for worker in &mut workers {
-        worker.start()?;
-    }
+    let workers = workers
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for worker in &workers {
-        assert!(worker.join(Some(PATIENCE)));
+        assert!(worker.join_timeout(PATIENCE));
         assert_eq!(worker.exitcode(), Some(0));
     }
     assert_eq!(

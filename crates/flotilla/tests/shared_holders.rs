@@ -181,14 +181,15 @@ where
     T: Task<Args = (S, Exit, Queue<()>)>,
 {
     let holding = Queue::new();
-    let mut child = Process::new(task, (shared, exit, holding.clone()));
-    child.start().unwrap();
+    let child = Process::new(task, (shared, exit, holding.clone()))
+        .start()
+        .unwrap();
     if let Exit::Killed = exit {
         holding.get_timeout(PATIENCE).unwrap();
         child.kill();
     }
     assert!(
-        child.join(Some(PATIENCE)),
+        child.join_timeout(PATIENCE),
         "{exit:?}: the child did not end"
     );
     let expected = match exit {
@@ -467,9 +468,10 @@ fn forget_drop_and_go_on(rounds: u32, out: Queue<Vec<String>>) {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_forgotten_guard_keeps_its_memory_mapped() {
     let out = Queue::new();
-    let mut child = Process::new(forget_drop_and_go_on, (50, out.clone()));
-    child.start().unwrap();
-    assert!(child.join(Some(PATIENCE)), "the child did not end");
+    let child = Process::new(forget_drop_and_go_on, (50, out.clone()))
+        .start()
+        .unwrap();
+    assert!(child.join_timeout(PATIENCE), "the child did not end");
     assert_eq!(
         child.exitcode(),
         Some(0),

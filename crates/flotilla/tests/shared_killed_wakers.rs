@@ -157,7 +157,7 @@ fn kill_the_waker<R: Send + 'static>(
         let _ = answer_tx.send(wait());
     });
     let waker = start(waker);
-    assert!(waker.join(Some(PATIENCE)), "the waker did not end");
+    assert!(waker.join_timeout(PATIENCE), "the waker did not end");
     assert_eq!(
         waker.exitcode(),
         Some(-libc::SIGSYS),

@@ -35,12 +35,14 @@ fn swap_in(value: Value<i64>, new: i64, seen: Queue<i64>) {
     seen.put(old).unwrap();
 }
 
-fn run_all(mut processes: Vec<Process>) {
-    for p in &mut processes {
-        p.start().unwrap();
-    }
+fn run_all(processes: Vec<Process>) {
+    let processes = processes
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
     for p in &processes {
-        assert!(p.join(None));
+        p.join();
         assert_eq!(p.exitcode(), Some(0), "{} failed", p.name());
     }
 }

@@ -97,8 +97,8 @@ impl System for FlotillaRedis {
         let server = Server::start()?;
         let mut workers = Vec::new();
         for _ in 0..plan.workers {
-            let mut worker = Process::new(serve_redis, server.url.clone()).with_daemon(true);
-            worker
+            let worker = Process::new(serve_redis, server.url.clone())
+                .with_daemon(true)
                 .start()
                 .map_err(|err| Failure::Failed(err.to_string()))?;
             workers.push(worker);
@@ -110,7 +110,7 @@ impl System for FlotillaRedis {
         drop(cluster);
         for worker in &workers {
             worker.kill();
-            worker.join(None);
+            worker.join();
         }
         drop(server);
         Ok(Measurement::from_samples(plan.items, &samples?))

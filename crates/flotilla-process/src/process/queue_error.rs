@@ -25,7 +25,7 @@ use flotilla_core::Error;
 ///
 /// // A pipe's end cannot travel through a queue: the put fails and hands it back.
 /// let q: Queue<Connection<u8>> = Queue::new();
-/// let (a, b) = pipe::<u8>(true)?;
+/// let (a, b) = pipe::<u8>()?;
 /// let SendError { item, error } = q.put(a).unwrap_err();
 /// assert!(matches!(error, flotilla::Error::Codec { .. }));
 /// item.send(&7)?; // still usable
@@ -48,7 +48,7 @@ impl<T> SendError<T> {
     /// use flotilla::process::{pipe, Connection, Queue};
     ///
     /// let q: Queue<Option<Connection<u8>>> = Queue::new();
-    /// let (a, _b) = pipe::<u8>(true)?;
+    /// let (a, _b) = pipe::<u8>()?;
     /// let back = q.put(Some(a)).unwrap_err().into_inner();
     /// assert!(back.is_some());
     /// # Ok::<(), flotilla::Error>(())
@@ -65,7 +65,7 @@ impl<T> SendError<T> {
     /// use flotilla::process::{pipe, Connection, Queue};
     ///
     /// let q: Queue<Connection<u8>> = Queue::new();
-    /// let (a, _b) = pipe::<u8>(true)?;
+    /// let (a, _b) = pipe::<u8>()?;
     /// assert!(matches!(q.put(a).unwrap_err().error(), flotilla::Error::Codec { .. }));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -106,8 +106,9 @@ impl<T> From<SendError<T>> for Error {
 /// Why [`Queue::try_put`](super::Queue::try_put) or
 /// [`put_timeout`](super::Queue::put_timeout) did not add the item, which it hands back.
 ///
-/// The in-process queues' `flotilla::sync::Full` plus one case a queue shared
-/// between processes adds: [`Failed`](PutError::Failed), when its owner is unreachable.
+/// The in-process queues' `flotilla::sync::PutError` (`Full`, `ShutDown`) plus one case a
+/// queue shared between processes adds: [`Failed`](PutError::Failed), when its owner is
+/// unreachable.
 ///
 /// # Examples
 ///
@@ -125,6 +126,9 @@ impl<T> From<SendError<T>> for Error {
 pub enum PutError<T> {
     /// The queue stayed full for the whole wait: Python's `queue.Full`.
     Full(T),
+    /// The queue was [shut down](super::Queue::shutdown), before or during the wait:
+    /// Python 3.13's `queue.ShutDown`.
+    ShutDown(T),
     /// The queue could not be reached (its process is gone) or the item could not be
     /// encoded.
     Failed(T, Error),
@@ -143,7 +147,7 @@ impl<T> PutError<T> {
     /// ```
     pub fn into_inner(self) -> T {
         match self {
-            PutError::Full(item) | PutError::Failed(item, _) => item,
+            PutError::Full(item) | PutError::ShutDown(item) | PutError::Failed(item, _) => item,
         }
     }
 
@@ -160,12 +164,27 @@ impl<T> PutError<T> {
     pub fn is_full(&self) -> bool {
         matches!(self, PutError::Full(_))
     }
+
+    /// True if the queue was shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::Queue::new();
+    /// q.shutdown(false)?;
+    /// assert!(q.try_put(1).unwrap_err().is_shut_down());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, PutError::ShutDown(_))
+    }
 }
 
 impl<T> fmt::Debug for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PutError::Full(_) => f.write_str("Full(..)"),
+            PutError::ShutDown(_) => f.write_str("ShutDown(..)"),
             PutError::Failed(_, err) => f.debug_tuple("Failed").field(&"..").field(err).finish(),
         }
     }
@@ -175,6 +194,7 @@ impl<T> fmt::Display for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PutError::Full(_) => f.write_str("the queue is full"),
+            PutError::ShutDown(_) => f.write_str("the queue has been shut down"),
             PutError::Failed(_, err) => write!(f, "could not put the item: {err}"),
         }
     }
@@ -183,7 +203,7 @@ impl<T> fmt::Display for PutError<T> {
 impl<T> std::error::Error for PutError<T> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            PutError::Full(_) => None,
+            PutError::Full(_) | PutError::ShutDown(_) => None,
             PutError::Failed(_, err) => Some(err),
         }
     }
@@ -192,8 +212,9 @@ impl<T> std::error::Error for PutError<T> {
 /// Why [`Queue::try_get`](super::Queue::try_get) or
 /// [`get_timeout`](super::Queue::get_timeout) returned no item.
 ///
-/// The in-process queues' `flotilla::sync::Empty` plus one case a queue shared
-/// between processes adds: [`Failed`](GetError::Failed), when its owner is unreachable.
+/// The in-process queues' `flotilla::sync::GetError` (`Empty`, `ShutDown`) plus one case a
+/// queue shared between processes adds: [`Failed`](GetError::Failed), when its owner is
+/// unreachable.
 ///
 /// # Examples
 ///
@@ -207,6 +228,9 @@ impl<T> std::error::Error for PutError<T> {
 pub enum GetError {
     /// The queue stayed empty for the whole wait: Python's `queue.Empty`.
     Empty,
+    /// The queue was [shut down](super::Queue::shutdown) and is empty: Python 3.13's
+    /// `queue.ShutDown`.
+    ShutDown,
     /// The queue could not be reached (its process is gone) or the item could not be
     /// decoded.
     Failed(Error),
@@ -224,12 +248,27 @@ impl GetError {
     pub fn is_empty(&self) -> bool {
         matches!(self, GetError::Empty)
     }
+
+    /// True if the queue was shut down and is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::Queue::<u8>::new();
+    /// q.shutdown(false)?;
+    /// assert!(q.try_get().unwrap_err().is_shut_down());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self, GetError::ShutDown)
+    }
 }
 
 impl fmt::Display for GetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GetError::Empty => f.write_str("the queue is empty"),
+            GetError::ShutDown => f.write_str("the queue has been shut down"),
             GetError::Failed(err) => write!(f, "could not get an item: {err}"),
         }
     }
@@ -238,7 +277,7 @@ impl fmt::Display for GetError {
 impl std::error::Error for GetError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            GetError::Empty => None,
+            GetError::Empty | GetError::ShutDown => None,
             GetError::Failed(err) => Some(err),
         }
     }
