@@ -264,7 +264,7 @@ fn closed_queue_empty_exceptions() {
     let q = JoinableQueue::<String>::new();
     let other = q.clone();
     q.put("foo".to_owned()).unwrap();
-    drop(q); // JoinableQueue's `close` is the Queue's, through `Deref`; dropping is the same
+    q.close();
     assert_eq!(other.qsize().unwrap(), 1);
     assert_eq!(other.get().unwrap(), "foo");
 }

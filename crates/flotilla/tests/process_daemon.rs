@@ -90,11 +90,10 @@ fn daemon_child_outlives_the_thread_that_started_it() {
     let (release, report) = (Queue::new(), Queue::new());
     let (r, q) = (release.clone(), report.clone());
     let p = std::thread::spawn(move || {
-        let p = Process::new(wait_for_release, (r, q))
+        Process::new(wait_for_release, (r, q))
             .with_daemon(true)
             .start()
-            .unwrap();
-        p
+            .unwrap()
     })
     .join()
     .unwrap();

@@ -59,7 +59,7 @@ pub fn pipe<T>() -> Result<(Connection<T>, Connection<T>), Error> {
 /// The [`Receiver`] only receives and the [`Sender`] only sends, so the "wrong end" errors
 /// Python raises at run time cannot happen: the methods are not there.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// let (rx, _tx) = flotilla::process::pipe_oneway::<u8>()?;
 /// rx.send(&1)?; // a Receiver has no `send`
 /// # Ok::<(), flotilla::Error>(())

@@ -944,6 +944,26 @@ impl<T> JoinableQueue<T> {
     pub fn join(&self) -> Result<(), Error> {
         self.queue.join()
     }
+
+    /// Closes this handle: Python's `close()`, the same as dropping it (see
+    /// [`Queue::close`], which this handle cannot reach through `Deref` because closing
+    /// consumes it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::JoinableQueue::new();
+    /// let other = q.clone();
+    /// q.put(1)?;
+    /// q.close();
+    /// assert_eq!(other.get()?, 1);
+    /// other.task_done()?;
+    /// other.join()?;
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn close(self) {
+        self.queue.close();
+    }
 }
 
 impl<T> Deref for JoinableQueue<T> {

@@ -21,7 +21,7 @@ use super::Process;
 /// errors for those misuses (`AssertionError: cannot start a process twice`, `ValueError`
 /// for `sentinel` before `start`) cannot happen.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0382
 /// #[flotilla::task]
 /// fn quick() {}
 ///
@@ -371,7 +371,7 @@ impl StartedProcess {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0382
     /// # #[flotilla::task]
     /// # fn quick() {}
     /// let p = flotilla::process::Process::new(quick, ()).start()?;
