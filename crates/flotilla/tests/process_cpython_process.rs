@@ -287,6 +287,25 @@ fn test_parent_process() {
     assert_eq!(rconn.recv().unwrap(), "not alive");
 }
 
+/// What a task sees as its parent process.
+#[flotilla::task]
+fn has_a_parent_process() -> bool {
+    parent_process().is_some()
+}
+
+/// A process-pool worker has no `parent_process` (Python's pool workers have one; flotilla's
+/// do not record who started them), and says so instead of guessing.
+#[test]
+fn pool_workers_report_no_parent_process() {
+    use flotilla::{Executor, ProcessPoolExecutor};
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let fut = pool.submit(has_a_parent_process, ()).unwrap();
+    assert!(!fut.result(Some(PATIENCE)).unwrap());
+}
+
 /// Sleeps a moment (`_TestProcess._test_sleep`).
 #[flotilla::task]
 fn test_sleep(millis: u64) {
