@@ -21,8 +21,8 @@ use flotilla_examples::thread_name;
 
 /// What a callback reports about the future it was given.
 fn report(label: &'static str, future: &Future<u32>) -> String {
-    let outcome = match future.exception(None) {
-        Ok(None) => match future.result(None) {
+    let outcome = match future.exception() {
+        Ok(None) => match future.result() {
             Ok(value) => format!("result = {value}"),
             Err(err) => format!("error = {err}"),
         },
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let gate = Arc::clone(&go);
     let answer = pool.spawn(move || {
-        gate.wait(None);
+        gate.wait();
         6 * 7
     })?;
     let tx1 = tx.clone();
@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let gate = Arc::clone(&go);
     let sensor = pool.spawn(move || -> u32 {
-        gate.wait(None);
+        gate.wait();
         panic!("sensor offline")
     })?;
     let tx2 = tx.clone();
@@ -71,12 +71,12 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // The pool survived the panic; a callback added to a finished future runs right here.
     let late = pool.spawn(|| 1)?;
-    late.result(None)?;
+    late.result()?;
     late.add_done_callback(|f| println!("{}", report("late", f)));
 
-    let err = sensor.result(None).unwrap_err();
+    let err = sensor.result().unwrap_err();
     assert!(err.is_panic());
     assert_eq!(err.panic().map(|p| p.message()), Some("sensor offline"));
-    assert_eq!(answer.result(None)?, 42);
+    assert_eq!(answer.result()?, 42);
     Ok(())
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use flotilla::{ThreadPoolExecutor, as_completed};
+use flotilla::{ThreadPoolExecutor, as_completed_timeout};
 use tiny_http::{Response, Server};
 
 const PAGES: [&str; 4] = ["/", "/about", "/slow", "/missing"];
@@ -126,7 +126,7 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut failures = 0;
     for (path, future) in PAGES.iter().zip(&futures) {
-        match future.result(None)? {
+        match future.result()? {
             Ok(body) => println!("{path:<9} ok: {body}"),
             Err(err) => {
                 failures += 1;
@@ -162,8 +162,8 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut order = Vec::new();
-    for future in as_completed(&futures, Some(Duration::from_secs(10))) {
-        let (url, page) = future?.result(None)?;
+    for future in as_completed_timeout(&futures, Duration::from_secs(10)) {
+        let (url, page) = future?.result()?;
         let path = url.trim_start_matches(&server.base).to_owned();
         match page {
             Ok(body) => println!("{path:<9} ok: {} bytes", body.len()),

@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     for future in &futures {
-        println!("{}", future.result(None)?);
+        println!("{}", future.result()?);
     }
     println!("pool threads started: {}", pool.num_threads());
     Ok(())

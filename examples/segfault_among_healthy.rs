@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let mut returned = 0;
     for (i, future) in (0u64..).zip(before.iter().chain(&after)) {
-        let value = future.result(None)?;
+        let value = future.result()?;
         assert_eq!(value, i * i);
         println!("square({i}) = {value}");
         returned += 1;
@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("healthy tasks: {returned} of 8 returned");
     assert_eq!(returned, 8);
 
-    let err = match crashing.result(None) {
+    let err = match crashing.result() {
         Ok(value) => return Err(format!("the segfaulting task returned {value}").into()),
         Err(err) => err,
     };

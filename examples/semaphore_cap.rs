@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     for future in &futures {
-        future.result(None)?;
+        future.result()?;
     }
 
     let max = occupancy.max.load(Ordering::SeqCst);

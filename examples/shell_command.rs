@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut results = Vec::new();
     for future in futures {
         // The outer `?` is the pool's error (a panic, say), the inner one the command's.
-        let done = future.into_result(None)??;
+        let done = future.into_result()??;
         println!("$ {}", done.command);
         println!("  stdout: {:?}", done.stdout.trim_end());
         println!("  stderr: {:?}", done.stderr.trim_end());

@@ -48,12 +48,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(|n| pool.spawn(move || (n, sum_of_squares::call(n), thread_name())))
         .collect::<Result<Vec<_>, _>>()?;
     for future in &futures {
-        let (n, sum, thread) = future.result(None)?;
+        let (n, sum, thread) = future.result()?;
         println!("work({n}) = {sum:>3} on {thread}");
     }
 
     // The portable route: a registered task through the Executor trait.
-    let one = pool.submit(sum_of_squares, 10)?.result(None)?;
+    let one = pool.submit(sum_of_squares, 10)?.result()?;
     let mapped = pool
         .map(sum_of_squares, 1..=8)
         .collect::<Result<Vec<_>, _>>()?;

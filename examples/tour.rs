@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use flotilla::{
-    Error, Executor, ProcessPoolExecutor, ReturnWhen, ThreadPoolExecutor, as_completed, wait,
+    Error, Executor, ProcessPoolExecutor, ReturnWhen, ThreadPoolExecutor, as_completed_timeout,
+    wait,
 };
 
 /// A CPU-bound task; `#[flotilla::task]` lets any executor run it, in this process or another.
@@ -57,8 +58,8 @@ fn main() -> Result<(), Error> {
         .into_iter()
         .map(|word| threads.spawn(move || (word, word.len())))
         .collect::<Result<_, _>>()?;
-    for fut in as_completed(&futures, Some(Duration::from_secs(10))) {
-        let (word, len) = fut?.result(None)?;
+    for fut in as_completed_timeout(&futures, Duration::from_secs(10)) {
+        let (word, len) = fut?.result()?;
         println!("2. as_completed: {word} has {len} letters");
     }
 
@@ -72,10 +73,10 @@ fn main() -> Result<(), Error> {
     // 4. A worker that dies fails only its own task; the pool goes on.
     let doomed = processes.submit(crash, 3)?;
     let healthy = processes.submit(fib, 25)?;
-    println!("4. crashed task: {}", doomed.result(None).unwrap_err());
+    println!("4. crashed task: {}", doomed.result().unwrap_err());
     println!(
         "   healthy task alongside it: fib(25) = {}",
-        healthy.result(None)?
+        healthy.result()?
     );
 
     // 5. A running process task can be cancelled: its worker is killed.
@@ -90,14 +91,11 @@ fn main() -> Result<(), Error> {
         started.elapsed()
     );
     let limited = processes.submit_with_timeout(nap, 60_000, Duration::from_millis(100))?;
-    println!(
-        "   with a 100 ms limit: {}",
-        limited.result(None).unwrap_err()
-    );
+    println!("   with a 100 ms limit: {}", limited.result().unwrap_err());
 
     // 6. wait() for the first of several.
     let race = vec![processes.submit(nap, 300)?, processes.submit(nap, 10)?];
-    let (done, not_done) = wait(&race, None, ReturnWhen::FirstCompleted);
+    let (done, not_done) = wait(&race, ReturnWhen::FirstCompleted);
     println!(
         "6. wait(FIRST_COMPLETED): {} done, {} not yet",
         done.len(),

@@ -50,6 +50,11 @@ systems: flotilla   = flotilla::ThreadPoolExecutor in thread-* scenarios, cpu-sc
          floor      = N threads on one crossbeam channel of Box<dyn FnOnce>, a bounded(1)
                       crossbeam channel per task for its result (rayon and threadpool too)
          serial     = the calling thread, no pool (cpu-scaling only)
+scope-cpu, scope-small: flotilla scope = ThreadPoolExecutor::scope, a task per input (the
+                      baseline); flotilla map_borrowed = ThreadPoolExecutor::map_borrowed;
+                      rayon scope = rayon::ThreadPool::scope, a spawn per input; rayon
+                      par_iter = par_iter().map(f).collect(); std::thread::scope = fresh
+                      threads, an equal share each (the floor)
 thumbnails: flotilla fast|faithful (processes|threads) = thumbnails::bench_run in that mode,
                       resizing on a flotilla process or thread pool (fast (processes): the
                       baseline)
@@ -200,6 +205,16 @@ fn scenario_notes(plan: &Plan, rows: &[Row], own_serial: &HashMap<&str, f64>) ->
                 .to_owned(),
         ),
         Scenario::ThreadOverhead | Scenario::ThreadRoundtrip => {}
+        Scenario::ScopeCpu | Scenario::ScopeSmall => notes.push(format!(
+            "flotilla scope: pool.scope(|s| a s.spawn(..) per input, writing its slot of a \
+             borrowed &mut [u64]), the calling thread helping once it has spawned them all; \
+             flotilla map_borrowed: pool.map_borrowed(f, &inputs), {} chunks; rayon scope: \
+             pool.scope(|s| a s.spawn(..) per input); rayon par_iter: \
+             pool.install(|| inputs.par_iter().map(f).collect()); std::thread::scope: {} fresh \
+             threads per run, an equal share of the slice each (the floor)",
+            plan.workers * 4,
+            plan.workers
+        )),
         Scenario::RedisOverhead => notes.push(
             "flotilla: RedisExecutor.submit to 2 flotilla_redis::Worker processes (1 slot \
              each), redis-server on 127.0.0.1 with persistence off; python: \

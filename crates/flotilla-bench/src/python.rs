@@ -79,7 +79,9 @@ impl System for Python {
 
     fn takes_part(&self, scenario: Scenario) -> bool {
         match self.pool {
-            PythonPool::Executor => scenario != Scenario::Thumbnails,
+            PythonPool::Executor => {
+                scenario != Scenario::Thumbnails && !Scenario::SCOPED.contains(&scenario)
+            }
             PythonPool::MultiprocessingPool => scenario == Scenario::ProcessMapChunked,
         }
     }

@@ -19,6 +19,8 @@
 //! | `process-idle-memory` | VmRSS in KiB of one idle worker process that has run one task (its pid comes from a task), one fresh pool per sample | 1 worker | 2 |
 //! | `shared-counter` | shared state: 2 processes each add 1 to one shared counter 100,000 times, each addition under the counter's lock (flotilla's `shared::Value` with `get_lock()`, Python's `multiprocessing.Value` with `get_lock()`); from starting the processes to joining them | 100,000 per process (100,000) | 2 |
 //! | `manager-dict` | a `multiprocessing.Manager` dict: 10,000 set+get round trips through a proxy (`insert` then `get` of the same key) to the manager's server process; flotilla's `manager::Dict` on its Unix socket against Python's `Manager().dict()` | 10,000 (10,000) | 1 server |
+//! | `scope-cpu` | scoped work on borrowed data, CPU-bound: 16 × `fib(32)`, one per input of a borrowed `&[u64]`, on 2 workers: flotilla's `scope` (a task per input) and `map_borrowed` against `rayon::scope` (a spawn per input), `par_iter` and a hand-written `std::thread::scope` (one thread per worker) | 16 (-) | 2 |
+//! | `scope-small` | the same, where overhead shows: 100,000 inputs of ~0.2 µs of CPU ([`work()`]), a scoped task (or rayon spawn) per input | 100,000 (-) | 2 |
 //! | `thumbnails` | a real job: the 39-photo corpus served over HTTP on 127.0.0.1 made into JPEG thumbnails 200, 64 and 32 px wide by the `thumbnails` crate, the Python course's design (Pillow), Pillow with `draft()` and `vipsthumbnail`, next to libjpeg-turbo's decoding alone at the same scales (`djpeg`, the decode floor); per-image time, images/s and peak RSS, one fresh process per run | 39 photos (39) | one per CPU |
 //!
 //! Every timed row is the median of `--reps` repetitions run after one warm-up, on a pool built
@@ -45,7 +47,7 @@ use flotilla::{Executor, Shutdown, Task};
 use serde_bytes::ByteBuf;
 
 use crate::memory;
-use crate::systems::Pool;
+use crate::systems::{Pool, ScopedPool};
 use crate::work::{
     self, count_up, double, echo_bytes, echo_vec, fib, fib_task, noop, work, worker_pid,
 };
@@ -83,6 +85,11 @@ pub(crate) enum Scenario {
     Thumbnails,
     /// 10,000 no-op tasks through Redis Streams to 2 local workers, then every result read.
     RedisOverhead,
+    /// 16 × fib(32) over a borrowed slice: flotilla's scope and map_borrowed against rayon and
+    /// std::thread::scope.
+    ScopeCpu,
+    /// 100,000 × ~0.2 µs over a borrowed slice, a scoped task per input: scope overhead.
+    ScopeSmall,
 }
 
 /// What a scenario's number is.
@@ -99,7 +106,7 @@ pub(crate) enum Unit {
 
 impl Scenario {
     /// Every scenario, in the order `compare` runs them.
-    pub(crate) const ALL: [Scenario; 15] = [
+    pub(crate) const ALL: [Scenario; 17] = [
         Scenario::ThreadOverhead,
         Scenario::ThreadRoundtrip,
         Scenario::ThreadMap,
@@ -115,7 +122,12 @@ impl Scenario {
         Scenario::ManagerDict,
         Scenario::Thumbnails,
         Scenario::RedisOverhead,
+        Scenario::ScopeCpu,
+        Scenario::ScopeSmall,
     ];
+
+    /// The scenarios of scoped work on borrowed data.
+    pub(crate) const SCOPED: [Scenario; 2] = [Scenario::ScopeCpu, Scenario::ScopeSmall];
 
     /// The scenarios run on process pools.
     pub(crate) const PROCESS: [Scenario; 7] = [
@@ -146,6 +158,8 @@ impl Scenario {
             Scenario::ManagerDict => "manager-dict",
             Scenario::Thumbnails => "thumbnails",
             Scenario::RedisOverhead => "redis-overhead",
+            Scenario::ScopeCpu => "scope-cpu",
+            Scenario::ScopeSmall => "scope-small",
         }
     }
 
@@ -197,6 +211,13 @@ impl Scenario {
                 "no-op tasks through a Redis server on loopback to 2 local workers, all \
                  submitted, then every result read"
             }
+            Scenario::ScopeCpu => {
+                "fib(32) per input of a borrowed slice: flotilla scope and map_borrowed against \
+                 rayon scope, par_iter and std::thread::scope"
+            }
+            Scenario::ScopeSmall => {
+                "~0.2 µs per input of a borrowed slice, a scoped task per input: scope overhead"
+            }
         }
     }
 
@@ -213,6 +234,7 @@ impl Scenario {
     pub(crate) fn baseline(self) -> &'static str {
         match self {
             Scenario::Thumbnails => THUMBNAILS_BASELINE,
+            Scenario::ScopeCpu | Scenario::ScopeSmall => SCOPED_BASELINE,
             _ => "flotilla",
         }
     }
@@ -225,6 +247,9 @@ impl Scenario {
         }
     }
 }
+
+/// The baseline row of `scope-cpu` and `scope-small`.
+pub(crate) const SCOPED_BASELINE: &str = "flotilla scope";
 
 /// The baseline row of `thumbnails`.
 pub(crate) const THUMBNAILS_BASELINE: &str = "flotilla fast (processes)";
@@ -286,11 +311,14 @@ impl Plan {
             Scenario::ManagerDict => (10_000, 10_000),
             Scenario::Thumbnails => (CORPUS_PHOTOS, CORPUS_PHOTOS),
             Scenario::RedisOverhead => (10_000, 2_000),
+            Scenario::ScopeCpu => (16, 16),
+            Scenario::ScopeSmall => (100_000, 100_000),
         };
         let by_scale = |n: usize| ((n as f64 * scale).round() as usize).max(1);
         let scaled = |n: usize| -> usize {
             match scenario {
                 Scenario::CpuScaling
+                | Scenario::ScopeCpu
                 | Scenario::IdleMemory
                 | Scenario::ProcessStartup
                 | Scenario::ProcessLargeArg
@@ -395,6 +423,14 @@ impl Plan {
                 self.items, self.chunksize
             ),
             Scenario::CpuScaling => format!("{} × fib({})", self.items, self.fib_n),
+            Scenario::ScopeCpu => format!(
+                "{} × fib({}) over a borrowed slice, a scoped task per input",
+                self.items, self.fib_n
+            ),
+            Scenario::ScopeSmall => format!(
+                "{} inputs of ~0.2 µs of CPU work over a borrowed slice, a scoped task per input",
+                self.items
+            ),
             Scenario::IdleMemory => {
                 "VmRSS growth of a pool whose threads each ran one task, now idle".to_owned()
             }
@@ -499,8 +535,58 @@ pub(crate) fn time_on<P: Pool>(pool: &P, plan: &Plan) -> Result<Vec<f64>, String
         Scenario::CpuScaling => repeat(plan.reps, || cpu_scaling(pool, items, plan.fib_n)),
         Scenario::IdleMemory => Err("idle-memory is measured in a fresh process".to_owned()),
         Scenario::Thumbnails => Err("thumbnails runs whole programs, not a pool".to_owned()),
+        Scenario::ScopeCpu | Scenario::ScopeSmall => {
+            Err(format!("{} runs on a scoped pool", plan.scenario.name()))
+        }
         process => Err(format!("{} runs on a process pool", process.name())),
     }
+}
+
+/// Runs a scoped scenario of `plan` (`scope-cpu`, `scope-small`) on `pool`: warm-up, then
+/// `plan.reps` timed runs (seconds) of [`scoped_apply`].
+pub(crate) fn time_scoped<P: ScopedPool>(pool: &P, plan: &Plan) -> Result<Vec<f64>, String> {
+    match plan.scenario {
+        Scenario::ScopeCpu => {
+            let inputs = vec![u64::from(plan.fib_n); plan.items];
+            repeat(plan.reps, || scoped_apply(pool, fib_u64, &inputs))
+        }
+        Scenario::ScopeSmall => {
+            let inputs: Vec<u64> = (0..plan.items as u64).collect();
+            repeat(plan.reps, || scoped_apply(pool, work, &inputs))
+        }
+        other => Err(format!("{} is not a scoped scenario", other.name())),
+    }
+}
+
+/// [`fib`] on a `u64` input, as the scoped bodies take them.
+fn fib_u64(n: u64) -> u64 {
+    fib(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// `scope-cpu`, `scope-small`: `f` over the borrowed `inputs` through the pool's scoped API,
+/// outputs in order. The first and last outputs and the count are checked (untimed).
+pub(crate) fn scoped_apply<P: ScopedPool>(
+    pool: &P,
+    f: fn(u64) -> u64,
+    inputs: &[u64],
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let out = pool.apply(f, inputs)?;
+    let elapsed = start.elapsed();
+    let ends = |v: &[u64]| (v.len(), v.first().copied(), v.last().copied());
+    let expected = (
+        inputs.len(),
+        inputs.first().map(|&x| f(x)),
+        inputs.last().map(|&x| f(x)),
+    );
+    if ends(&out) != expected {
+        return Err(format!(
+            "the scoped map returned {} outputs, not the {} expected in order",
+            out.len(),
+            inputs.len()
+        ));
+    }
+    Ok(elapsed)
 }
 
 /// `thread-overhead`: submit `n` no-op tasks, then read every result in submission order.
@@ -641,7 +727,7 @@ pub(crate) fn task_overhead<E: Executor>(pool: &E, n: usize) -> Result<Duration,
         .collect::<Result<Vec<_>, _>>()
         .map_err(text)?;
     for future in futures {
-        black_box(future.into_result(None).map_err(text)?);
+        black_box(future.into_result().map_err(text)?);
     }
     Ok(start.elapsed())
 }
@@ -651,7 +737,7 @@ pub(crate) fn task_roundtrip<E: Executor>(pool: &E, n: usize) -> Result<Duration
     let start = Instant::now();
     for i in 0..n as u64 {
         let future = pool.submit(noop, i).map_err(text)?;
-        black_box(future.into_result(None).map_err(text)?);
+        black_box(future.into_result().map_err(text)?);
     }
     Ok(start.elapsed())
 }
@@ -690,7 +776,7 @@ pub(crate) fn startup<E: Executor>(
     black_box(
         pool.submit(noop, 1)
             .map_err(text)?
-            .into_result(None)
+            .into_result()
             .map_err(text)?,
     );
     pool.shutdown(Shutdown::new().wait(true));
@@ -744,7 +830,7 @@ fn echo_rounds<E: Executor, T: Task<Output = <T as Task>::Args> + Copy>(
         buf = pool
             .submit(task, buf)
             .map_err(text)?
-            .into_result(None)
+            .into_result()
             .map_err(text)?;
     }
     Ok((start.elapsed(), buf))
@@ -762,7 +848,7 @@ pub(crate) fn fib_tasks<E: Executor>(
         .collect::<Result<Vec<_>, _>>()
         .map_err(text)?;
     for future in futures {
-        black_box(future.into_result(None).map_err(text)?);
+        black_box(future.into_result().map_err(text)?);
     }
     Ok(start.elapsed())
 }
@@ -819,7 +905,7 @@ pub(crate) fn worker_rss_kib<E: Executor>(pool: &E) -> Result<i64, String> {
     let pid = pool
         .submit(worker_pid, ())
         .map_err(text)?
-        .into_result(None)
+        .into_result()
         .map_err(text)?;
     memory::vm_rss_kib_of(pid)
 }

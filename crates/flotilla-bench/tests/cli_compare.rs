@@ -32,6 +32,17 @@ const PROCESS_SCENARIOS: [&str; 7] = [
     "shared-counter",
 ];
 
+/// Scenarios of scoped work on a borrowed slice, and their rows (no python row: Python has no
+/// scoped API).
+const SCOPED_SCENARIOS: [&str; 2] = ["scope-cpu", "scope-small"];
+const SCOPED_SYSTEMS: [&str; 5] = [
+    "flotilla scope",
+    "flotilla map_borrowed",
+    "rayon scope",
+    "rayon par_iter",
+    "std::thread::scope",
+];
+
 /// Scenarios of a manager's server process: a flotilla row and a python row.
 const MANAGER_SCENARIOS: [&str; 1] = ["manager-dict"];
 
@@ -56,6 +67,7 @@ fn all_scenarios() -> impl Iterator<Item = &'static str> {
         .chain(PROCESS_SCENARIOS)
         .chain(MANAGER_SCENARIOS)
         .chain(["thumbnails", "redis-overhead"])
+        .chain(SCOPED_SCENARIOS)
 }
 
 /// Whether the photo directory `compare` reads (as `main` resolves it) holds a file.
@@ -160,6 +172,12 @@ fn compare_runs_every_scenario_for_every_system_and_writes_json() {
             }
         }
     }
+    for scenario in SCOPED_SCENARIOS {
+        for system in SCOPED_SYSTEMS {
+            expected.insert((scenario.to_owned(), system.to_owned()));
+        }
+    }
+    assert!(stdout.contains("vs flotilla scope (per item)"), "{stdout}");
     for (scenario, system) in EXTRA_ROWS {
         if python || !system.starts_with("python") {
             expected.insert((scenario.to_owned(), system.to_owned()));

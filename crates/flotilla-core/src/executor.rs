@@ -1,4 +1,80 @@
 //! The portable surface every backend implements: [`Executor`], [`Task`] and [`Shutdown`].
+//!
+//! # From `multiprocessing.Pool`
+//!
+//! `multiprocessing.Pool`'s methods are shapes of what an [`Executor`] already does, so
+//! flotilla has no `Pool` type: each is one call (the same on threads, processes and Redis).
+//!
+//! | `multiprocessing.Pool` | flotilla |
+//! |---|---|
+//! | `Pool(processes, initializer, initargs, maxtasksperchild)` | `ProcessPoolExecutor::builder().max_workers(n).initializer(task, args).max_tasks_per_child(m).build()?` |
+//! | `apply(f, args)` | `pool.submit(f, args)?.result()` |
+//! | `apply_async(f, args, callback, error_callback)` | `pool.submit(f, args)?.on_result(\|outcome\| ..)` ([`Future::on_result`]: the value, owned, or the error; the task runs without a handle) — or keep the [`Future`] as the `AsyncResult` (`get(timeout)` = [`result`](Future::result), `ready()` = [`done`](Future::done), `wait()`, `successful()` = [`exception`](Future::exception)`.is_none()`) |
+//! | `map(f, iterable, chunksize)` (a list) | `pool.map(f, inputs).chunksize(c).collect::<Result<Vec<_>, _>>()` |
+//! | `imap(f, iterable, chunksize)` | `pool.map(f, inputs).chunksize(c)`: [`map`](Executor::map) is already lazy and ordered, and bounded where `imap` is not (it pulls input only as results are consumed) |
+//! | `imap_unordered(f, iterable, chunksize)` | `pool.map(f, inputs).chunksize(c).unordered()` ([`Map::unordered`]) |
+//! | `starmap(f, iterable_of_tuples)` | `pool.map(f, tuples)`: a task of several parameters takes them as one tuple, so `map` is already `starmap` |
+//! | `map_async(f, iterable, callback)`, `starmap_async` | submit each item and keep the futures (`let futures: Vec<_> = items.map(\|x\| pool.submit(f, x)).collect::<Result<_, _>>()?`), or run `map` from a thread of its own |
+//! | `close()` then `join()` | [`shutdown`](Executor::shutdown)`(Shutdown::new())`, or drop the pool |
+//! | `terminate()` | `ProcessPoolExecutor::terminate_workers()` (`SIGTERM`), `kill_workers()` (`SIGKILL`) |
+//! | `with Pool() as p:` | a pool in a variable: dropping it waits for the work still wanted (see [`Executor`](Executor#dropping)) |
+//!
+//! Only `apply_async`'s callbacks needed a method of their own: with
+//! [`add_done_callback`](Future::add_done_callback) alone, the callback gets the future, not the
+//! value, and a handle dropped right after submitting cancels the task.
+//!
+//! ```
+//! use flotilla::{Executor, ThreadPoolExecutor};
+//! use std::sync::mpsc;
+//!
+//! #[flotilla::task]
+//! fn add(a: u64, b: u64) -> u64 {
+//!     a + b
+//! }
+//!
+//! #[flotilla::task]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! let pool = ThreadPoolExecutor::builder().max_workers(2).build()?;
+//!
+//! // pool.apply(add, (2, 3))
+//! assert_eq!(pool.submit(add, (2, 3))?.result()?, 5);
+//!
+//! // pool.apply_async(add, (2, 3), callback=..., error_callback=...)
+//! let (tx, rx) = mpsc::channel();
+//! pool.submit(add, (2, 3))?.on_result(move |outcome| tx.send(outcome).unwrap());
+//! assert_eq!(rx.recv().unwrap()?, 5);
+//!
+//! // pool.map(square, range(5), chunksize=2)
+//! let squares: Vec<u64> = pool.map(square, 0..5).chunksize(2).collect::<Result<_, _>>()?;
+//! assert_eq!(squares, [0, 1, 4, 9, 16]);
+//!
+//! // pool.imap(square, itertools.count()): lazy, so an endless input is fine
+//! let first: Vec<u64> = pool.map(square, 0..).take(3).collect::<Result<_, _>>()?;
+//! assert_eq!(first, [0, 1, 4]);
+//!
+//! // pool.imap_unordered(square, range(5))
+//! let mut any_order: Vec<u64> = pool.map(square, 0..5).unordered().collect::<Result<_, _>>()?;
+//! any_order.sort_unstable();
+//! assert_eq!(any_order, [0, 1, 4, 9, 16]);
+//!
+//! // pool.starmap(add, [(1, 2), (3, 4)])
+//! let sums: Vec<u64> = pool.map(add, [(1, 2), (3, 4)]).collect::<Result<_, _>>()?;
+//! assert_eq!(sums, [3, 7]);
+//!
+//! // pool.map_async(square, range(4)).get()
+//! let futures = (0..4)
+//!     .map(|x| pool.submit(square, x))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! let results = futures
+//!     .into_iter()
+//!     .map(|f| f.into_result())
+//!     .collect::<Result<Vec<u64>, _>>()?;
+//! assert_eq!(results, [0, 1, 4, 9]);
+//! # Ok::<(), flotilla::Error>(())
+//! ```
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,7 +106,7 @@ use crate::map::Map;
 /// }
 ///
 /// let pool = ThreadPoolExecutor::new();
-/// assert_eq!(pool.submit(add, (2, 3))?.result(None)?, 5);
+/// assert_eq!(pool.submit(add, (2, 3))?.result()?, 5);
 /// assert_eq!(add::call(2, 3), 5); // the function itself is still there
 /// # Ok::<(), flotilla::Error>(())
 /// ```

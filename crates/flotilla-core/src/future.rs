@@ -46,7 +46,7 @@ use std::sync::atomic::Ordering;
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let fut = pool.spawn(|| 6 * 7)?;
-/// assert_eq!(fut.result(None)?, 42);
+/// assert_eq!(fut.result()?, 42);
 /// assert!(fut.done() && !fut.cancelled());
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -77,7 +77,7 @@ use std::sync::atomic::Ordering;
 /// let pool = ThreadPoolExecutor::builder().max_workers(1).build()?;
 /// let gate = Arc::new(Event::new());
 /// let g = Arc::clone(&gate);
-/// let busy = pool.spawn(move || { g.wait(None); })?;
+/// let busy = pool.spawn(move || { g.wait(); })?;
 /// let ran = Arc::new(AtomicBool::new(false));
 /// let r = Arc::clone(&ran);
 /// let queued = pool.spawn(move || r.store(true, Ordering::SeqCst))?;
@@ -86,7 +86,7 @@ use std::sync::atomic::Ordering;
 /// assert!(!watcher.done());
 /// drop(watcher); // the last handle: the task is cancelled and never runs
 /// gate.set();
-/// busy.result(None)?;
+/// busy.result()?;
 /// drop(pool); // waits for everything still wanted
 /// assert!(!ran.load(Ordering::SeqCst));
 /// # Ok::<(), flotilla::Error>(())
@@ -101,6 +101,8 @@ use std::sync::atomic::Ordering;
 /// does not deadlock. A task already running, on another thread or as the waiter itself, is
 /// waited for as usual: a task waiting on its own future waits until its time limit (for ever
 /// without one). Threads outside the pool, and threads of other pools, never run its tasks.
+/// A process pool's slot threads do the same with its queued tasks, each on its own worker
+/// process (see `ProcessPoolExecutor`).
 ///
 /// ```
 /// use flotilla::ThreadPoolExecutor;
@@ -108,8 +110,8 @@ use std::sync::atomic::Ordering;
 ///
 /// let pool = Arc::new(ThreadPoolExecutor::builder().max_workers(1).build()?);
 /// let p = Arc::clone(&pool);
-/// let outer = pool.spawn(move || p.spawn(|| 6 * 7).unwrap().result(None).unwrap())?;
-/// assert_eq!(outer.result(None)?, 42);
+/// let outer = pool.spawn(move || p.spawn(|| 6 * 7).unwrap().result().unwrap())?;
+/// assert_eq!(outer.result()?, 42);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 #[must_use = "dropping the last handle of a future cancels its task; call .detach() to let it run"]
@@ -139,7 +141,7 @@ pub struct Future<T> {
 ///         promise.complete(Ok("hello"));
 ///     }
 /// });
-/// assert_eq!(fut.result(None)?, "hello");
+/// assert_eq!(fut.result()?, "hello");
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct Promise<T> {
@@ -292,12 +294,12 @@ impl<T> Future<T> {
     /// let pool = ThreadPoolExecutor::builder().max_workers(1).build()?;
     /// let gate = Arc::new(Event::new());
     /// let g = gate.clone();
-    /// let busy = pool.spawn(move || { g.wait(None); })?;
+    /// let busy = pool.spawn(move || { g.wait(); })?;
     /// let queued = pool.spawn(|| 1)?;
     /// assert!(queued.cancel());
-    /// assert!(queued.result(None).unwrap_err().is_cancelled());
+    /// assert!(queued.result().unwrap_err().is_cancelled());
     /// gate.set();
-    /// busy.result(None)?;
+    /// busy.result()?;
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn cancel(&self) -> bool {
@@ -342,19 +344,48 @@ impl<T> Future<T> {
         lock(&self.inner.state).phase.is_done()
     }
 
-    /// Waits for the task and returns a clone of its value.
+    /// Waits as long as it takes for the task and returns a clone of its value.
     ///
-    /// `timeout` of `None` waits as long as it takes.
+    /// [`result_timeout`](Future::result_timeout) waits at most a given time.
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] if `timeout` passes first (the task goes on), [`Error::Cancelled`],
-    /// the task's own failure ([`Error::Panicked`], ...), or [`Error::ResultTaken`] if another
-    /// handle moved the value out.
+    /// [`Error::Cancelled`], the task's own failure ([`Error::Panicked`], ...), or
+    /// [`Error::ResultTaken`] if another handle moved the value out.
     ///
     /// # Blocking
     ///
-    /// Blocks the calling thread; in async code, `.await` the future instead.
+    /// Blocks the calling thread; in async code, `.await` the future instead. Called from a
+    /// task of the thread pool on a future still queued in the same pool, it runs that task
+    /// inline rather than wait for a free worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let fut = pool.spawn(|| String::from("done"))?;
+    /// assert_eq!(fut.result()?, "done");
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn result(&self) -> Result<T, Error>
+    where
+        T: Clone,
+    {
+        self.result_within(None)
+    }
+
+    /// Waits at most `timeout` for the task and returns a clone of its value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if `timeout` passes first (the task goes on), or any error of
+    /// [`result`](Future::result).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread for at most `timeout`.
     ///
     /// # Examples
     ///
@@ -364,10 +395,17 @@ impl<T> Future<T> {
     ///
     /// let pool = ThreadPoolExecutor::new();
     /// let fut = pool.spawn(|| String::from("done"))?;
-    /// assert_eq!(fut.result(Some(Duration::from_secs(5)))?, "done");
+    /// assert_eq!(fut.result_timeout(Duration::from_secs(5))?, "done");
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn result(&self, timeout: Option<Duration>) -> Result<T, Error>
+    pub fn result_timeout(&self, timeout: Duration) -> Result<T, Error>
+    where
+        T: Clone,
+    {
+        self.result_within(Some(timeout))
+    }
+
+    fn result_within(&self, timeout: Option<Duration>) -> Result<T, Error>
     where
         T: Clone,
     {
@@ -397,23 +435,48 @@ impl<T> Future<T> {
     ///
     /// struct NotClone(u8);
     /// let pool = ThreadPoolExecutor::new();
-    /// let value = pool.spawn(|| NotClone(7))?.into_result(None)?;
+    /// let value = pool.spawn(|| NotClone(7))?.into_result()?;
     /// assert_eq!(value.0, 7);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn into_result(self, timeout: Option<Duration>) -> Result<T, Error> {
-        let mut state = self.wait_settled(timeout)?;
+    pub fn into_result(self) -> Result<T, Error> {
+        let mut state = self.wait_settled(None)?;
         take_outcome(&mut state.phase)
     }
 
-    /// Waits for the task and returns its error, or `None` if it produced a value.
+    /// [`into_result`](Future::into_result), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if `timeout` passes first; then the handle is gone: if it was the
+    /// last, the task is cancelled (see [Dropping](Future#dropping)). Otherwise as
+    /// [`result`](Future::result).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::ThreadPoolExecutor;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let value = pool.spawn(|| vec![1, 2])?.into_result_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(value, [1, 2]);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn into_result_timeout(self, timeout: Duration) -> Result<T, Error> {
+        let mut state = self.wait_settled(Some(timeout))?;
+        take_outcome(&mut state.phase)
+    }
+
+    /// Waits as long as it takes for the task and returns its error, or `None` if it produced a
+    /// value.
     ///
     /// This is Python's `Future.exception()`: a cancelled future or a timeout is reported as
     /// the outer error, the task's own failure as the inner value.
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] or [`Error::Cancelled`].
+    /// [`Error::Cancelled`].
     ///
     /// # Examples
     ///
@@ -423,11 +486,36 @@ impl<T> Future<T> {
     /// let pool = ThreadPoolExecutor::new();
     /// let ok = pool.spawn(|| 1)?;
     /// let bad = pool.spawn(|| -> i32 { panic!("boom") })?;
-    /// assert!(ok.exception(None)?.is_none());
-    /// assert!(bad.exception(None)?.unwrap().is_panic());
+    /// assert!(ok.exception()?.is_none());
+    /// assert!(bad.exception()?.unwrap().is_panic());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<Error>, Error> {
+    pub fn exception(&self) -> Result<Option<Error>, Error> {
+        self.exception_within(None)
+    }
+
+    /// [`exception`](Future::exception), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] if `timeout` passes first, or [`Error::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::ThreadPoolExecutor;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let ok = pool.spawn(|| 1)?;
+    /// assert!(ok.exception_timeout(Duration::from_secs(5))?.is_none());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn exception_timeout(&self, timeout: Duration) -> Result<Option<Error>, Error> {
+        self.exception_within(Some(timeout))
+    }
+
+    fn exception_within(&self, timeout: Option<Duration>) -> Result<Option<Error>, Error> {
         let state = self.wait_settled(timeout)?;
         match &state.phase {
             Phase::Finished(Err(err)) => Ok(Some(err.clone())),
@@ -454,7 +542,7 @@ impl<T> Future<T> {
     /// let pool = ThreadPoolExecutor::new();
     /// let (tx, rx) = mpsc::channel();
     /// let fut = pool.spawn(|| 2 + 2)?;
-    /// fut.add_done_callback(move |f| tx.send(f.result(None).unwrap()).unwrap());
+    /// fut.add_done_callback(move |f| tx.send(f.result().unwrap()).unwrap());
     /// assert_eq!(rx.recv().unwrap(), 4);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -469,6 +557,50 @@ impl<T> Future<T> {
         } else {
             state.callbacks.push(Box::new(callback));
         }
+    }
+
+    /// Consumes this handle and calls `callback` with the task's outcome, owned, once it is
+    /// done: `multiprocessing.Pool.apply_async`'s `callback` and `error_callback` in one.
+    ///
+    /// Unlike [`add_done_callback`](Future::add_done_callback), the callback gets the value
+    /// itself (moved out, so `T` need not be `Clone`), and the task is
+    /// [detached](Future::detach): it runs even though no handle is left, as Python's
+    /// `apply_async` does when its result object is thrown away. The callback runs on the
+    /// thread that completes the future, or at once on the calling thread if it is done
+    /// already. A cancelled task calls it with [`Error::Cancelled`]; if another handle moved
+    /// the value out first, it gets [`Error::ResultTaken`]. A callback that panics is logged,
+    /// as done-callbacks are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::{Executor, ThreadPoolExecutor};
+    /// use std::sync::mpsc;
+    ///
+    /// #[flotilla::task]
+    /// fn shout(word: String) -> String {
+    ///     word.to_uppercase()
+    /// }
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = mpsc::channel();
+    /// // Pool.apply_async(shout, ("hi",), callback=..., error_callback=...)
+    /// pool.submit(shout, "hi".into())?.on_result(move |outcome| match outcome {
+    ///     Ok(loud) => tx.send(loud).unwrap(),
+    ///     Err(err) => eprintln!("failed: {err}"),
+    /// });
+    /// assert_eq!(rx.recv().unwrap(), "HI");
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn on_result<F>(self, callback: F)
+    where
+        F: FnOnce(Result<T, Error>) + Send + 'static,
+    {
+        self.add_done_callback(move |done| {
+            let outcome = take_outcome(&mut lock(&done.inner.state).phase);
+            callback(outcome);
+        });
+        self.detach();
     }
 
     /// Blocks until the future is settled or `timeout` passes, returning the locked state.
@@ -500,6 +632,15 @@ impl<T> Future<T> {
             }
         }
         Some(state)
+    }
+
+    /// Offers `task` to the threads that block waiting for this future while it is pending:
+    /// each such wait calls [`RunInline::run_inline`] before it sleeps.
+    pub(crate) fn run_inline_with(&self, task: Inline) {
+        let mut state = lock(&self.inner.state);
+        if !state.phase.is_done() {
+            state.inline = Some(task);
+        }
     }
 
     /// Lets the executor run the task on this thread if it is still queued and the executor
@@ -788,15 +929,6 @@ impl<T> Promise<T> {
         matches!(lock(&self.inner().state).phase, Phase::Cancelled)
     }
 
-    /// Offers `task` to the threads that block waiting for this future while it is pending:
-    /// each such wait calls [`RunInline::run_inline`] before it sleeps.
-    pub(crate) fn run_inline_with(&self, task: Inline) {
-        let mut state = lock(&self.inner().state);
-        if !state.phase.is_done() {
-            state.inline = Some(task);
-        }
-    }
-
     /// Lets [`Future::cancel`] stop the task while it runs: `stop` is called (once, outside
     /// any lock) when a running future is cancelled. If the future is already cancelled, `stop`
     /// is called at once.
@@ -831,7 +963,7 @@ impl<T> Promise<T> {
     /// promise.on_cancel_request(|| false); // say, the server had already started it
     /// assert!(!fut.cancel());
     /// promise.complete(Ok(7));
-    /// assert_eq!(fut.result(None)?, 7);
+    /// assert_eq!(fut.result()?, 7);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn on_cancel_request<F>(&self, request: F)

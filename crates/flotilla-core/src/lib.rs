@@ -12,7 +12,7 @@
 //! use flotilla::ThreadPoolExecutor;
 //!
 //! let pool = ThreadPoolExecutor::builder().max_workers(2).build()?;
-//! assert_eq!(pool.spawn(|| 6 * 7)?.result(None)?, 42);
+//! assert_eq!(pool.spawn(|| 6 * 7)?.result()?, 42);
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
@@ -34,8 +34,8 @@ pub use crate::future::{Future, Promise};
 pub use crate::map::Map;
 pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{
-    AsCompleted, AsCompletedStream, ReturnWhen, WaitAsync, as_completed, as_completed_stream, wait,
-    wait_async,
+    AsCompleted, AsCompletedStream, ReturnWhen, WaitAsync, as_completed, as_completed_stream,
+    as_completed_timeout, wait, wait_async, wait_timeout,
 };
 
 /// What the layers above build on (the process pool's worker loop, the backend kit); not part

@@ -23,11 +23,11 @@ pub enum ReturnWhen {
     AllCompleted,
 }
 
-/// Waits for `futures` until `return_when` holds or `timeout` passes; returns `(done, not_done)`.
+/// Waits as long as it takes for `futures` until `return_when` holds; returns `(done, not_done)`.
 ///
-/// Both lists keep the input order; a future given twice appears once. A timeout is not an
-/// error here: it just leaves futures in `not_done`. Accepts owned futures or references
-/// (`&futures` works for a `Vec<Future<T>>`).
+/// Both lists keep the input order; a future given twice appears once. Accepts owned futures
+/// or references (`&futures` works for a `Vec<Future<T>>`). [`wait_timeout`] also stops when a
+/// time limit passes.
 ///
 /// # Blocking
 ///
@@ -45,21 +45,65 @@ pub enum ReturnWhen {
 ///
 /// let pool = ThreadPoolExecutor::new();
 /// let futures: Vec<_> = (0..4).map(|i| pool.spawn(move || i * 10)).collect::<Result<_, _>>()?;
-/// let (done, not_done) = wait(&futures, None, ReturnWhen::AllCompleted);
+/// let (done, not_done) = wait(&futures, ReturnWhen::AllCompleted);
 /// assert_eq!(done.len(), 4);
 /// assert!(not_done.is_empty());
 /// # Ok::<(), flotilla::Error>(())
 /// ```
-pub fn wait<T, I>(
+pub fn wait<T, I>(futures: I, return_when: ReturnWhen) -> (Vec<Future<T>>, Vec<Future<T>>)
+where
+    I: IntoIterator,
+    I::Item: Into<Future<T>>,
+{
+    wait_until_deadline(futures, None, return_when)
+}
+
+/// [`wait`], stopping when `timeout` passes: Python's `wait(fs, timeout, return_when)`.
+///
+/// A timeout is not an error here: it just leaves futures in `not_done`.
+///
+/// # Blocking
+///
+/// Blocks the calling thread for at most `timeout`.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::{wait_timeout, ReturnWhen, ThreadPoolExecutor};
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let (release, gate) = mpsc::channel::<()>();
+/// let quick = pool.spawn(|| Some(()))?;
+/// let stuck = pool.spawn(move || gate.recv().ok())?;
+/// let (done, not_done) =
+///     wait_timeout([&quick, &stuck], ReturnWhen::AllCompleted, Duration::from_millis(50));
+/// assert_eq!((done.len(), not_done.len()), (1, 1));
+/// drop(release);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub fn wait_timeout<T, I>(
     futures: I,
-    timeout: Option<Duration>,
+    return_when: ReturnWhen,
+    timeout: Duration,
+) -> (Vec<Future<T>>, Vec<Future<T>>)
+where
+    I: IntoIterator,
+    I::Item: Into<Future<T>>,
+{
+    wait_until_deadline(futures, deadline_in(timeout), return_when)
+}
+
+fn wait_until_deadline<T, I>(
+    futures: I,
+    deadline: Option<Instant>,
     return_when: ReturnWhen,
 ) -> (Vec<Future<T>>, Vec<Future<T>>)
 where
     I: IntoIterator,
     I::Item: Into<Future<T>>,
 {
-    let deadline = timeout.and_then(deadline_in);
     let mut watch = Watch::new(futures);
     loop {
         watch.collect();
@@ -140,11 +184,11 @@ impl<T> fmt::Debug for WaitAsync<T> {
 /// Yields `futures` as they complete: Python's `as_completed`.
 ///
 /// Futures already done come first (in input order), then each as it finishes; duplicates are
-/// yielded once. If `timeout` (measured from this call) passes first, the iterator yields one
-/// [`Error::Timeout`] saying how many futures are unfinished, then ends.
+/// yielded once. Without a time limit every item is `Ok`; [`as_completed_timeout`] yields an
+/// [`Error::Timeout`] when its limit passes.
 ///
 /// The iterator keeps no handle to a future it has yielded: given owned futures
-/// (`as_completed(futures, ..)`), each one and its value are freed as soon as the caller drops
+/// (`as_completed(futures)`), each one and its value are freed as soon as the caller drops
 /// what was yielded, however long the iteration goes on.
 ///
 /// # Blocking
@@ -155,7 +199,7 @@ impl<T> fmt::Debug for WaitAsync<T> {
 ///
 /// The iterator holds the futures not yet yielded. Dropping it drops them: given owned
 /// futures, those were the last handles, so their tasks are cancelled (see
-/// [Dropping](Future#dropping)); given references (`as_completed(&futures, ..)`), it holds
+/// [Dropping](Future#dropping)); given references (`as_completed(&futures)`), it holds
 /// clones and dropping it changes nothing.
 ///
 /// # Examples
@@ -166,19 +210,52 @@ impl<T> fmt::Debug for WaitAsync<T> {
 /// let pool = ThreadPoolExecutor::new();
 /// let futures: Vec<_> = (1..=3).map(|i| pool.spawn(move || i)).collect::<Result<_, _>>()?;
 /// let mut total = 0;
-/// for fut in as_completed(&futures, None) {
-///     total += fut?.result(None)?;
+/// for fut in as_completed(&futures) {
+///     total += fut?.result()?;
 /// }
 /// assert_eq!(total, 6);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
-pub fn as_completed<T, I>(futures: I, timeout: Option<Duration>) -> AsCompleted<T>
+pub fn as_completed<T, I>(futures: I) -> AsCompleted<T>
 where
     I: IntoIterator,
     I::Item: Into<Future<T>>,
 {
     AsCompleted {
-        deadline: timeout.and_then(|t| Some((deadline_in(t)?, t))),
+        deadline: None,
+        watch: Watch::new(futures),
+        ended: false,
+    }
+}
+
+/// [`as_completed`] with a time limit measured from this call.
+///
+/// If `timeout` passes before every future is yielded, the iterator yields one
+/// [`Error::Timeout`] saying how many futures are unfinished, then ends.
+///
+/// # Examples
+///
+/// ```
+/// use flotilla::{as_completed_timeout, ThreadPoolExecutor};
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let (release, gate) = mpsc::channel::<()>();
+/// let futures = vec![pool.spawn(|| None)?, pool.spawn(move || gate.recv().ok())?];
+/// let items: Vec<_> = as_completed_timeout(&futures, Duration::from_millis(50)).collect();
+/// assert!(items[0].is_ok());
+/// assert!(items[1].as_ref().unwrap_err().is_timeout());
+/// drop(release);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub fn as_completed_timeout<T, I>(futures: I, timeout: Duration) -> AsCompleted<T>
+where
+    I: IntoIterator,
+    I::Item: Into<Future<T>>,
+{
+    AsCompleted {
+        deadline: deadline_in(timeout).map(|d| (d, timeout)),
         watch: Watch::new(futures),
         ended: false,
     }

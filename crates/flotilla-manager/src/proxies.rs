@@ -1005,9 +1005,9 @@ impl Drop for LockGuard<'_> {
 ///
 /// let manager = flotilla::manager::Manager::new()?;
 /// let ready = manager.event()?;
-/// assert!(!ready.wait(Some(Duration::from_millis(10)))?);
+/// assert!(!ready.wait_timeout(Duration::from_millis(10))?);
 /// ready.set()?;
-/// assert!(ready.wait(None)?);
+/// ready.wait()?;
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct Event {
@@ -1074,6 +1074,30 @@ impl Event {
         self.handle.flag(Op::EventIsSet)
     }
 
+    /// Waits as long as it takes for the event to be set.
+    /// [`wait_timeout`](Event::wait_timeout) waits at most a given time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the manager is gone.
+    ///
+    /// # Blocking
+    ///
+    /// Until some client sets the event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let e = manager.event()?;
+    /// e.set()?;
+    /// e.wait()?; // set already: returns at once
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn wait(&self) -> Result<(), Error> {
+        self.wait_within(None).map(drop)
+    }
+
     /// Waits until the flag is set, for at most `timeout` (forever when `None`); returns
     /// whether it is set.
     ///
@@ -1092,10 +1116,14 @@ impl Event {
     ///
     /// let manager = flotilla::manager::Manager::new()?;
     /// let e = manager.event()?;
-    /// assert!(!e.wait(Some(Duration::ZERO))?);
+    /// assert!(!e.wait_timeout(Duration::ZERO)?);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, Error> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, Error> {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> Result<bool, Error> {
         self.handle.flag(Op::EventWait { wait: timeout })
     }
 }
@@ -1241,7 +1269,7 @@ impl Semaphore {
 /// ```
 /// let manager = flotilla::manager::Manager::new()?;
 /// let alone = manager.barrier(1)?;
-/// assert_eq!(alone.wait(None)?, 0);
+/// assert_eq!(alone.wait()?, 0);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct Barrier {
@@ -1252,6 +1280,30 @@ pub struct Barrier {
 proxy!(Barrier, Barrier);
 
 impl Barrier {
+    /// Waits as long as it takes until all parties have called `wait`; returns this caller's
+    /// arrival index. [`wait_timeout`](Barrier::wait_timeout) waits at most a given time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BrokenBarrier`] if the barrier is or becomes broken while waiting;
+    /// [`Error::Disconnected`] if the manager is gone.
+    ///
+    /// # Blocking
+    ///
+    /// Until every party arrives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let manager = flotilla::manager::Manager::new()?;
+    /// let b = manager.barrier(1)?;
+    /// assert_eq!(b.wait()?, 0);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn wait(&self) -> Result<u64, Error> {
+        self.wait_within(None)
+    }
+
     /// Waits until all parties have called `wait`, for at most `timeout` (forever when
     /// `None`); returns this caller's arrival index (`0..parties`), as Python does.
     ///
@@ -1272,11 +1324,15 @@ impl Barrier {
     ///
     /// let manager = flotilla::manager::Manager::new()?;
     /// let b = manager.barrier(2)?;
-    /// assert!(b.wait(Some(Duration::from_millis(10))).unwrap_err().is_timeout());
+    /// assert!(b.wait_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
     /// assert!(b.is_broken()?);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<u64, Error> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u64, Error> {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> Result<u64, Error> {
         match self.handle.op(Op::BarrierWait { wait: timeout })? {
             Reply::Index(index) => Ok(index),
             Reply::Broken => Err(Error::BrokenBarrier),
@@ -1300,7 +1356,7 @@ impl Barrier {
     /// let manager = flotilla::manager::Manager::new()?;
     /// let b = manager.barrier(3)?;
     /// b.abort()?;
-    /// assert!(matches!(b.wait(None), Err(flotilla::Error::BrokenBarrier)));
+    /// assert!(matches!(b.wait(), Err(flotilla::Error::BrokenBarrier)));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn abort(&self) -> Result<(), Error> {

@@ -130,7 +130,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
 /// let args = backend::encode(&vec![2u32, 3, 4])?;
-/// let out = pool.submit_encoded(halve::NAME, Shape::Chunk, args, None)?.result(None)?;
+/// let out = pool.submit_encoded(halve::NAME, Shape::Chunk, args, None)?.result()?;
 /// match backend::decode_chunk::<u32>(&out)? {
 ///     backend::Chunk::Mixed(items) => {
 ///         assert_eq!(items[0].as_ref().ok(), Some(&1));

@@ -13,6 +13,8 @@
 //! - [`process`]: `Process`, pipes, queues and the queue broker;
 //! - `process_pool`: the [`ProcessPoolExecutor`] and its workers;
 //! - `runtime`: what Rust's start-up code would have set up, for code that runs before `main`;
+//! - `spawn`: the command that re-executes the program as a child (a `Process` child or a pool
+//!   worker), and what that child does between fork and exec;
 //! - `entry`: the constructor that runs before `main` and turns a re-executed copy of the
 //!   program into a worker or a `Process` child;
 //! - [`backend`]: the kit for executors outside flotilla (the Redis executor).
@@ -28,7 +30,7 @@
 //! }
 //!
 //! let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-//! assert_eq!(pool.submit(square, 7)?.result(None)?, 49);
+//! assert_eq!(pool.submit(square, 7)?.result()?, 49);
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 
@@ -45,6 +47,7 @@ pub mod process;
 mod process_pool;
 mod registry;
 mod runtime;
+mod spawn;
 #[doc(hidden)]
 pub mod wire;
 

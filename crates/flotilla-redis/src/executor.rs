@@ -71,7 +71,7 @@ use crate::status::Status;
 /// }
 ///
 /// let cluster = RedisExecutor::connect("redis://127.0.0.1:6379")?;
-/// assert_eq!(cluster.submit(square, 7)?.result(None)?, 49);
+/// assert_eq!(cluster.submit(square, 7)?.result()?, 49);
 /// let squares: Vec<u64> = cluster.map(square, 0..100).chunksize(10).collect::<Result<_, _>>()?;
 /// assert_eq!(squares[9], 81);
 /// # Ok::<(), flotilla::Error>(())

@@ -702,7 +702,7 @@ fn start(shared: &Arc<Shared>, task: Delivered, attempt: u32) {
     let done_tx = shared.done_tx.clone();
     let ttl_ms = msg.ttl_ms;
     future.add_done_callback(move |fut| {
-        let outcome = fut.result(None);
+        let outcome = fut.result();
         let _ = done_tx.send(Done {
             id,
             entry,

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use flotilla::{Executor, as_completed};
+use flotilla::{Executor, as_completed_timeout};
 use flotilla_redis::RedisExecutor;
 use support::hosts::{Host, Hosts};
 
@@ -107,10 +107,10 @@ fn ten_thousand_tasks(name: &str, hosts: &Hosts, fault: Option<Fault>) {
     let (mut detect, mut healed) = (None, None);
     std::thread::scope(|s| {
         let mut window = None;
-        for (i, fut) in as_completed(&futures, Some(Duration::from_secs(300))).enumerate() {
+        for (i, fut) in as_completed_timeout(&futures, Duration::from_secs(300)).enumerate() {
             let fut = fut.expect("every future settles within 300 s");
             done_at.push(Instant::now());
-            match fut.result(None) {
+            match fut.result() {
                 Ok(x) => {
                     assert!(!seen[x as usize], "task {x}'s result accepted twice");
                     seen[x as usize] = true;

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use flotilla::{Executor, Shutdown, as_completed};
+use flotilla::{Executor, Shutdown, as_completed_timeout};
 use flotilla_redis::{RedisExecutor, Status};
 use support::{RedisServer, eventually, spawn_worker};
 
@@ -40,10 +40,7 @@ fn submit_map_and_failures() {
     let _workers = [spawn_worker(&url, 2, LEASE), spawn_worker(&url, 2, LEASE)];
     let cluster = RedisExecutor::connect(&url).unwrap();
 
-    assert_eq!(
-        cluster.submit(square, 12).unwrap().result(None).unwrap(),
-        144
-    );
+    assert_eq!(cluster.submit(square, 12).unwrap().result().unwrap(), 144);
 
     let squares: Vec<u64> = cluster
         .map(square, 0..200u64)
@@ -64,7 +61,7 @@ fn submit_map_and_failures() {
     let err = cluster
         .submit(fail, "boom".into())
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert!(err.is_panic(), "{err}");
     assert_eq!(err.panic().unwrap().message(), "boom");
@@ -74,8 +71,8 @@ fn submit_map_and_failures() {
         .map(|x| cluster.submit(square, x).unwrap())
         .collect();
     let mut sum = 0;
-    for fut in as_completed(&futures, Some(Duration::from_secs(120))) {
-        sum += fut.unwrap().result(None).unwrap();
+    for fut in as_completed_timeout(&futures, Duration::from_secs(120)) {
+        sum += fut.unwrap().result().unwrap();
     }
     assert_eq!(sum, (0..20u64).map(|x| x * x).sum::<u64>());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -105,7 +102,7 @@ fn cancel_is_exact() {
     // No worker yet: the task is queued, and cancelling it is an atomic change on the server.
     let queued = cluster.submit(square, 3).unwrap();
     assert!(queued.cancel());
-    assert!(queued.result(None).unwrap_err().is_cancelled());
+    assert!(queued.result().unwrap_err().is_cancelled());
     let status = Status::fetch(&url, "flotilla").unwrap();
     assert_eq!((status.cancelled, status.queued), (1, 0), "{status}");
 
@@ -116,16 +113,16 @@ fn cancel_is_exact() {
     eventually("the future to say it runs", || long.running());
     assert_eq!(cluster.status().unwrap().running, 1);
     assert!(long.cancel());
-    assert!(long.result(None).unwrap_err().is_cancelled());
+    assert!(long.result().unwrap_err().is_cancelled());
     // The worker is free again at once, not after ten minutes.
-    assert_eq!(cluster.submit(square, 5).unwrap().result(None).unwrap(), 25);
+    assert_eq!(cluster.submit(square, 5).unwrap().result().unwrap(), 25);
     eventually("the cancel to be counted", || {
         cluster.status().unwrap().cancelled == 2
     });
 
     // A finished task cannot be cancelled.
     let done = cluster.submit(square, 6).unwrap();
-    assert_eq!(done.result(None).unwrap(), 36);
+    assert_eq!(done.result().unwrap(), 36);
     assert!(!done.cancel());
     assert_eq!(cluster.unmatched_results(), 0);
 }
@@ -139,10 +136,10 @@ fn task_timeout_kills_only_that_task() {
     let err = cluster
         .submit_with_timeout(nap, 600_000, Duration::from_millis(300))
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert!(err.is_task_timeout(), "{err}");
-    assert_eq!(cluster.submit(nap, 1).unwrap().result(None).unwrap(), 1);
+    assert_eq!(cluster.submit(nap, 1).unwrap().result().unwrap(), 1);
 }
 
 #[test]
@@ -168,14 +165,14 @@ fn in_process_worker_runs_and_stops() {
         .unwrap();
     assert!(!worker.id().is_empty());
     let cluster = RedisExecutor::connect(&url).unwrap();
-    assert_eq!(cluster.submit(square, 4).unwrap().result(None).unwrap(), 16);
+    assert_eq!(cluster.submit(square, 4).unwrap().result().unwrap(), 16);
     let held = cluster.submit(nap, 200).unwrap();
     eventually("the task to start", || {
         cluster.status().unwrap().running == 1
     });
     // stop() finishes and reports the task it holds before returning.
     worker.stop();
-    assert_eq!(held.result(None).unwrap(), 200);
+    assert_eq!(held.result().unwrap(), 200);
     assert!(cluster.status().unwrap().workers.is_empty());
     assert!(
         flotilla_redis::Worker::builder(&url)
@@ -225,10 +222,10 @@ fn a_task_that_outlives_its_ttl_in_the_queue_fails_as_expired() {
     // The first worker to see the entry retires it and tells the client, instead of leaving
     // the future waiting forever; a fresh task still runs.
     let _worker = spawn_worker(&url, 1, LEASE);
-    let err = stale.result(None).unwrap_err();
+    let err = stale.result().unwrap_err();
     assert!(err.is_expired(), "{err}");
     assert!(err.to_string().contains("time to live"), "{err}");
-    assert_eq!(cluster.submit(square, 5).unwrap().result(None).unwrap(), 25);
+    assert_eq!(cluster.submit(square, 5).unwrap().result().unwrap(), 25);
     let status = cluster.status().unwrap();
     assert_eq!((status.expired, status.queued), (1, 0), "{status}");
     assert!(status.to_string().contains("expired 1"), "{status}");

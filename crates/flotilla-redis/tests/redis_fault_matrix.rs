@@ -241,12 +241,12 @@ fn every_stage_times_every_failure() {
             .map(|_| cluster.submit(trap, Arg(Fault::None)).unwrap())
             .collect();
         let err = faulty
-            .result(Some(Duration::from_secs(60)))
+            .result_timeout(Duration::from_secs(60))
             .expect_err("the faulty task must fail");
         println!("{fault:?}: {err}");
         expect(fault, &err);
         for fut in before.iter().chain(&after) {
-            let out = fut.result(Some(Duration::from_secs(60))).unwrap();
+            let out = fut.result_timeout(Duration::from_secs(60)).unwrap();
             assert_eq!(out.0, Fault::None, "{fault:?} touched another task");
         }
     }

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use flotilla::process::StartedProcess;
-use flotilla::{Error, Executor, as_completed};
+use flotilla::{Error, Executor, as_completed_timeout};
 use flotilla_redis::{RedisExecutor, Status};
 use support::{
     RedisServer, eventually, hang_first_time, kill_the_worker_running_it, parent_pid, spawn_worker,
@@ -50,7 +50,7 @@ fn killed_worker_task_completes_elsewhere_once() {
         .unwrap();
     let first = kill_the_worker_running_it(dir.path(), &workers);
 
-    let second = fut.result(Some(Duration::from_secs(120))).unwrap();
+    let second = fut.result_timeout(Duration::from_secs(120)).unwrap();
     assert_ne!(second, first, "the task must finish on the other worker");
     let status = cluster.status().unwrap();
     assert!(status.retried >= 1, "the retry is counted: {status}");
@@ -69,7 +69,7 @@ fn task_that_kills_every_worker_ends_as_worker_lost() {
     let mut started = 1;
     // Supervise: replace each worker the task kills, as a process manager would.
     let err = loop {
-        match fut.result(Some(Duration::from_millis(50))) {
+        match fut.result_timeout(Duration::from_millis(50)) {
             Err(err) if err.is_timeout() => {}
             Ok(value) => panic!("the task cannot succeed, got {value}"),
             Err(err) => break err,
@@ -100,7 +100,7 @@ fn redis_restart_with_tasks_queued() {
     let mut futures: Vec<_> = (0..100u64)
         .map(|x| cluster.submit(nap_square, x).unwrap())
         .collect();
-    futures[0].result(Some(Duration::from_secs(120))).unwrap();
+    futures[0].result_timeout(Duration::from_secs(120)).unwrap();
     assert!(
         cluster.status().unwrap().queued > 0,
         "tasks must still be queued"
@@ -110,7 +110,7 @@ fn redis_restart_with_tasks_queued() {
     futures.extend((100..120u64).map(|x| cluster.submit(nap_square, x).unwrap()));
     for (x, fut) in futures.iter().enumerate() {
         let x = x as u64;
-        assert_eq!(fut.result(Some(Duration::from_secs(120))).unwrap(), x * x);
+        assert_eq!(fut.result_timeout(Duration::from_secs(120)).unwrap(), x * x);
     }
     let status = cluster.status().unwrap();
     assert_eq!(status.completed, 120, "{status}");
@@ -129,8 +129,8 @@ fn ten_thousand_tasks_with_a_worker_restarted_halfway() {
         .map(|x| cluster.submit(square, x).unwrap())
         .collect();
     let mut seen = vec![false; TASKS as usize];
-    for (done, fut) in as_completed(&futures, Some(Duration::from_secs(600))).enumerate() {
-        let value = fut.unwrap().result(None).unwrap();
+    for (done, fut) in as_completed_timeout(&futures, Duration::from_secs(600)).enumerate() {
+        let value = fut.unwrap().result().unwrap();
         let x = (value as f64).sqrt().round() as usize;
         assert!(!seen[x], "task {x} reported twice");
         seen[x] = true;
@@ -182,7 +182,7 @@ fn malformed_entries_are_refused_and_nothing_crashes() {
     let url = server.url();
     let worker = spawn_worker(&url, 1, LEASE);
     let cluster = RedisExecutor::connect(&url).unwrap();
-    assert_eq!(cluster.submit(square, 2).unwrap().result(None).unwrap(), 4);
+    assert_eq!(cluster.submit(square, 2).unwrap().result().unwrap(), 4);
 
     let mut conn = server.conn();
     let version = format!("1.{}", flotilla::backend::PAYLOAD_VERSION);
@@ -221,7 +221,7 @@ fn malformed_entries_are_refused_and_nothing_crashes() {
     eventually("the entries to be refused", || {
         cluster.status().unwrap().malformed == 4
     });
-    assert_eq!(cluster.submit(square, 3).unwrap().result(None).unwrap(), 9);
+    assert_eq!(cluster.submit(square, 3).unwrap().result().unwrap(), 9);
     assert!(worker.is_alive());
     assert_eq!(cluster.unmatched_results(), 1);
     let len: i64 = redis::cmd("XLEN")

@@ -32,7 +32,7 @@ fn dropping_the_executor_waits_for_its_tasks() {
     let unfinished = futures.iter().filter(|f| !f.done()).count();
     assert_eq!(unfinished, 0, "drop returned with tasks unfinished");
     for fut in &futures {
-        assert_eq!(fut.result(None).unwrap(), 1);
+        assert_eq!(fut.result().unwrap(), 1);
     }
     let status = Status::fetch(&url, "flotilla").unwrap();
     assert_eq!(
@@ -63,7 +63,7 @@ fn drop_after_a_shutdown_that_does_not_wait_leaves_the_futures_completing() {
     drop(cluster);
     let _worker = spawn_worker(&url, 2, LEASE);
     for fut in &futures {
-        assert_eq!(fut.result(Some(Duration::from_secs(60))).unwrap(), 1);
+        assert_eq!(fut.result_timeout(Duration::from_secs(60)).unwrap(), 1);
     }
 }
 
@@ -84,13 +84,13 @@ fn a_task_may_run_longer_than_its_ttl() {
         .build()
         .unwrap();
     let long = cluster.submit(nap, 2500).unwrap();
-    assert_eq!(long.result(Some(Duration::from_secs(60))).unwrap(), 2500);
+    assert_eq!(long.result_timeout(Duration::from_secs(60)).unwrap(), 2500);
 
     let taken_over = cluster
         .submit(hang_first_time, dir.path().to_owned())
         .unwrap();
     // Killed for longer than the TTL before another worker takes the task over.
     let first = kill_the_worker_running_it(dir.path(), &workers);
-    let second = taken_over.result(Some(Duration::from_secs(60))).unwrap();
+    let second = taken_over.result_timeout(Duration::from_secs(60)).unwrap();
     assert_ne!(second, first);
 }

@@ -39,7 +39,7 @@ fn result_over_the_limit_fails_its_task_and_the_worker_goes_on() {
     let small: Vec<_> = (0..20u64)
         .map(|x| cluster.submit(square, x).unwrap())
         .collect();
-    let err = big.result(Some(Duration::from_secs(30))).unwrap_err();
+    let err = big.result_timeout(Duration::from_secs(30)).unwrap_err();
     let cause = RedisError::of(&err).unwrap_or_else(|| panic!("{err}"));
     assert!(
         matches!(
@@ -54,12 +54,12 @@ fn result_over_the_limit_fails_its_task_and_the_worker_goes_on() {
     assert!(cause.may_have_run());
     for (x, fut) in small.iter().enumerate() {
         let x = x as u64;
-        assert_eq!(fut.result(Some(Duration::from_secs(30))).unwrap(), x * x);
+        assert_eq!(fut.result_timeout(Duration::from_secs(30)).unwrap(), x * x);
     }
     // A result just under the limit still travels.
     let fits = cluster.submit(bytes_of, 1_000_000).unwrap();
     assert_eq!(
-        fits.result(Some(Duration::from_secs(30))).unwrap().len(),
+        fits.result_timeout(Duration::from_secs(30)).unwrap().len(),
         1_000_000
     );
     runs_two_at_once(&cluster, "after-big-result");
@@ -84,7 +84,7 @@ fn argument_over_the_limit_fails_only_its_own_task() {
         })
         .collect();
     for (i, fut) in futures.iter().enumerate() {
-        let outcome = fut.result(Some(Duration::from_secs(60)));
+        let outcome = fut.result_timeout(Duration::from_secs(60));
         if i == 650 {
             let err = outcome.unwrap_err();
             let cause = RedisError::of(&err).unwrap_or_else(|| panic!("{err}"));

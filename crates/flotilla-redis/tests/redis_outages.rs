@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Executor, as_completed};
+use flotilla::{Error, Executor, as_completed_timeout};
 use flotilla_redis::{RedisError, RedisExecutor};
 use support::proxy::{Cut, Proxy};
 use support::{RedisServer, eventually, spawn_worker};
@@ -34,7 +34,7 @@ fn tagged(tag: String, x: u64) -> u64 {
 
 /// Fails unless every future settles within `limit`.
 fn settle_all<T>(futures: &[flotilla::Future<T>], limit: Duration) {
-    let settled = as_completed(futures, Some(limit))
+    let settled = as_completed_timeout(futures, limit)
         .filter(Result::is_ok)
         .count();
     assert_eq!(
@@ -57,14 +57,14 @@ fn server_killed_without_persistence_fails_only_the_lost_tasks() {
     let futures: Vec<_> = (0..300u64)
         .map(|_| cluster.submit(nap, 20).unwrap())
         .collect();
-    futures[0].result(Some(Duration::from_secs(60))).unwrap();
+    futures[0].result_timeout(Duration::from_secs(60)).unwrap();
     server.crash_and_restart();
     let started = Instant::now();
     settle_all(&futures, Duration::from_secs(30));
     let detected = started.elapsed();
     let mut lost = 0;
     for fut in &futures {
-        match fut.result(None) {
+        match fut.result() {
             Ok(ms) => assert_eq!(ms, 20),
             Err(err) => {
                 let cause = RedisError::of(&err).unwrap_or_else(|| panic!("{err}"));
@@ -81,7 +81,7 @@ fn server_killed_without_persistence_fails_only_the_lost_tasks() {
         cluster
             .submit(square, 5)
             .unwrap()
-            .result(Some(Duration::from_secs(60)))
+            .result_timeout(Duration::from_secs(60))
             .unwrap(),
         25
     );
@@ -98,7 +98,7 @@ fn expired_task_fails_even_with_no_worker() {
         .build()
         .unwrap();
     let fut = cluster.submit(square, 4).unwrap();
-    let err = fut.result(Some(Duration::from_secs(30))).unwrap_err();
+    let err = fut.result_timeout(Duration::from_secs(30)).unwrap_err();
     assert!(err.is_expired(), "{err}");
 }
 
@@ -128,7 +128,7 @@ fn partition_after_the_server_queued_a_batch_costs_nothing() {
     proxy.partition(false);
     settle_all(&futures, Duration::from_secs(60));
     for (x, fut) in futures.iter().enumerate() {
-        assert_eq!(fut.result(None).unwrap(), x as u64 * 2, "task {x}");
+        assert_eq!(fut.result().unwrap(), x as u64 * 2, "task {x}");
     }
     assert_eq!(cluster.unmatched_results(), 0);
     assert_eq!(cluster.status().unwrap().completed, 300);
@@ -162,7 +162,7 @@ fn cancels_during_a_stall_do_not_block() {
         all < Duration::from_secs(6),
         "cancelling a map blocked {all:?}"
     );
-    assert!(long.result(None).unwrap_err().is_cancelled());
+    assert!(long.result().unwrap_err().is_cancelled());
 
     proxy.stall(false);
     // The worker was told: its slot is free for the next task, not after ten minutes.
@@ -170,7 +170,7 @@ fn cancels_during_a_stall_do_not_block() {
         cluster
             .submit(square, 3)
             .unwrap()
-            .result(Some(Duration::from_secs(60)))
+            .result_timeout(Duration::from_secs(60))
             .unwrap(),
         9
     );
@@ -195,7 +195,7 @@ fn lost_claim_reply_costs_no_attempt() {
     let outcome = cluster
         .submit(square, 7)
         .unwrap()
-        .result(Some(Duration::from_secs(60)));
+        .result_timeout(Duration::from_secs(60));
     assert!(proxy.cut_done(), "the claim's reply was swallowed");
     match outcome {
         Ok(value) => assert_eq!(value, 49),
@@ -223,7 +223,7 @@ fn a_server_silent_longer_than_the_ttl_fails_with_lost_contact() {
         cluster.status().unwrap().submitted == 1
     });
     proxy.partition(true);
-    let err = fut.result(Some(Duration::from_secs(30))).unwrap_err();
+    let err = fut.result_timeout(Duration::from_secs(30)).unwrap_err();
     let cause = RedisError::of(&err).unwrap_or_else(|| panic!("{err}"));
     assert!(cause.is_lost_contact() && cause.may_have_run(), "{err}");
     assert!(err.to_string().contains("may have run"), "{err}");

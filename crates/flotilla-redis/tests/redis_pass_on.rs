@@ -137,7 +137,7 @@ fn a_task_passed_on_runs_on_a_worker_that_has_it() {
         .collect();
     let started = Instant::now();
     for fut in &futures {
-        let pid = fut.result(Some(Duration::from_secs(60))).unwrap();
+        let pid = fut.result_timeout(Duration::from_secs(60)).unwrap();
         assert_eq!(pid, has_it.pid(), "run by the worker that has it");
     }
     let passed = passed_tasks(&mut server.conn()).len();
@@ -191,8 +191,8 @@ fn a_task_taken_over_and_passed_on_runs_again_where_it_can() {
         },
     );
     release(gate.path());
-    assert_eq!(holding.result(None).unwrap(), busy.pid());
-    let ran_again = fut.result(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(holding.result().unwrap(), busy.pid());
+    let ran_again = fut.result_timeout(Duration::from_secs(60)).unwrap();
     assert_eq!(ran_again, busy.pid(), "run again by the worker that has it");
     assert_ne!(ran_again, died);
     other.kill();
@@ -229,11 +229,11 @@ fn a_worker_that_passed_on_and_died_stands_in_for_no_live_one() {
     eventually("a second worker of the other build to pass it on", || {
         foreign::passers(&mut conn, &id).len() == 2
     });
-    assert!(!fut.done(), "given up: {:?}", fut.result(None));
+    assert!(!fut.done(), "given up: {:?}", fut.result());
     release(gate.path());
-    assert_eq!(holding.result(None).unwrap(), has_it.pid());
+    assert_eq!(holding.result().unwrap(), has_it.pid());
     assert_eq!(
-        fut.result(Some(Duration::from_secs(60))).unwrap(),
+        fut.result_timeout(Duration::from_secs(60)).unwrap(),
         has_it.pid()
     );
 }
@@ -269,7 +269,7 @@ fn a_task_no_worker_has_is_passed_on_then_reported() {
     };
     let started = Instant::now();
     let id = foreign::queue(&mut conn, "foreign", 1, &task);
-    assert!(cluster.submit(where_am_i, ()).unwrap().result(None).is_ok());
+    assert!(cluster.submit(where_am_i, ()).unwrap().result().is_ok());
     let (kind, payload) = foreign::result(&mut conn, "foreign", &id);
     println!(
         "a task no worker has: reported after {:?}",
@@ -296,7 +296,7 @@ fn a_task_no_worker_has_is_passed_on_then_reported() {
         .query(&mut conn)
         .unwrap();
     assert_eq!(attempts, 0, "no worker claimed it");
-    assert!(cluster.submit(where_am_i, ()).unwrap().result(None).is_ok());
+    assert!(cluster.submit(where_am_i, ()).unwrap().result().is_ok());
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -80,8 +80,8 @@ impl Round {
 ///
 /// let barrier = Barrier::new(2)?;
 /// let other = barrier.clone();
-/// let t = std::thread::spawn(move || other.wait(Some(Duration::from_secs(10))).unwrap());
-/// let mine = barrier.wait(Some(Duration::from_secs(10)))?;
+/// let t = std::thread::spawn(move || other.wait_timeout(Duration::from_secs(10)).unwrap());
+/// let mine = barrier.wait_timeout(Duration::from_secs(10))?;
 /// let theirs = t.join().unwrap();
 /// assert_eq!(mine + theirs, 1); // indexes 0 and 1, in arrival order
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -166,7 +166,28 @@ impl Barrier {
         self.round().broken
     }
 
-    /// Waits until all parties have called `wait`, at most `timeout` if given; returns this
+    /// Waits as long as it takes until all parties have called `wait`; returns this caller's
+    /// arrival index, `0..parties`. [`wait_timeout`](Barrier::wait_timeout) waits at most a given
+    /// time.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::BrokenBarrier`] if it is or becomes broken, or is reset, while waiting.
+    ///
+    /// # Blocking
+    ///
+    /// Until every party arrives; forever if one never does.
+    ///
+    /// ```
+    /// let barrier = flotilla::shared::Barrier::new(1)?;
+    /// assert_eq!(barrier.wait()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait(&self) -> Result<u64, SyncError> {
+        self.wait_within(None)
+    }
+
+    /// Waits until all parties have called `wait`, at most `timeout`; returns this
     /// caller's arrival index, `0..parties`.
     ///
     /// # Errors
@@ -176,18 +197,22 @@ impl Barrier {
     ///
     /// # Blocking
     ///
-    /// With `None`, until every party arrives; forever if one never does.
+    /// Until every party arrives, for at most `timeout`.
     ///
     /// ```
     /// use std::time::Duration;
     /// let barrier = flotilla::shared::Barrier::new(1)?;
-    /// assert_eq!(barrier.wait(None)?, 0);
+    /// assert_eq!(barrier.wait()?, 0);
     /// let pair = flotilla::shared::Barrier::new(2)?;
-    /// assert!(pair.wait(Some(Duration::from_millis(5))).is_err());
+    /// assert!(pair.wait_timeout(Duration::from_millis(5)).is_err());
     /// assert!(pair.is_broken());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<u64, SyncError> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u64, SyncError> {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> Result<u64, SyncError> {
         let inner = &self.inner;
         let until = timeout.and_then(deadline_after);
         let Some(mut guard) = inner.lock(until) else {
@@ -241,7 +266,7 @@ impl Barrier {
     /// ```
     /// let barrier = flotilla::shared::Barrier::new(2)?;
     /// barrier.abort();
-    /// assert!(barrier.wait(None).is_err());
+    /// assert!(barrier.wait().is_err());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn abort(&self) {
@@ -262,7 +287,7 @@ impl Barrier {
     /// let barrier = flotilla::shared::Barrier::new(1)?;
     /// barrier.abort();
     /// barrier.reset();
-    /// assert_eq!(barrier.wait(None)?, 0);
+    /// assert_eq!(barrier.wait()?, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reset(&self) {

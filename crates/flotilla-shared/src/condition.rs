@@ -60,7 +60,7 @@ const SIGNALS: usize = 1;
 /// let items = RawValue::new(0u64)?;
 /// let producer = Process::new(produce, (ready.clone(), items.clone())).start()?;
 /// let mut guard = ready.lock().unwrap();
-/// assert!(guard.wait_for(|| items.load() == 3, None).unwrap());
+/// assert!(guard.wait_for(|| items.load() == 3).unwrap());
 /// drop(guard);
 /// producer.join();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -211,7 +211,37 @@ pub struct ConditionGuard<'a> {
 }
 
 impl ConditionGuard<'_> {
-    /// Releases the lock, waits for a notify (at most `timeout`, if given), and takes the
+    /// Releases the lock, waits as long as it takes for a notify, and takes the lock back
+    /// (Python's `cond.wait()`); `true`, or `false` inside [`LockError::OwnerDied`] when the wait
+    /// ended because a holder died. [`wait_timeout`](ConditionGuard::wait_timeout) waits at most a
+    /// given time.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::OwnerDied`] as for [`wait_timeout`](ConditionGuard::wait_timeout).
+    ///
+    /// # Blocking
+    ///
+    /// Until notified or a holder is found dead.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let cond = Arc::new(flotilla::shared::Condition::new()?);
+    /// let mut guard = cond.lock().unwrap();
+    /// let notifier = {
+    ///     let cond = Arc::clone(&cond);
+    ///     std::thread::spawn(move || cond.lock().unwrap().notify(1))
+    /// };
+    /// assert!(guard.wait().unwrap()); // the lock is free while this waits
+    /// drop(guard);
+    /// notifier.join().unwrap();
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn wait(&mut self) -> Result<bool, LockError<bool>> {
+        self.wait_within(None)
+    }
+
+    /// Releases the lock, waits for a notify for at most `timeout`, and takes the
     /// lock back (Python's `cond.wait(timeout)`); whether it was notified (`false`: the time
     /// ran out). The timeout is measured on the monotonic clock.
     ///
@@ -235,10 +265,14 @@ impl ConditionGuard<'_> {
     /// use std::time::Duration;
     /// let cond = flotilla::shared::Condition::new()?;
     /// let mut guard = cond.lock().unwrap();
-    /// assert!(!guard.wait(Some(Duration::from_millis(10))).unwrap());
+    /// assert!(!guard.wait_timeout(Duration::from_millis(10)).unwrap());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool, LockError<bool>> {
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<bool, LockError<bool>> {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&mut self, timeout: Option<Duration>) -> Result<bool, LockError<bool>> {
         let until = timeout.and_then(deadline_after);
         let cond = self.cond;
         let header = cond.locked().header();
@@ -270,6 +304,29 @@ impl ConditionGuard<'_> {
         }
     }
 
+    /// Waits as long as it takes until `ready()` is true, checking it with the lock held before
+    /// each wait and after each wake-up (Python's `cond.wait_for(predicate)`); `true`, or
+    /// `ready()`'s answer inside [`LockError::OwnerDied`].
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::OwnerDied`] if a wait reported a dead holder (see
+    /// [`wait_timeout`](ConditionGuard::wait_timeout)); the lock is held again either way.
+    ///
+    /// # Blocking
+    ///
+    /// Until `ready()` holds after a notify.
+    ///
+    /// ```
+    /// let cond = flotilla::shared::Condition::new()?;
+    /// let mut guard = cond.lock().unwrap();
+    /// assert!(guard.wait_for(|| true).unwrap()); // already true: no wait
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn wait_for(&mut self, ready: impl FnMut() -> bool) -> Result<bool, LockError<bool>> {
+        self.wait_for_within(ready, None)
+    }
+
     /// Waits until `ready()` is true, checking it with the lock held before each wait and
     /// after each wake-up, at most `timeout` in all (Python's `cond.wait_for(predicate,
     /// timeout)`); `ready()`'s last answer.
@@ -287,11 +344,19 @@ impl ConditionGuard<'_> {
     /// use std::time::Duration;
     /// let cond = flotilla::shared::Condition::new()?;
     /// let mut guard = cond.lock().unwrap();
-    /// assert!(guard.wait_for(|| true, None).unwrap()); // already true: no wait
-    /// assert!(!guard.wait_for(|| false, Some(Duration::from_millis(10))).unwrap());
+    /// assert!(guard.wait_for(|| true).unwrap()); // already true: no wait
+    /// assert!(!guard.wait_for_timeout(|| false, Duration::from_millis(10)).unwrap());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn wait_for(
+    pub fn wait_for_timeout(
+        &mut self,
+        ready: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<bool, LockError<bool>> {
+        self.wait_for_within(ready, Some(timeout))
+    }
+
+    fn wait_for_within(
         &mut self,
         mut ready: impl FnMut() -> bool,
         timeout: Option<Duration>,
@@ -309,7 +374,7 @@ impl ConditionGuard<'_> {
                     _ => break,
                 },
             };
-            if let Err(err) = self.wait(left) {
+            if let Err(err) = self.wait_within(left) {
                 died |= err.is_owner_died();
             }
         }

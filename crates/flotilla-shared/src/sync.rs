@@ -632,9 +632,9 @@ const FLAG: usize = 0;
 /// let event = Event::new()?;
 /// let setter = event.clone();
 /// std::thread::spawn(move || setter.set());
-/// assert!(event.wait(None));
+/// event.wait();
 /// event.clear();
-/// assert!(!event.wait(Some(Duration::from_millis(5))));
+/// assert!(!event.wait_timeout(Duration::from_millis(5)));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 ///
@@ -700,22 +700,43 @@ impl Event {
         self.inner.word(FLAG) != 0
     }
 
-    /// Waits until the flag is set, at most `timeout` if given (measured on the monotonic
-    /// clock); whether it is set on return (`false` only on a timeout).
+    /// Waits until the flag is set, as long as it takes (in this or any process).
+    /// [`wait_timeout`](Event::wait_timeout) waits at most a given time.
     ///
     /// # Blocking
     ///
-    /// With `None`, until some process sets the event; forever if none does.
+    /// Until some process sets the event; forever if none does.
+    ///
+    /// ```
+    /// let event = flotilla::shared::Event::new()?;
+    /// event.set();
+    /// event.wait(); // set already: returns at once
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn wait(&self) {
+        self.wait_within(None);
+    }
+
+    /// Waits until the flag is set, at most `timeout` (measured on the monotonic clock);
+    /// whether it is set on return (`false` only on a timeout).
+    ///
+    /// # Blocking
+    ///
+    /// Until some process sets the event, for at most `timeout`.
     ///
     /// ```
     /// use std::time::Duration;
     /// let event = flotilla::shared::Event::new()?;
-    /// assert!(!event.wait(Some(Duration::ZERO)));
+    /// assert!(!event.wait_timeout(Duration::ZERO));
     /// event.set();
-    /// assert!(event.wait(Some(Duration::ZERO)));
+    /// assert!(event.wait_timeout(Duration::ZERO));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> bool {
         self.inner
             .until(timeout, |s| (s.word(FLAG) != 0).then_some(()))
             .is_some()

@@ -23,7 +23,7 @@ use crate::primitives::{Condvar, Mutex, MutexGuard, deadline_in, lock, wait_unti
 ///
 /// let barrier = Barrier::new(2);
 /// barrier.abort();
-/// assert_eq!(barrier.wait(None), Err(BrokenBarrier));
+/// assert_eq!(barrier.wait(), Err(BrokenBarrier));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("the barrier is broken")]
@@ -85,7 +85,7 @@ type Action = Box<dyn Fn() + Send + Sync>;
 /// let threads: Vec<_> = (0..3)
 ///     .map(|_| {
 ///         let barrier = Arc::clone(&barrier);
-///         thread::spawn(move || barrier.wait(None).unwrap())
+///         thread::spawn(move || barrier.wait().unwrap())
 ///     })
 ///     .collect();
 /// let mut indices: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -142,14 +142,15 @@ impl Barrier {
     /// use flotilla::sync::Barrier;
     ///
     /// let barrier = Barrier::new(1).with_action(|| println!("everyone is here"));
-    /// assert_eq!(barrier.wait(None), Ok(0));
+    /// assert_eq!(barrier.wait(), Ok(0));
     /// ```
     pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Barrier {
         self.action = Some(Box::new(action));
         self
     }
 
-    /// Sets the timeout [`wait`](Barrier::wait) uses when given none (Python's `timeout=`).
+    /// Sets the timeout [`wait`](Barrier::wait) uses (Python's `timeout=`);
+    /// [`wait_timeout`](Barrier::wait_timeout) uses its own.
     ///
     /// # Examples
     ///
@@ -158,12 +159,48 @@ impl Barrier {
     /// use std::time::Duration;
     ///
     /// let barrier = Barrier::new(2).with_timeout(Duration::from_millis(10));
-    /// assert_eq!(barrier.wait(None), Err(BrokenBarrier)); // the other party never came
+    /// assert_eq!(barrier.wait(), Err(BrokenBarrier)); // the other party never came
     /// assert!(barrier.is_broken());
     /// ```
     pub fn with_timeout(mut self, timeout: Duration) -> Barrier {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Waits for the other parties: Python's `barrier.wait()`, with the barrier's own
+    /// timeout if it was built with one ([`with_timeout`](Barrier::with_timeout)), else as long as it
+    /// takes. [`wait_timeout`](Barrier::wait_timeout) sets a limit for this call.
+    ///
+    /// Returns this thread's arrival index, `0` to `parties - 1` (the last to arrive gets
+    /// `parties - 1`).
+    ///
+    /// # Errors
+    ///
+    /// [`BrokenBarrier`] if the barrier is or becomes broken while this thread waits (see
+    /// [`wait_timeout`](Barrier::wait_timeout)).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks until the round is complete.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::Barrier;
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let barrier = Arc::new(Barrier::new(2));
+    /// let other = {
+    ///     let barrier = Arc::clone(&barrier);
+    ///     thread::spawn(move || barrier.wait())
+    /// };
+    /// let mine = barrier.wait().unwrap();
+    /// let theirs = other.join().unwrap().unwrap();
+    /// assert_eq!(mine + theirs, 1);
+    /// ```
+    pub fn wait(&self) -> Result<usize, BrokenBarrier> {
+        self.wait_within(None)
     }
 
     /// Waits until `parties` threads are waiting, then releases them all; returns this
@@ -199,13 +236,17 @@ impl Barrier {
     /// let barrier = Arc::new(Barrier::new(2));
     /// let other = {
     ///     let barrier = Arc::clone(&barrier);
-    ///     thread::spawn(move || barrier.wait(None))
+    ///     thread::spawn(move || barrier.wait())
     /// };
-    /// let mine = barrier.wait(Some(Duration::from_secs(60))).unwrap();
+    /// let mine = barrier.wait_timeout(Duration::from_secs(60)).unwrap();
     /// let theirs = other.join().unwrap().unwrap();
     /// assert_eq!(mine + theirs, 1); // indices 0 and 1
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<usize, BrokenBarrier> {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrier> {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> Result<usize, BrokenBarrier> {
         let deadline = timeout.or(self.timeout).and_then(deadline_in);
         let mut state = lock(&self.state);
         while matches!(
@@ -307,7 +348,7 @@ impl Barrier {
     /// assert!(barrier.is_broken());
     /// barrier.reset();
     /// assert!(!barrier.is_broken());
-    /// assert_eq!(barrier.wait(None), Ok(0));
+    /// assert_eq!(barrier.wait(), Ok(0));
     /// ```
     pub fn reset(&self) {
         let mut state = self.settled();
@@ -335,7 +376,7 @@ impl Barrier {
     /// let barrier = Arc::new(Barrier::new(2));
     /// let waiter = {
     ///     let barrier = Arc::clone(&barrier);
-    ///     thread::spawn(move || barrier.wait(None))
+    ///     thread::spawn(move || barrier.wait())
     /// };
     /// barrier.abort(); // this thread will never arrive
     /// assert_eq!(waiter.join().unwrap(), Err(BrokenBarrier));
@@ -372,12 +413,12 @@ impl Barrier {
     /// let barrier = Arc::new(Barrier::new(2));
     /// let waiter = {
     ///     let barrier = Arc::clone(&barrier);
-    ///     thread::spawn(move || barrier.wait(None))
+    ///     thread::spawn(move || barrier.wait())
     /// };
     /// while barrier.n_waiting() < 1 {
     ///     thread::yield_now();
     /// }
-    /// barrier.wait(None).unwrap();
+    /// barrier.wait().unwrap();
     /// waiter.join().unwrap().unwrap();
     /// assert_eq!(barrier.n_waiting(), 0);
     /// ```

@@ -39,7 +39,7 @@ use crate::primitives::{Condvar, Mutex, MutexGuard, deadline_in, lock, wait_unti
 ///     let items = Arc::clone(&items);
 ///     thread::spawn(move || {
 ///         let mut items = items.lock();
-///         items.wait_for(|items| !items.is_empty(), None);
+///         items.wait_for(|items| !items.is_empty());
 ///         items.pop()
 ///     })
 /// };
@@ -203,8 +203,43 @@ impl<T> ConditionGuard<'_, T> {
             .expect("the guard is only vacant inside wait")
     }
 
-    /// Releases the lock and waits until notified or until `timeout` passes (`None`: as long
-    /// as it takes), then takes the lock back. Python's `cond.wait(timeout)`.
+    /// Releases the lock, waits as long as it takes to be notified, then takes the lock back:
+    /// Python's `cond.wait()`. [`wait_timeout`](Self::wait_timeout) waits at most a given time.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks until [`notify`](Self::notify) or [`notify_all`](Self::notify_all) picks this
+    /// thread, and then until the lock is free.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::Condition;
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let ready = Arc::new(Condition::new(false));
+    /// let setter = {
+    ///     let ready = Arc::clone(&ready);
+    ///     thread::spawn(move || {
+    ///         let mut flag = ready.lock();
+    ///         *flag = true;
+    ///         flag.notify_all();
+    ///     })
+    /// };
+    /// let mut flag = ready.lock();
+    /// while !*flag {
+    ///     flag.wait();
+    /// }
+    /// drop(flag);
+    /// setter.join().unwrap();
+    /// ```
+    pub fn wait(&mut self) {
+        self.wait_within(None);
+    }
+
+    /// Releases the lock and waits until notified or until `timeout` passes, then takes the
+    /// lock back. Python's `cond.wait(timeout)`.
     ///
     /// Returns `true` if this thread was notified, `false` if the timeout passed first.
     ///
@@ -221,9 +256,13 @@ impl<T> ConditionGuard<'_, T> {
     ///
     /// let cond = Condition::new(());
     /// let mut guard = cond.lock();
-    /// assert!(!guard.wait(Some(Duration::from_millis(10)))); // nobody notifies
+    /// assert!(!guard.wait_timeout(Duration::from_millis(10))); // nobody notifies
     /// ```
-    pub fn wait(&mut self, timeout: Option<Duration>) -> bool {
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&mut self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.and_then(deadline_in);
         let mut inner = self
             .inner
@@ -251,6 +290,44 @@ impl<T> ConditionGuard<'_, T> {
         };
         self.inner = Some(inner);
         notified
+    }
+
+    /// Waits as long as it takes until `predicate` holds for the data: Python's
+    /// `cond.wait_for(predicate)`.
+    ///
+    /// The predicate is checked first, then after every notification, always with the lock
+    /// held. [`wait_for_timeout`](Self::wait_for_timeout) waits at most a given time.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks until the predicate holds after a notification.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::Condition;
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let count = Arc::new(Condition::new(0));
+    /// let counter = {
+    ///     let count = Arc::clone(&count);
+    ///     thread::spawn(move || {
+    ///         for _ in 0..3 {
+    ///             let mut n = count.lock();
+    ///             *n += 1;
+    ///             n.notify_all();
+    ///         }
+    ///     })
+    /// };
+    /// let mut n = count.lock();
+    /// n.wait_for(|n| *n == 3);
+    /// assert_eq!(*n, 3);
+    /// drop(n);
+    /// counter.join().unwrap();
+    /// ```
+    pub fn wait_for(&mut self, predicate: impl FnMut(&mut T) -> bool) {
+        self.wait_for_within(predicate, None);
     }
 
     /// Waits until `predicate` holds for the data, or until `timeout` passes: Python's
@@ -284,12 +361,20 @@ impl<T> ConditionGuard<'_, T> {
     ///     })
     /// };
     /// let mut n = count.lock();
-    /// assert!(n.wait_for(|n| *n == 4, Some(Duration::from_secs(60))));
-    /// assert!(!n.wait_for(|n| *n == 5, Some(Duration::from_millis(10))));
+    /// assert!(n.wait_for_timeout(|n| *n == 4, Duration::from_secs(60)));
+    /// assert!(!n.wait_for_timeout(|n| *n == 5, Duration::from_millis(10)));
     /// drop(n);
     /// counter.join().unwrap();
     /// ```
-    pub fn wait_for(
+    pub fn wait_for_timeout(
+        &mut self,
+        predicate: impl FnMut(&mut T) -> bool,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_for_within(predicate, Some(timeout))
+    }
+
+    fn wait_for_within(
         &mut self,
         mut predicate: impl FnMut(&mut T) -> bool,
         timeout: Option<Duration>,
@@ -310,7 +395,7 @@ impl<T> ConditionGuard<'_, T> {
                     Some(left)
                 }
             };
-            self.wait(left);
+            self.wait_within(left);
         }
     }
 
@@ -327,7 +412,11 @@ impl<T> ConditionGuard<'_, T> {
     /// let ready = Arc::new(Condition::new(false));
     /// let waiter = {
     ///     let ready = Arc::clone(&ready);
-    ///     thread::spawn(move || ready.lock().wait_for(|r| *r, None))
+    ///     thread::spawn(move || {
+    ///         let mut flag = ready.lock();
+    ///         flag.wait_for(|r| *r);
+    ///         *flag
+    ///     })
     /// };
     /// let mut guard = ready.lock();
     /// *guard = true;

@@ -30,12 +30,12 @@ use crate::primitives::{Condvar, Mutex, lock, wait_until};
 /// let waiters: Vec<_> = (0..3)
 ///     .map(|_| {
 ///         let ready = Arc::clone(&ready);
-///         thread::spawn(move || ready.wait(None))
+///         thread::spawn(move || ready.wait())
 ///     })
 ///     .collect();
 /// ready.set();
 /// for w in waiters {
-///     assert!(w.join().unwrap());
+///     w.join().unwrap(); // each returned from `wait`
 /// }
 /// ```
 pub struct Event {
@@ -84,7 +84,7 @@ impl Event {
     /// let event = Event::new();
     /// event.set();
     /// assert!(event.is_set());
-    /// assert!(event.wait(None)); // returns at once
+    /// event.wait(); // returns at once
     /// ```
     pub fn set(&self) {
         let mut state = lock(&self.state);
@@ -110,7 +110,7 @@ impl Event {
     /// event.set();
     /// event.clear();
     /// assert!(!event.is_set());
-    /// assert!(!event.wait(Some(Duration::from_millis(10))));
+    /// assert!(!event.wait_timeout(Duration::from_millis(10)));
     /// ```
     pub fn clear(&self) {
         lock(&self.state).flag = false;
@@ -132,8 +132,35 @@ impl Event {
         lock(&self.state).flag
     }
 
-    /// Waits until the flag is raised, or until `timeout` passes (`None` waits as long as it
-    /// takes).
+    /// Waits as long as it takes for the flag to be raised; returns at once if it is set.
+    ///
+    /// [`wait_timeout`](Event::wait_timeout) waits at most a given time.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks while the flag is clear.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::sync::Event;
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// let ready = Arc::new(Event::new());
+    /// let setter = {
+    ///     let ready = Arc::clone(&ready);
+    ///     thread::spawn(move || ready.set())
+    /// };
+    /// ready.wait();
+    /// assert!(ready.is_set());
+    /// setter.join().unwrap();
+    /// ```
+    pub fn wait(&self) {
+        self.wait_within(None);
+    }
+
+    /// Waits until the flag is raised, or until `timeout` passes.
     ///
     /// Returns `true` if the flag was raised (now, or by a [`set`](Event::set) that happened
     /// while this thread waited), `false` if the timeout passed first. Like Python's
@@ -152,16 +179,20 @@ impl Event {
     /// use std::time::Duration;
     ///
     /// let done = Arc::new(Event::new());
-    /// assert!(!done.wait(Some(Duration::from_millis(10))));
+    /// assert!(!done.wait_timeout(Duration::from_millis(10)));
     ///
     /// let worker = {
     ///     let done = Arc::clone(&done);
     ///     thread::spawn(move || done.set())
     /// };
-    /// assert!(done.wait(Some(Duration::from_secs(60))));
+    /// assert!(done.wait_timeout(Duration::from_secs(60)));
     /// worker.join().unwrap();
     /// ```
-    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_within(Some(timeout))
+    }
+
+    fn wait_within(&self, timeout: Option<Duration>) -> bool {
         // A timeout too large to represent waits forever.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut state = lock(&self.state);
@@ -218,17 +249,17 @@ mod tests {
         let waiters: Vec<_> = (0..4)
             .map(|_| {
                 let event = Arc::clone(&event);
-                thread::spawn(move || event.wait(None))
+                thread::spawn(move || event.wait())
             })
             .collect();
         until_waiting(&event, 4);
         event.set();
         event.clear();
         for waiter in waiters {
-            assert!(waiter.join().unwrap());
+            waiter.join().unwrap();
         }
         assert!(!event.is_set());
-        assert!(!event.wait(Some(Duration::from_millis(20))));
+        assert!(!event.wait_timeout(Duration::from_millis(20)));
     }
 
     #[test]
@@ -236,7 +267,7 @@ mod tests {
         let event = Arc::new(Event::new());
         let waiter = {
             let event = Arc::clone(&event);
-            thread::spawn(move || event.wait(Some(Duration::from_secs(300))))
+            thread::spawn(move || event.wait_timeout(Duration::from_secs(300)))
         };
         until_waiting(&event, 1);
         event.set();

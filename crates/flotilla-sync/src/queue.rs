@@ -108,11 +108,11 @@ pub struct TaskDoneError;
 /// use std::time::Duration;
 ///
 /// let queue = Queue::bounded(1);
-/// queue.send("a", None)?;
-/// let err = queue.send("b", Some(Duration::ZERO)).unwrap_err();
+/// queue.send("a")?;
+/// let err = queue.send_timeout("b", Duration::ZERO).unwrap_err();
 /// assert!(err.is_full());
 /// queue.shutdown(false);
-/// let err = queue.send("c", None).unwrap_err();
+/// let err = queue.send("c").unwrap_err();
 /// assert!(err.is_shut_down());
 /// assert_eq!(err.into_inner(), "c");
 /// # Ok::<(), PutError<&str>>(())
@@ -193,9 +193,9 @@ impl<T> fmt::Debug for PutError<T> {
 /// use std::time::Duration;
 ///
 /// let queue: Queue<u8> = Queue::new();
-/// assert_eq!(queue.recv(Some(Duration::ZERO)), Err(GetError::Empty));
+/// assert_eq!(queue.recv_timeout(Duration::ZERO), Err(GetError::Empty));
 /// queue.shutdown(false);
-/// assert_eq!(queue.recv(None), Err(GetError::ShutDown));
+/// assert_eq!(queue.recv(), Err(GetError::ShutDown));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum GetError {
@@ -720,10 +720,10 @@ macro_rules! queue_type {
                 self.core.get(Block::No).map_err(|_| Empty)
             }
 
-            /// Puts `item` into the queue, waiting at most `timeout` for a free slot (`None`:
-            /// as long as it takes; `Some(Duration::ZERO)`: not at all), and failing if the
-            /// queue is [shut down](Self::shutdown): Python 3.13's `put(item, timeout=...)`,
-            /// which raises `ShutDown`.
+            /// Puts `item` into the queue, waiting as long as it takes for a free slot, and
+            /// failing if the queue is [shut down](Self::shutdown): Python 3.13's `put(item)`,
+            /// which raises `ShutDown`. [`send_timeout`](Self::send_timeout) waits at most a
+            /// given time.
             ///
             /// [`put`](Self::put), [`put_timeout`](Self::put_timeout) and
             /// [`try_put`](Self::try_put) are for queues nobody shuts down; this one tells the
@@ -731,14 +731,12 @@ macro_rules! queue_type {
             ///
             /// # Errors
             ///
-            /// [`PutError::ShutDown`] if the queue is shut down, or is shut down while this
-            /// waits; [`PutError::Full`] if it stayed full until `timeout` passed. Both hold
-            /// `item`.
+            /// [`PutError::ShutDown`], holding `item`, if the queue is shut down, or is shut
+            /// down while this waits.
             ///
             /// # Blocking
             ///
-            /// Blocks while the queue is full, for at most `timeout`, until a slot frees or the
-            /// queue is shut down.
+            /// Blocks while the queue is full, until a slot frees or the queue is shut down.
             ///
             /// # Examples
             ///
@@ -748,23 +746,52 @@ macro_rules! queue_type {
             /// use std::thread;
             ///
             #[doc = concat!("let queue = Arc::new(", stringify!($name), "::bounded(1));")]
-            /// queue.send(1, None)?;
+            /// queue.send(1)?;
             /// let producer = {
             ///     let queue = Arc::clone(&queue);
-            ///     thread::spawn(move || queue.send(2, None)) // waits: the queue is full
+            ///     thread::spawn(move || queue.send(2)) // waits: the queue is full
             /// };
             /// queue.shutdown(false); // wakes the producer, which gets its item back
             /// assert_eq!(producer.join().unwrap(), Err(PutError::ShutDown(2)));
             /// # Ok::<(), PutError<i32>>(())
             /// ```
-            pub fn send(&self, item: T, timeout: Option<Duration>) -> Result<(), PutError<T>> {
-                self.core.put(item, Block::optional(timeout))
+            pub fn send(&self, item: T) -> Result<(), PutError<T>> {
+                self.core.put(item, Block::optional(None))
             }
 
-            /// Takes the next item, waiting at most `timeout` for one (`None`: as long as it
-            /// takes; `Some(Duration::ZERO)`: not at all), and failing once the queue is
-            /// [shut down](Self::shutdown) and empty: Python 3.13's `get(timeout=...)`, which
-            /// raises `ShutDown`.
+            /// [`send`](Self::send), waiting at most `timeout` for a free slot
+            /// (`Duration::ZERO`: not at all): Python 3.13's `put(item, timeout=...)`.
+            ///
+            /// # Errors
+            ///
+            /// [`PutError::ShutDown`] if the queue is shut down, or is shut down while this
+            /// waits; [`PutError::Full`] if it stayed full until `timeout` passed. Both hold
+            /// `item`.
+            ///
+            /// # Blocking
+            ///
+            /// Blocks while the queue is full, for at most `timeout`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use flotilla::sync::{PutError, ", stringify!($name), "};")]
+            /// use std::time::Duration;
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1);")]
+            /// queue.send_timeout(1, Duration::ZERO)?;
+            /// let err = queue.send_timeout(2, Duration::from_millis(10)).unwrap_err();
+            /// assert_eq!(err, PutError::Full(2));
+            /// # Ok::<(), PutError<i32>>(())
+            /// ```
+            pub fn send_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+                self.core.put(item, Block::optional(Some(timeout)))
+            }
+
+            /// Takes the next item, waiting as long as it takes for one, and failing once the
+            /// queue is [shut down](Self::shutdown) and empty: Python 3.13's `get()`, which
+            /// raises `ShutDown`. [`recv_timeout`](Self::recv_timeout) waits at most a given
+            /// time.
             ///
             /// After a plain `shutdown(false)` the items still queued are handed out first, so
             /// consumers drain the queue and then stop.
@@ -772,12 +799,11 @@ macro_rules! queue_type {
             /// # Errors
             ///
             /// [`GetError::ShutDown`] if the queue is shut down and empty, or becomes so while
-            /// this waits; [`GetError::Empty`] if it stayed empty until `timeout` passed.
+            /// this waits.
             ///
             /// # Blocking
             ///
-            /// Blocks while the queue is empty, for at most `timeout`, until an item arrives or
-            /// the queue is shut down.
+            /// Blocks while the queue is empty, until an item arrives or the queue is shut down.
             ///
             /// # Examples
             ///
@@ -791,7 +817,7 @@ macro_rules! queue_type {
             ///     let queue = Arc::clone(&queue);
             ///     thread::spawn(move || {
             ///         let mut got = Vec::new();
-            ///         while let Ok(item) = queue.recv(None) {
+            ///         while let Ok(item) = queue.recv() {
             ///             got.push(item);
             ///         }
             ///         got // ends when the queue is shut down and drained
@@ -801,10 +827,37 @@ macro_rules! queue_type {
             /// queue.put(2);
             /// queue.shutdown(false);
             /// assert_eq!(consumer.join().unwrap().len(), 2);
-            /// assert_eq!(queue.recv(None), Err(GetError::ShutDown));
+            /// assert_eq!(queue.recv(), Err(GetError::ShutDown));
             /// ```
-            pub fn recv(&self, timeout: Option<Duration>) -> Result<T, GetError> {
-                self.core.get(Block::optional(timeout))
+            pub fn recv(&self) -> Result<T, GetError> {
+                self.core.get(Block::optional(None))
+            }
+
+            /// [`recv`](Self::recv), waiting at most `timeout` for an item (`Duration::ZERO`:
+            /// not at all): Python 3.13's `get(timeout=...)`.
+            ///
+            /// # Errors
+            ///
+            /// [`GetError::ShutDown`] if the queue is shut down and empty, or becomes so while
+            /// this waits; [`GetError::Empty`] if it stayed empty until `timeout` passed.
+            ///
+            /// # Blocking
+            ///
+            /// Blocks while the queue is empty, for at most `timeout`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use flotilla::sync::{GetError, ", stringify!($name), "};")]
+            /// use std::time::Duration;
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::<i32>::new();")]
+            /// assert_eq!(queue.recv_timeout(Duration::from_millis(10)), Err(GetError::Empty));
+            /// queue.put(5);
+            /// assert_eq!(queue.recv_timeout(Duration::ZERO), Ok(5));
+            /// ```
+            pub fn recv_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+                self.core.get(Block::optional(Some(timeout)))
             }
 
             /// Shuts the queue down: Python 3.13's `shutdown(immediate)`.
@@ -833,7 +886,7 @@ macro_rules! queue_type {
             /// queue.put(2);
             /// queue.shutdown(true); // drops both items
             /// assert!(queue.is_shut_down());
-            /// assert_eq!(queue.recv(None), Err(GetError::ShutDown));
+            /// assert_eq!(queue.recv(), Err(GetError::ShutDown));
             /// queue.join(); // the dropped items count as done
             /// ```
             pub fn shutdown(&self, immediate: bool) {

@@ -76,7 +76,7 @@ impl Timer {
     /// let rang = Arc::new(Event::new());
     /// let flag = Arc::clone(&rang);
     /// let timer = Timer::start(Duration::from_millis(5), move || flag.set());
-    /// assert!(rang.wait(Some(Duration::from_secs(60))));
+    /// assert!(rang.wait_timeout(Duration::from_secs(60)));
     /// timer.join();
     /// ```
     pub fn start<F>(delay: Duration, f: F) -> Timer

@@ -11,17 +11,19 @@
 //! | `pool.submit(fn, x)` | [`pool.spawn(move \|\| f(x))`](ThreadPoolExecutor::spawn), or [`pool.submit(task, x)`](Executor::submit) for a `#[flotilla::task]` |
 //! | `pool.map(fn, xs, timeout=, chunksize=, buffersize=)` | [`pool.map_fn(f, xs)`](ThreadPoolExecutor::map_fn)`.timeout(..).chunksize(..).buffer(..)` — lazy |
 //! | `pool.shutdown(wait=True, cancel_futures=False)` / `with` | [`Executor::shutdown`] with [`Shutdown`] / `Drop` |
-//! | `fut.result(timeout)`, `fut.exception(timeout)` | [`Future::result`], [`Future::exception`] |
+//! | `fut.result()`, `fut.result(timeout)`, `fut.exception(timeout)` | [`Future::result`], [`Future::result_timeout`], [`Future::exception`], [`Future::exception_timeout`] |
 //! | `fut.cancel()`, `cancelled()`, `running()`, `done()` | same names on [`Future`] |
 //! | `fut.add_done_callback(fn)` | [`Future::add_done_callback`] |
-//! | `wait(fs, timeout, return_when=FIRST_COMPLETED)` | [`wait`]`(&fs, timeout, `[`ReturnWhen::FirstCompleted`]`)` |
-//! | `as_completed(fs, timeout)` | [`as_completed`] (an `Iterator`), [`as_completed_stream`] (a `Stream`) |
+//! | `wait(fs, return_when=FIRST_COMPLETED)`, `wait(fs, timeout, ...)` | [`wait`]`(&fs, `[`ReturnWhen::FirstCompleted`]`)`, [`wait_timeout`]`(&fs, when, timeout)` |
+//! | `as_completed(fs)`, `as_completed(fs, timeout)` | [`as_completed`], [`as_completed_timeout`] (an `Iterator`), [`as_completed_stream`] (a `Stream`) |
 //! | `await loop.run_in_executor(pool, fn)` | `pool.spawn(f)?.await` — a [`Future`] is a `std::future::Future` |
 //! | `asyncio.wait(fs, return_when=...)` | [`wait_async`] |
 //! | exception raised in a task | a panic, caught: [`Error::Panicked`] with message and location |
 //! | `threading.Semaphore`, `BoundedSemaphore`, `Event`, `Timer` | [`sync::Semaphore`], [`sync::BoundedSemaphore`], [`sync::Event`], [`sync::Timer`] |
 //! | `queue.Queue`, `LifoQueue`, `PriorityQueue` | [`sync::Queue`], [`sync::LifoQueue`], [`sync::PriorityQueue`] |
-//! | `threading.Lock`, `Condition`, `Barrier`, `Thread(name=...)` | `std::sync::{Mutex, Condvar, Barrier}`, `std::thread::Builder` (see [`sync`]) |
+//! | `threading.Lock`, `Condition`, `Barrier` | [`sync::Lock`], [`sync::Condition`], [`sync::Barrier`] (or std's `Mutex`, `Condvar`, `Barrier`: see [`sync`]) |
+//! | `queue.Queue.shutdown`, `queue.SimpleQueue` | `shutdown(immediate)` on every [`sync`] queue, [`sync::SimpleQueue`] |
+//! | `threading.Thread(name=...)` | `std::thread::Builder` |
 //! | `multiprocessing.Process(target, args)` | `process::Process::new(task, args)` |
 //! | `multiprocessing.Pipe()`, `Pipe(duplex=False)` | `process::pipe()`, `process::pipe_oneway()` |
 //! | `multiprocessing.Queue`, `JoinableQueue` | `process::Queue`, `process::JoinableQueue` |
@@ -45,6 +47,16 @@
 //!   thrown away; here dropping the last handle cancels it (see below), and
 //!   [`Future::detach`] is the explicit fire-and-forget.
 //!
+//! # Timeouts
+//!
+//! One convention everywhere, std's and crossbeam's: a blocking operation `op()` waits as long
+//! as it takes, `op_timeout(d)` waits at most `d` (a `Duration`; one too large to represent
+//! waits as long as it takes), and `try_op()` does not wait. Python's `timeout=None` is the
+//! plain method: `fut.result(timeout=5)` is [`Future::result_timeout`], `fut.result()` is
+//! [`Future::result`]; `wait(fs, timeout=t)` is [`wait_timeout`]; `event.wait(t)` is
+//! `event.wait_timeout(t)`. Builder settings that limit how long a task may run
+//! (`task_timeout(d)`, `Map::timeout(d)`) are settings, not waits.
+//!
 //! # What dropping does
 //!
 //! | dropping | does |
@@ -66,8 +78,8 @@
 //!     .into_iter()
 //!     .map(|word| pool.spawn(move || word.len()))
 //!     .collect::<Result<_, _>>()?;
-//! let mut lengths: Vec<usize> = as_completed(&futures, None)
-//!     .map(|fut| fut?.result(None))
+//! let mut lengths: Vec<usize> = as_completed(&futures)
+//!     .map(|fut| fut?.result())
 //!     .collect::<Result<_, _>>()?;
 //! lengths.sort();
 //! assert_eq!(lengths, [1, 2, 3]);
@@ -95,7 +107,7 @@
 pub use flotilla_core::{
     AsCompleted, AsCompletedStream, Error, Executor, Future, Map, Panic, Promise, ReturnWhen,
     Scope, Shutdown, Stage, Task, ThreadPoolBuilder, ThreadPoolExecutor, WaitAsync, WorkerExit,
-    as_completed, as_completed_stream, wait, wait_async,
+    as_completed, as_completed_stream, as_completed_timeout, wait, wait_async, wait_timeout,
 };
 pub use flotilla_macros::task;
 

@@ -86,7 +86,7 @@
 //! #![deny(unused_must_use)]
 //! let pool = flotilla::ThreadPoolExecutor::new();
 //! let futures = vec![pool.spawn(|| 1)?];
-//! flotilla::as_completed(&futures, None);
+//! flotilla::as_completed(&futures);
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 //!
@@ -94,7 +94,7 @@
 //! #![allow(unused_must_use)]
 //! let pool = flotilla::ThreadPoolExecutor::new();
 //! let futures = vec![pool.spawn(|| 1)?];
-//! flotilla::as_completed(&futures, None);
+//! flotilla::as_completed(&futures);
 //! # Ok::<(), flotilla::Error>(())
 //! ```
 //!

@@ -8,7 +8,10 @@ use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Future, Promise, ThreadPoolExecutor, as_completed, as_completed_stream};
+use flotilla::{
+    Error, Future, Promise, ThreadPoolExecutor, as_completed, as_completed_stream,
+    as_completed_timeout,
+};
 
 #[path = "support/futures.rs"]
 mod futures;
@@ -19,7 +22,7 @@ const GENEROUS: Duration = Duration::from_secs(30);
 
 #[test]
 fn an_empty_list_ends_at_once() {
-    let mut it = as_completed(Vec::<Future<u32>>::new(), Some(Duration::ZERO));
+    let mut it = as_completed_timeout(Vec::<Future<u32>>::new(), Duration::ZERO);
     assert!(it.next().is_none());
     assert!(it.next().is_none());
 }
@@ -29,7 +32,7 @@ fn finished_futures_come_first_in_input_order_then_by_completion() {
     let (pa, a) = pending();
     let (pb, b) = pending();
     let (c, d, gone) = (finished(3), finished(4), cancelled());
-    let mut it = as_completed([&a, &c, &b, &gone, &d], Some(GENEROUS));
+    let mut it = as_completed_timeout([&a, &c, &b, &gone, &d], GENEROUS);
     assert_eq!(it.next().unwrap().unwrap(), c);
     assert_eq!(it.next().unwrap().unwrap(), gone);
     assert_eq!(it.next().unwrap().unwrap(), d);
@@ -56,7 +59,7 @@ fn duplicates_are_yielded_once() {
     let (pa, a) = pending();
     let b = finished(2);
     pa.complete(Ok(1));
-    let yielded: Vec<_> = as_completed([&a, &b, &a, &b, &a], None)
+    let yielded: Vec<_> = as_completed([&a, &b, &a, &b, &a])
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(yielded, [a, b]);
@@ -82,7 +85,7 @@ fn zero_timeout_yields_the_done_ones_then_one_timeout_then_ends() {
     let (_pa, a) = pending();
     let (_pb, b) = pending();
     let c = finished(3);
-    let mut it = as_completed([&a, &c, &b, &a], Some(Duration::ZERO));
+    let mut it = as_completed_timeout([&a, &c, &b, &a], Duration::ZERO);
     assert_eq!(it.next().unwrap().unwrap(), c);
     let err = it.next().unwrap().unwrap_err();
     assert!(err.is_timeout());
@@ -96,7 +99,7 @@ fn short_timeout_yields_one_timeout_then_ends() {
     let (_pa, a) = pending();
     let (pb, b) = pending();
     let start = Instant::now();
-    let mut it = as_completed([&a, &b], Some(SHORT));
+    let mut it = as_completed_timeout([&a, &b], SHORT);
     pb.complete(Ok(2));
     assert_eq!(it.next().unwrap().unwrap(), b);
     let err = it.next().unwrap().unwrap_err();
@@ -110,7 +113,7 @@ fn short_timeout_yields_one_timeout_then_ends() {
 fn the_timeout_is_measured_from_the_call() {
     const TIMEOUT: Duration = Duration::from_millis(200);
     let (_pa, a) = pending();
-    let mut it = as_completed([&a], Some(TIMEOUT));
+    let mut it = as_completed_timeout([&a], TIMEOUT);
     // Let the whole timeout pass before the first `next`: it must not wait again.
     let (_tx, rx) = mpsc::channel::<()>();
     assert!(rx.recv_timeout(TIMEOUT).is_err());
@@ -133,10 +136,10 @@ fn as_completed_over_pool_tasks() {
         .collect::<Result<_, _>>()
         .unwrap();
     let mut seen = HashSet::new();
-    for future in as_completed(&futures, Some(GENEROUS)) {
+    for future in as_completed_timeout(&futures, GENEROUS) {
         let future = future.unwrap();
         assert!(future.done());
-        assert!(seen.insert(future.result(None).unwrap()));
+        assert!(seen.insert(future.result().unwrap()));
     }
     assert_eq!(seen, (0..50).collect());
 }
@@ -244,7 +247,7 @@ fn tracked_futures() -> (Vec<Future<Tracked>>, Arc<AtomicUsize>) {
 #[test]
 fn a_yielded_future_is_released_by_the_iterator() {
     let (futures, dropped) = tracked_futures();
-    let mut it = as_completed(futures, None);
+    let mut it = as_completed(futures);
     for released in 1..=3 {
         drop(it.next().unwrap().unwrap());
         assert_eq!(

@@ -313,9 +313,11 @@ fn event_check_notify(evt: &Arc<Event>) {
         let (evt, r1, r2) = (evt.clone(), results1.clone(), results2.clone());
         Bunch::new(N, move || {
             // (Waiting first, then locking the results: never wait with them locked.)
-            let r = evt.wait(None);
+            // CPython checks wait()'s True; here the untimed wait returns nothing, and the
+            // timed one says whether the flag was seen.
+            let r = evt.wait_timeout(Duration::from_secs(600));
             r1.lock().unwrap().push(r);
-            let r = evt.wait(None);
+            let r = evt.wait_timeout(Duration::from_secs(600));
             r2.lock().unwrap().push(r);
         })
     };
@@ -350,10 +352,10 @@ fn event_tests__test_timeout() {
             Arc::clone(&results2),
         );
         Bunch::new(N, move || {
-            let r = e.wait(Some(Duration::ZERO));
+            let r = e.wait_timeout(Duration::ZERO);
             r1.lock().unwrap().push(r);
             let t1 = Instant::now();
-            let r = e.wait(Some(SHORT));
+            let r = e.wait_timeout(SHORT);
             r2.lock().unwrap().push((r, t1.elapsed()));
         })
         .wait_for_finished();
@@ -384,7 +386,7 @@ fn event_tests__test_set_and_clear() {
     let b = {
         let (evt, results) = (Arc::clone(&evt), Arc::clone(&results));
         Bunch::new(N, move || {
-            let r = evt.wait(Some(Duration::from_secs(60)));
+            let r = evt.wait_timeout(Duration::from_secs(60));
             results.lock().unwrap().push(r);
         })
     };
@@ -432,7 +434,8 @@ fn condition_check_notify(cond: &Arc<Condition<Phases>>) {
             for results in [&r1, &r2] {
                 let mut guard = cond.lock();
                 guard.ready += 1;
-                let result = guard.wait(None);
+                // CPython records wait()'s True; the timed wait reports whether it was notified.
+                let result = guard.wait_timeout(Duration::from_secs(600));
                 let phase = guard.phase;
                 drop(guard);
                 results.lock().unwrap().push((result, phase));
@@ -497,7 +500,7 @@ fn condition_tests__test_timeout() {
         Bunch::new(N, move || {
             let mut guard = cond.lock();
             let t1 = Instant::now();
-            let result = guard.wait(Some(SHORT));
+            let result = guard.wait_timeout(SHORT);
             let dt = t1.elapsed();
             drop(guard);
             results.lock().unwrap().push((dt, result));
@@ -520,7 +523,7 @@ fn condition_tests__test_waitfor() {
         let cond = Arc::clone(&cond);
         Bunch::new(1, move || {
             let mut state = cond.lock();
-            assert!(state.wait_for(|state| *state == 4, None));
+            state.wait_for(|state| *state == 4);
             assert_eq!(*state, 4);
         })
     };
@@ -542,7 +545,7 @@ fn condition_tests__test_waitfor_timeout() {
         Bunch::new(1, move || {
             let mut state = cond.lock();
             let t1 = Instant::now();
-            let result = state.wait_for(|state| *state == 4, Some(SHORT));
+            let result = state.wait_for_timeout(|state| *state == 4, SHORT);
             assert!(!result);
             assert_timeout(t1.elapsed(), SHORT);
             success.fetch_add(1, Ordering::SeqCst);
@@ -836,10 +839,10 @@ fn multipass(barrier: &Barrier, results: &[AtomicUsize; 2], n: usize) {
     for i in 0..n {
         results[0].fetch_add(1, Ordering::SeqCst);
         assert_eq!(results[1].load(Ordering::SeqCst), i * m);
-        barrier.wait(None).unwrap();
+        barrier.wait().unwrap();
         results[1].fetch_add(1, Ordering::SeqCst);
         assert_eq!(results[0].load(Ordering::SeqCst), (i + 1) * m);
-        barrier.wait(None).unwrap();
+        barrier.wait().unwrap();
     }
     assert_eq!(barrier.n_waiting(), 0);
     assert!(!barrier.is_broken());
@@ -869,7 +872,7 @@ fn barrier_tests__test_wait_return() {
     {
         let results = Arc::clone(&results);
         run_threads(move || {
-            let r = barrier.wait(None).unwrap();
+            let r = barrier.wait().unwrap();
             results.lock().unwrap().push(r);
         });
     }
@@ -889,7 +892,7 @@ fn barrier_tests__test_action() {
         }))
     };
     run_threads(move || {
-        barrier.wait(None).unwrap();
+        barrier.wait().unwrap();
         assert_eq!(results.load(Ordering::SeqCst), 1);
     });
 }
@@ -897,9 +900,9 @@ fn barrier_tests__test_action() {
 /// The part of `test_abort` and `test_abort_and_reset` before the reset: the thread with index
 /// `N / 2` fails and aborts; the others' second wait is broken.
 fn wait_or_abort(barrier: &Barrier, results1: &AtomicUsize, results2: &AtomicUsize) {
-    match barrier.wait(None) {
+    match barrier.wait() {
         Ok(i) if i == N / 2 => barrier.abort(), // Python's `raise RuntimeError`, caught
-        Ok(_) => match barrier.wait(None) {
+        Ok(_) => match barrier.wait() {
             Ok(_) => drop(results1.fetch_add(1, Ordering::SeqCst)),
             Err(BrokenBarrier) => drop(results2.fetch_add(1, Ordering::SeqCst)),
         },
@@ -929,19 +932,19 @@ fn barrier_tests__test_reset() {
     {
         let (barrier, results) = (Arc::clone(&barrier), Arc::clone(&results));
         run_threads(move || {
-            let i = barrier.wait(None).unwrap();
+            let i = barrier.wait().unwrap();
             if i == N / 2 {
                 // Wait until the other threads are all in the barrier.
                 until("the others to wait", || barrier.n_waiting() >= N - 1);
                 barrier.reset();
             } else {
-                match barrier.wait(None) {
+                match barrier.wait() {
                     Ok(_) => drop(results[0].fetch_add(1, Ordering::SeqCst)),
                     Err(BrokenBarrier) => drop(results[1].fetch_add(1, Ordering::SeqCst)),
                 }
             }
             // Now, pass the barrier again.
-            barrier.wait(None).unwrap();
+            barrier.wait().unwrap();
             results[2].fetch_add(1, Ordering::SeqCst);
         });
     }
@@ -961,11 +964,11 @@ fn barrier_tests__test_abort_and_reset() {
             wait_or_abort(&barrier, &results[0], &results[1]);
             // Synchronize and reset the barrier. Must synchronize first so that everyone has
             // left it when we reset, and after so that no one enters it before the reset.
-            if barrier2.wait(None).unwrap() == N / 2 {
+            if barrier2.wait().unwrap() == N / 2 {
                 barrier.reset();
             }
-            barrier2.wait(None).unwrap();
-            barrier.wait(None).unwrap();
+            barrier2.wait().unwrap();
+            barrier.wait().unwrap();
             results[2].fetch_add(1, Ordering::SeqCst);
         });
     }
@@ -979,12 +982,16 @@ fn barrier_tests__test_abort_and_reset() {
 fn late_thread_breaks(barrier: Arc<Barrier>, timeout: Option<Duration>) {
     run_threads(move || {
         // A long timeout for the first pass: threads may be slow to start on a loaded machine.
-        let i = barrier.wait(Some(DEFAULT_TIMEOUT)).unwrap();
+        let i = barrier.wait_timeout(DEFAULT_TIMEOUT).unwrap();
         if i == N / 2 {
             // One thread is late!
             until("the others to time out", || barrier.is_broken());
         }
-        assert_eq!(barrier.wait(timeout), Err(BrokenBarrier));
+        let late = match timeout {
+            Some(timeout) => barrier.wait_timeout(timeout),
+            None => barrier.wait(),
+        };
+        assert_eq!(late, Err(BrokenBarrier));
     });
 }
 
@@ -1003,6 +1010,6 @@ fn barrier_tests__test_default_timeout() {
 #[test]
 fn barrier_tests__test_single_thread() {
     let b = Barrier::new(1);
-    b.wait(None).unwrap();
-    b.wait(None).unwrap();
+    b.wait().unwrap();
+    b.wait().unwrap();
 }

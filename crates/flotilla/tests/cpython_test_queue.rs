@@ -50,8 +50,10 @@ trait Q: Send + Sync + 'static {
     fn get_timeout(&self, timeout: Duration) -> Option<i32>;
     fn try_put(&self, item: i32) -> bool;
     fn try_get(&self) -> Option<i32>;
-    fn send(&self, item: i32, timeout: Option<Duration>) -> Result<(), PutError<i32>>;
-    fn recv(&self, timeout: Option<Duration>) -> Result<i32, GetError>;
+    fn send(&self, item: i32) -> Result<(), PutError<i32>>;
+    fn send_timeout(&self, item: i32, timeout: Duration) -> Result<(), PutError<i32>>;
+    fn recv(&self) -> Result<i32, GetError>;
+    fn recv_timeout(&self, timeout: Duration) -> Result<i32, GetError>;
     fn task_done(&self) -> Result<(), TaskDoneError>;
     fn join(&self);
     fn qsize(&self) -> usize;
@@ -90,11 +92,17 @@ macro_rules! impl_q {
             fn try_get(&self) -> Option<i32> {
                 $t::try_get(self).ok()
             }
-            fn send(&self, item: i32, timeout: Option<Duration>) -> Result<(), PutError<i32>> {
-                $t::send(self, item, timeout)
+            fn send(&self, item: i32) -> Result<(), PutError<i32>> {
+                $t::send(self, item)
             }
-            fn recv(&self, timeout: Option<Duration>) -> Result<i32, GetError> {
-                $t::recv(self, timeout)
+            fn send_timeout(&self, item: i32, timeout: Duration) -> Result<(), PutError<i32>> {
+                $t::send_timeout(self, item, timeout)
+            }
+            fn recv(&self) -> Result<i32, GetError> {
+                $t::recv(self)
+            }
+            fn recv_timeout(&self, timeout: Duration) -> Result<i32, GetError> {
+                $t::recv_timeout(self, timeout)
             }
             fn task_done(&self) -> Result<(), TaskDoneError> {
                 $t::task_done(self)
@@ -298,28 +306,28 @@ fn test_nowait<T: Q>() {
     assert!(q.try_get().is_none());
 }
 
-const ZERO: Option<Duration> = Some(Duration::ZERO);
+const ZERO: Duration = Duration::ZERO;
 
 fn test_shutdown_empty<T: Q>() {
     let q = T::unbounded();
     q.shutdown(false);
-    assert_eq!(q.send(1, None), Err(PutError::ShutDown(1)));
-    assert_eq!(q.recv(None), Err(GetError::ShutDown));
+    assert_eq!(q.send(1), Err(PutError::ShutDown(1)));
+    assert_eq!(q.recv(), Err(GetError::ShutDown));
 }
 
 fn test_shutdown_nonempty<T: Q>() {
     let q = T::unbounded();
     q.put(1);
     q.shutdown(false);
-    assert_eq!(q.recv(None), Ok(1));
-    assert_eq!(q.recv(None), Err(GetError::ShutDown));
+    assert_eq!(q.recv(), Ok(1));
+    assert_eq!(q.recv(), Err(GetError::ShutDown));
 }
 
 fn test_shutdown_immediate<T: Q>() {
     let q = T::unbounded();
     q.put(1);
     q.shutdown(true);
-    assert_eq!(q.recv(None), Err(GetError::ShutDown));
+    assert_eq!(q.recv(), Err(GetError::ShutDown));
 }
 
 fn test_shutdown_allowed_transitions<T: Q>() {
@@ -340,25 +348,25 @@ fn shutdown_all_methods_in_one_thread<T: Q>(immediate: bool) {
     q.put(L);
     assert!(q.try_put(O));
     q.shutdown(immediate);
-    assert_eq!(q.send(3, None), Err(PutError::ShutDown(3)));
-    assert_eq!(q.send(4, ZERO), Err(PutError::ShutDown(4)));
+    assert_eq!(q.send(3), Err(PutError::ShutDown(3)));
+    assert_eq!(q.send_timeout(4, ZERO), Err(PutError::ShutDown(4)));
     if immediate {
-        assert_eq!(q.recv(None), Err(GetError::ShutDown));
-        assert_eq!(q.recv(ZERO), Err(GetError::ShutDown));
+        assert_eq!(q.recv(), Err(GetError::ShutDown));
+        assert_eq!(q.recv_timeout(ZERO), Err(GetError::ShutDown));
         assert_eq!(q.task_done(), Err(TaskDoneError));
         q.join();
     } else {
-        let first = q.recv(None).unwrap();
+        let first = q.recv().unwrap();
         q.task_done().unwrap();
-        let second = q.recv(None).unwrap();
+        let second = q.recv().unwrap();
         q.task_done().unwrap();
         assert_eq!(HashSet::from([first, second]), HashSet::from([L, O]));
         q.join();
         // On shutdown(immediate=False), when the queue is empty, gets fail with ShutDown.
-        assert_eq!(q.recv(None), Err(GetError::ShutDown));
-        assert_eq!(q.recv(ZERO), Err(GetError::ShutDown));
+        assert_eq!(q.recv(), Err(GetError::ShutDown));
+        assert_eq!(q.recv_timeout(ZERO), Err(GetError::ShutDown));
         assert_eq!(
-            q.recv(Some(Duration::from_secs(1))),
+            q.recv_timeout(Duration::from_secs(1)),
             Err(GetError::ShutDown)
         );
     }
@@ -419,7 +427,7 @@ fn shutdown_all_methods_in_many_threads<T: Q>(immediate: bool) {
             }
             barrier.wait();
             for i in WHEN_EXEC_SHUTDOWN / 2..NB_MSGS_W {
-                if q.send(i, None).is_err() {
+                if q.send(i).is_err() {
                     push(&results, false);
                     break;
                 }
@@ -435,12 +443,12 @@ fn shutdown_all_methods_in_many_threads<T: Q>(immediate: bool) {
         let (q, results, barrier) = (q.clone(), res_gets.clone(), barrier_start.clone());
         threads.push(spawn(move || {
             // Get at least one item.
-            q.recv(None).unwrap();
+            q.recv().unwrap();
             q.task_done().unwrap();
             barrier.wait();
             let started = Instant::now();
             loop {
-                match q.recv(ZERO) {
+                match q.recv_timeout(ZERO) {
                     Ok(_) => q.task_done().unwrap(),
                     Err(GetError::ShutDown) => break push(&results, true),
                     Err(GetError::Empty) => thread::yield_now(),
@@ -455,7 +463,7 @@ fn shutdown_all_methods_in_many_threads<T: Q>(immediate: bool) {
     {
         let (q, results, ev) = (q.clone(), res_shutdown.clone(), ev_exec_shutdown.clone());
         threads.push(spawn(move || {
-            ev.wait(None);
+            ev.wait();
             q.shutdown(immediate);
             push(&results, q.qsize() == 0);
         }));
@@ -497,8 +505,8 @@ fn get_thread<T: Q>(
 ) -> JoinHandle<()> {
     let (q, go, results) = (q.clone(), go.clone(), results.clone());
     spawn(move || {
-        go.wait(None);
-        match q.recv(None) {
+        go.wait();
+        match q.recv() {
             Ok(_) => push(&results, !shutdown),
             Err(_) => push(&results, shutdown),
         }
@@ -509,8 +517,8 @@ fn get_thread<T: Q>(
 fn get_task_done_thread<T: Q>(q: &Arc<T>, go: &Arc<Event>, results: &Results) -> JoinHandle<()> {
     let (q, go, results) = (q.clone(), go.clone(), results.clone());
     spawn(move || {
-        go.wait(None);
-        match q.recv(None) {
+        go.wait();
+        match q.recv() {
             Ok(_) => {
                 q.task_done().unwrap();
                 push(&results, true);
@@ -529,11 +537,8 @@ fn put_shutdown_thread<T: Q>(
 ) -> JoinHandle<()> {
     let (q, go, results) = (q.clone(), go.clone(), results.clone());
     spawn(move || {
-        go.wait(None);
-        push(
-            &results,
-            q.send(item, None) == Err(PutError::ShutDown(item)),
-        );
+        go.wait();
+        push(&results, q.send(item) == Err(PutError::ShutDown(item)));
     })
 }
 
@@ -649,9 +654,9 @@ fn shutdown_put_join<T: Q>(immediate: bool) {
     q.shutdown(immediate);
     go.set();
     if immediate {
-        assert_eq!(q.recv(ZERO), Err(GetError::ShutDown));
+        assert_eq!(q.recv_timeout(ZERO), Err(GetError::ShutDown));
     } else {
-        assert_eq!(q.recv(None), Ok(1));
+        assert_eq!(q.recv(), Ok(1));
         q.task_done().unwrap();
     }
     join_all(threads);
@@ -695,7 +700,7 @@ fn test_shutdown_pending_get<T: Q>() {
         let (q, getter_tid) = (q.clone(), getter_tid.clone());
         thread::spawn(move || {
             *getter_tid.lock().unwrap() = Some(tid());
-            q.recv(None)
+            q.recv()
         })
     };
     until("the getter to start", || {

@@ -136,8 +136,8 @@ fn drop_waits_for_what_was_submitted<E: Executor + Send + 'static>(pool: E) {
     gate.open("go");
     dropped.recv_timeout(GENEROUS).expect("Drop never returned");
     // Both were finished when Drop returned: no wait needed.
-    assert_eq!(running.result(Some(Duration::ZERO)).unwrap(), "go");
-    assert_eq!(queued.result(Some(Duration::ZERO)).unwrap(), 7);
+    assert_eq!(running.result_timeout(Duration::ZERO).unwrap(), "go");
+    assert_eq!(queued.result_timeout(Duration::ZERO).unwrap(), 7);
 }
 
 #[test]
@@ -167,8 +167,8 @@ fn drop_after_a_non_waiting_shutdown_returns_at_once<E: Executor + Send + 'stati
         .recv_timeout(GENEROUS)
         .expect("Drop waited after shutdown(wait(false))");
     gate.open("late");
-    assert_eq!(running.result(Some(GENEROUS)).unwrap(), "late");
-    assert_eq!(queued.result(Some(GENEROUS)).unwrap(), 8);
+    assert_eq!(running.result_timeout(GENEROUS).unwrap(), "late");
+    assert_eq!(queued.result_timeout(GENEROUS).unwrap(), 8);
 }
 
 #[test]
@@ -197,12 +197,12 @@ fn a_dropped_queued_task_never_runs<E: Executor>(pool: &E) {
         .unwrap();
     drop(dropped);
     gate.open("go");
-    assert_eq!(running.result(Some(GENEROUS)).unwrap(), "go");
+    assert_eq!(running.result_timeout(GENEROUS).unwrap(), "go");
     // The pool has one worker: a task submitted now runs after the dropped one's turn.
     assert_eq!(
         pool.submit(echo, 1)
             .unwrap()
-            .result(Some(GENEROUS))
+            .result_timeout(GENEROUS)
             .unwrap(),
         1
     );
@@ -268,7 +268,7 @@ fn a_running_process_task_whose_awaited_future_times_out_is_killed() {
         assert_eq!(
             pool.submit(echo, 5)
                 .unwrap()
-                .result(Some(GENEROUS))
+                .result_timeout(GENEROUS)
                 .unwrap(),
             5
         );
@@ -288,7 +288,7 @@ fn a_running_thread_task_whose_future_is_dropped_runs_to_its_end() {
         let future = pool
             .spawn(move || {
                 started_tx.send(()).unwrap();
-                assert!(g.wait(Some(GENEROUS)));
+                assert!(g.wait_timeout(GENEROUS));
                 f.store(true, Ordering::SeqCst);
             })
             .unwrap();

@@ -81,7 +81,7 @@ fn dropping_a_done_future_changes_nothing() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = Arc::clone(&calls);
     future.add_done_callback(move |f| {
-        assert_eq!(f.result(None).unwrap(), 3);
+        assert_eq!(f.result().unwrap(), 3);
         c.fetch_add(1, Ordering::SeqCst);
     });
     drop(future);
@@ -135,7 +135,7 @@ fn a_callback_may_hold_and_drop_the_last_handle_of_its_own_future() {
     let held = future.clone();
     let (tx, rx) = mpsc::channel();
     future.add_done_callback(move |f| {
-        let value = f.result(None).unwrap();
+        let value = f.result().unwrap();
         drop(held);
         tx.send(value).unwrap();
     });
@@ -194,7 +194,7 @@ fn pollers_that_gave_up_leave_no_waker_behind() {
     let alive = held.iter().filter(|w| w.strong_count() > 0).count();
     assert_eq!(alive, 0, "wakers kept by the pending future");
     promise.complete(Ok(1));
-    assert_eq!(future.result(None).unwrap(), 1);
+    assert_eq!(future.result().unwrap(), 1);
 }
 
 /// One handle polled by one task after another keeps only the latest waker, and that one is

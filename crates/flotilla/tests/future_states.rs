@@ -58,7 +58,7 @@ fn cancel_succeeds_while_pending_and_again_once_cancelled() {
         "the executor must skip a cancelled task"
     );
     promise.complete(Ok(5)); // too late: ignored
-    assert!(matches!(future.result(None), Err(Error::Cancelled)));
+    assert!(matches!(future.result(), Err(Error::Cancelled)));
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn cancel_fails_while_running_on_threads_and_once_finished() {
     promise.complete(Ok(3));
     assert!(!future.cancel());
     assert!(!failed().cancel());
-    assert_eq!(future.result(None).unwrap(), 3);
+    assert_eq!(future.result().unwrap(), 3);
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn cancel_of_a_running_task_uses_the_executors_hook() {
     assert_eq!(stopped.load(Ordering::SeqCst), 1, "the hook runs once");
     assert!(future.cancelled());
     promise.complete(Ok(9)); // the killed task's late result is ignored
-    assert!(future.result(None).unwrap_err().is_cancelled());
+    assert!(future.result().unwrap_err().is_cancelled());
 
     // A hook given to an already-cancelled future runs at once.
     let (promise, future) = pending();
@@ -114,26 +114,26 @@ fn cancel_of_a_running_task_uses_the_executors_hook() {
 fn result_and_exception_with_zero_timeout() {
     let (promise, future) = pending();
     for timeout in [Duration::ZERO, SHORT] {
-        let err = future.result(Some(timeout)).unwrap_err();
+        let err = future.result_timeout(timeout).unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
         assert!(matches!(err, Error::Timeout { waited, unfinished: None } if waited == timeout));
-        assert!(future.exception(Some(timeout)).unwrap_err().is_timeout());
+        assert!(future.exception_timeout(timeout).unwrap_err().is_timeout());
     }
     assert!(promise.set_running());
     assert!(
         future
-            .result(Some(Duration::ZERO))
+            .result_timeout(Duration::ZERO)
             .unwrap_err()
             .is_timeout()
     );
     promise.complete(Ok(8));
-    assert_eq!(future.result(Some(Duration::ZERO)).unwrap(), 8);
-    assert!(future.exception(Some(Duration::ZERO)).unwrap().is_none());
+    assert_eq!(future.result_timeout(Duration::ZERO).unwrap(), 8);
+    assert!(future.exception_timeout(Duration::ZERO).unwrap().is_none());
 
     let failed = failed();
-    let err = failed.result(Some(Duration::ZERO)).unwrap_err();
+    let err = failed.result_timeout(Duration::ZERO).unwrap_err();
     assert_eq!(err.panic().unwrap().message(), "boom");
-    let inner = failed.exception(Some(Duration::ZERO)).unwrap().unwrap();
+    let inner = failed.exception_timeout(Duration::ZERO).unwrap().unwrap();
     assert_eq!(inner.panic().unwrap().message(), "boom");
 }
 
@@ -141,12 +141,12 @@ fn result_and_exception_with_zero_timeout() {
 fn a_short_timeout_waits_at_least_that_long() {
     let (_promise, future) = pending();
     let start = Instant::now();
-    assert!(future.result(Some(SHORT)).unwrap_err().is_timeout());
+    assert!(future.result_timeout(SHORT).unwrap_err().is_timeout());
     assert!(start.elapsed() >= SHORT);
     let start = Instant::now();
-    assert!(future.exception(Some(SHORT)).unwrap_err().is_timeout());
+    assert!(future.exception_timeout(SHORT).unwrap_err().is_timeout());
     assert!(start.elapsed() >= SHORT);
-    let err = future.clone().into_result(Some(SHORT)).unwrap_err();
+    let err = future.clone().into_result_timeout(SHORT).unwrap_err();
     assert!(err.is_timeout());
     assert!(!future.done(), "a timed-out wait leaves the future alone");
 }
@@ -163,7 +163,7 @@ fn result_waits_for_completion_on_another_thread() {
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let future = future.clone();
-            thread::spawn(move || future.result(Some(GENEROUS)))
+            thread::spawn(move || future.result_timeout(GENEROUS))
         })
         .collect();
     tx.send(()).unwrap();
@@ -176,23 +176,23 @@ fn result_waits_for_completion_on_another_thread() {
 #[test]
 fn result_and_exception_of_a_cancelled_future() {
     let future = cancelled();
-    assert!(matches!(future.result(None), Err(Error::Cancelled)));
+    assert!(matches!(future.result(), Err(Error::Cancelled)));
     assert!(matches!(
-        future.result(Some(Duration::ZERO)),
+        future.result_timeout(Duration::ZERO),
         Err(Error::Cancelled)
     ));
-    assert!(matches!(future.exception(None), Err(Error::Cancelled)));
+    assert!(matches!(future.exception(), Err(Error::Cancelled)));
     assert!(matches!(
-        future.clone().into_result(None),
+        future.clone().into_result(),
         Err(Error::Cancelled)
     ));
-    assert!(future.result(None).unwrap_err().is_cancelled());
+    assert!(future.result().unwrap_err().is_cancelled());
 }
 
 #[test]
 fn exception_reports_the_tasks_error_and_none_for_a_value() {
-    assert!(finished(1).exception(None).unwrap().is_none());
-    let err = failed().exception(None).unwrap().expect("an error");
+    assert!(finished(1).exception().unwrap().is_none());
+    let err = failed().exception().unwrap().expect("an error");
     assert!(err.is_panic());
     assert_eq!(err.to_string(), "task panicked: boom");
 }
@@ -204,7 +204,7 @@ fn a_cancelling_waiter_is_woken() {
     let f = future.clone();
     let waiter = thread::spawn(move || {
         tx.send(()).unwrap();
-        f.result(Some(GENEROUS))
+        f.result_timeout(GENEROUS)
     });
     rx.recv().unwrap();
     assert!(future.cancel());
@@ -220,7 +220,7 @@ fn callbacks_run_once_in_order_with_the_future() {
         let log = Arc::clone(&log);
         future.add_done_callback(move |f| {
             assert!(f.done());
-            log.lock().unwrap().push((i, f.result(None).unwrap()));
+            log.lock().unwrap().push((i, f.result().unwrap()));
         });
     }
     assert!(
@@ -276,7 +276,7 @@ fn a_panicking_callback_does_not_stop_the_others() {
     }
     promise.complete(Ok(1));
     assert_eq!(*ran.lock().unwrap(), [0, 1, 2, 3]);
-    assert_eq!(future.result(None).unwrap(), 1);
+    assert_eq!(future.result().unwrap(), 1);
 
     // Also when the future is already done.
     future.add_done_callback(|_| panic!("late callback fails"));
@@ -317,19 +317,19 @@ fn into_result_moves_the_value_out() {
     let future: Future<NotClone> = promise.future();
     let other = future.clone();
     promise.complete(Ok(NotClone(5)));
-    assert_eq!(future.into_result(None).unwrap().0, 5);
+    assert_eq!(future.into_result().unwrap().0, 5);
     assert!(matches!(
-        other.clone().into_result(None),
+        other.clone().into_result(),
         Err(Error::ResultTaken)
     ));
     assert!(other.done() && !other.cancelled());
-    assert!(other.exception(None).unwrap().is_none(), "it did not fail");
+    assert!(other.exception().unwrap().is_none(), "it did not fail");
     assert!(!other.cancel());
 
     let future = finished(6);
     let other = future.clone();
-    assert_eq!(future.into_result(None).unwrap(), 6);
-    let err = other.result(None).unwrap_err();
+    assert_eq!(future.into_result().unwrap(), 6);
+    let err = other.result().unwrap_err();
     assert!(matches!(err, Error::ResultTaken));
     assert!(err.to_string().contains("already taken"));
 }
@@ -338,9 +338,9 @@ fn into_result_moves_the_value_out() {
 fn into_result_clones_errors_instead_of_taking_them() {
     let future = failed();
     let other = future.clone();
-    assert!(future.into_result(None).unwrap_err().is_panic());
-    assert!(other.result(None).unwrap_err().is_panic());
-    assert!(other.clone().into_result(None).unwrap_err().is_panic());
+    assert!(future.into_result().unwrap_err().is_panic());
+    assert!(other.result().unwrap_err().is_panic());
+    assert!(other.clone().into_result().unwrap_err().is_panic());
 }
 
 #[test]
@@ -348,8 +348,8 @@ fn a_dropped_promise_abandons_its_future() {
     let (promise, future) = pending();
     drop(promise);
     assert!(future.done() && !future.cancelled());
-    assert!(matches!(future.result(None), Err(Error::Abandoned)));
-    assert!(matches!(future.exception(None), Ok(Some(Error::Abandoned))));
+    assert!(matches!(future.result(), Err(Error::Abandoned)));
+    assert!(matches!(future.exception(), Ok(Some(Error::Abandoned))));
 
     // Also once running, and a blocked waiter is woken.
     let (promise, future) = running();
@@ -357,7 +357,7 @@ fn a_dropped_promise_abandons_its_future() {
     let f = future.clone();
     let waiter = thread::spawn(move || {
         tx.send(()).unwrap();
-        f.result(Some(GENEROUS))
+        f.result_timeout(GENEROUS)
     });
     rx.recv().unwrap();
     thread::spawn(move || drop(promise)).join().unwrap();
@@ -449,7 +449,7 @@ fn awaiting_moves_the_value_out() {
     let future = finished(10);
     let other = future.clone();
     assert_eq!(rt.block_on(future).unwrap(), 10);
-    assert!(matches!(other.result(None), Err(Error::ResultTaken)));
+    assert!(matches!(other.result(), Err(Error::ResultTaken)));
     assert!(matches!(rt.block_on(other), Err(Error::ResultTaken)));
 }
 
@@ -475,16 +475,13 @@ fn futures_compare_and_hash_by_identity() {
 fn huge_timeouts_mean_wait_forever_not_overflow() {
     let pool = flotilla::ThreadPoolExecutor::new();
     let fut = pool.spawn(|| 3).unwrap();
-    assert_eq!(fut.result(Some(Duration::MAX)).unwrap(), 3);
-    assert!(fut.exception(Some(Duration::MAX)).unwrap().is_none());
-    let (done, _) = flotilla::wait(
-        [&fut],
-        Some(Duration::MAX),
-        flotilla::ReturnWhen::AllCompleted,
-    );
+    assert_eq!(fut.result_timeout(Duration::MAX).unwrap(), 3);
+    assert!(fut.exception_timeout(Duration::MAX).unwrap().is_none());
+    let (done, _) =
+        flotilla::wait_timeout([&fut], flotilla::ReturnWhen::AllCompleted, Duration::MAX);
     assert_eq!(done.len(), 1);
     assert_eq!(
-        flotilla::as_completed([&fut], Some(Duration::MAX)).count(),
+        flotilla::as_completed_timeout([&fut], Duration::MAX).count(),
         1
     );
     let doubled: Vec<u32> = pool

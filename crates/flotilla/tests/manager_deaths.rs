@@ -128,7 +128,7 @@ fn lock_of_a_killed_holder(
     let lock = manager.lock()?;
     let holding = manager.event()?;
     let holder = Process::new(hold_lock, (lock.clone(), holding.clone())).start()?;
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     while_held(&lock);
     holder.kill();
     Ok(lock)
@@ -179,7 +179,7 @@ fn a_client_killed_holding_a_permit_gives_it_back() -> Result<(), flotilla::Erro
     let semaphore = manager.semaphore(1)?;
     let holding = manager.event()?;
     let holder = Process::new(hold_permit, (semaphore.clone(), holding.clone())).start()?;
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     assert!(!semaphore.try_acquire()?);
     holder.kill();
     assert!(semaphore.acquire_timeout(PATIENCE)?);
@@ -188,7 +188,7 @@ fn a_client_killed_holding_a_permit_gives_it_back() -> Result<(), flotilla::Erro
 
 #[flotilla::task]
 fn wait_at(barrier: Barrier) {
-    let _ = barrier.wait(None);
+    let _ = barrier.wait();
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn a_party_killed_at_the_barrier_breaks_it_for_the_others() -> Result<(), flotil
     }
     party.kill();
     assert!(matches!(
-        barrier.wait(Some(PATIENCE)),
+        barrier.wait_timeout(PATIENCE),
         Err(flotilla::Error::BrokenBarrier)
     ));
     assert!(barrier.is_broken()?);
@@ -226,7 +226,7 @@ fn an_item_is_not_lost_to_a_reader_killed_while_waiting() -> Result<(), flotilla
     let queue = manager.queue::<String>(None)?;
     let waiting = manager.event()?;
     let reader = Process::new(blocked_get, (queue.clone(), waiting.clone())).start()?;
-    assert!(waiting.wait(Some(PATIENCE))?);
+    assert!(waiting.wait_timeout(PATIENCE)?);
     reader.kill();
     assert!(reader.join_timeout(PATIENCE));
     queue.put("precious".to_owned())?;

@@ -181,7 +181,7 @@ fn holder_dies(meets: Meets, fault: Fault, exitcode: i32) {
             reporter,
         ),
     ));
-    assert!(held.holding.wait(Some(PATIENCE)).unwrap());
+    assert!(held.holding.wait_timeout(PATIENCE).unwrap());
     if fault == Fault::Hang {
         hangs.recv_timeout(PATIENCE).unwrap();
         kill(&holder);
@@ -398,7 +398,7 @@ fn server_sigkill_cell() {
     let elsewhere = Process::new(wait_forever, (q.clone(), waiting.clone()))
         .start()
         .unwrap();
-    assert!(waiting.wait(Some(PATIENCE)).unwrap());
+    assert!(waiting.wait_timeout(PATIENCE).unwrap());
     std::thread::scope(|scope| {
         let getting = scope.spawn(|| q.get());
         // Held by this process already: this waits in the server.
@@ -468,7 +468,7 @@ fn reply_sigkill_cell() {
     let q = manager.queue::<u32>(None).unwrap();
     let waiting = manager.event().unwrap();
     let reader = start(Process::new(blocked_get, (q.clone(), waiting.clone())));
-    assert!(waiting.wait(Some(PATIENCE)).unwrap());
+    assert!(waiting.wait_timeout(PATIENCE).unwrap());
     kill(&reader);
     q.put(7).unwrap();
     assert_eq!(q.get_timeout(PATIENCE).unwrap(), 7);

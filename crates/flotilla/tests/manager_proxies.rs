@@ -62,7 +62,7 @@ fn exercise(objects: Objects) {
         event.set().unwrap();
     }
     // Both sides meet here; the parent waits for everything above first.
-    barrier.wait(Some(PATIENCE)).unwrap();
+    barrier.wait_timeout(PATIENCE).unwrap();
 }
 
 #[test]
@@ -91,8 +91,11 @@ fn every_proxy_round_trips_through_a_child_process() -> Result<(), flotilla::Err
         lock.clone(),
     );
     let child = Process::new(exercise, objects).start()?;
-    assert!(event.wait(Some(PATIENCE))?, "the child never set the event");
-    assert!(barrier.wait(Some(PATIENCE))? < 2);
+    assert!(
+        event.wait_timeout(PATIENCE)?,
+        "the child never set the event"
+    );
+    assert!(barrier.wait_timeout(PATIENCE)? < 2);
     assert!(child.join_timeout(PATIENCE));
     assert_eq!(child.exitcode(), Some(0), "the child's checks failed");
 
@@ -187,7 +190,7 @@ fn a_tcp_manager_serves_a_second_process_with_the_key_and_refuses_a_wrong_one()
             remote_client,
             (manager.address().clone(), b"s3cret".to_vec()),
         )?
-        .result(Some(PATIENCE))?;
+        .result_timeout(PATIENCE)?;
     assert!(missing.contains("no object is registered"), "{missing}");
     assert_eq!(
         board.get(&"remote".to_owned())?.as_deref(),
@@ -197,7 +200,7 @@ fn a_tcp_manager_serves_a_second_process_with_the_key_and_refuses_a_wrong_one()
     assert_eq!(made.to_vec()?, [1]);
     assert!(
         pool.submit(refused_client, manager.address().clone())?
-            .result(Some(PATIENCE))?
+            .result_timeout(PATIENCE)?
     );
     // The honest client is unaffected.
     assert_eq!(board.len()?, 1);
@@ -219,7 +222,7 @@ fn proxies_travel_to_process_pool_tasks() -> Result<(), flotilla::Error> {
         .map(|n| pool.submit(add_to, (dict.clone(), n)))
         .collect::<Result<_, _>>()?;
     for future in &futures {
-        future.result(Some(PATIENCE))?;
+        future.result_timeout(PATIENCE)?;
     }
     let mut items: Vec<(u32, u32)> = dict.to_map()?.into_iter().collect();
     items.sort();
@@ -302,7 +305,7 @@ fn a_barrier_releases_all_parties_with_distinct_indexes() -> Result<(), flotilla
     let barrier = manager.barrier(3)?;
     let indexes: Vec<u64> = std::thread::scope(|s| {
         let waiters: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| barrier.wait(Some(PATIENCE))))
+            .map(|_| s.spawn(|| barrier.wait_timeout(PATIENCE)))
             .collect();
         waiters
             .into_iter()

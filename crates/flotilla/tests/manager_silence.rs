@@ -74,7 +74,7 @@ fn a_stopped_holder_loses_the_lock_within_its_lease() -> Result<(), flotilla::Er
         )
         .with_daemon(true), // gone with this test even if an assertion fails
     );
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     assert!(lock.try_lock().unwrap_err().is_busy());
     signal(&holder, libc::SIGSTOP);
     // The documented bound: the lease and an eighth of it.
@@ -207,7 +207,7 @@ fn a_holder_cut_off_by_the_network_loses_the_lock_within_the_keepalive_bound()
     let holder = start(
         Process::new(hold_from, (ns.path(), lock.clone(), holding.clone())).with_daemon(true),
     );
-    assert!(holding.wait(Some(PATIENCE))?);
+    assert!(holding.wait_timeout(PATIENCE)?);
     assert!(lock.try_lock().unwrap_err().is_busy());
     ns.cut();
     owner_died_within(&lock, KEEPALIVE + SLACK);

@@ -37,7 +37,7 @@ impl Drop for OpenOnDrop {
 
 /// Waits until every task queued so far on a one-worker pool has run (or was cancelled).
 fn drain(pool: &ThreadPoolExecutor) {
-    pool.spawn(|| ()).unwrap().result(Some(GENEROUS)).unwrap();
+    pool.spawn(|| ()).unwrap().result_timeout(GENEROUS).unwrap();
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn results_come_in_input_order_even_when_tasks_finish_out_of_order() {
         .map_fn(
             move |i: u32| {
                 match i {
-                    0 => assert!(t.wait(Some(GENEROUS)), "item 3 never ran"),
+                    0 => assert!(t.wait_timeout(GENEROUS), "item 3 never ran"),
                     3 => t.set(),
                     _ => {}
                 }
@@ -101,7 +101,7 @@ fn unordered_yields_every_result_as_it_completes() {
         .map_fn(
             move |i: u32| {
                 if i == 0 {
-                    assert!(g.wait(Some(GENEROUS)));
+                    assert!(g.wait_timeout(GENEROUS));
                 }
                 i
             },
@@ -162,7 +162,7 @@ fn the_timeout_yields_one_error_then_ends_and_cancels_the_rest() {
         .map_fn(
             move |i: u32| {
                 r.lock().unwrap().push(i);
-                assert!(g.wait(Some(GENEROUS)));
+                assert!(g.wait_timeout(GENEROUS));
                 i
             },
             0..100,
@@ -197,7 +197,7 @@ fn the_timeout_is_measured_from_the_call_to_map() {
     let mut map = pool
         .map_fn(
             move |i: u32| {
-                assert!(g.wait(Some(GENEROUS)));
+                assert!(g.wait_timeout(GENEROUS));
                 i
             },
             0..10,
@@ -310,7 +310,7 @@ fn dropping_the_iterator_cancels_the_queued_chunks() {
                 if i == 1 {
                     // Holds the only worker: every later chunk waits in the queue.
                     started_tx.send(()).unwrap();
-                    assert!(g.wait(Some(GENEROUS)));
+                    assert!(g.wait_timeout(GENEROUS));
                 }
                 i
             },

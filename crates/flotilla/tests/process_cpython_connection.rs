@@ -356,10 +356,8 @@ fn test_closefds(conn: Sender<bool>, fd: i32) {
     conn.send(&open).unwrap();
 }
 
-/// `TestCloseFds::test_closefd`: a child does not inherit this process's (close-on-exec)
-/// sockets; it sees only what it was passed. (A descriptor a program made inheritable on
-/// purpose, without `O_CLOEXEC`, is inherited: flotilla does not close every other
-/// descriptor in the child.)
+/// `TestCloseFds::test_closefd`: a child does not inherit this process's sockets; it sees only
+/// what it was passed (`process_spawn` checks the same for a descriptor made inheritable).
 #[test]
 fn closefd() {
     let (reader, writer) = pipe_oneway::<bool>().unwrap();

@@ -303,7 +303,7 @@ fn pool_workers_report_no_parent_process() {
         .build()
         .unwrap();
     let fut = pool.submit(has_a_parent_process, ()).unwrap();
-    assert!(!fut.result(Some(PATIENCE)).unwrap());
+    assert!(!fut.result_timeout(PATIENCE).unwrap());
 }
 
 /// Sleeps a moment (`_TestProcess._test_sleep`).

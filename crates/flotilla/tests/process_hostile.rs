@@ -87,7 +87,7 @@ fn still_serves(pool: &ProcessPoolExecutor, q: &Queue<String>) {
     let got = pool
         .submit(echo_through, (q.clone(), "still here".to_owned()))
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     assert_eq!(got, "still here");
 }
@@ -192,7 +192,7 @@ fn a_reader_killed_mid_get_loses_nothing() {
     let got = pool
         .submit(echo_through, (q.clone(), "second".to_owned()))
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     // FIFO: the pool task puts "second" behind "kept" and gets "kept".
     assert_eq!(got, "kept");

@@ -134,7 +134,7 @@ fn connections_only_travel_through_process_start() {
     let err = pool
         .submit(takes_a_connection, b)
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert!(matches!(err, Error::Codec { .. }), "{err}");
     assert!(err.to_string().contains("Process::start"), "{err}");

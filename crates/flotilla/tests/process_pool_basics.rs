@@ -23,8 +23,8 @@ fn runs_tasks_in_other_processes() {
         .max_workers(2)
         .build()
         .unwrap();
-    assert_eq!(pool.submit(add, (2, 3)).unwrap().result(None).unwrap(), 5);
-    let worker = pool.submit(pid, ()).unwrap().result(None).unwrap();
+    assert_eq!(pool.submit(add, (2, 3)).unwrap().result().unwrap(), 5);
+    let worker = pool.submit(pid, ()).unwrap().result().unwrap();
     assert_ne!(worker, std::process::id());
 }
 
@@ -37,12 +37,12 @@ fn a_panic_fails_only_its_task() {
     let err = pool
         .submit(fails, "bad input".into())
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     let panic = err.panic().expect("a panic");
     assert_eq!(panic.message(), "bad input");
     assert!(panic.location().unwrap().contains("process_pool_basics.rs"));
-    assert_eq!(pool.submit(add, (1, 1)).unwrap().result(None).unwrap(), 2);
+    assert_eq!(pool.submit(add, (1, 1)).unwrap().result().unwrap(), 2);
 }
 
 #[test]

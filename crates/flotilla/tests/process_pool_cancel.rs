@@ -96,7 +96,7 @@ fn a_kill_that_lands_after_its_task_finished_costs_no_other_task() {
         state(supervisor).is_none_or(|(s, parent)| s == 'Z' || parent as u32 != std::process::id())
     });
     go(&dir, "second");
-    let ran_on = second.result(Some(Duration::from_secs(60)));
+    let ran_on = second.result_timeout(Duration::from_secs(60));
     assert_eq!(ran_on.as_ref().ok(), Some(&second_worker), "{ran_on:?}");
     assert_ne!(
         second_worker, worker,

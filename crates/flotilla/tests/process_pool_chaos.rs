@@ -76,7 +76,7 @@ fn chaos(seed: u64) {
         cancelled[i] = futures[i].cancel();
     }
     for (i, (s, fut)) in steps.iter().zip(&futures).enumerate() {
-        let outcome = fut.result(None);
+        let outcome = fut.result();
         match (s, outcome) {
             (_, Err(Error::Cancelled)) => assert!(cancelled[i], "task {i} cancelled by nobody"),
             (Step::Square(x), Ok(v)) => assert_eq!(v, x * x, "task {i}"),

@@ -78,7 +78,7 @@ fn every_crash_kind_fails_only_its_task() {
     ];
     for (how, expected) in cases {
         let healthy: Vec<_> = (0..4).map(|i| pool.submit(square, i).unwrap()).collect();
-        let err = pool.submit(crash, how).unwrap().result(None).unwrap_err();
+        let err = pool.submit(crash, how).unwrap().result().unwrap_err();
         assert!(
             err.to_string().contains(expected),
             "{how:?}: expected {expected:?} in {err}"
@@ -88,7 +88,7 @@ fn every_crash_kind_fails_only_its_task() {
             _ => assert!(err.is_worker_died(), "{how:?}: {err:?}"),
         }
         for (i, fut) in healthy.into_iter().enumerate() {
-            assert_eq!(fut.result(None).unwrap(), (i * i) as u64);
+            assert_eq!(fut.result().unwrap(), (i * i) as u64);
         }
         thousand_more(&pool);
     }
@@ -100,7 +100,7 @@ fn exitcode_follows_python_convention() {
     let err = pool
         .submit(crash, Crash::Segfault)
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     let Error::WorkerDied(exit) = err else {
         panic!("expected WorkerDied, got {err:?}")
@@ -112,16 +112,16 @@ fn exitcode_follows_python_convention() {
 #[test]
 fn timeout_kills_the_worker_and_frees_the_slot() {
     let pool = pool(1);
-    let before = pool.submit(pid, ()).unwrap().result(None).unwrap();
+    let before = pool.submit(pid, ()).unwrap().result().unwrap();
     let started = Instant::now();
     let err = pool
         .submit_with_timeout(sleep_ms, 60_000, Duration::from_millis(100))
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert!(err.is_task_timeout(), "{err:?}");
     // The slot is free again: the next task runs on a new worker.
-    let after = pool.submit(pid, ()).unwrap().result(None).unwrap();
+    let after = pool.submit(pid, ()).unwrap().result().unwrap();
     assert_ne!(before, after);
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -141,9 +141,9 @@ fn cancel_kills_a_running_task() {
     let cancelled_at = Instant::now();
     assert!(fut.cancel(), "a running process task can be cancelled");
     assert!(fut.cancelled());
-    assert!(fut.result(None).unwrap_err().is_cancelled());
+    assert!(fut.result().unwrap_err().is_cancelled());
     // The slot's next task gets a fresh worker promptly.
-    assert_eq!(pool.submit(square, 7).unwrap().result(None).unwrap(), 49);
+    assert_eq!(pool.submit(square, 7).unwrap().result().unwrap(), 49);
     assert!(
         cancelled_at.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -159,7 +159,7 @@ fn max_tasks_per_child_recycles_workers() {
         .build()
         .unwrap();
     let pids: Vec<u32> = (0..9)
-        .map(|_| pool.submit(pid, ()).unwrap().result(None).unwrap())
+        .map(|_| pool.submit(pid, ()).unwrap().result().unwrap())
         .collect();
     for batch in pids.chunks(3) {
         assert!(batch.iter().all(|p| *p == batch[0]), "{pids:?}");
@@ -178,7 +178,7 @@ fn max_tasks_per_child_with_a_backlog_does_not_deadlock() {
         .unwrap();
     let futures: Vec<_> = (0..50).map(|i| pool.submit(square, i).unwrap()).collect();
     for (i, fut) in futures.into_iter().enumerate() {
-        assert_eq!(fut.result(None).unwrap(), (i * i) as u64);
+        assert_eq!(fut.result().unwrap(), (i * i) as u64);
     }
     pool.shutdown(Shutdown::new().wait(false));
 }
@@ -196,7 +196,7 @@ fn shutdown_kill_workers_stops_running_tasks() {
     }
     pool.shutdown(Shutdown::new().kill_workers(true));
     for fut in running {
-        let err = fut.result(None).unwrap_err();
+        let err = fut.result().unwrap_err();
         assert!(err.is_worker_died(), "{err:?}");
     }
 }
@@ -207,6 +207,6 @@ fn shutdown_does_not_hang_when_a_worker_dies_mid_task() {
     let dying = pool.submit(crash, Crash::SigKill).unwrap();
     let others: Vec<_> = (0..10).map(|i| pool.submit(square, i).unwrap()).collect();
     drop(pool); // waits for everything
-    assert!(dying.result(None).unwrap_err().is_worker_died());
+    assert!(dying.result().unwrap_err().is_worker_died());
     assert!(others.iter().all(|f| f.done()));
 }

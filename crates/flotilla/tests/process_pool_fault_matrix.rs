@@ -323,11 +323,11 @@ fn run_cell(cell: &'static str, at: Stage, failure: Failure, expect: Expect) {
                 .collect();
             check(
                 &format!("{cell} (round {round})"),
-                faulty.result(Some(PATIENCE)),
+                faulty.result_timeout(PATIENCE),
                 expect,
             );
             for (n, fut) in before.into_iter().chain(after).enumerate() {
-                let arrival = fut.result(Some(PATIENCE));
+                let arrival = fut.result_timeout(PATIENCE);
                 let ballast = arrival.as_ref().map(|a| a.ballast.to_vec()).ok();
                 assert_eq!(
                     ballast,
@@ -486,10 +486,10 @@ fn every_cell_at_once_from_several_threads() {
                         .collect();
                     let bystander = pool.submit(journey, healthy(1)).unwrap();
                     for (cell, expect, fut) in futures {
-                        let outcome = fut.and_then(|fut| fut.result(Some(PATIENCE * 4)));
+                        let outcome = fut.and_then(|fut| fut.result_timeout(PATIENCE * 4));
                         check(cell, outcome, expect);
                     }
-                    let arrival = bystander.result(Some(PATIENCE)).unwrap();
+                    let arrival = bystander.result_timeout(PATIENCE).unwrap();
                     assert_eq!(arrival.ballast.to_vec(), vec![1u8; 16]);
                 });
             }
@@ -513,7 +513,7 @@ fn killed_at(
     };
     pool.submit_with_fault(journey, trip, fault)
         .unwrap()
-        .result(Some(PATIENCE))
+        .result_timeout(PATIENCE)
 }
 
 /// The worst moment to lose a worker: it has written its whole reply, and the pool has not
@@ -529,7 +529,7 @@ fn a_worker_killed_just_after_replying_costs_nobody() {
             let next = pool
                 .submit(journey, healthy(8))
                 .unwrap()
-                .result(Some(PATIENCE));
+                .result_timeout(PATIENCE);
             assert!(next.is_ok(), "round {round}: the next task paid: {next:?}");
         }
         strength::assert_full_strength(&pool);

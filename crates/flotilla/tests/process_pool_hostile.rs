@@ -46,7 +46,7 @@ fn huge_length_prefix_is_refused() {
     let err = pool
         .submit(scribble, u32::MAX.to_le_bytes().to_vec())
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert!(err.to_string().contains("exceeds the limit"), "{err}");
     check_pool_still_serves(&pool);
@@ -60,11 +60,7 @@ fn garbage_frame_is_a_codec_error() {
         .unwrap();
     let mut frame = 16u32.to_le_bytes().to_vec();
     frame.extend([0xff; 16]);
-    let err = pool
-        .submit(scribble, frame)
-        .unwrap()
-        .result(None)
-        .unwrap_err();
+    let err = pool.submit(scribble, frame).unwrap().result().unwrap_err();
     assert!(matches!(err, flotilla::Error::Codec { .. }), "{err:?}");
     check_pool_still_serves(&pool);
 }
@@ -77,11 +73,7 @@ fn truncated_frame_then_exit_is_a_dead_worker() {
         .unwrap();
     let mut frame = 1000u32.to_le_bytes().to_vec();
     frame.extend([1; 10]);
-    let err = pool
-        .submit(truncate, frame)
-        .unwrap()
-        .result(None)
-        .unwrap_err();
+    let err = pool.submit(truncate, frame).unwrap().result().unwrap_err();
     assert!(err.is_worker_died(), "{err:?}");
     check_pool_still_serves(&pool);
 }

@@ -54,7 +54,7 @@ fn tasks_after_idle_workers_were_killed_all_run() {
         }
         let futures: Vec<_> = (0..20).map(|i| pool.submit(square, i).unwrap()).collect();
         for (i, fut) in futures.into_iter().enumerate() {
-            let got = fut.result(Some(PATIENCE));
+            let got = fut.result_timeout(PATIENCE);
             assert_eq!(
                 got.as_ref().ok(),
                 Some(&((i * i) as u64)),
@@ -80,7 +80,7 @@ fn idle_deaths_cost_nobody_when_tasks_come_from_several_threads() {
             scope.spawn(move || {
                 for i in 0..10 {
                     let x = thread * 10 + i;
-                    let got = pool.submit(square, x).unwrap().result(Some(PATIENCE));
+                    let got = pool.submit(square, x).unwrap().result_timeout(PATIENCE);
                     assert_eq!(
                         got.as_ref().ok(),
                         Some(&(x * x)),

@@ -43,7 +43,7 @@ fn a_write_to_a_closed_pipe_is_an_error_on_both_pools() {
     let on_threads = threads
         .submit(write_to_closed_pipe, ())
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     let processes = ProcessPoolExecutor::builder()
         .max_workers(1)
@@ -52,7 +52,7 @@ fn a_write_to_a_closed_pipe_is_an_error_on_both_pools() {
     let on_processes = processes
         .submit(write_to_closed_pipe, ())
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     assert_eq!(on_threads, "BrokenPipe");
     assert_eq!(on_processes, on_threads);
@@ -70,7 +70,7 @@ fn a_task_runs_on_a_thread_named_main() {
         .max_workers(1)
         .build()
         .unwrap();
-    let name = pool.submit(thread_name, ()).unwrap().result(None).unwrap();
+    let name = pool.submit(thread_name, ()).unwrap().result().unwrap();
     assert_eq!(name.as_deref(), Some("main"));
 }
 
@@ -107,7 +107,7 @@ fn assert_full_strength(pool: &ProcessPoolExecutor, workers: usize) {
         .collect();
     for future in futures {
         assert_eq!(
-            future.result(None).unwrap(),
+            future.result().unwrap(),
             workers,
             "not all workers ran at once"
         );
@@ -121,7 +121,7 @@ fn a_stack_overflow_is_reported_and_the_pool_keeps_its_strength() {
         .max_workers(2)
         .build()
         .unwrap();
-    let err = pool.submit(overflow, 0).unwrap().result(None).unwrap_err();
+    let err = pool.submit(overflow, 0).unwrap().result().unwrap_err();
     assert!(err.is_worker_died(), "{err}");
     assert!(err.to_string().contains("overflowed its stack"), "{err}");
     assert_full_strength(&pool, 2);
@@ -150,7 +150,7 @@ fn a_task_that_closes_stdio_does_not_break_its_worker() {
         .max_workers(1)
         .build()
         .unwrap();
-    pool.submit(close_stdio, ()).unwrap().result(None).unwrap();
+    pool.submit(close_stdio, ()).unwrap().result().unwrap();
     let out: Vec<u32> = pool.map(chatty, 0..50).collect::<Result<_, _>>().unwrap();
     assert_eq!(out, (1..51).collect::<Vec<_>>());
 }

@@ -101,7 +101,7 @@ fn outcome<T: Task>(pool: &ProcessPoolExecutor, task: T, args: T::Args) -> Resul
 where
     T::Output: Clone,
 {
-    pool.submit(task, args).unwrap().result(Some(PATIENCE))
+    pool.submit(task, args).unwrap().result_timeout(PATIENCE)
 }
 
 /// Checks that `pool`'s one worker is small again after `what`.

@@ -53,8 +53,8 @@ fn a_panicking_result_decode_fails_only_its_future() {
     for round in 0..(2 * WORKERS + 1) as u32 {
         let bad = pool.submit(fragile, 13).unwrap();
         let good = pool.submit(fragile, round).unwrap();
-        assert_decode_panic(&bad.result(Some(PATIENCE)).unwrap_err());
-        assert_eq!(good.result(Some(PATIENCE)).unwrap().0, round);
+        assert_decode_panic(&bad.result_timeout(PATIENCE).unwrap_err());
+        assert_eq!(good.result_timeout(PATIENCE).unwrap().0, round);
     }
     strength::assert_full_strength(&pool);
 }
@@ -69,8 +69,8 @@ fn panicking_result_decodes_from_several_threads_cost_no_capacity() {
                 for i in 0..5u32 {
                     let bad = pool.submit(fragile, 13).unwrap();
                     let good = pool.submit(fragile, thread * 100 + i).unwrap();
-                    assert_decode_panic(&bad.result(Some(PATIENCE)).unwrap_err());
-                    assert_eq!(good.result(Some(PATIENCE)).unwrap().0, thread * 100 + i);
+                    assert_decode_panic(&bad.result_timeout(PATIENCE).unwrap_err());
+                    assert_eq!(good.result_timeout(PATIENCE).unwrap().0, thread * 100 + i);
                 }
             });
         }

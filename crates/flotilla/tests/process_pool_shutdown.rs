@@ -60,12 +60,12 @@ fn worker_dying_mid_encode_fails_its_task_and_drop_returns() {
             .build()
             .unwrap();
         let fut = pool.submit(dies_encoding, ()).unwrap();
-        let err = fut.result(None).unwrap_err();
+        let err = fut.result().unwrap_err();
         assert!(err.to_string().contains("SIGABRT"), "{err}");
         assert_eq!(
             pool.submit(length, vec![1, 2].into())
                 .unwrap()
-                .result(None)
+                .result()
                 .unwrap(),
             2
         );
@@ -87,7 +87,7 @@ fn killing_workers_with_a_large_payload_in_flight_does_not_hang() {
         pool.shutdown(Shutdown::new().kill_workers(true));
         for fut in futures {
             // Each either got through before the kill or failed because of it; none hangs.
-            match fut.result(None) {
+            match fut.result() {
                 Ok(n) => assert_eq!(n, 64 << 20),
                 Err(err) => assert!(err.is_worker_died(), "{err:?}"),
             }
@@ -105,7 +105,7 @@ fn shutdown_without_wait_returns_while_tasks_run() {
         let fut = pool.submit(sleep_ms, 200).unwrap();
         pool.shutdown(Shutdown::new().wait(false));
         assert!(pool.submit(sleep_ms, 1).unwrap_err().is_shutdown());
-        assert_eq!(fut.result(None).unwrap(), 200);
+        assert_eq!(fut.result().unwrap(), 200);
     });
 }
 
@@ -116,7 +116,7 @@ fn cancelled_and_timed_out_tasks_free_their_worker_quickly() {
             .max_workers(1)
             .build()
             .unwrap();
-        pool.submit(pid, ()).unwrap().result(None).unwrap(); // worker started
+        pool.submit(pid, ()).unwrap().result().unwrap(); // worker started
 
         let running = pool.submit(sleep_ms, 60_000).unwrap();
         while !running.running() {
@@ -124,7 +124,7 @@ fn cancelled_and_timed_out_tasks_free_their_worker_quickly() {
         }
         let cancelled_at = Instant::now();
         assert!(running.cancel());
-        pool.submit(pid, ()).unwrap().result(None).unwrap();
+        pool.submit(pid, ()).unwrap().result().unwrap();
         let after_cancel = cancelled_at.elapsed();
 
         let limit = Duration::from_millis(50);
@@ -132,10 +132,10 @@ fn cancelled_and_timed_out_tasks_free_their_worker_quickly() {
         let err = pool
             .submit_with_timeout(sleep_ms, 60_000, limit)
             .unwrap()
-            .result(None)
+            .result()
             .unwrap_err();
         assert!(err.is_task_timeout());
-        pool.submit(pid, ()).unwrap().result(None).unwrap();
+        pool.submit(pid, ()).unwrap().result().unwrap();
         let after_timeout = started.elapsed().saturating_sub(limit);
 
         // The target is 100 ms (a kill, a reap and a fresh worker); the bound is generous

@@ -1,7 +1,7 @@
 //! Processes that process-pool tasks start end with their worker: after a `cancel()`, a
-//! timeout, a crash, a retirement, or a `SIGKILL` of the pool's own process, none of them is
-//! left, even one that moved to a session of its own or ignores `SIGTERM`; and none of them
-//! holds the pool's socket, so a worker's death is seen at once.
+//! `terminate_workers()`, a timeout, a crash, a retirement, or a `SIGKILL` of the pool's own
+//! process, none of them is left, even one that moved to a session of its own or ignores
+//! `SIGTERM`; and none of them holds the pool's socket, so a worker's death is seen at once.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -188,7 +188,23 @@ fn cancel_kills_everything_the_task_started() {
     let seen = read_pids(&dir);
     assert!(future.cancel());
     assert_all_gone(&seen);
-    assert_eq!(pool.submit(add_one, 1).unwrap().result(None).unwrap(), 2);
+    assert_eq!(pool.submit(add_one, 1).unwrap().result().unwrap(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn terminate_workers_kills_everything_the_task_started() {
+    // SIGTERM goes to the worker alone; its supervisor then kills the rest of the tree.
+    let dir = scratch_dir("trees");
+    let pool = pool();
+    let future = pool
+        .submit(start_tree, (dir.clone(), 20, Then::Hang))
+        .unwrap();
+    let seen = read_pids(&dir);
+    pool.terminate_workers();
+    let err = future.result().unwrap_err();
+    assert!(err.to_string().contains("SIGTERM"), "{err}");
+    assert_all_gone(&seen);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -204,7 +220,7 @@ fn a_timeout_kills_everything_the_task_started() {
         .submit(start_tree, (dir.clone(), 50, Then::Hang))
         .unwrap();
     let seen = read_pids(&dir);
-    let err = future.result(None).unwrap_err();
+    let err = future.result().unwrap_err();
     assert!(err.is_task_timeout(), "{err}");
     assert_all_gone(&seen);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -220,11 +236,11 @@ fn a_crash_is_reported_at_once_although_children_live_on() {
     let seen = read_pids(&dir);
     std::fs::write(dir.join("go"), b"").unwrap();
     // The forked child still has every descriptor the worker had when the worker aborts.
-    let err = future.result(Some(PATIENCE)).unwrap_err();
+    let err = future.result_timeout(PATIENCE).unwrap_err();
     assert!(err.is_worker_died(), "{err}");
     assert!(err.to_string().contains("SIGABRT"), "{err}");
     assert_all_gone(&seen);
-    assert_eq!(pool.submit(add_one, 1).unwrap().result(None).unwrap(), 2);
+    assert_eq!(pool.submit(add_one, 1).unwrap().result().unwrap(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -255,7 +271,7 @@ fn what_a_task_leaves_running_ends_with_its_worker() {
     let pool = pool();
     pool.submit(start_tree, (dir.clone(), 5, Then::Return))
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     let seen = read_pids(&dir);
     drop(pool);

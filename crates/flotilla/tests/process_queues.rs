@@ -166,7 +166,7 @@ fn a_queue_passed_to_process_pool_tasks() {
         .map(|n| pool.submit(put_square, (q.clone(), n)).unwrap())
         .collect();
     for fut in &futures {
-        assert!(fut.result(None).unwrap() >= 1);
+        assert!(fut.result().unwrap() >= 1);
     }
     let mut squares: Vec<u64> = (0..8).map(|_| q.get().unwrap()).collect();
     squares.sort_unstable();

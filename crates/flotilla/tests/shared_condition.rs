@@ -108,7 +108,7 @@ fn consume(
     let mut guard = ready.lock().unwrap();
     loop {
         let done = guard
-            .wait_for(|| items.load() > 0 || taken.load() == total, Some(PATIENCE))
+            .wait_for_timeout(|| items.load() > 0 || taken.load() == total, PATIENCE)
             .unwrap();
         assert!(done, "no item within the patience bound");
         if taken.load() == total {
@@ -170,7 +170,7 @@ fn a_condition_hands_every_item_to_exactly_one_consumer_across_processes() {
 fn wait_once(ready: Condition, waiting: Queue<()>, out: Queue<bool>) {
     let mut guard = ready.lock().unwrap();
     waiting.put(()).unwrap();
-    let notified = guard.wait(Some(PATIENCE)).unwrap();
+    let notified = guard.wait_timeout(PATIENCE).unwrap();
     out.put(notified).unwrap();
 }
 
@@ -214,7 +214,7 @@ fn wait_times_out_and_releases_the_lock_while_waiting() {
     let ready = Condition::new().unwrap();
     let mut guard = ready.lock().unwrap();
     let started = Instant::now();
-    assert!(!guard.wait(Some(Duration::from_millis(30))).unwrap());
+    assert!(!guard.wait_timeout(Duration::from_millis(30)).unwrap());
     assert!(started.elapsed() >= Duration::from_millis(30));
     drop(guard);
 
@@ -226,7 +226,7 @@ fn wait_times_out_and_releases_the_lock_while_waiting() {
         std::thread::spawn(move || {
             let mut guard = ready.lock().unwrap();
             guard_taken.put(()).unwrap();
-            guard.wait(Some(PATIENCE)).unwrap()
+            guard.wait_timeout(PATIENCE).unwrap()
         })
     };
     guard_taken.get_timeout(PATIENCE).unwrap();
@@ -258,7 +258,7 @@ fn a_waiter_learns_when_the_conditions_holder_was_killed() {
         std::thread::spawn(move || {
             let mut guard = ready.lock().unwrap();
             in_lock.put(()).unwrap();
-            guard.wait(Some(PATIENCE))
+            guard.wait_timeout(PATIENCE)
         })
     };
     in_lock.get_timeout(PATIENCE).unwrap();
@@ -330,7 +330,7 @@ fn whoever_takes_over_a_dead_holders_lock_wakes_the_waiters() {
             let mut guard = ready.lock().unwrap();
             in_lock.put(()).unwrap();
             let started = Instant::now();
-            let outcome = guard.wait_for(|| items.load() == 1, Some(PATIENCE));
+            let outcome = guard.wait_for_timeout(|| items.load() == 1, PATIENCE);
             (outcome, started.elapsed())
         })
     };

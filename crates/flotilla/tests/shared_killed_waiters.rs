@@ -33,7 +33,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 #[flotilla::task]
 fn sleep_on_event(event: Event, about_to_wait: RawValue<u32>) {
     about_to_wait.store(1);
-    event.wait(None);
+    event.wait();
 }
 
 /// Sets `about_to_wait`, then waits for a permit until killed.
@@ -54,7 +54,7 @@ fn sleep_on_bounded(sem: BoundedSemaphore, about_to_wait: RawValue<u32>) {
 #[flotilla::task]
 fn sleep_at_barrier(barrier: Barrier, about_to_wait: RawValue<u32>) {
     about_to_wait.store(1);
-    let _ = barrier.wait(None);
+    let _ = barrier.wait();
 }
 
 /// Sets `about_to_wait` with the lock held, then waits on the condition until killed.
@@ -62,7 +62,7 @@ fn sleep_at_barrier(barrier: Barrier, about_to_wait: RawValue<u32>) {
 fn sleep_on_condition(cond: Condition, about_to_wait: RawValue<u32>) {
     let mut guard = cond.lock().unwrap();
     about_to_wait.store(1);
-    let _ = guard.wait(None);
+    let _ = guard.wait();
 }
 
 /// Starts `child`, which sets `about_to_wait` and goes to sleep in a wait; kills it there.
@@ -94,7 +94,7 @@ fn event_wake_ups_go_on_after_a_waiter_is_killed() {
         );
         for round in 0..ROUNDS {
             let theirs = event.clone();
-            let waiter = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
+            let waiter = waiting_thread(PATIENCE, move || theirs.wait_timeout(PATIENCE));
             event.set();
             assert!(
                 waiter.join().unwrap(),
@@ -159,11 +159,11 @@ fn barrier_wake_ups_go_on_after_a_party_is_killed_waiting() {
             &flag,
         );
         // The dead party had arrived: the next one trips the barrier with it.
-        assert_eq!(barrier.wait(Some(PATIENCE)).unwrap(), 1);
+        assert_eq!(barrier.wait_timeout(PATIENCE).unwrap(), 1);
         for round in 0..ROUNDS {
             let theirs = barrier.clone();
-            let waiter = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
-            let mine = barrier.wait(Some(PATIENCE)).unwrap();
+            let waiter = waiting_thread(PATIENCE, move || theirs.wait_timeout(PATIENCE));
+            let mine = barrier.wait_timeout(PATIENCE).unwrap();
             let theirs = waiter.join().unwrap().unwrap();
             assert_eq!((theirs, mine), (0, 1), "round {round}");
         }
@@ -187,7 +187,7 @@ fn condition_wake_ups_go_on_after_a_waiter_is_killed() {
             let waiter = std::thread::spawn(move || {
                 let mut guard = theirs.lock().unwrap();
                 locked_tx.send(()).unwrap();
-                guard.wait(Some(PATIENCE)).unwrap()
+                guard.wait_timeout(PATIENCE).unwrap()
             });
             locked.recv().unwrap();
             // Taken only once the waiter has released it by waiting.

@@ -128,7 +128,7 @@ fn release_bounded_and_die(sem: BoundedSemaphore) {
 #[flotilla::task]
 fn trip_and_die(barrier: Barrier) {
     die_at_the_next_wake_up();
-    let _ = barrier.wait(None);
+    let _ = barrier.wait();
 }
 
 #[flotilla::task]
@@ -195,7 +195,7 @@ fn a_setter_killed_mid_wake_up_leaves_no_waiter_asleep_on_a_set_event() {
         let event = Event::new().unwrap();
         let theirs = event.clone();
         let woken = match kill_the_waker(
-            move || theirs.wait(Some(PATIENCE)),
+            move || theirs.wait_timeout(PATIENCE),
             Process::new(set_and_die, event.clone()),
         ) {
             Outcome::Woken(woken) => woken,
@@ -257,7 +257,7 @@ fn the_last_party_killed_mid_wake_up_leaves_no_party_asleep_at_a_tripped_barrier
         let barrier = Barrier::new(2).unwrap();
         let theirs = barrier.clone();
         let passed = match kill_the_waker(
-            move || theirs.wait(Some(PATIENCE)),
+            move || theirs.wait_timeout(PATIENCE),
             Process::new(trip_and_die, barrier.clone()),
         ) {
             Outcome::Woken(passed) => passed,
@@ -265,7 +265,7 @@ fn the_last_party_killed_mid_wake_up_leaves_no_party_asleep_at_a_tripped_barrier
             Outcome::Asleep(answer) => still_asleep_only_if_unchanged(
                 answer,
                 || barrier.n_waiting() == 0,
-                || assert_eq!(barrier.wait(Some(PATIENCE)).unwrap(), 1),
+                || assert_eq!(barrier.wait_timeout(PATIENCE).unwrap(), 1),
             ),
         };
         assert_eq!(passed.unwrap(), 0);
@@ -280,7 +280,7 @@ fn a_notifier_killed_mid_wake_up_leaves_no_waiter_asleep_on_its_notify() {
         let cond = Condition::new().unwrap();
         let theirs = cond.clone();
         let outcome = kill_the_waker(
-            move || theirs.lock().unwrap().wait(Some(PATIENCE)),
+            move || theirs.lock().unwrap().wait_timeout(PATIENCE),
             Process::new(notify_and_die, cond.clone()),
         );
         match outcome {

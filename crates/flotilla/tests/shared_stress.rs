@@ -59,14 +59,14 @@ fn churn(shared: Shared, progress: RawArray<u64>, slot: usize, seed: u64, ops: u
             2 | 3 => {
                 let mut guard = lock(&cond);
                 let wait = Duration::from_micros(rng.random_range(0..2_000));
-                if guard.wait(Some(wait)).is_err() {
+                if guard.wait_timeout(wait).is_err() {
                     guard.mark_consistent();
                 }
             }
             4 => event.set(),
             5 => event.clear(),
             6 => {
-                event.wait(Some(Duration::from_micros(rng.random_range(0..1_000))));
+                event.wait_timeout(Duration::from_micros(rng.random_range(0..1_000)));
             }
             _ => {
                 let wait = Duration::from_micros(rng.random_range(0..1_000));
@@ -96,7 +96,7 @@ fn still_wakes((cond, _, event, sem): &Shared) {
         let waiter = std::thread::spawn(move || {
             let mut guard = lock(&theirs);
             locked_tx.send(()).unwrap();
-            guard.wait(Some(PATIENCE)).unwrap_or_else(|err| {
+            guard.wait_timeout(PATIENCE).unwrap_or_else(|err| {
                 guard.mark_consistent();
                 err.into_guard().unwrap_or(false)
             })
@@ -107,7 +107,7 @@ fn still_wakes((cond, _, event, sem): &Shared) {
 
         event.clear();
         let theirs = event.clone();
-        let waiter = std::thread::spawn(move || theirs.wait(Some(PATIENCE)));
+        let waiter = std::thread::spawn(move || theirs.wait_timeout(PATIENCE));
         event.set();
         assert!(waiter.join().unwrap(), "round {round}: event");
 

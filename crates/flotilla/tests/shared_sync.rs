@@ -87,7 +87,7 @@ fn a_bounded_semaphore_refuses_over_release() {
 /// Waits for `ping`, then sets `pong`; reports whether the wait succeeded.
 #[flotilla::task]
 fn ping_pong(ping: Event, pong: Event, out: Queue<bool>) {
-    let woke = ping.wait(Some(PATIENCE));
+    let woke = ping.wait_timeout(PATIENCE);
     pong.set();
     out.put(woke).unwrap();
 }
@@ -104,7 +104,7 @@ fn events_wake_waiters_in_either_direction() {
     // Child sets, parent waits.
     let event = Event::new().unwrap();
     let child = start(Process::new(set_it, event.clone()));
-    assert!(event.wait(Some(PATIENCE)));
+    assert!(event.wait_timeout(PATIENCE));
     assert!(event.is_set());
     finish(&child);
 
@@ -117,7 +117,7 @@ fn events_wake_waiters_in_either_direction() {
     ));
     assert!(!pong.is_set());
     ping.set();
-    assert!(pong.wait(Some(PATIENCE)));
+    assert!(pong.wait_timeout(PATIENCE));
     assert!(out.get_timeout(PATIENCE).unwrap());
     finish(&child);
 
@@ -133,7 +133,7 @@ fn time_out(sem: Semaphore, event: Event, out: Queue<(bool, u128, bool, u128)>) 
     let got = sem.acquire_timeout(Duration::from_millis(50));
     let sem_ms = start.elapsed().as_millis();
     let start = Instant::now();
-    let set = event.wait(Some(Duration::from_millis(50)));
+    let set = event.wait_timeout(Duration::from_millis(50));
     out.put((got, sem_ms, set, start.elapsed().as_millis()))
         .unwrap();
 }
@@ -149,9 +149,9 @@ fn timeouts_return_false() {
     assert!(start.elapsed() >= Duration::from_millis(50));
     assert!(!sem.try_acquire());
     let start = Instant::now();
-    assert!(!event.wait(Some(Duration::from_millis(50))));
+    assert!(!event.wait_timeout(Duration::from_millis(50)));
     assert!(start.elapsed() >= Duration::from_millis(50));
-    assert!(!event.wait(Some(Duration::ZERO)));
+    assert!(!event.wait_timeout(Duration::ZERO));
 
     let out = Queue::new();
     let child = start_child_timing(&sem, &event, &out);
@@ -162,11 +162,11 @@ fn timeouts_return_false() {
 
     let barrier = Barrier::new(2).unwrap();
     assert!(matches!(
-        barrier.wait(Some(Duration::from_millis(20))),
+        barrier.wait_timeout(Duration::from_millis(20)),
         Err(SyncError::TimedOut)
     ));
     assert!(matches!(
-        barrier.wait(Some(Duration::ZERO)),
+        barrier.wait_timeout(Duration::ZERO),
         Err(SyncError::BrokenBarrier)
     ));
 }
@@ -242,7 +242,7 @@ fn a_process_killed_inside_the_semaphore_does_not_hang_others() {
 /// Waits at the barrier and reports its index.
 #[flotilla::task]
 fn meet(barrier: Barrier, out: Queue<u64>) {
-    out.put(barrier.wait(Some(PATIENCE)).unwrap()).unwrap();
+    out.put(barrier.wait_timeout(PATIENCE).unwrap()).unwrap();
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn a_barrier_releases_all_parties_together() {
     let children: Vec<StartedProcess> = (0..3)
         .map(|_| start(Process::new(meet, (barrier.clone(), out.clone()))))
         .collect();
-    let mut indexes = vec![barrier.wait(Some(PATIENCE)).unwrap()];
+    let mut indexes = vec![barrier.wait_timeout(PATIENCE).unwrap()];
     for _ in 0..3 {
         indexes.push(out.get_timeout(PATIENCE).unwrap());
     }
@@ -268,7 +268,7 @@ fn a_barrier_releases_all_parties_together() {
 #[flotilla::task]
 fn die_at_barrier(barrier: Barrier, arrived: Queue<()>) {
     let waiting = barrier.clone();
-    std::thread::spawn(move || waiting.wait(None));
+    std::thread::spawn(move || waiting.wait());
     while barrier.n_waiting() == 0 {
         std::thread::yield_now();
     }
@@ -295,9 +295,9 @@ fn a_party_killed_at_the_barrier_breaks_it_for_the_others_instead_of_hanging_the
     // rather than a hang.
     let other = {
         let barrier = barrier.clone();
-        std::thread::spawn(move || barrier.wait(Some(PATIENCE)))
+        std::thread::spawn(move || barrier.wait_timeout(PATIENCE))
     };
-    let mine = barrier.wait(Some(Duration::from_millis(100)));
+    let mine = barrier.wait_timeout(Duration::from_millis(100));
     assert!(matches!(mine, Err(SyncError::TimedOut)), "{mine:?}");
     let theirs = other.join().unwrap();
     assert!(
@@ -316,7 +316,7 @@ fn a_party_killed_at_the_barrier_breaks_it_for_the_others_instead_of_hanging_the
 fn a_reset_breaks_the_waiting_generation_only() {
     let barrier = Barrier::new(2).unwrap();
     let theirs = barrier.clone();
-    let waiting = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
+    let waiting = waiting_thread(PATIENCE, move || theirs.wait_timeout(PATIENCE));
     barrier.reset();
     let reset = waiting.join().unwrap();
     assert!(matches!(reset, Err(SyncError::BrokenBarrier)), "{reset:?}");
@@ -324,13 +324,13 @@ fn a_reset_breaks_the_waiting_generation_only() {
     assert_eq!(barrier.n_waiting(), 0);
     for round in 0..3 {
         let theirs = barrier.clone();
-        let other = waiting_thread(PATIENCE, move || theirs.wait(Some(PATIENCE)));
-        let mine = barrier.wait(Some(PATIENCE)).unwrap();
+        let other = waiting_thread(PATIENCE, move || theirs.wait_timeout(PATIENCE));
+        let mine = barrier.wait_timeout(PATIENCE).unwrap();
         let other = other.join().unwrap().unwrap();
         assert_eq!((other, mine), (0, 1), "round {round}");
     }
     barrier.abort();
-    assert!(matches!(barrier.wait(None), Err(SyncError::BrokenBarrier)));
+    assert!(matches!(barrier.wait(), Err(SyncError::BrokenBarrier)));
     barrier.reset();
     assert!(!barrier.is_broken());
 }

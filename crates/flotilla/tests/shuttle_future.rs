@@ -64,10 +64,10 @@ fn cancel_races_set_running() {
     assert!(future.done());
     if ran {
         assert!(!future.cancelled());
-        assert_eq!(future.result(None).unwrap(), 7);
+        assert_eq!(future.result().unwrap(), 7);
     } else {
         assert!(future.cancelled());
-        assert!(matches!(future.result(None), Err(Error::Cancelled)));
+        assert!(matches!(future.result(), Err(Error::Cancelled)));
     }
 }
 
@@ -83,13 +83,13 @@ fn complete_races_waiters() {
     let waiters: Vec<_> = (0..3)
         .map(|_| {
             let future = future.clone();
-            thread::spawn(move || future.result(None))
+            thread::spawn(move || future.result())
         })
         .collect();
     // A waiter with a deadline sees the value or a timeout, never anything else.
     let timed = {
         let future = future.clone();
-        thread::spawn(move || future.result(Some(std::time::Duration::from_secs(1))))
+        thread::spawn(move || future.result_timeout(std::time::Duration::from_secs(1)))
     };
     let completer = thread::spawn(move || {
         assert!(promise.set_running());
@@ -103,7 +103,7 @@ fn complete_races_waiters() {
         Err(err) => assert!(err.is_timeout(), "{err:?}"),
     }
     completer.join().unwrap();
-    assert_eq!(future.result(None).unwrap(), "value");
+    assert_eq!(future.result().unwrap(), "value");
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn callbacks_race_completion() {
                     let calls = Arc::clone(&calls);
                     future.add_done_callback(move |f: &Future<u32>| {
                         assert!(f.done());
-                        assert_eq!(f.result(None).unwrap(), 3);
+                        assert_eq!(f.result().unwrap(), 3);
                         calls[t * PER_THREAD + i].fetch_add(1, Ordering::SeqCst);
                     });
                 }
@@ -184,7 +184,7 @@ fn dropped_promise_races_waiter() {
     let future = promise.future();
     let waiter = {
         let future = future.clone();
-        thread::spawn(move || future.result(None))
+        thread::spawn(move || future.result())
     };
     let called = Arc::new(AtomicBool::new(false));
     let c = Arc::clone(&called);
@@ -192,7 +192,7 @@ fn dropped_promise_races_waiter() {
         let future = future.clone();
         thread::spawn(move || {
             future.add_done_callback(move |f| {
-                assert!(matches!(f.result(None), Err(Error::Abandoned)));
+                assert!(matches!(f.result(), Err(Error::Abandoned)));
                 assert!(!c.swap(true, Ordering::SeqCst), "the callback ran twice");
             });
         })
@@ -241,10 +241,10 @@ fn on_cancel_races_completion() {
     );
     if cancelled {
         assert!(future.cancelled());
-        assert!(future.result(None).unwrap_err().is_cancelled());
+        assert!(future.result().unwrap_err().is_cancelled());
     } else {
         assert!(ran);
-        assert_eq!(future.result(None).unwrap(), 5);
+        assert_eq!(future.result().unwrap(), 5);
     }
 }
 
@@ -284,7 +284,7 @@ fn poll_races_completion() {
             assert!(matches!(second, Poll::Ready(Ok(9))));
         }
     }
-    assert!(matches!(future.result(None), Err(Error::ResultTaken)));
+    assert!(matches!(future.result(), Err(Error::ResultTaken)));
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn into_result_races_into_result() {
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let future = future.clone();
-            thread::spawn(move || future.into_result(None))
+            thread::spawn(move || future.into_result())
         })
         .collect();
     let completer = thread::spawn(move || promise.complete(Ok(vec![1_u8, 2])));
@@ -365,7 +365,7 @@ fn polled_drop_races_completion() {
         1,
         "the future kept a dropped handle's waker"
     );
-    assert_eq!(keep.result(None).unwrap(), 4);
+    assert_eq!(keep.result().unwrap(), 4);
 }
 
 #[test]
@@ -405,7 +405,7 @@ fn clone_drop_races_completion() {
     });
     dropper.join().unwrap();
     completer.join().unwrap();
-    assert_eq!(future.result(None).unwrap(), 2);
+    assert_eq!(future.result().unwrap(), 2);
 }
 
 #[test]
@@ -469,7 +469,7 @@ fn callback_handle_races_caller_drop() {
     let got = Arc::new(AtomicUsize::new(0));
     let g = Arc::clone(&got);
     future.add_done_callback(move |f: &Future<u32>| {
-        g.store(f.result(None).unwrap_or(0) as usize, Ordering::SeqCst);
+        g.store(f.result().unwrap_or(0) as usize, Ordering::SeqCst);
         drop(held);
     });
     let dropper = thread::spawn(move || drop(future));

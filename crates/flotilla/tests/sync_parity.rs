@@ -29,11 +29,11 @@ fn a_panicking_barrier_action_breaks_the_barrier_and_panics_in_its_thread() {
     let waiters: Vec<_> = (0..2)
         .map(|_| {
             let barrier = Arc::clone(&barrier);
-            thread::spawn(move || barrier.wait(None))
+            thread::spawn(move || barrier.wait())
         })
         .collect();
     until("both waiters", || barrier.n_waiting() == 2);
-    let last = panic::catch_unwind(AssertUnwindSafe(|| barrier.wait(None)));
+    let last = panic::catch_unwind(AssertUnwindSafe(|| barrier.wait()));
     let payload = last.expect_err("the thread that ran the action panics");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"action failed"));
     for w in waiters {
@@ -57,11 +57,11 @@ fn a_barrier_action_may_look_at_its_barrier() {
     });
     let other = {
         let barrier = Arc::clone(&barrier);
-        thread::spawn(move || barrier.wait(None))
+        thread::spawn(move || barrier.wait())
     };
     watchdog(LIMIT, {
         let barrier = Arc::clone(&barrier);
-        move || barrier.wait(None).unwrap()
+        move || barrier.wait().unwrap()
     });
     other.join().unwrap().unwrap();
     assert_eq!(seen.load(Ordering::SeqCst), 2);
@@ -152,7 +152,7 @@ fn a_blocked_put_is_woken_by_shutdown_and_gets_its_item_back() {
         let queue = Arc::clone(&queue);
         thread::spawn(move || {
             tx.send(tid()).unwrap();
-            queue.send(String::from("second"), None)
+            queue.send(String::from("second"))
         })
     };
     until_blocked(&[rx.recv().unwrap()]);
@@ -160,8 +160,8 @@ fn a_blocked_put_is_woken_by_shutdown_and_gets_its_item_back() {
     let err = watchdog(LIMIT, move || putter.join().unwrap()).unwrap_err();
     assert!(err.is_shut_down());
     assert_eq!(err.into_inner(), "second");
-    assert_eq!(queue.recv(None).as_deref(), Ok("first"));
-    assert_eq!(queue.recv(None), Err(GetError::ShutDown));
+    assert_eq!(queue.recv().as_deref(), Ok("first"));
+    assert_eq!(queue.recv(), Err(GetError::ShutDown));
 }
 
 type Looking = Queue<Box<dyn Send>>;
@@ -189,7 +189,7 @@ fn an_immediate_shutdown_drops_the_removed_items_outside_the_queue_lock() {
         move || queue.shutdown(true)
     });
     assert!(queue.is_empty());
-    assert_eq!(queue.recv(None).err(), Some(GetError::ShutDown));
+    assert_eq!(queue.recv().err(), Some(GetError::ShutDown));
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn an_immediate_shutdown_counts_removed_items_as_done() {
     queue.task_done().unwrap();
     assert!(queue.join_timeout(Duration::ZERO));
     assert_eq!(
-        queue.send(9, Some(Duration::ZERO)),
+        queue.send_timeout(9, Duration::ZERO),
         Err(PutError::ShutDown(9))
     );
 }
@@ -233,7 +233,7 @@ fn a_condition_wait_is_not_woken_by_a_notify_for_nobody() {
     let cond = Condition::new(());
     let mut guard = cond.lock();
     guard.notify_all(); // nobody waits: this must not be kept for a later waiter
-    assert!(!guard.wait(Some(Duration::from_millis(10))));
+    assert!(!guard.wait_timeout(Duration::from_millis(10)));
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn condition_notify_wakes_the_longest_waiting_threads_first() {
         threads.push(thread::spawn(move || {
             let mut state = shared.lock();
             state.0 += 1;
-            assert!(state.wait(Some(LIMIT)), "notified, not timed out");
+            assert!(state.wait_timeout(LIMIT), "notified, not timed out");
             state.1.push(i);
         }));
         until("one more waiter", || cond.lock().0 == i + 1);

@@ -84,7 +84,7 @@ fn cancel_while_the_function_runs_reports_false() {
     let gate = Arc::clone(&release);
     let timer = Timer::start(Duration::ZERO, move || {
         tx.send(()).unwrap();
-        gate.wait(None);
+        gate.wait();
     });
     rx.recv_timeout(LONG).unwrap();
     assert!(!timer.cancel(), "the function is already running");

@@ -49,10 +49,7 @@ fn an_internal_task_is_unreachable_by_name_but_runs_when_named_in_code() {
         .unwrap_err();
     assert!(err.to_string().contains("no task named"), "{err}");
     assert_eq!(backend::registered_signature(rotate_keys::NAME), None);
-    assert_eq!(
-        pool.submit(rotate_keys, 1).unwrap().result(None).unwrap(),
-        2
-    );
+    assert_eq!(pool.submit(rotate_keys, 1).unwrap().result().unwrap(), 2);
 }
 
 #[test]
@@ -62,7 +59,7 @@ fn a_public_task_is_reachable_by_name() {
     let out = pool
         .submit_encoded(public_double::NAME, Shape::One, args, None)
         .unwrap()
-        .result(None)
+        .result()
         .unwrap();
     assert_eq!(backend::decode::<u32>(&out).unwrap(), 42);
     assert_eq!(

@@ -46,7 +46,7 @@ fn threads_are_named_prefix_and_index() {
         })
         .collect::<Result<_, _>>()
         .unwrap();
-    let mut names: Vec<String> = futures.iter().map(|f| f.result(None).unwrap()).collect();
+    let mut names: Vec<String> = futures.iter().map(|f| f.result().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["fetch_0", "fetch_1", "fetch_2"]);
 }
@@ -54,7 +54,7 @@ fn threads_are_named_prefix_and_index() {
 #[test]
 fn the_default_prefix_names_the_pool() {
     let pool = ThreadPoolExecutor::new();
-    let name = pool.spawn(thread_name).unwrap().result(None).unwrap();
+    let name = pool.spawn(thread_name).unwrap().result().unwrap();
     assert!(name.starts_with("ThreadPoolExecutor-"), "{name}");
     assert!(name.ends_with("_0"), "{name}");
 }
@@ -97,7 +97,7 @@ fn no_thread_starts_before_the_first_task() {
         .build()
         .unwrap();
     assert_eq!(pool.num_threads(), 0);
-    pool.spawn(|| ()).unwrap().result(None).unwrap();
+    pool.spawn(|| ()).unwrap().result().unwrap();
     assert_eq!(pool.num_threads(), 1);
 }
 
@@ -108,7 +108,7 @@ fn an_idle_thread_is_reused() {
         .build()
         .unwrap();
     let names: HashSet<String> = (0..20)
-        .map(|_| pool.spawn(thread_name).unwrap().result(None).unwrap())
+        .map(|_| pool.spawn(thread_name).unwrap().result().unwrap())
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
     assert_eq!(pool.num_threads(), 1);
@@ -130,7 +130,7 @@ fn saturation_starts_max_workers_threads_and_no_more() {
             let started_tx = started_tx.clone();
             pool.spawn(move || {
                 started_tx.send(i).unwrap();
-                assert!(gate.wait(Some(GENEROUS)));
+                assert!(gate.wait_timeout(GENEROUS));
                 thread_name()
             })
         })
@@ -148,7 +148,7 @@ fn saturation_starts_max_workers_threads_and_no_more() {
     assert_eq!(pool.num_threads(), WORKERS);
     assert_eq!(futures.iter().filter(|f| f.running()).count(), WORKERS);
     gate.set();
-    let names: HashSet<String> = futures.iter().map(|f| f.result(None).unwrap()).collect();
+    let names: HashSet<String> = futures.iter().map(|f| f.result().unwrap()).collect();
     assert_eq!(names.len(), WORKERS);
     assert_eq!(pool.num_threads(), WORKERS);
 }
@@ -178,10 +178,10 @@ fn an_initializer_runs_once_per_thread_before_its_tasks() {
         .collect::<Result<_, _>>()
         .unwrap();
     for future in futures {
-        assert_eq!(future.result(None).unwrap(), 2);
+        assert_eq!(future.result().unwrap(), 2);
     }
     for _ in 0..10 {
-        pool.spawn(|| ()).unwrap().result(None).unwrap();
+        pool.spawn(|| ()).unwrap().result().unwrap();
     }
     assert_eq!(inits.load(Ordering::SeqCst), 2);
 }
@@ -192,7 +192,7 @@ fn breaking_pool(panics: bool, go: &Arc<Event>) -> ThreadPoolExecutor {
     ThreadPoolExecutor::builder()
         .max_workers(1)
         .initializer(move || {
-            assert!(go.wait(Some(GENEROUS)));
+            assert!(go.wait_timeout(GENEROUS));
             if panics {
                 panic!("no database either");
             }
@@ -231,7 +231,7 @@ fn a_failing_initializer_breaks_the_pool() {
             .unwrap();
         go.set();
         for future in &queued {
-            check_broken(future.result(Some(GENEROUS)));
+            check_broken(future.result_timeout(GENEROUS));
         }
         assert!(!ran.load(Ordering::SeqCst), "a task ran on a broken pool");
         // Later submits are refused with the same reason.
@@ -252,7 +252,7 @@ fn a_panic_carries_its_message_and_location() {
     let err = pool
         .spawn(|| -> u8 { panic!("index {} out of range", 7) })
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert!(err.is_panic());
     let panic = err.panic().unwrap();
@@ -263,7 +263,7 @@ fn a_panic_carries_its_message_and_location() {
     let exception = pool
         .spawn(|| -> u8 { std::panic::panic_any(42_u32) })
         .unwrap()
-        .exception(None)
+        .exception()
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -271,7 +271,7 @@ fn a_panic_carries_its_message_and_location() {
         "<non-string panic payload>"
     );
     // The worker survived both panics.
-    assert_eq!(pool.spawn(|| 5).unwrap().result(None).unwrap(), 5);
+    assert_eq!(pool.spawn(|| 5).unwrap().result().unwrap(), 5);
     assert_eq!(pool.num_threads(), 1);
 }
 
@@ -300,7 +300,7 @@ fn full_pool(
     let busy = pool
         .spawn(move || {
             started_tx.send(()).unwrap();
-            assert!(g.wait(Some(GENEROUS)));
+            assert!(g.wait_timeout(GENEROUS));
             flag.load(Ordering::SeqCst)
         })
         .unwrap();
@@ -318,9 +318,9 @@ fn a_full_queue_refuses_when_told_not_to_block() {
     assert!(!err.is_shutdown());
     assert!(matches!(pool.submit(no_args, ()), Err(Error::QueueFull)));
     gate.set();
-    assert!(!busy.result(None).unwrap());
-    assert_eq!(queued.result(None).unwrap(), 2);
-    assert_eq!(pool.spawn(|| 4).unwrap().result(None).unwrap(), 4);
+    assert!(!busy.result().unwrap());
+    assert_eq!(queued.result().unwrap(), 2);
+    assert_eq!(pool.spawn(|| 4).unwrap().result().unwrap(), 4);
 }
 
 #[test]
@@ -351,13 +351,13 @@ fn a_full_queue_blocks_the_submitter_until_there_is_room() {
     gate.set();
     // `busy` read the flag after being released, before freeing its thread: still blocked.
     assert!(
-        !busy.result(None).unwrap(),
+        !busy.result().unwrap(),
         "submit returned before there was room"
     );
     let late = submitter.join().unwrap().unwrap();
     assert!(submitted.load(Ordering::SeqCst));
-    assert_eq!(queued.result(None).unwrap(), 2);
-    assert_eq!(late.result(None).unwrap(), 3);
+    assert_eq!(queued.result().unwrap(), 2);
+    assert_eq!(late.result().unwrap(), 3);
 }
 
 #[flotilla::task]
@@ -386,7 +386,7 @@ fn run_portably(executor: &impl Executor) -> Result<(u64, String, String), Error
     let one = executor.submit(square, 12)?;
     let several = executor.submit(describe, ("boats".to_owned(), 3, true))?;
     let none = executor.submit(no_args, ())?;
-    Ok((one.result(None)?, several.result(None)?, none.result(None)?))
+    Ok((one.result()?, several.result()?, none.result()?))
 }
 
 #[test]
@@ -402,7 +402,7 @@ fn the_executor_trait_runs_tasks() {
     let err = pool
         .submit(fails, "bad input".to_owned())
         .unwrap()
-        .result(None)
+        .result()
         .unwrap_err();
     assert_eq!(err.panic().unwrap().message(), "bad input");
     assert!(
@@ -437,7 +437,7 @@ fn many_tasks_from_many_threads() {
                     .collect::<Result<_, _>>()
                     .unwrap();
                 for future in futures {
-                    future.result(None).unwrap();
+                    future.result().unwrap();
                 }
             })
         })

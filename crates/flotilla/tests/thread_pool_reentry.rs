@@ -40,10 +40,10 @@ fn a_task_waiting_on_a_queued_task_of_its_own_pool_runs_it_inline() {
             .spawn(move || {
                 let inner = inner_pool.spawn(|| (thread_name(), 6 * 7)).unwrap();
                 let waiter = thread_name();
-                (waiter, inner.result(None).unwrap())
+                (waiter, inner.result().unwrap())
             })
             .unwrap();
-        let (waiter, (runner, value)) = outer.result(None).unwrap();
+        let (waiter, (runner, value)) = outer.result().unwrap();
         assert_eq!(value, 42);
         assert_eq!(waiter.as_deref(), Some("solo_0"));
         assert_eq!(runner, waiter, "the waiting pool thread ran the task");
@@ -62,13 +62,13 @@ fn a_wait_with_a_timeout_and_a_consuming_wait_run_it_inline_too() {
                 let b = inner_pool.spawn(|| String::from("two")).unwrap();
                 let c = inner_pool.spawn(|| -> u8 { panic!("three") }).unwrap();
                 (
-                    a.result(Some(Duration::from_millis(1))).unwrap(),
-                    b.into_result(None).unwrap(),
-                    c.exception(None).unwrap().is_some_and(|e| e.is_panic()),
+                    a.result_timeout(Duration::from_millis(1)).unwrap(),
+                    b.into_result().unwrap(),
+                    c.exception().unwrap().is_some_and(|e| e.is_panic()),
                 )
             })
             .unwrap();
-        assert_eq!(outer.result(None).unwrap(), (1, String::from("two"), true));
+        assert_eq!(outer.result().unwrap(), (1, String::from("two"), true));
     });
 }
 
@@ -80,16 +80,13 @@ fn tasks_waiting_on_tasks_waiting_on_tasks_all_finish() {
         }
         let next = Arc::clone(&pool);
         let inner = pool.spawn(move || chain(next, depth - 1)).unwrap();
-        inner.result(None).unwrap() + 1
+        inner.result().unwrap() + 1
     }
     watchdog(GENEROUS, || {
         let pool = one_thread();
         let p = Arc::clone(&pool);
         assert_eq!(
-            pool.spawn(move || chain(p, 20))
-                .unwrap()
-                .result(None)
-                .unwrap(),
+            pool.spawn(move || chain(p, 20)).unwrap().result().unwrap(),
             20
         );
     });
@@ -103,21 +100,22 @@ fn a_done_callback_waiting_on_a_queued_task_of_the_same_pool_runs_it_inline() {
         let pool = one_thread();
         let gate = Arc::new(Event::new());
         let g = Arc::clone(&gate);
-        let first = pool.spawn(move || assert!(g.wait(Some(GENEROUS)))).unwrap();
+        let first = pool
+            .spawn(move || assert!(g.wait_timeout(GENEROUS)))
+            .unwrap();
         let queued = pool.spawn(|| (thread_name(), "queued")).unwrap();
         let (tx, rx) = mpsc::channel();
         let watched = queued.clone();
         first.add_done_callback(move |_| {
-            tx.send((thread_name(), watched.result(None).unwrap()))
-                .unwrap();
+            tx.send((thread_name(), watched.result().unwrap())).unwrap();
         });
         gate.set();
         let (callback, (runner, value)) = rx.recv_timeout(GENEROUS).expect("hang");
         assert_eq!(value, "queued");
         assert_eq!(callback.as_deref(), Some("solo_0"));
         assert_eq!(runner, callback);
-        assert_eq!(queued.result(None).unwrap().1, "queued");
-        first.result(None).unwrap();
+        assert_eq!(queued.result().unwrap().1, "queued");
+        first.result().unwrap();
     });
 }
 
@@ -128,14 +126,16 @@ fn a_thread_outside_the_pool_waits_for_a_pool_thread() {
         let pool = one_thread();
         let gate = Arc::new(Event::new());
         let g = Arc::clone(&gate);
-        let first = pool.spawn(move || assert!(g.wait(Some(GENEROUS)))).unwrap();
+        let first = pool
+            .spawn(move || assert!(g.wait_timeout(GENEROUS)))
+            .unwrap();
         let queued = pool.spawn(thread_name).unwrap();
         // The only pool thread is held: had this thread run the task, it would be done.
-        let early = queued.result(Some(Duration::from_millis(50)));
+        let early = queued.result_timeout(Duration::from_millis(50));
         assert!(early.is_err_and(|e| e.is_timeout()), "ran outside its pool");
         gate.set();
-        assert_eq!(queued.result(None).unwrap().as_deref(), Some("solo_0"));
-        first.result(None).unwrap();
+        assert_eq!(queued.result().unwrap().as_deref(), Some("solo_0"));
+        first.result().unwrap();
     });
 }
 
@@ -151,9 +151,9 @@ fn a_thread_of_another_pool_waits_for_the_owning_pool() {
             .unwrap();
         let p = Arc::clone(&pool);
         let waited = other
-            .spawn(move || p.spawn(thread_name).unwrap().result(None).unwrap())
+            .spawn(move || p.spawn(thread_name).unwrap().result().unwrap())
             .unwrap();
-        assert_eq!(waited.result(None).unwrap().as_deref(), Some("solo_0"));
+        assert_eq!(waited.result().unwrap().as_deref(), Some("solo_0"));
     });
 }
 
@@ -166,14 +166,14 @@ fn wait_on_a_pool_thread_runs_queued_tasks_of_its_own_pool() {
         let outer = pool
             .spawn(move || {
                 let futures: Vec<_> = (0..3).map(|i| p.spawn(move || i * 10).unwrap()).collect();
-                let (first, _) = wait(&futures, None, ReturnWhen::FirstCompleted);
-                let (done, not_done) = wait(&futures, None, ReturnWhen::AllCompleted);
-                let mut values: Vec<i32> = done.iter().map(|f| f.result(None).unwrap()).collect();
+                let (first, _) = wait(&futures, ReturnWhen::FirstCompleted);
+                let (done, not_done) = wait(&futures, ReturnWhen::AllCompleted);
+                let mut values: Vec<i32> = done.iter().map(|f| f.result().unwrap()).collect();
                 values.sort_unstable();
                 (first.len(), values, not_done.len())
             })
             .unwrap();
-        let (first, values, not_done) = outer.result(None).unwrap();
+        let (first, values, not_done) = outer.result().unwrap();
         assert!(first >= 1);
         assert_eq!(values, [0, 10, 20]);
         assert_eq!(not_done, 0);
@@ -189,14 +189,14 @@ fn as_completed_on_a_pool_thread_runs_queued_tasks_of_its_own_pool() {
         let outer = pool
             .spawn(move || {
                 let futures: Vec<_> = (0..4).map(|i| p.spawn(move || i).unwrap()).collect();
-                let mut values: Vec<i32> = as_completed(&futures, None)
-                    .map(|f| f.unwrap().result(None).unwrap())
+                let mut values: Vec<i32> = as_completed(&futures)
+                    .map(|f| f.unwrap().result().unwrap())
                     .collect();
                 values.sort_unstable();
                 values
             })
             .unwrap();
-        assert_eq!(outer.result(None).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(outer.result().unwrap(), [0, 1, 2, 3]);
     });
 }
 
@@ -214,12 +214,12 @@ fn a_task_waiting_on_its_own_future_times_out_and_does_not_run_twice() {
             .spawn(move || {
                 r.fetch_add(1, Ordering::SeqCst);
                 let me = rx.recv_timeout(GENEROUS).expect("own future");
-                me.result(Some(Duration::from_millis(20)))
+                me.result_timeout(Duration::from_millis(20))
                     .is_err_and(|e| e.is_timeout())
             })
             .unwrap();
         tx.send(own.clone()).unwrap();
-        assert!(own.result(None).unwrap(), "the wait on itself timed out");
+        assert!(own.result().unwrap(), "the wait on itself timed out");
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     });
 }
@@ -242,23 +242,23 @@ fn a_wait_on_a_task_running_on_another_pool_thread_just_waits() {
             .spawn(move || {
                 r.fetch_add(1, Ordering::SeqCst);
                 s.set();
-                assert!(g.wait(Some(GENEROUS)));
+                assert!(g.wait_timeout(GENEROUS));
                 thread_name()
             })
             .unwrap();
-        assert!(started.wait(Some(GENEROUS)));
+        assert!(started.wait_timeout(GENEROUS));
         let (tx, rx) = mpsc::channel();
         let watched = running.clone();
         let waiter = pool
             .spawn(move || {
-                let early = watched.result(Some(Duration::from_millis(20)));
+                let early = watched.result_timeout(Duration::from_millis(20));
                 tx.send(early.is_err_and(|e| e.is_timeout())).unwrap();
-                (thread_name(), watched.result(None).unwrap())
+                (thread_name(), watched.result().unwrap())
             })
             .unwrap();
         assert!(rx.recv_timeout(GENEROUS).unwrap(), "waited, did not run it");
         gate.set();
-        let (waiter_name, runner_name) = waiter.result(None).unwrap();
+        let (waiter_name, runner_name) = waiter.result().unwrap();
         assert_ne!(waiter_name, runner_name);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     });
@@ -295,17 +295,14 @@ fn a_queued_task_taken_by_a_waiter_and_a_worker_at_once_runs_exactly_once() {
                                 .unwrap()
                         })
                         .collect();
-                    let values: Vec<usize> = futures
-                        .iter()
-                        .rev()
-                        .map(|f| f.result(None).unwrap())
-                        .collect();
+                    let values: Vec<usize> =
+                        futures.iter().rev().map(|f| f.result().unwrap()).collect();
                     let counts: Vec<usize> =
                         runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
                     (values, counts)
                 })
                 .unwrap();
-            let (values, counts) = outer.result(None).unwrap();
+            let (values, counts) = outer.result().unwrap();
             let expected: Vec<usize> = (0..width).rev().map(|i| i * 100).collect();
             assert_eq!(values, expected, "round {round}");
             assert!(counts.iter().all(|&c| c == 1), "round {round}: {counts:?}");

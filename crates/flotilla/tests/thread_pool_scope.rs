@@ -10,11 +10,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flotilla::sync::Event;
-use flotilla::{Executor, ReturnWhen, Shutdown, ThreadPoolExecutor, as_completed, wait};
+use flotilla::{
+    Executor, ReturnWhen, Shutdown, ThreadPoolExecutor, as_completed_timeout, wait_timeout,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const LONG: Option<Duration> = Some(Duration::from_secs(30));
+const LONG: Duration = Duration::from_secs(30);
 
 /// Counts its own drops into a borrowed counter: proof that a task's closure was consumed.
 struct Dropped<'a>(&'a AtomicUsize);
@@ -42,7 +44,7 @@ fn tasks_borrow_and_mutate_the_callers_data() {
         let [left, right] = &mut halves;
         let l = s.spawn(move || *left = a.iter().sum()).unwrap();
         let r = s.spawn(move || *right = b.iter().sum()).unwrap();
-        let (done, not_done) = wait([l, r], LONG, ReturnWhen::AllCompleted);
+        let (done, not_done) = wait_timeout([l, r], ReturnWhen::AllCompleted, LONG);
         assert_eq!((done.len(), not_done.len()), (2, 0));
     });
     assert_eq!(halves, [1275, 3775]);
@@ -55,25 +57,25 @@ fn scoped_futures_have_the_whole_future_api() {
     let called = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel();
     pool.scope(|s| {
-        let busy = s.spawn(|| gate.wait(LONG)).unwrap();
-        let busy2 = s.spawn(|| gate.wait(LONG)).unwrap();
+        let busy = s.spawn(|| gate.wait_timeout(LONG)).unwrap();
+        let busy2 = s.spawn(|| gate.wait_timeout(LONG)).unwrap();
         let queued = s.spawn(|| 1).unwrap();
         assert!(queued.cancel());
-        assert!(queued.result(None).unwrap_err().is_cancelled());
-        let timed = s.spawn(|| gate.wait(LONG)).unwrap();
+        assert!(queued.result().unwrap_err().is_cancelled());
+        let timed = s.spawn(|| gate.wait_timeout(LONG)).unwrap();
         assert!(
             timed
-                .result(Some(Duration::from_millis(1)))
+                .result_timeout(Duration::from_millis(1))
                 .unwrap_err()
                 .is_timeout()
         );
         timed.add_done_callback(move |f| tx.send(f.done()).unwrap());
         let panics = s.spawn(|| -> u8 { panic!("scoped boom") }).unwrap();
         gate.set();
-        for f in as_completed([busy, busy2, timed], LONG) {
-            assert!(f.unwrap().result(None).unwrap());
+        for f in as_completed_timeout([busy, busy2, timed], LONG) {
+            assert!(f.unwrap().result().unwrap());
         }
-        assert!(panics.exception(None).unwrap().unwrap().is_panic());
+        assert!(panics.exception().unwrap().unwrap().is_panic());
         called.store(true, Ordering::SeqCst);
     });
     assert!(rx.recv_timeout(Duration::from_secs(30)).unwrap());
@@ -99,7 +101,7 @@ fn a_forgotten_handle_does_not_let_the_scope_return_early() {
         let f = s
             .spawn(move || {
                 started_tx.send(()).unwrap();
-                gate.wait(LONG);
+                gate.wait_timeout(LONG);
                 *written = true;
             })
             .unwrap();
@@ -169,11 +171,11 @@ fn a_scope_inside_a_task_of_a_one_worker_pool_does_not_deadlock() {
                 });
                 futures
                     .iter()
-                    .map(|f| f.result(Some(Duration::ZERO)).unwrap())
+                    .map(|f| f.result_timeout(Duration::ZERO).unwrap())
                     .sum::<u32>()
             })
             .unwrap();
-        f.result(LONG).unwrap()
+        f.result_timeout(LONG).unwrap()
     });
     assert_eq!(total, 50);
 }
@@ -223,7 +225,7 @@ fn shutting_the_pool_down_inside_the_scope_still_finishes_every_task() {
         let busy = s
             .spawn(move || {
                 started_tx.send(()).unwrap();
-                g.wait(LONG);
+                g.wait_timeout(LONG);
             })
             .unwrap();
         let queued: Vec<_> = (0..20)
@@ -234,7 +236,7 @@ fn shutting_the_pool_down_inside_the_scope_still_finishes_every_task() {
         pool.shutdown(Shutdown::new().wait(false).cancel_futures(true));
         assert!(s.spawn(|| ()).unwrap_err().is_shutdown());
         gate.set();
-        busy.result(LONG).unwrap();
+        busy.result_timeout(LONG).unwrap();
         drop(queued);
     });
     // Dropping the queued handles cancelled any task not yet run; none is left running.

@@ -48,7 +48,7 @@ fn blocked_task(
     let (gate, started) = (Arc::clone(gate), started.clone());
     pool.spawn(move || {
         started.send(()).unwrap();
-        assert!(gate.wait(Some(GENEROUS)));
+        assert!(gate.wait_timeout(GENEROUS));
         1
     })
     .unwrap()
@@ -77,7 +77,7 @@ fn submit_after_shutdown_is_refused() {
         assert_eq!(mapped.len(), 1, "map reports the refusal once");
         assert!(matches!(mapped[0], Err(Error::Shutdown)));
         assert_eq!(
-            before.result(None).unwrap(),
+            before.result().unwrap(),
             1,
             "work already queued still runs"
         );
@@ -98,7 +98,7 @@ fn shutdown_with_wait_waits_for_queued_and_running_tasks() {
         for _ in 0..20 {
             let (count, gate) = (Arc::clone(&count), Arc::clone(&gate));
             pool.spawn(move || {
-                assert!(gate.wait(Some(GENEROUS)));
+                assert!(gate.wait_timeout(GENEROUS));
                 count.fetch_add(1, Ordering::SeqCst);
             })
             .unwrap()
@@ -128,8 +128,8 @@ fn shutdown_without_wait_returns_while_a_task_runs() {
         assert!(running.running());
         assert!(!queued.done(), "without cancel_futures queued work stays");
         gate.set();
-        assert_eq!(running.result(None).unwrap(), 1, "the task still finishes");
-        assert_eq!(queued.result(None).unwrap(), 2, "and so does the queue");
+        assert_eq!(running.result().unwrap(), 1, "the task still finishes");
+        assert_eq!(queued.result().unwrap(), 2, "and so does the queue");
     });
 }
 
@@ -159,7 +159,7 @@ fn cancel_futures_cancels_the_queued_and_leaves_the_running() {
                     thread::spawn(move || pool.shutdown(how))
                 };
                 for future in &queued {
-                    assert!(future.result(Some(GENEROUS)).unwrap_err().is_cancelled());
+                    assert!(future.result_timeout(GENEROUS).unwrap_err().is_cancelled());
                 }
                 assert!(!running.done());
                 gate.set();
@@ -174,7 +174,7 @@ fn cancel_futures_cancels_the_queued_and_leaves_the_running() {
                 assert!(running.running() && !running.cancelled());
                 gate.set();
             }
-            assert_eq!(running.result(None).unwrap(), 1);
+            assert_eq!(running.result().unwrap(), 1);
             drop(pool);
             assert_eq!(ran.load(Ordering::SeqCst), 0, "a cancelled task ran");
         });
@@ -209,7 +209,7 @@ fn drop_waits_for_running_and_queued_tasks() {
                     .pool
                     .spawn(move || {
                         // Nothing can finish before the pool's drop has begun.
-                        assert!(dropping.wait(Some(GENEROUS)));
+                        assert!(dropping.wait_timeout(GENEROUS));
                         count.fetch_add(1, Ordering::SeqCst);
                     })
                     .unwrap()
@@ -217,7 +217,7 @@ fn drop_waits_for_running_and_queued_tasks() {
             .collect();
         drop(holder);
         assert_eq!(count.load(Ordering::SeqCst), 10);
-        assert!(futures.iter().all(|f| f.result(None).is_ok()));
+        assert!(futures.iter().all(|f| f.result().is_ok()));
     });
 }
 
@@ -231,7 +231,7 @@ fn concurrent_shutdowns_with_wait_all_wait() {
         for _ in 0..4 {
             let (gate, finished) = (Arc::clone(&gate), Arc::clone(&finished));
             pool.spawn(move || {
-                assert!(gate.wait(Some(GENEROUS)));
+                assert!(gate.wait_timeout(GENEROUS));
                 finished.fetch_add(1, Ordering::SeqCst);
             })
             .unwrap()
@@ -282,7 +282,7 @@ fn dropping_the_last_handle_inside_one_of_its_own_tasks_does_not_hang() {
             .unwrap();
         drop(pool);
         release_tx.send(()).unwrap();
-        assert_eq!(future.result(None).unwrap(), 7);
+        assert_eq!(future.result().unwrap(), 7);
     });
 }
 
@@ -319,7 +319,7 @@ fn shutdown_with_wait_inside_a_task_does_not_hang() {
                 inner.spawn(|| ()).unwrap_err()
             })
             .unwrap();
-        assert!(matches!(inside.result(None).unwrap(), Error::Shutdown));
+        assert!(matches!(inside.result().unwrap(), Error::Shutdown));
         assert!(matches!(pool.spawn(|| ()), Err(Error::Shutdown)));
         drop(pool);
     });
@@ -365,10 +365,10 @@ fn tasks_that_submit_to_their_own_pool() {
         let outer = pool
             .spawn(move || {
                 let child = inner.spawn(|| 20).unwrap();
-                child.result(None).unwrap() + 1
+                child.result().unwrap() + 1
             })
             .unwrap();
-        assert_eq!(outer.result(None).unwrap(), 21);
+        assert_eq!(outer.result().unwrap(), 21);
     });
 }
 
@@ -403,11 +403,11 @@ fn a_blocked_submitter_does_not_hang_shutdown() {
         };
         gate.set();
         shutter.join().unwrap();
-        assert_eq!(running.result(None).unwrap(), 1);
-        assert_eq!(queued.result(None).unwrap(), 2);
+        assert_eq!(running.result().unwrap(), 1);
+        assert_eq!(queued.result().unwrap(), 2);
         // Either the submit got in before the shutdown (and ran) or it was refused.
         match submitter.join().unwrap() {
-            Ok(late) => assert_eq!(late.result(Some(GENEROUS)).unwrap(), 3),
+            Ok(late) => assert_eq!(late.result_timeout(GENEROUS).unwrap(), 3),
             Err(err) => assert!(matches!(err, Error::Shutdown), "{err:?}"),
         }
     });

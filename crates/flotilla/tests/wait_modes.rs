@@ -10,7 +10,7 @@ use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Future, ReturnWhen, ThreadPoolExecutor, wait, wait_async};
+use flotilla::{Error, Future, ReturnWhen, ThreadPoolExecutor, wait, wait_async, wait_timeout};
 
 #[path = "support/futures.rs"]
 mod futures;
@@ -37,7 +37,7 @@ fn later<F: FnOnce() + Send + 'static>(complete: F) -> (mpsc::Sender<()>, thread
 #[test]
 fn an_empty_list_returns_at_once_in_every_mode() {
     for mode in MODES {
-        let (done, not_done) = wait(Vec::<Future<u32>>::new(), None, mode);
+        let (done, not_done) = wait(Vec::<Future<u32>>::new(), mode);
         assert!(done.is_empty() && not_done.is_empty());
     }
 }
@@ -49,11 +49,11 @@ fn all_completed_with_finished_failed_and_cancelled_futures() {
     let futures = vec![ok.clone(), bad.clone(), pend.clone(), gone.clone()];
     let (tx, completer) = later(move || promise.complete(Ok(2)));
     tx.send(()).unwrap();
-    let (done, not_done) = wait(&futures, Some(GENEROUS), ReturnWhen::AllCompleted);
+    let (done, not_done) = wait_timeout(&futures, ReturnWhen::AllCompleted, GENEROUS);
     completer.join().unwrap();
     assert_eq!(done, futures, "input order is kept");
     assert!(not_done.is_empty());
-    assert_eq!(pend.result(None).unwrap(), 2);
+    assert_eq!(pend.result().unwrap(), 2);
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn all_completed_times_out_with_the_pending_ones_left() {
     let futures = [a.clone(), ok.clone(), b.clone(), bad.clone(), gone.clone()];
     for timeout in [Duration::ZERO, SHORT] {
         let start = Instant::now();
-        let (done, not_done) = wait(&futures, Some(timeout), ReturnWhen::AllCompleted);
+        let (done, not_done) = wait_timeout(&futures, ReturnWhen::AllCompleted, timeout);
         assert!(start.elapsed() >= timeout);
         assert_eq!(done, [ok.clone(), bad.clone(), gone.clone()]);
         assert_eq!(not_done, [a.clone(), b.clone()]);
@@ -76,7 +76,7 @@ fn first_completed_returns_at_once_with_every_done_future() {
     let (_p, pend) = pending();
     let (ok, gone) = (finished(1), cancelled());
     let futures = [pend.clone(), ok.clone(), gone.clone()];
-    let (done, not_done) = wait(&futures, None, ReturnWhen::FirstCompleted);
+    let (done, not_done) = wait(&futures, ReturnWhen::FirstCompleted);
     assert_eq!(done, [ok, gone]);
     assert_eq!(not_done, [pend]);
 }
@@ -90,7 +90,7 @@ fn first_completed_counts_a_cancellation() {
         move || assert!(b.cancel())
     });
     tx.send(()).unwrap();
-    let (done, not_done) = wait([&a, &b], Some(GENEROUS), ReturnWhen::FirstCompleted);
+    let (done, not_done) = wait_timeout([&a, &b], ReturnWhen::FirstCompleted, GENEROUS);
     canceller.join().unwrap();
     assert_eq!(done, [b]);
     assert_eq!(not_done, [a]);
@@ -102,15 +102,12 @@ fn first_completed_waits_for_a_completion_on_another_thread() {
     let (_p2, b) = pending();
     let (tx, completer) = later(move || p1.complete(Ok(7)));
     tx.send(()).unwrap();
-    let (done, not_done) = wait(
-        [a.clone(), b.clone()],
-        Some(GENEROUS),
-        ReturnWhen::FirstCompleted,
-    );
+    let (done, not_done) =
+        wait_timeout([a.clone(), b.clone()], ReturnWhen::FirstCompleted, GENEROUS);
     completer.join().unwrap();
     assert_eq!(done, std::slice::from_ref(&a));
     assert_eq!(not_done, [b]);
-    assert_eq!(a.result(None).unwrap(), 7);
+    assert_eq!(a.result().unwrap(), 7);
 }
 
 #[test]
@@ -118,7 +115,7 @@ fn first_completed_times_out_when_nothing_completes() {
     let (_p1, a) = pending();
     let (_p2, b) = pending();
     for timeout in [Duration::ZERO, SHORT] {
-        let (done, not_done) = wait([&a, &b], Some(timeout), ReturnWhen::FirstCompleted);
+        let (done, not_done) = wait_timeout([&a, &b], ReturnWhen::FirstCompleted, timeout);
         assert!(done.is_empty());
         assert_eq!(not_done, [a.clone(), b.clone()]);
     }
@@ -129,7 +126,7 @@ fn first_exception_returns_at_once_for_an_already_failed_future() {
     let (_p, pend) = pending();
     let (ok, bad) = (finished(1), failed());
     let futures = [ok.clone(), pend.clone(), bad.clone()];
-    let (done, not_done) = wait(&futures, None, ReturnWhen::FirstException);
+    let (done, not_done) = wait(&futures, ReturnWhen::FirstException);
     assert_eq!(done, [ok, bad]);
     assert_eq!(not_done, [pend]);
 }
@@ -141,15 +138,15 @@ fn first_exception_returns_when_a_pending_future_fails() {
     let ok = finished(3);
     let (tx, completer) = later(move || drop(p1)); // abandoned: an error
     tx.send(()).unwrap();
-    let (done, not_done) = wait(
+    let (done, not_done) = wait_timeout(
         [ok.clone(), a.clone(), b.clone()],
-        Some(GENEROUS),
         ReturnWhen::FirstException,
+        GENEROUS,
     );
     completer.join().unwrap();
     assert_eq!(done, [ok, a.clone()]);
     assert_eq!(not_done, [b]);
-    assert!(matches!(a.result(None), Err(Error::Abandoned)));
+    assert!(matches!(a.result(), Err(Error::Abandoned)));
 }
 
 #[test]
@@ -158,7 +155,7 @@ fn first_exception_ignores_values_and_cancellations() {
     let (_p, pend) = pending();
     let futures = [ok.clone(), gone.clone(), pend.clone()];
     let start = Instant::now();
-    let (done, not_done) = wait(&futures, Some(SHORT), ReturnWhen::FirstException);
+    let (done, not_done) = wait_timeout(&futures, ReturnWhen::FirstException, SHORT);
     assert!(start.elapsed() >= SHORT, "it returned before the timeout");
     assert_eq!(done, [ok, gone]);
     assert_eq!(not_done, [pend]);
@@ -173,7 +170,7 @@ fn first_exception_without_failures_waits_for_all() {
         p2.complete(Ok(2));
     });
     tx.send(()).unwrap();
-    let (done, not_done) = wait([&a, &b], Some(GENEROUS), ReturnWhen::FirstException);
+    let (done, not_done) = wait_timeout([&a, &b], ReturnWhen::FirstException, GENEROUS);
     completer.join().unwrap();
     assert_eq!(done, [a, b]);
     assert!(not_done.is_empty());
@@ -185,11 +182,11 @@ fn duplicates_appear_once() {
     let (_p, pend) = pending();
     for mode in MODES {
         let futures = [ok.clone(), pend.clone(), ok.clone(), pend.clone()];
-        let (done, not_done) = wait(&futures, Some(Duration::ZERO), mode);
+        let (done, not_done) = wait_timeout(&futures, mode, Duration::ZERO);
         assert_eq!(done, std::slice::from_ref(&ok), "{mode:?}");
         assert_eq!(not_done, std::slice::from_ref(&pend), "{mode:?}");
     }
-    let (done, not_done) = wait([&ok, &ok, &ok], None, ReturnWhen::AllCompleted);
+    let (done, not_done) = wait([&ok, &ok, &ok], ReturnWhen::AllCompleted);
     assert_eq!(done, [ok]);
     assert!(not_done.is_empty());
 }
@@ -204,10 +201,10 @@ fn wait_on_pool_tasks() {
         .map(|i| pool.spawn(move || i * i))
         .collect::<Result<_, _>>()
         .unwrap();
-    let (done, not_done) = wait(futures.clone(), Some(GENEROUS), ReturnWhen::AllCompleted);
+    let (done, not_done) = wait_timeout(futures.clone(), ReturnWhen::AllCompleted, GENEROUS);
     assert_eq!(done.len(), 20);
     assert!(not_done.is_empty());
-    let total: u32 = done.iter().map(|f| f.result(None).unwrap()).sum();
+    let total: u32 = done.iter().map(|f| f.result().unwrap()).sum();
     assert_eq!(total, (0..20).map(|i| i * i).sum());
 }
 
@@ -290,5 +287,5 @@ fn wait_async_under_a_runtime_timeout_leaves_futures_alone() {
     assert!(timed_out.is_err());
     assert!(!pend.done());
     promise.complete(Ok(1));
-    assert_eq!(pend.result(None).unwrap(), 1);
+    assert_eq!(pend.result().unwrap(), 1);
 }

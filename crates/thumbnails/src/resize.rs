@@ -365,7 +365,7 @@ pub struct Resized {
 ///     work_dir: None,
 /// };
 /// let pool = ThreadPoolExecutor::new();
-/// let resized = pool.submit(resize_image, job)?.result(None)??;
+/// let resized = pool.submit(resize_image, job)?.result()??;
 /// assert_eq!((resized.thumbnails[0].width, resized.thumbnails[0].height), (100, 66));
 /// assert!(dir.path().join("red_30.jpg").exists());
 /// # Ok::<(), Box<dyn std::error::Error>>(())

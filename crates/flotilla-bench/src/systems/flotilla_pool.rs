@@ -30,7 +30,7 @@ impl Pool for Flotilla {
     }
 
     fn wait<T: Send + 'static>(&self, handle: Future<T>) -> Result<T, String> {
-        handle.into_result(None).map_err(|err| err.to_string())
+        handle.into_result().map_err(|err| err.to_string())
     }
 
     /// `map_fn(work, 0..n).chunksize(c)`: flotilla's own lazy, bounded map.

@@ -25,6 +25,7 @@
 //! | `floor` | hand-written: N threads reading `Box<dyn FnOnce() + Send>` jobs from one crossbeam channel, each job sending its result back through its own crossbeam bounded(1) channel — about the least a pool that hands back one result per task can do |
 //! | `flotilla` (`redis-overhead`) | `flotilla_redis::RedisExecutor` with 2 `flotilla_redis::Worker` processes of 1 slot, on a `redis-server` this harness starts on 127.0.0.1 |
 //! | `python rq` | `redis-overhead` only: RQ (`pip install rq`) with 2 default `rq worker`s (a forked work horse per job) on a server of its own, `python/rq_bench.py`; skipped with a note when RQ is missing |
+//! | `flotilla scope`, `flotilla map_borrowed`, `rayon scope`, `rayon par_iter`, `std::thread::scope` | `scope-cpu` and `scope-small` only: a function over a borrowed slice through each one's scoped API (see `scoped.rs`); `flotilla scope` is the baseline |
 //! | `serial` | `cpu-scaling` only: the same tasks run one after another on the calling thread |
 //! | `flotilla fast (processes)`, `flotilla faithful (processes)`, `flotilla fast (threads)` | `thumbnails` only: `thumbnails::bench_run` in its fast or faithful mode, resizing on a flotilla process or thread pool, in a fresh child process (this program) per run |
 //! | `python course` | `thumbnails` only: the Python course's design, `crates/thumbnails/bench/course.py` (Pillow) |
@@ -43,6 +44,7 @@ mod flotilla_pool;
 mod flotilla_process;
 mod flotilla_redis;
 mod rayon_pool;
+mod scoped;
 mod serial;
 mod threadpool_crate;
 mod thumbnail_makers;
@@ -54,6 +56,8 @@ use thumbnails::{Mode, ResizeOn};
 use self::flotilla_manager::FlotillaManager;
 use self::flotilla_process::FlotillaProcesses;
 use self::flotilla_redis::{FlotillaRedis, PythonRq};
+use self::scoped::Scoped;
+pub(crate) use self::scoped::ScopedPool;
 pub(crate) use self::thumbnail_makers::{ThumbnailMaker, default_photos_dir, run_here};
 use crate::memory;
 use crate::python::{Python, PythonPool};
@@ -203,7 +207,7 @@ const SERIAL_SCENARIOS: &[Scenario] = &[Scenario::CpuScaling];
 
 /// Every system, the `flotilla` rows (the baselines of the ratios) first.
 pub(crate) fn all() -> Vec<Box<dyn System>> {
-    vec![
+    let mut systems: Vec<Box<dyn System>> = vec![
         Box::new(Native {
             name: "flotilla",
             build: flotilla_pool::build,
@@ -265,7 +269,13 @@ pub(crate) fn all() -> Vec<Box<dyn System>> {
         Box::new(ThumbnailMaker::pillow_draft()),
         Box::new(ThumbnailMaker::vips()),
         Box::new(ThumbnailMaker::decode_floor()),
-    ]
+    ];
+    systems.extend(
+        scoped::Kind::ALL
+            .into_iter()
+            .map(|kind| Box::new(Scoped(kind)) as Box<dyn System>),
+    );
+    systems
 }
 
 /// The system called `name` in the `idle-memory` table, for its probe.
@@ -296,6 +306,17 @@ mod tests {
             scenarios::overhead(pool, 100).unwrap();
             scenarios::roundtrip(pool, 10).unwrap();
             scenarios::cpu_scaling(pool, 3, 10).unwrap();
+        }
+        for kind in scoped::Kind::ALL {
+            let runner = scoped::build(kind, 2).unwrap();
+            let inputs: Vec<u64> = (0..2_500).collect();
+            assert_eq!(
+                runner.apply(work, &inputs).unwrap(),
+                inputs.iter().map(|&x| work(x)).collect::<Vec<_>>(),
+                "{kind:?}"
+            );
+            assert_eq!(runner.apply(work, &[]).unwrap(), Vec::<u64>::new());
+            scenarios::scoped_apply(&runner, work, &inputs[..3]).unwrap();
         }
         check(&flotilla_pool::build(2).unwrap());
         check(&rayon_pool::build(2).unwrap());

@@ -31,7 +31,7 @@ pub(super) type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 ///         Ok::<(), String>(())
 ///     })
 ///     .build()?;
-/// assert_eq!(pool.spawn(|| 1)?.result(None)?, 1);
+/// assert_eq!(pool.spawn(|| 1)?.result()?, 1);
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 #[must_use = "a builder does nothing until .build() is called"]

@@ -52,7 +52,7 @@ use crate::primitives::lock;
 ///     .thread_name_prefix("fetch")
 ///     .build()?;
 /// let name = pool.spawn(|| std::thread::current().name().map(String::from))?;
-/// assert_eq!(name.result(None)?.as_deref(), Some("fetch_0"));
+/// assert_eq!(name.result()?.as_deref(), Some("fetch_0"));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct ThreadPoolExecutor {
@@ -111,21 +111,30 @@ struct Closure<F, R> {
     promise: Promise<R>,
 }
 
-impl<F, R> Closure<F, R>
+/// What a [`Slot`] holds: a queued task that either the queue or a thread of the same pool
+/// waiting for its future runs, whichever takes it out first.
+trait Held: Send {
+    /// Runs the task; `worker` says whose thread this is (and whether it was already busy).
+    fn run(self, worker: &Worker<'_>);
+    /// Drops the task unrun: cancels its future, or fails it with `error`.
+    fn discard(self, error: Option<Error>);
+}
+
+impl<F, R> Held for Closure<F, R>
 where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    /// Runs `f` unless the task was cancelled; `before_completing` runs just before the future
-    /// completes (or instead, if it was cancelled).
-    fn execute(self, before_completing: impl FnOnce()) {
+    /// Runs `f` unless the task was cancelled; tells `worker` it is idle just before the
+    /// future completes (or instead, if it was cancelled).
+    fn run(self, worker: &Worker<'_>) {
         let Closure { f, promise } = self;
         if promise.set_running() {
             let outcome = panic::catch(f).map_err(Error::Panicked);
-            before_completing();
+            worker.idle();
             promise.complete(outcome);
         } else {
-            before_completing();
+            worker.idle();
         }
     }
 
@@ -137,49 +146,62 @@ where
     }
 }
 
-/// A closure task, shared by the queue and the threads waiting for its future: whichever
-/// takes it out first runs it. A thread of the same pool that waits for the task while it is
-/// still queued runs it itself (the queue might otherwise wait on that very thread).
-struct Slot<F, R> {
+/// Another executor's task (the process pool's calls).
+impl Held for Job {
+    fn run(self, worker: &Worker<'_>) {
+        Runnable::run(self, worker);
+    }
+
+    fn discard(self, error: Option<Error>) {
+        Runnable::discard(self, error);
+    }
+}
+
+/// A task shared by the queue and the threads waiting for its future: whichever takes it out
+/// first runs it. A thread of the same pool that waits for the task while it is still queued
+/// runs it itself (the queue might otherwise wait on that very thread).
+struct Slot<J> {
     pool: u64,
-    closure: Mutex<Option<Closure<F, R>>>,
+    /// The pool, for the [`Worker`] an inline run is given; a pool thread keeps it alive.
+    shared: Weak<Shared>,
+    job: Mutex<Option<J>>,
 }
 
-impl<F, R> Slot<F, R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    /// A queued slot for `f`, offered to the threads that will wait for `promise`.
-    fn queue(pool: u64, f: F, promise: Promise<R>) -> Queued<F, R> {
-        Queued(Arc::new_cyclic(|slot: &Weak<Slot<F, R>>| {
-            promise.run_inline_with(slot.clone());
-            Slot {
-                pool,
-                closure: Mutex::new(Some(Closure { f, promise })),
-            }
-        }))
+impl<J: Held + 'static> Slot<J> {
+    /// A queued slot for `job`, offered to the threads that will wait for `future`.
+    fn queue<T>(shared: &Arc<Shared>, job: J, future: &Future<T>) -> Queued<J> {
+        let slot = Arc::new(Slot {
+            pool: shared.id,
+            shared: Arc::downgrade(shared),
+            job: Mutex::new(Some(job)),
+        });
+        let inline: Weak<Slot<J>> = Arc::downgrade(&slot);
+        future.run_inline_with(inline);
+        Queued(slot)
     }
 
-    fn take(&self) -> Option<Closure<F, R>> {
-        lock(&self.closure).take()
+    fn take(&self) -> Option<J> {
+        lock(&self.job).take()
     }
 }
 
-impl<F, R> RunInline for Slot<F, R>
-where
-    F: FnOnce() -> R + Send,
-    R: Send,
-{
+impl<J: Held> RunInline for Slot<J> {
     fn run_inline(&self) -> bool {
         if CURRENT_POOL.with(Cell::get) != self.pool {
             return false;
         }
-        let closure = lock(&self.closure).take();
-        match closure {
-            // This thread was busy before and stays busy after: no idle token to give.
-            Some(closure) => {
-                closure.execute(|| ());
+        // A pool thread holds its pool: this fails only if the ids ever wrapped round.
+        let Some(shared) = self.shared.upgrade() else {
+            return false;
+        };
+        let job = lock(&self.job).take();
+        match job {
+            Some(job) => {
+                // This thread was busy before and stays busy after: no idle token to give.
+                job.run(&Worker {
+                    shared: &shared,
+                    inline: true,
+                });
                 true
             }
             None => false,
@@ -188,24 +210,20 @@ where
 }
 
 /// The queue's entry for a [`Slot`].
-struct Queued<F, R>(Arc<Slot<F, R>>);
+struct Queued<J>(Arc<Slot<J>>);
 
-impl<F, R> Runnable for Queued<F, R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
+impl<J: Held + 'static> Runnable for Queued<J> {
     fn run(self: Box<Self>, worker: &Worker<'_>) {
         match self.0.take() {
-            Some(closure) => closure.execute(|| worker.idle()),
+            Some(job) => job.run(worker),
             // Run already by a thread that waited for it.
             None => worker.idle(),
         }
     }
 
     fn discard(self: Box<Self>, error: Option<Error>) {
-        if let Some(closure) = self.0.take() {
-            closure.discard(error);
+        if let Some(job) = self.0.take() {
+            job.discard(error);
         }
     }
 }
@@ -213,18 +231,25 @@ where
 /// What a running [`Runnable`] may tell the pool about the thread running it.
 pub struct Worker<'a> {
     shared: &'a Shared,
+    /// Running a queued task inline, on a thread that was busy already (waiting for it).
+    inline: bool,
 }
 
 impl fmt::Debug for Worker<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Worker").finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("inline", &self.inline)
+            .finish_non_exhaustive()
     }
 }
 
 impl Worker<'_> {
-    /// This thread is about to be free for another task.
+    /// This thread is about to be free for another task. Does nothing while the task runs
+    /// inline: the thread goes back to the wait that ran it, not to the queue.
     pub fn idle(&self) {
-        self.shared.idle.fetch_add(1, Ordering::AcqRel);
+        if !self.inline {
+            self.shared.idle.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// The pool cannot work any more: fail what is queued and refuse what comes.
@@ -300,7 +325,7 @@ impl ThreadPoolExecutor {
     /// ```
     /// let pool = flotilla::ThreadPoolExecutor::new();
     /// let fut = pool.spawn(|| "hello from a pool thread")?;
-    /// assert_eq!(fut.result(None)?, "hello from a pool thread");
+    /// assert_eq!(fut.result()?, "hello from a pool thread");
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn spawn<F, R>(&self, f: F) -> Result<Future<R>, Error>
@@ -310,7 +335,7 @@ impl ThreadPoolExecutor {
     {
         let promise = Promise::new();
         let future = promise.future();
-        let job = Slot::queue(self.shared.id, f, promise);
+        let job = Slot::queue(&self.shared, Closure { f, promise }, &future);
         self.shared.submit(Box::new(job))?;
         Ok(future)
     }
@@ -350,6 +375,19 @@ impl ThreadPoolExecutor {
         self.shared.submit(job)
     }
 
+    /// Queues a task of another executor's own kind that completes `future`: a thread of this
+    /// pool that blocks on `future` while `job` is still queued takes it out of the queue and
+    /// runs it itself, as the pool's own closures are run; [`Worker::idle`] does nothing then.
+    #[doc(hidden)]
+    pub fn submit_runnable_for<T>(
+        &self,
+        job: Box<dyn Runnable>,
+        future: &Future<T>,
+    ) -> Result<(), Error> {
+        let job = Slot::queue(&self.shared, job, future);
+        self.shared.submit(Box::new(job))
+    }
+
     /// How many threads are running now (they start on demand).
     ///
     /// # Examples
@@ -357,7 +395,7 @@ impl ThreadPoolExecutor {
     /// ```
     /// let pool = flotilla::ThreadPoolExecutor::new();
     /// assert_eq!(pool.num_threads(), 0);
-    /// pool.spawn(|| ())?.result(None)?;
+    /// pool.spawn(|| ())?.result()?;
     /// assert_eq!(pool.num_threads(), 1);
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -457,7 +495,10 @@ impl Shared {
                 return;
             }
         }
-        let worker = Worker { shared: &self };
+        let worker = Worker {
+            shared: &self,
+            inline: false,
+        };
         while let Ok(job) = self.jobs.recv() {
             job.run(&worker);
         }

@@ -41,10 +41,10 @@ type Job = Box<dyn FnOnce(bool) + Send>;
 ///     let first = s.spawn(|| *a = words[0].len())?;
 ///     let second = s.spawn(|| *b = words[1].len())?;
 ///     let lens = s.spawn(|| words.iter().map(String::len).sum::<usize>())?;
-///     for done in as_completed([first, second], None) {
-///         done?.result(None)?;
+///     for done in as_completed([first, second]) {
+///         done?.result()?;
 ///     }
-///     lens.result(None)
+///     lens.result()
 /// })?;
 /// assert_eq!(counts, [6, 7]);
 /// assert_eq!(total, 13);
@@ -83,7 +83,7 @@ type Job = Box<dyn FnOnce(bool) + Send>;
 ///     let (left, right) = data.split_at(2);
 ///     let l = s.spawn(|| left.iter().sum::<i32>())?;
 ///     let r = s.spawn(|| right.iter().sum::<i32>())?;
-///     Ok::<_, flotilla::Error>(l.result(None)? + r.result(None)?)
+///     Ok::<_, flotilla::Error>(l.result()? + r.result()?)
 /// })?;
 /// assert_eq!(sum, 10);
 /// # Ok::<(), flotilla::Error>(())
@@ -274,7 +274,7 @@ impl ThreadPoolExecutor {
             }
             let mut out = Vec::new();
             for future in futures {
-                out.extend(future.into_result(None)?);
+                out.extend(future.into_result()?);
             }
             Ok(out)
         })
@@ -295,7 +295,7 @@ impl<'scope> Scope<'scope, '_> {
     /// ```
     /// let pool = flotilla::ThreadPoolExecutor::new();
     /// let text = String::from("borrowed");
-    /// let len = pool.scope(|s| s.spawn(|| text.len())?.result(None))?;
+    /// let len = pool.scope(|s| s.spawn(|| text.len())?.result())?;
     /// assert_eq!(len, 8);
     /// # Ok::<(), flotilla::Error>(())
     /// ```

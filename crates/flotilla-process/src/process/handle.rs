@@ -4,14 +4,14 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 
 use super::child::{CHILD_ENV, Start};
 use super::reaper::Watch;
 use super::started::StartedProcess;
 use super::{current, current_process, fds, spawner, sys};
+use crate::spawn;
 use crate::wire;
 use crate::wire::codec;
 use flotilla_core::Error;
@@ -39,6 +39,10 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// The split is Rust's answer to two of Python's run-time errors: a process cannot be
 /// started twice (`start` consumes it), and nothing that needs a running child (joining,
 /// signalling, its pid or sentinel) can be asked of one that was never started.
+///
+/// The child inherits the standard streams and the connections in its arguments, and no other
+/// descriptor of this process, even one opened without close-on-exec (Python's
+/// `close_fds=True`).
 ///
 /// Dropping a `Process` that was never started drops its arguments. A `Process` does nothing
 /// until started, so one made and never used is a warning:
@@ -242,41 +246,18 @@ impl Process {
         Ok(frame)
     }
 
-    /// The command that re-executes this program as the child.
+    /// The command that re-executes this program as the child, keeping `control` and the
+    /// `passed` connections open in it.
     fn command(&self, control: i32, passed: &[OwnedFd]) -> Command {
-        let mut keep = fds::raw(passed);
-        keep.push(control);
-        let daemon = self.daemon;
-        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-        let mut command = Command::new("/proc/self/exe");
-        if let Some(arg0) = std::env::args_os().next() {
-            command.arg0(arg0);
-        }
-        command
-            .arg("--flotilla-process")
-            .env(CHILD_ENV, control.to_string())
-            .stdin(Stdio::null());
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (fcntl, prctl, getppid); it allocates nothing (the
-        // descriptor list was built before the fork) and takes no locks.
-        unsafe {
-            command.pre_exec(move || {
-                fds::keep_across_exec(&keep)?;
-                if daemon {
-                    // Die with the spawner thread, which lives as long as the parent process.
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    if libc::getppid() != parent {
-                        // The parent died before the death signal was armed. (A raw OS
-                        // error, because building a custom one would allocate after fork.)
-                        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                    }
-                }
-                Ok(())
-            });
-        }
-        command
+        // A daemon dies with the spawner thread, which lives as long as the parent process.
+        let death_signal = self.daemon.then_some(libc::SIGKILL);
+        spawn::re_exec(
+            "--flotilla-process",
+            CHILD_ENV,
+            control,
+            &fds::raw(passed),
+            death_signal,
+        )
     }
 
     /// The process's name.

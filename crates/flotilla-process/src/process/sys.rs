@@ -34,7 +34,7 @@ pub fn send_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Waits until `fd` is readable, at end of file or in error, for at most `timeout` (forever
-/// when `None`). Returns whether it is.
+/// when `None`, or too far ahead to represent). Returns whether it is.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
     wait_any(&[fd], timeout).map(|ready| !ready.is_empty())
 }

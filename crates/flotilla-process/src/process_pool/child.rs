@@ -10,8 +10,8 @@
 use std::io::{self, BufReader};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use super::supervisor;
 use super::worker::WORKER_ENV;
 use crate::process::sys;
 use crate::runtime;
+use crate::spawn;
 use crate::wire::{self, ReadError, Reply};
 use flotilla_core::primitives::lock;
 use flotilla_core::{Error, WorkerExit};
@@ -81,7 +82,13 @@ struct SwitchState {
     /// A kill was sent. The supervisor acts on it a moment later, so the worker is doomed
     /// even if the task it was meant for finished meanwhile.
     fired: bool,
+    /// The pool's `terminate_workers()` sent the worker `SIGTERM`: its end is reported with
+    /// [`TERMINATED`] as the cause.
+    terminated: bool,
 }
+
+/// The cause of a worker's end after [`KillSwitch::terminate`].
+pub(crate) const TERMINATED: &str = "terminated by ProcessPoolExecutor::terminate_workers()";
 
 impl KillSwitch {
     /// Kills the worker if it is still running task `task`; returns whether it did.
@@ -103,6 +110,19 @@ impl KillSwitch {
         state.pid.is_some_and(|pid| signal(pid, libc::SIGTERM))
     }
 
+    /// Sends the worker (not its tree) `SIGTERM`, through its supervisor, which cleans up the
+    /// rest once the worker ends; the task may handle the signal. Returns whether the request
+    /// was sent. The worker is not given another task.
+    pub(crate) fn terminate(&self) -> bool {
+        let mut state = lock(&self.state);
+        let Some(pid) = state.pid else {
+            return false;
+        };
+        state.fired = true;
+        state.terminated = true;
+        signal(pid, libc::SIGUSR1)
+    }
+
     /// Whether a kill was sent to this worker: it must not be given another task.
     pub(crate) fn fired(&self) -> bool {
         lock(&self.state).fired
@@ -110,7 +130,7 @@ impl KillSwitch {
 }
 
 /// Sends `signal` to a supervisor: `SIGTERM` asks it to kill its worker's whole tree,
-/// `SIGKILL` ends it.
+/// `SIGUSR1` to send its worker `SIGTERM`, `SIGKILL` ends it.
 fn signal(pid: u32, signal: libc::c_int) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
@@ -170,52 +190,21 @@ impl WorkerProcess {
         let spawn_error = |reason: String| Error::Spawn { reason };
         let (ours, theirs) = socket_pair().map_err(|e| spawn_error(format!("socketpair: {e}")))?;
         let their_fd = theirs.as_raw_fd();
-        let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-        let mut command = Command::new(program());
-        if let Some(arg0) = std::env::args_os().next() {
-            command.arg0(arg0);
-        }
-        command
-            .arg("--flotilla-worker")
-            .env(WORKER_ENV, their_fd.to_string())
-            .stdin(Stdio::null());
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (fcntl, close_range, prctl, getppid); it allocates
-        // nothing (errors are raw OS codes) and takes no locks.
-        unsafe {
-            command.pre_exec(move || {
-                // Keep the worker's end open across exec, at the number named in the
-                // environment. (Moving it to a fixed number could clobber a descriptor std
-                // itself uses between fork and exec.)
-                if libc::fcntl(their_fd, libc::F_SETFD, 0) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                // Nothing else of this process goes to the worker (kernels before 5.11 lack
-                // close_range; there, descriptors opened without close-on-exec still leak).
-                let above = libc::c_uint::try_from(their_fd + 1).unwrap_or(libc::c_uint::MAX);
-                let below = libc::c_uint::try_from(their_fd - 1).unwrap_or(0);
-                libc::syscall(libc::SYS_close_range, 3, below, libc::CLOSE_RANGE_CLOEXEC);
-                libc::syscall(
-                    libc::SYS_close_range,
-                    above,
-                    libc::c_uint::MAX,
-                    libc::CLOSE_RANGE_CLOEXEC,
-                );
-                // The supervisor kills the worker's tree when the thread that started it
-                // dies, even by SIGKILL of this whole process.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::getppid() != parent {
-                    // The pool's process exited during start-up.
-                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            });
-        }
+        // The worker's end stays open across exec, at the number named in the environment
+        // (moving it to a fixed number could clobber a descriptor std itself uses between fork
+        // and exec); nothing else of this process goes to the worker. The supervisor kills the
+        // worker's tree when the thread that started it dies, even by SIGKILL of this whole
+        // process.
+        let mut command = spawn::re_exec(
+            "--flotilla-worker",
+            WORKER_ENV,
+            their_fd,
+            &[],
+            Some(libc::SIGTERM),
+        );
         let child = command
             .spawn()
-            .map_err(|e| spawn_error(format!("{}: {e}", program())))?;
+            .map_err(|e| spawn_error(format!("{}: {e}", spawn::PROGRAM)))?;
         drop(theirs);
         let pid = child.id();
         let reader = match ours.try_clone() {
@@ -239,6 +228,7 @@ impl WorkerProcess {
                     pid: Some(pid),
                     task: None,
                     fired: false,
+                    terminated: false,
                 }),
             }),
             tasks_run: 0,
@@ -477,9 +467,14 @@ impl WorkerProcess {
                 }
             }
         };
-        match status {
+        let exit = match status {
             Some(status) => WorkerExit::new(self.pid, status.code(), status.signal()),
             None => WorkerExit::new(self.pid, None, None),
+        };
+        if lock(&self.switch.state).terminated {
+            exit.with_cause(TERMINATED)
+        } else {
+            exit
         }
     }
 }
@@ -505,17 +500,5 @@ impl std::fmt::Debug for WorkerProcess {
             .field("pid", &self.pid)
             .field("tasks_run", &self.tasks_run)
             .finish_non_exhaustive()
-    }
-}
-
-/// The program to re-execute: the running binary itself.
-fn program() -> String {
-    if cfg!(target_os = "linux") {
-        // Works even if the file was replaced or deleted since start (a rebuild mid-run).
-        "/proc/self/exe".to_owned()
-    } else {
-        std::env::current_exe()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default()
     }
 }

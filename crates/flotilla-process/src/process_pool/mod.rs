@@ -60,7 +60,10 @@ use flotilla_core::{Future, Promise};
 /// - A per-task time limit ([`submit_with_timeout`](ProcessPoolExecutor::submit_with_timeout),
 ///   [`task_timeout`](ProcessPoolBuilder::task_timeout)) kills the worker when it passes and
 ///   fails the task with [`Error::TaskTimedOut`].
-/// - [`Shutdown::kill_workers`] stops running tasks at shutdown.
+/// - [`Shutdown::kill_workers`] stops running tasks at shutdown;
+///   [`kill_workers`](ProcessPoolExecutor::kill_workers) and
+///   [`terminate_workers`](ProcessPoolExecutor::terminate_workers) are Python 3.14's methods of
+///   those names.
 ///
 /// Worker processes die with the pool's process, even when it is killed with `SIGKILL`, and
 /// so does every process a task starts: each worker runs under a small supervisor process that,
@@ -104,6 +107,44 @@ use flotilla_core::{Future, Promise};
 ///   pool's threads. If it never returns, it holds that slot for good, as a hung task holds a
 ///   thread of a [`ThreadPoolExecutor`]: no thread can be stopped from outside.
 ///
+/// # Waiting on the pool from its own threads
+///
+/// A done-callback runs on the slot thread that completed the future. When it blocks on
+/// another future of the same pool that is still queued (with `max_workers(1)` no other slot
+/// would ever take it), that slot takes the task out of the queue and runs it itself, on its
+/// own worker process, instead of deadlocking, as a [`ThreadPoolExecutor`]'s threads do. Every
+/// wait does so ([`Future::result`], [`Future::exception`], [`wait`](flotilla_core::wait),
+/// [`as_completed`](flotilla_core::as_completed), a [`Map`]), with or without a time limit (the
+/// limit bounds only the sleep after the run), and callbacks of tasks run that way may wait in
+/// turn. A task that panics, crashes its worker or is cancelled while run so fails as it would
+/// have in the queue, and the slot starts a fresh worker for its next task: the pool keeps its
+/// strength. Threads outside the pool, and slots of other pools, never run its tasks: they
+/// wait for a slot.
+///
+/// One wait cannot be served that way: from inside a result's `Deserialize`, which runs on the
+/// slot thread while the call still holds the slot's worker. The awaited task then fails at
+/// once with [`Error::InvalidOperation`], whose message names the deadlock, instead of hanging.
+///
+/// ```
+/// use flotilla::{Executor, ProcessPoolExecutor};
+/// use std::sync::mpsc;
+///
+/// #[flotilla::task]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+/// let first = pool.submit(square, 3)?;
+/// let second = pool.submit(square, 4)?;
+/// let (tx, rx) = mpsc::channel();
+/// // Runs on the pool's only slot (or here, if `first` is done already): either way `second`
+/// // runs, on the one worker.
+/// first.add_done_callback(move |_| tx.send(second.result()).unwrap());
+/// assert_eq!(rx.recv().unwrap()?, 16);
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+///
 /// # Dropping
 ///
 /// Dropping the pool waits for the tasks still wanted, as every [`Executor`] does (see
@@ -123,7 +164,7 @@ use flotilla_core::{Future, Promise};
 /// }
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(2).build()?;
-/// assert_eq!(pool.submit(fib, 20)?.result(None)?, 6765);
+/// assert_eq!(pool.submit(fib, 20)?.result()?, 6765);
 /// let fibs: Vec<u64> = pool.map(fib, 0..10).collect::<Result<_, _>>()?;
 /// assert_eq!(fibs, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
 /// # Ok::<(), flotilla::Error>(())
@@ -359,7 +400,7 @@ impl ProcessPoolExecutor {
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
     /// let fut = pool.submit_with_timeout(spin, (), Duration::from_millis(100))?;
-    /// assert!(fut.result(None).unwrap_err().is_task_timeout());
+    /// assert!(fut.result().unwrap_err().is_task_timeout());
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn submit_with_timeout<T: Task>(
@@ -369,6 +410,109 @@ impl ProcessPoolExecutor {
         limit: Duration,
     ) -> Result<Future<T::Output>, Error> {
         self.submit_inner(task, args, Some(limit), None)
+    }
+
+    /// Sends `SIGTERM` to every worker process and shuts the pool down without waiting:
+    /// Python 3.14's `terminate_workers()`.
+    ///
+    /// Queued tasks are cancelled (`shutdown(wait=False, cancel_futures=True)`), the pool
+    /// refuses new work with [`Error::Shutdown`], and each running task's worker gets
+    /// `SIGTERM`, which ends it unless the task handles or ignores the signal. The future of a
+    /// task whose worker ended fails with [`Error::WorkerDied`] whose
+    /// [`cause`](flotilla_core::WorkerExit::cause) says it was terminated by this call (with
+    /// the signal, or the exit code of a task that handled it by exiting); a task that handles
+    /// `SIGTERM` and returns completes its future normally. Unlike Python's pool, the pool is
+    /// not broken: a dead worker fails only its own task, as always.
+    ///
+    /// Whatever the workers had started dies with them (see [`ProcessPoolExecutor`]).
+    /// [`kill_workers`](ProcessPoolExecutor::kill_workers) is the same with `SIGKILL`, which no
+    /// task can stop.
+    ///
+    /// # Blocking
+    ///
+    /// Does not wait for the workers to end, and neither does dropping the pool afterwards (as
+    /// after any `shutdown` that does not wait): the pool's threads reap the workers in the
+    /// background. A task that ignores `SIGTERM` runs on, and completes its future, until it
+    /// ends or [`kill_workers`](ProcessPoolExecutor::kill_workers) stops it; its worker dies
+    /// with this process in any case.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::{Executor, ProcessPoolExecutor};
+    ///
+    /// #[flotilla::task]
+    /// fn forever() {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// let running = pool.submit(forever, ())?;
+    /// let queued = pool.submit(forever, ())?;
+    /// while !running.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// pool.terminate_workers();
+    /// let err = running.result().unwrap_err();
+    /// assert!(err.to_string().contains("SIGTERM"), "{err}");
+    /// assert!(err.to_string().contains("terminate_workers"), "{err}");
+    /// assert!(queued.cancelled());
+    /// assert!(pool.submit(forever, ()).unwrap_err().is_shutdown());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.force_shutdown(KillSwitch::terminate);
+    }
+
+    /// Sends `SIGKILL` to every worker process (and whatever it started) and shuts the pool
+    /// down without waiting: Python 3.14's `kill_workers()`, the same as
+    /// `shutdown(Shutdown::new().wait(false).cancel_futures(true).kill_workers(true))`.
+    ///
+    /// Queued tasks are cancelled, the pool refuses new work with [`Error::Shutdown`], and the
+    /// future of each running task fails with [`Error::WorkerDied`] naming `SIGKILL`.
+    ///
+    /// # Blocking
+    ///
+    /// Does not wait for the workers to end, and neither does dropping the pool afterwards:
+    /// the pool's threads reap the killed workers in the background.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::{Executor, ProcessPoolExecutor};
+    ///
+    /// #[flotilla::task]
+    /// fn forever() {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
+    /// let running = pool.submit(forever, ())?;
+    /// while !running.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// pool.kill_workers();
+    /// assert!(running.result().unwrap_err().to_string().contains("SIGKILL"));
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn kill_workers(&self) {
+        self.force_shutdown(KillSwitch::kill);
+    }
+
+    /// Python's `_force_shutdown`: no more tasks start (workers started from now on are
+    /// killed at once, and a task whose worker dies is not sent again), queued ones are
+    /// cancelled, then `signal` goes to every live worker.
+    fn force_shutdown(&self, signal: fn(&KillSwitch) -> bool) {
+        lock(&self.shared.live).killing = true;
+        self.slots
+            .shutdown(Shutdown::new().wait(false).cancel_futures(true));
+        for (_, switch) in &lock(&self.shared.live).workers {
+            signal(switch);
+        }
     }
 
     fn submit_inner<T: Task>(
@@ -431,7 +575,7 @@ impl ProcessPoolExecutor {
     ///
     /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
     /// let args = backend::encode(&21u32)?;
-    /// let out = pool.submit_encoded(double::NAME, Shape::One, args, None)?.result(None)?;
+    /// let out = pool.submit_encoded(double::NAME, Shape::One, args, None)?.result()?;
     /// assert_eq!(backend::decode::<u32>(&out)?, 42);
     /// assert!(pool.submit_encoded("nope", Shape::One, vec![], None).unwrap_err().to_string().contains("nope"));
     /// # Ok::<(), flotilla::Error>(())
@@ -543,16 +687,21 @@ impl ProcessPoolExecutor {
         let promise = Promise::new();
         let future = promise.future();
         match frame {
-            Ok(frame) => self.slots.submit_runnable(Box::new(RemoteCall {
-                promise,
-                id,
-                task,
-                frame,
-                timeout,
-                fault,
-                shape: Some(shape),
-                shared: Arc::clone(&self.shared),
-            }))?,
+            // A slot thread that waits for this future while the call is queued (a
+            // done-callback) runs it itself, on its own worker: see `RemoteCall::run`.
+            Ok(frame) => self.slots.submit_runnable_for(
+                Box::new(RemoteCall {
+                    promise,
+                    id,
+                    task,
+                    frame,
+                    timeout,
+                    fault,
+                    shape: Some(shape),
+                    shared: Arc::clone(&self.shared),
+                }),
+                &future,
+            )?,
             Err(error) => promise.complete(Err(error)),
         }
         Ok(future)

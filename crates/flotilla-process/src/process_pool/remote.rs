@@ -76,7 +76,14 @@ impl<R: Send> Runnable for RemoteCall<R> {
             worker.idle();
             return;
         }
-        let outcome = SLOT.with(|slot| self.execute(&mut slot.borrow_mut(), worker));
+        // Run inline (by a slot thread waiting for this future), the call uses the waiting
+        // slot's worker, unless the wait comes from inside another call on this thread (a
+        // result's `Deserialize`): that call holds the worker, and no other slot may be free
+        // to take this one, so it fails at once rather than hang.
+        let outcome = SLOT.with(|slot| match slot.try_borrow_mut() {
+            Ok(mut slot) => self.execute(&mut slot, worker),
+            Err(_) => Some(Err(self.reentered())),
+        });
         worker.idle();
         if let Some(outcome) = outcome {
             self.promise.complete(outcome);
@@ -208,6 +215,19 @@ impl<R> RemoteCall<R> {
                 *slot = None;
                 Start::Over(Some(super::results::malformed(Some(Stage::SendArgs), &why)))
             }
+        }
+    }
+
+    /// Why a call run inline from inside another call on the same slot fails.
+    fn reentered(&self) -> Error {
+        Error::InvalidOperation {
+            reason: format!(
+                "deadlock: task `{}` was waited for, while still queued, by code running inside \
+                 another call of the same process pool on the slot that would run it (a \
+                 result's `Deserialize`); that slot's worker is busy, and waiting could hang \
+                 for ever",
+                self.task
+            ),
         }
     }
 

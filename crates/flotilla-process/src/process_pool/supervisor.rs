@@ -15,6 +15,8 @@
 //! - `SIGTERM` (the pool's way of killing a worker: for a timeout, `cancel()`, a shutdown that
 //!   kills), `SIGINT`, `SIGHUP` and `SIGQUIT` make it kill the worker's group at once, and clean
 //!   up as above;
+//! - `SIGUSR1` (the pool's `terminate_workers()`) makes it send `SIGTERM` to the worker alone,
+//!   which may handle it; when the worker ends, it cleans up as above;
 //! - its parent-death signal is `SIGTERM`, so when the pool's process dies, even by `SIGKILL`,
 //!   the worker and everything it started are killed.
 //!
@@ -45,6 +47,7 @@ fn watched() -> libc::sigset_t {
             libc::SIGINT,
             libc::SIGHUP,
             libc::SIGQUIT,
+            libc::SIGUSR1,
         ] {
             libc::sigaddset(&mut set, signal);
         }
@@ -113,7 +116,9 @@ fn supervise(worker: libc::pid_t, set: &libc::sigset_t) -> ! {
     let status = loop {
         // SAFETY: `set` is a valid signal set; a null info pointer is allowed.
         let signal = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
-        if signal > 0 && signal != libc::SIGCHLD {
+        if signal == libc::SIGUSR1 {
+            terminate(worker);
+        } else if signal > 0 && signal != libc::SIGCHLD {
             kill_group(worker);
         }
         if let Some(status) = collect(worker) {
@@ -129,6 +134,13 @@ fn supervise(worker: libc::pid_t, set: &libc::sigset_t) -> ! {
 fn kill_group(worker: libc::pid_t) {
     // SAFETY: killpg has no memory-safety preconditions; see above for why the id is right.
     unsafe { libc::killpg(worker, libc::SIGKILL) };
+}
+
+/// Sends `SIGTERM` to the worker alone, as `multiprocessing`'s `terminate()` does: the task may
+/// handle it. Only called while the worker is unreaped, so its id is still its own.
+fn terminate(worker: libc::pid_t) {
+    // SAFETY: kill has no memory-safety preconditions; see above for why the id is right.
+    unsafe { libc::kill(worker, libc::SIGTERM) };
 }
 
 /// Reaps every exited child except the worker; if the worker has exited, kills what is left

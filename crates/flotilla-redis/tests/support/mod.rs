@@ -258,8 +258,8 @@ pub fn runs_two_at_once(cluster: &flotilla_redis::RedisExecutor, round: &str) {
         .submit(meet, (dir.path().to_owned(), a.clone(), b.clone()))
         .unwrap();
     let second = cluster.submit(meet, (dir.path().to_owned(), b, a)).unwrap();
-    let limit = Some(Duration::from_secs(90));
-    assert!(first.result(limit).unwrap() && second.result(limit).unwrap());
+    let limit = Duration::from_secs(90);
+    assert!(first.result_timeout(limit).unwrap() && second.result_timeout(limit).unwrap());
 }
 
 /// The Redis worker process running this task: the task runs in a pool worker, whose parent

@@ -95,7 +95,7 @@ pub(crate) fn assert_full_strength(pool: &ProcessPoolExecutor) -> Vec<u32> {
     }
     let mut pids: Vec<u32> = futures
         .into_iter()
-        .map(|fut| fut.result(Some(GATHER)).unwrap())
+        .map(|fut| fut.result_timeout(GATHER).unwrap())
         .collect();
     pids.sort_unstable();
     pids.dedup();
