@@ -49,16 +49,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     let me = current_process();
     println!("{} (pid {}) starts 4 processes", me.name(), me.pid());
 
-    let mut processes: Vec<Process> = (0..4).map(|_| Process::new(HelloTask, ())).collect();
-    for p in &mut processes {
-        p.start()?;
-    }
+    let processes: Vec<Process> = (0..4).map(|_| Process::new(HelloTask, ())).collect();
+    let processes = processes
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for p in &processes {
-        assert!(p.join(), "join(None) waits for the end");
+        p.join();
     }
 
     for p in &processes {
-        let pid = p.pid().ok_or("a started process has a pid")?;
+        let pid = p.pid();
         let code = p.exitcode().ok_or("a joined process has an exit code")?;
         println!("{} (pid {pid}) exited with code {code}", p.name());
         assert_ne!(pid, me.pid());

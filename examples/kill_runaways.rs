@@ -65,16 +65,17 @@ fn runaway(index: usize, stubborn: bool, ready: Queue<usize>) {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let ready = Queue::new();
-    let mut runaways: Vec<Process> = (0..RUNAWAYS)
+    let runaways: Vec<Process> = (0..RUNAWAYS)
         .map(|i| {
             Process::new(RunawayTask, (i, i % 3 == 2, ready.clone()))
                 .with_name(format!("runaway-{i}"))
                 .with_daemon(true)
         })
         .collect();
-    for p in &mut runaways {
-        p.start()?;
-    }
+    let runaways = runaways
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for _ in 0..RUNAWAYS {
         ready.get()?;
     }
@@ -108,7 +109,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut by_signal = [0; 2];
     for p in &runaways {
         let code = p.exitcode().ok_or("a joined process has an exit code")?;
-        let pid = p.pid().ok_or("a started process has a pid")?;
+        let pid = p.pid();
         println!("{} (pid {pid}): exitcode {code}", p.name());
         assert!(!p.is_alive());
         match -code {

@@ -60,15 +60,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     let shared = manager.dict::<String, u64>()?;
     let lock = manager.lock()?;
-    let mut workers: Vec<Process> = (0..WORKERS)
+    let workers: Vec<Process> = (0..WORKERS)
         .map(|w| {
             Process::new(WorkTask, (shared.clone(), lock.clone(), w))
                 .with_name(format!("writer-{w}"))
         })
         .collect();
-    for worker in &mut workers {
-        worker.start()?;
-    }
+    let workers = workers
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for worker in &workers {
         worker.join();
         if worker.exitcode() != Some(0) {

@@ -32,7 +32,7 @@
 //! and links the two with the `Spawn` trait, so that `parmap(self_power, 1..=8)` reads as in
 //! Python. Three more differences:
 //!
-//! - The pipes are one-way ([`pipe(false)`](pipe)), and the sending end moves to the child
+//! - The pipes are one-way ([`pipe_oneway`]), and the sending end moves to the child
 //!   at [`start`](Process::start): this process keeps no copy, so a child that dies
 //!   before sending makes `recv` fail with [`Error::Disconnected`](flotilla::Error) instead
 //!   of hanging (Python needs `c.close()` in the parent for that).
@@ -48,13 +48,13 @@
 
 use std::error::Error;
 
-use flotilla::process::{Connection, Process, pipe};
+use flotilla::process::{Process, Sender, pipe_oneway};
 use flotilla::{Executor, ProcessPoolExecutor, Task};
 
 /// A task with a twin that sends the result down a pipe: Python's `spawn(f)`.
 trait Spawn: Task {
     /// Runs `Self` on its input and sends the result down its pipe.
-    type Piped: Task<Args = (Connection<Self::Output>, Self::Args)> + Default;
+    type Piped: Task<Args = (Sender<Self::Output>, Self::Args)> + Default;
 }
 
 /// Writes the piped twin of the task `$f`, the function `$piped` with the handle `$handle`,
@@ -62,8 +62,8 @@ trait Spawn: Task {
 macro_rules! spawnable {
     ($f:ident => $piped:ident as $handle:ident) => {
         /// The piped twin of a task, written by `spawnable!`.
-        #[flotilla::task(handle = $handle)]
-        fn $piped(pipe: Connection<<$f as Task>::Output>, x: <$f as Task>::Args) {
+        #[flotilla::task]
+        fn $piped(pipe: Sender<<$f as Task>::Output>, x: <$f as Task>::Args) {
             pipe.send(&Task::run(&$f, x))
                 .expect("the parent keeps the other end until it has the result");
         }
@@ -96,9 +96,8 @@ fn parmap<F: Spawn>(
 ) -> Result<Vec<F::Output>, Box<dyn Error>> {
     let mut running = Vec::new();
     for x in inputs {
-        let (result, send_end) = pipe::<F::Output>(false)?;
-        let mut process = Process::new(F::Piped::default(), (send_end, x));
-        process.start()?;
+        let (result, send_end) = pipe_oneway::<F::Output>()?;
+        let process = Process::new(F::Piped::default(), (send_end, x)).start()?;
         running.push((process, result));
     }
     running

@@ -93,15 +93,16 @@ fn pong(conn: Connection<u64>, report: Queue<Report>) {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (a, b) = pipe::<u64>(true)?;
+    let (a, b) = pipe::<u64>()?;
     let report = Queue::new();
-    let mut players = [
+    let players = [
         Process::new(PingTask, (a, ROUNDS, report.clone())).with_name("ping"),
         Process::new(PongTask, (b, report.clone())).with_name("pong"),
     ];
-    for p in &mut players {
-        p.start()?;
-    }
+    let players = players
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for p in &players {
         // pong only ends once it sees ping hang up: no close() needed in this process.
         assert!(

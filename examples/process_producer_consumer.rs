@@ -89,20 +89,21 @@ fn consume(jobs: JoinableQueue<Option<u64>>, reports: Queue<Report>) {
 fn main() -> Result<(), Box<dyn Error>> {
     let jobs = JoinableQueue::bounded(10).unwrap();
     let reports = Queue::new();
-    let mut consumers: Vec<Process> = (0..CONSUMERS)
+    let consumers: Vec<Process> = (0..CONSUMERS)
         .map(|i| {
             Process::new(ConsumeTask, (jobs.clone(), reports.clone()))
                 .with_name(format!("consumer-{i}"))
         })
         .collect();
-    for c in &mut consumers {
-        c.start()?;
-    }
-    let mut producer =
-        Process::new(ProduceTask, (jobs.clone(), ITEMS, CONSUMERS)).with_name("producer");
-    producer.start()?;
+    let consumers = consumers
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
+    let producer = Process::new(ProduceTask, (jobs.clone(), ITEMS, CONSUMERS))
+        .with_name("producer")
+        .start()?;
 
-    assert!(producer.join());
+    producer.join();
     assert_eq!(producer.exitcode(), Some(0), "the producer failed");
     println!("producer put {ITEMS} items and {CONSUMERS} poison pills");
     jobs.join()?;

@@ -68,11 +68,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     manager.register("jobs", &jobs)?;
     manager.register("results", &results)?;
 
-    let mut worker = Process::new(
+    let worker = Process::new(
         RemoteWorkerTask,
         (manager.address().clone(), AUTHKEY.to_vec()),
-    );
-    worker.start()?;
+    )
+    .start()?;
     for n in 1..=JOBS {
         jobs.put(Some(n))?;
     }
@@ -91,8 +91,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("the remote worker squared {JOBS} numbers over TCP with the right key");
 
     let report = manager.queue::<String>(None)?;
-    let mut stranger = Process::new(IntruderTask, (manager.address().clone(), report.clone()));
-    stranger.start()?;
+    let stranger =
+        Process::new(IntruderTask, (manager.address().clone(), report.clone())).start()?;
     let refusal = report.get()?;
     stranger.join();
     println!("wrong key: {refusal}");

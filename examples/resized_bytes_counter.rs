@@ -70,15 +70,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let counter = Value::new(0u64)?;
-    let mut workers: Vec<Process> = (0..WORKERS)
+    let workers: Vec<Process> = (0..WORKERS)
         .map(|i| {
             let share: Vec<PathBuf> = files.iter().skip(i).step_by(WORKERS).cloned().collect();
             Process::new(AddSizesTask, (counter.clone(), share)).with_name(format!("adder-{i}"))
         })
         .collect();
-    for worker in &mut workers {
-        worker.start()?;
-    }
+    let workers = workers
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for worker in &workers {
         worker.join();
         if worker.exitcode() != Some(0) {

@@ -36,12 +36,13 @@ fn fill(squares: Array<u64>, start: usize) {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let squares = Array::<u64>::new(LEN)?;
-    let mut workers: Vec<Process> = (0..WORKERS)
+    let workers: Vec<Process> = (0..WORKERS)
         .map(|start| Process::new(FillTask, (squares.clone(), start)))
         .collect();
-    for worker in &mut workers {
-        worker.start()?;
-    }
+    let workers = workers
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for worker in &workers {
         worker.join();
         if worker.exitcode() != Some(0) {

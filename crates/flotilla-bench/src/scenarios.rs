@@ -861,12 +861,10 @@ pub(crate) fn fib_tasks<E: Executor>(
 pub(crate) fn shared_counter(processes: usize, n: usize) -> Result<Duration, String> {
     let counter = flotilla::shared::Value::new(0u64).map_err(text)?;
     let start = Instant::now();
-    let mut children: Vec<flotilla::process::Process> = (0..processes)
-        .map(|_| flotilla::process::Process::new(CountUpTask, (counter.clone(), n as u64)))
-        .collect();
-    for child in &mut children {
-        child.start().map_err(text)?;
-    }
+    let children: Vec<flotilla::process::StartedProcess> = (0..processes)
+        .map(|_| flotilla::process::Process::new(CountUpTask, (counter.clone(), n as u64)).start())
+        .collect::<Result<_, _>>()
+        .map_err(text)?;
     for child in &children {
         child.join();
     }

@@ -98,6 +98,10 @@ pub enum Error {
     /// The executor was shut down before the task could be submitted.
     #[error("cannot submit: the executor has been shut down")]
     Shutdown,
+    /// A process queue was shut down (Python 3.13's `queue.ShutDown`): it takes no more
+    /// items, and hands out none once it is empty.
+    #[error("the queue has been shut down")]
+    QueueShutDown,
     /// The executor is broken (for example its initializer failed) and runs no more tasks.
     #[error("the executor is broken: {reason}")]
     Broken {
@@ -232,9 +236,13 @@ impl Error {
         matches!(self, Error::TaskTimedOut { .. })
     }
 
-    /// True if the executor was shut down or is broken, so nothing more can be submitted.
+    /// True if the executor was shut down or is broken, so nothing more can be submitted, or
+    /// a queue was shut down, so nothing more can be put.
     pub fn is_shutdown(&self) -> bool {
-        matches!(self, Error::Shutdown | Error::Broken { .. })
+        matches!(
+            self,
+            Error::Shutdown | Error::Broken { .. } | Error::QueueShutDown
+        )
     }
 
     /// True if the other end of a pipe or queue is gone.

@@ -89,12 +89,11 @@
 //!
 //! let manager = Manager::new()?;
 //! let results = manager.dict()?;
-//! let mut workers: Vec<Process> = (1..=4).map(|n| Process::new(SquareTask, (results.clone(), n))).collect();
-//! for w in &mut workers {
-//!     w.start()?;
-//! }
+//! let workers = (1..=4)
+//!     .map(|n| Process::new(SquareTask, (results.clone(), n)).start())
+//!     .collect::<Result<Vec<_>, _>>()?;
 //! for w in &workers {
-//!     assert!(w.join());
+//!     w.join();
 //! }
 //! let mut squares = results.values()?;
 //! squares.sort();

@@ -16,7 +16,7 @@ use super::server::{Config, ServeManagerTask, Setup, Started};
 use super::shared::{Shared, type_name};
 use flotilla_core::primitives::Arc;
 use flotilla_core::{Error, Task};
-use flotilla_process::process::{Connection, Process, pipe, sys};
+use flotilla_process::process::{Connection, Process, StartedProcess, pipe, sys};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
@@ -83,7 +83,7 @@ pub struct Manager {
 
 /// A server this process started.
 struct Server {
-    process: Process,
+    process: StartedProcess,
     /// Closing this tells the server to stop.
     control: Connection<Started>,
 }
@@ -245,7 +245,7 @@ impl ManagerBuilder {
                 reason: format!("a manager's lease must be at least {MIN_LEASE:?}, not {lease:?}"),
             });
         }
-        let (control, theirs) = pipe::<Started>(true)?;
+        let (control, theirs) = pipe::<Started>()?;
         let config = Config {
             authkey: authkey.clone(),
             listen: self.listen,
@@ -254,13 +254,13 @@ impl ManagerBuilder {
         // A daemon: it dies with this process, however this process dies, and leaves nothing
         // behind (its socket is abstract).
         let setup = Setup::new(config, theirs);
-        let mut process = match self.server {
+        let process = match self.server {
             Some(start) => start(setup),
             None => Process::new(ServeManagerTask, setup),
         }
         .with_name("ManagerServer")
-        .with_daemon(true);
-        process.start()?;
+        .with_daemon(true)
+        .start()?;
         let failed = |reason: String| {
             process.kill();
             process.join_timeout(STOP_TIMEOUT);
@@ -378,7 +378,7 @@ impl Manager {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {
-        self.server.as_ref().and_then(|server| server.process.pid())
+        self.server.as_ref().map(|server| server.process.pid())
     }
 
     /// Stops the server and waits for it to exit (killing it if it does not within a few

@@ -216,7 +216,7 @@ fn serve_with(config: Config, owner: &Connection<Started>, types: HashMap<String
     };
     if owner.send(&report).is_ok() && matches!(report, Started::Listening(_)) {
         // Any message, or the pipe closing, means stop.
-        owner.poll_timeout(Duration::MAX);
+        let _ = flotilla_process::process::wait(&[&owner]);
     }
     // Returning ends the process, and with it every connection.
 }

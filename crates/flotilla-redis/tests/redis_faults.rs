@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use flotilla::process::Process;
+use flotilla::process::StartedProcess;
 use flotilla::{Error, Executor, as_completed_timeout};
 use flotilla_redis::{RedisExecutor, Status};
 use support::{
@@ -123,7 +123,7 @@ fn ten_thousand_tasks_with_a_worker_restarted_halfway() {
     const TASKS: u64 = 10_000;
     let server = RedisServer::start();
     let url = server.url();
-    let mut workers: Vec<Process> =
+    let mut workers: Vec<StartedProcess> =
         vec![spawn_worker(&url, 2, LEASE), spawn_worker(&url, 2, LEASE)];
     let cluster = RedisExecutor::connect(&url).unwrap();
     let futures: Vec<_> = (0..TASKS)

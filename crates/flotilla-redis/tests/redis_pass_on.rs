@@ -138,7 +138,7 @@ fn a_task_passed_on_runs_on_a_worker_that_has_it() {
     let started = Instant::now();
     for fut in &futures {
         let pid = fut.result_timeout(Duration::from_secs(60)).unwrap();
-        assert_eq!(Some(pid), has_it.pid(), "run by the worker that has it");
+        assert_eq!(pid, has_it.pid(), "run by the worker that has it");
     }
     let passed = passed_tasks(&mut server.conn()).len();
     println!(
@@ -191,13 +191,9 @@ fn a_task_taken_over_and_passed_on_runs_again_where_it_can() {
         },
     );
     release(gate.path());
-    assert_eq!(holding.result().unwrap(), busy.pid().unwrap());
+    assert_eq!(holding.result().unwrap(), busy.pid());
     let ran_again = fut.result_timeout(Duration::from_secs(60)).unwrap();
-    assert_eq!(
-        Some(ran_again),
-        busy.pid(),
-        "run again by the worker that has it"
-    );
+    assert_eq!(ran_again, busy.pid(), "run again by the worker that has it");
     assert_ne!(ran_again, died);
     other.kill();
 }
@@ -235,10 +231,10 @@ fn a_worker_that_passed_on_and_died_stands_in_for_no_live_one() {
     });
     assert!(!fut.done(), "given up: {:?}", fut.result());
     release(gate.path());
-    assert_eq!(holding.result().unwrap(), has_it.pid().unwrap());
+    assert_eq!(holding.result().unwrap(), has_it.pid());
     assert_eq!(
         fut.result_timeout(Duration::from_secs(60)).unwrap(),
-        has_it.pid().unwrap()
+        has_it.pid()
     );
 }
 

@@ -58,12 +58,11 @@ const SIGNALS: usize = 1;
 ///
 /// let ready = Condition::new()?;
 /// let items = RawValue::new(0u64)?;
-/// let mut producer = Process::new(ProduceTask, (ready.clone(), items.clone()));
-/// producer.start()?;
+/// let producer = Process::new(ProduceTask, (ready.clone(), items.clone())).start()?;
 /// let mut guard = ready.lock().unwrap();
 /// assert!(guard.wait_for(|| items.load() == 3).unwrap());
 /// drop(guard);
-/// assert!(producer.join());
+/// producer.join();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

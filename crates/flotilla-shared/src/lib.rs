@@ -85,13 +85,11 @@
 //! }
 //!
 //! let counter = Value::new(0u64)?;
-//! let mut workers: Vec<Process> =
-//!     (0..3).map(|_| Process::new(CountTask, (counter.clone(), 1000))).collect();
-//! for w in &mut workers {
-//!     w.start()?;
-//! }
+//! let workers = (0..3)
+//!     .map(|_| Process::new(CountTask, (counter.clone(), 1000)).start())
+//!     .collect::<Result<Vec<_>, _>>()?;
 //! for w in &workers {
-//!     assert!(w.join());
+//!     w.join();
 //!     assert_eq!(w.exitcode(), Some(0));
 //! }
 //! assert_eq!(counter.load()?, 3000);

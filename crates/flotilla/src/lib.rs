@@ -26,7 +26,7 @@
 //! | `queue.Queue.shutdown`, `queue.SimpleQueue` | `shutdown(immediate)` on every [`sync`] queue, [`sync::SimpleQueue`] |
 //! | `threading.Thread(name=...)` | `std::thread::Builder` |
 //! | `multiprocessing.Process(target, args)` | `process::Process::new(task, args)` |
-//! | `multiprocessing.Pipe(duplex)` | `process::pipe(duplex)` |
+//! | `multiprocessing.Pipe()`, `Pipe(duplex=False)` | `process::pipe()`, `process::pipe_oneway()` |
 //! | `multiprocessing.Queue`, `JoinableQueue` | `process::Queue`, `process::JoinableQueue` |
 //! | `multiprocessing.current_process()`, `cpu_count()` | `process::current_process()`, `cpu_count()` |
 //! | `multiprocessing.Manager()`, `m.dict()`, `m.Lock()`, remote `BaseManager(address, authkey)` | `manager::Manager::new()`, `m.dict()`, `m.lock()`, `Manager::builder().listen(addr).authkey(key)` |

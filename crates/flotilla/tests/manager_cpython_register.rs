@@ -185,8 +185,7 @@ fn test_remote() -> Result<(), flotilla::Error> {
         .authkey(authkey.clone())
         .start()?;
     manager.register("get_queue", &manager.queue::<Values>(None)?)?;
-    let mut p = Process::new(PutterTask, (manager.address().clone(), authkey.clone()));
-    p.start()?;
+    let p = Process::new(PutterTask, (manager.address().clone(), authkey.clone())).start()?;
     let manager2 = Manager::connect(manager.address().clone(), &authkey)?;
     let queue: Queue<Values> = manager2.get("get_queue")?;
     let got = queue.get_timeout(PATIENCE).unwrap();

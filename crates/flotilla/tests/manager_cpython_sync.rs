@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use flotilla::manager::{Array, Barrier, Condition, List, Manager, Queue, Semaphore, Value};
-use flotilla::process::Process;
+use flotilla::process::{Process, StartedProcess};
 use flotilla::shared::LockError;
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -142,14 +142,15 @@ fn sleepers<'scope>(
     sleeping: &Semaphore,
     woken: &Semaphore,
     timeout: Option<Duration>,
-) -> Vec<Process> {
+) -> Vec<StartedProcess> {
     (0..n)
         .map(|_| {
-            let mut p = Process::new(
+            let p = Process::new(
                 FProcessTask,
                 (cond.clone(), sleeping.clone(), woken.clone(), timeout),
-            );
-            p.start().unwrap();
+            )
+            .start()
+            .unwrap();
             let (cond, sleeping, woken) = (cond.clone(), sleeping.clone(), woken.clone());
             scope.spawn(move || f(&cond, &sleeping, &woken, timeout));
             p
@@ -266,8 +267,7 @@ fn test_waitfor() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
     let cond = manager.condition()?;
     let state = manager.value(&-1i32)?;
-    let mut p = Process::new(WaitforFTask, (cond.clone(), state.clone()));
-    p.start()?;
+    let p = Process::new(WaitforFTask, (cond.clone(), state.clone())).start()?;
     {
         let mut guard = cond.lock().unwrap();
         guard.wait_for(|| state.get().unwrap() == 0)?;
@@ -304,11 +304,11 @@ fn test_waitfor_timeout() -> Result<(), flotilla::Error> {
     let state = manager.value(&0i32)?;
     let success = manager.value(&false)?;
     let sem = manager.semaphore(0)?;
-    let mut p = Process::new(
+    let p = Process::new(
         WaitforTimeoutFTask,
         (cond.clone(), state.clone(), success.clone(), sem.clone()),
-    );
-    p.start()?;
+    )
+    .start()?;
     assert!(sem.acquire_timeout(PATIENCE)?);
     // Only three increments: the state never reaches 4.
     for _ in 0..3 {
@@ -335,8 +335,7 @@ fn test_wait_result() -> Result<(), flotilla::Error> {
     let mut guard = cond.lock().unwrap();
     assert!(!guard.wait_timeout(Duration::ZERO)?);
     assert!(!guard.wait_timeout(TIMEOUT1)?);
-    let mut p = Process::new(WaitResultFTask, cond.clone());
-    p.start()?;
+    let p = Process::new(WaitResultFTask, cond.clone()).start()?;
     assert!(guard.wait_timeout(PATIENCE)?);
     assert!(p.join_timeout(PATIENCE));
     Ok(())
@@ -455,12 +454,9 @@ fn task_done_worker(queue: Queue<Option<u32>>) {
 fn test_task_done() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
     let queue = manager.joinable_queue::<Option<u32>>(None)?;
-    let mut workers: Vec<Process> = (0..4)
-        .map(|_| Process::new(TaskDoneWorkerTask, queue.clone()))
-        .collect();
-    for p in &mut workers {
-        p.start()?;
-    }
+    let workers = (0..4)
+        .map(|_| Process::new(TaskDoneWorkerTask, queue.clone()).start())
+        .collect::<Result<Vec<_>, _>>()?;
     for i in 0..10 {
         queue.put(Some(i))?;
     }
@@ -502,8 +498,7 @@ fn test_value() -> Result<(), flotilla::Error> {
     assert_eq!(values.2.get()?, -232);
     assert_eq!(values.3.get()?, 1 << 33);
     assert_eq!(values.4.get()?, b'x');
-    let mut p = Process::new(SetValuesTask, values.clone());
-    p.start()?;
+    let p = Process::new(SetValuesTask, values.clone()).start()?;
     assert!(p.join_timeout(PATIENCE));
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(values.0.get()?, 24234);
@@ -551,8 +546,7 @@ fn test_array() -> Result<(), flotilla::Error> {
     for i in 1..seq.len() {
         seq[i] += seq[i - 1];
     }
-    let mut p = Process::new(PrefixSumsTask, arr.clone());
-    p.start()?;
+    let p = Process::new(PrefixSumsTask, arr.clone()).start()?;
     assert!(p.join_timeout(PATIENCE));
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(arr.to_vec()?, seq);

@@ -83,9 +83,8 @@ fn owner_then_wait(report: flotilla::process::Connection<(u32, Address)>) {
 #[test]
 fn the_server_exits_when_its_owner_is_killed() -> Result<(), flotilla::Error> {
     let started = std::time::SystemTime::now();
-    let (ours, theirs) = pipe::<(u32, Address)>(true)?;
-    let mut owner = Process::new(OwnerThenWaitTask, theirs);
-    owner.start()?;
+    let (ours, theirs) = pipe::<(u32, Address)>()?;
+    let owner = Process::new(OwnerThenWaitTask, theirs).start()?;
     let (server, address) = ours.recv_timeout(PATIENCE)?;
     assert!(!gone(server));
     assert!(Manager::connect(address.clone(), b"not the key").is_err());
@@ -128,8 +127,7 @@ fn lock_of_a_killed_holder(
 ) -> Result<Lock, flotilla::Error> {
     let lock = manager.lock()?;
     let holding = manager.event()?;
-    let mut holder = Process::new(HoldLockTask, (lock.clone(), holding.clone()));
-    holder.start()?;
+    let holder = Process::new(HoldLockTask, (lock.clone(), holding.clone())).start()?;
     assert!(holding.wait_timeout(PATIENCE)?);
     while_held(&lock);
     holder.kill();
@@ -180,8 +178,7 @@ fn a_client_killed_holding_a_permit_gives_it_back() -> Result<(), flotilla::Erro
     let manager = Manager::new()?;
     let semaphore = manager.semaphore(1)?;
     let holding = manager.event()?;
-    let mut holder = Process::new(HoldPermitTask, (semaphore.clone(), holding.clone()));
-    holder.start()?;
+    let holder = Process::new(HoldPermitTask, (semaphore.clone(), holding.clone())).start()?;
     assert!(holding.wait_timeout(PATIENCE)?);
     assert!(!semaphore.try_acquire()?);
     holder.kill();
@@ -198,8 +195,7 @@ fn wait_at(barrier: Barrier) {
 fn a_party_killed_at_the_barrier_breaks_it_for_the_others() -> Result<(), flotilla::Error> {
     let manager = Manager::new()?;
     let barrier = manager.barrier(3)?;
-    let mut party = Process::new(WaitAtTask, barrier.clone());
-    party.start()?;
+    let party = Process::new(WaitAtTask, barrier.clone()).start()?;
     // Wait for the child to arrive (an external process: poll with a deadline).
     let deadline = Instant::now() + PATIENCE;
     while barrier.n_waiting()? == 0 {
@@ -229,8 +225,7 @@ fn an_item_is_not_lost_to_a_reader_killed_while_waiting() -> Result<(), flotilla
     let manager = Manager::new()?;
     let queue = manager.queue::<String>(None)?;
     let waiting = manager.event()?;
-    let mut reader = Process::new(BlockedGetTask, (queue.clone(), waiting.clone()));
-    reader.start()?;
+    let reader = Process::new(BlockedGetTask, (queue.clone(), waiting.clone())).start()?;
     assert!(waiting.wait_timeout(PATIENCE)?);
     reader.kill();
     assert!(reader.join_timeout(PATIENCE));

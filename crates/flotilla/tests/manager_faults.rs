@@ -170,7 +170,7 @@ fn holder_dies(meets: Meets, fault: Fault, exitcode: i32) {
     let manager = Manager::builder().lease(LEASE).start().unwrap();
     let held = Held::new(&manager);
     held.dict.insert(&2, &Trap::decoding(fault)).unwrap();
-    let (hangs, reporter) = pipe::<()>(true).unwrap();
+    let (hangs, reporter) = pipe::<()>().unwrap();
     let holder = start(Process::new(
         HoldThenMeetTask,
         (
@@ -352,8 +352,9 @@ fn server_sigkill_cell() {
     let q = manager.queue::<u32>(None).unwrap();
     let (waiting, lock) = (manager.event().unwrap(), manager.lock().unwrap());
     let _held = lock.lock().unwrap();
-    let mut elsewhere = Process::new(WaitForeverTask, (q.clone(), waiting.clone()));
-    elsewhere.start().unwrap();
+    let elsewhere = Process::new(WaitForeverTask, (q.clone(), waiting.clone()))
+        .start()
+        .unwrap();
     assert!(waiting.wait_timeout(PATIENCE).unwrap());
     std::thread::scope(|scope| {
         let getting = scope.spawn(|| q.get());

@@ -44,8 +44,7 @@ fn a_client_killed_holding_an_rlock_twice_is_reported_to_the_next_holder()
     let manager = Manager::new()?;
     let lock = manager.rlock()?;
     let holding = manager.event()?;
-    let mut holder = Process::new(HoldRlockTask, (lock.clone(), holding.clone()));
-    holder.start()?;
+    let holder = Process::new(HoldRlockTask, (lock.clone(), holding.clone())).start()?;
     assert!(holding.wait_timeout(PATIENCE)?);
     assert!(lock.try_lock().unwrap_err().is_busy());
     holder.kill();
@@ -113,8 +112,7 @@ fn a_notification_given_to_a_killed_waiter_passes_to_the_next() -> Result<(), fl
     let manager = Manager::new()?;
     let cond = manager.condition()?;
     let waiting = manager.event()?;
-    let mut first = Process::new(WaitOnTask, (cond.clone(), waiting.clone()));
-    first.start()?;
+    let first = Process::new(WaitOnTask, (cond.clone(), waiting.clone())).start()?;
     assert!(waiting.wait_timeout(PATIENCE)?);
     // The child released the lock only inside its wait: once this holds it, the child waits.
     drop(cond.lock().unwrap());
@@ -144,8 +142,7 @@ fn a_waiter_killed_while_it_waits_to_take_the_lock_back_never_takes_it()
     let manager = Manager::new()?;
     let cond = manager.condition()?;
     let waiting = manager.event()?;
-    let mut waiter = Process::new(WaitOnTask, (cond.clone(), waiting.clone()));
-    waiter.start()?;
+    let waiter = Process::new(WaitOnTask, (cond.clone(), waiting.clone())).start()?;
     assert!(waiting.wait_timeout(PATIENCE)?);
     let guard = cond.lock().unwrap(); // the child waits (it released the lock in its wait)
     guard.notify()?;
@@ -188,8 +185,7 @@ fn a_client_killed_holding_a_condition_is_reported_to_the_waiter_that_takes_it_b
             (notified, guard.owner_died())
         });
         is_ready.recv().unwrap();
-        let mut holder = Process::new(HoldConditionTask, (cond.clone(), holding.clone()));
-        holder.start()?;
+        let holder = Process::new(HoldConditionTask, (cond.clone(), holding.clone())).start()?;
         assert!(holding.wait_timeout(PATIENCE)?);
         // A notifier blocked behind the child: it gets the lock, told of the death, once
         // the child is killed; the waiter it notifies takes the lock back, told too.
@@ -263,8 +259,7 @@ fn a_bounded_semaphore_gets_a_dead_holders_permit_back_and_refuses_over_release(
     let manager = Manager::new()?;
     let sem = manager.bounded_semaphore(2)?;
     let holding = manager.event()?;
-    let mut holder = Process::new(HoldBoundedTask, (sem.clone(), holding.clone()));
-    holder.start()?;
+    let holder = Process::new(HoldBoundedTask, (sem.clone(), holding.clone())).start()?;
     assert!(holding.wait_timeout(PATIENCE)?);
     assert_eq!(sem.value()?, 1);
     holder.kill();
@@ -305,9 +300,9 @@ fn shutdown_wakes_a_get_blocked_in_another_process() -> Result<(), flotilla::Err
     let manager = Manager::new()?;
     let queue = manager.queue::<u32>(None)?;
     let waiting = manager.event()?;
-    let (ours, theirs) = pipe::<String>(true)?;
-    let mut reader = Process::new(BlockedReaderTask, (queue.clone(), waiting.clone(), theirs));
-    reader.start()?;
+    let (ours, theirs) = pipe::<String>()?;
+    let reader =
+        Process::new(BlockedReaderTask, (queue.clone(), waiting.clone(), theirs)).start()?;
     assert!(waiting.wait_timeout(PATIENCE)?);
     queue.shutdown(false)?;
     assert_eq!(ours.recv_timeout(PATIENCE)?, "shut down");
@@ -379,8 +374,7 @@ fn an_item_taken_by_a_consumer_killed_before_task_done_stays_unfinished()
     let queue = manager.joinable_queue::<u32>(None)?;
     let taken = manager.event()?;
     queue.put(1)?;
-    let mut consumer = Process::new(TakeAndHangTask, (queue.clone(), taken.clone()));
-    consumer.start()?;
+    let consumer = Process::new(TakeAndHangTask, (queue.clone(), taken.clone())).start()?;
     assert!(taken.wait_timeout(PATIENCE)?);
     consumer.kill();
     assert!(consumer.join_timeout(PATIENCE));
@@ -457,12 +451,9 @@ fn add_many(counter: flotilla::manager::Remote<Counter>, times: u32) {
 fn a_registered_counter_counts_every_call_from_four_processes() -> Result<(), flotilla::Error> {
     let manager = Manager::builder().server(CounterServerTask).start()?;
     let counter = manager.create::<Counter>("Counter", &100)?;
-    let mut workers: Vec<Process> = (0..4)
-        .map(|_| Process::new(AddManyTask, (counter.clone(), 50)))
-        .collect();
-    for w in &mut workers {
-        w.start()?;
-    }
+    let workers = (0..4)
+        .map(|_| Process::new(AddManyTask, (counter.clone(), 50)).start())
+        .collect::<Result<Vec<_>, _>>()?;
     for w in &workers {
         assert!(w.join_timeout(PATIENCE));
         assert_eq!(w.exitcode(), Some(0));

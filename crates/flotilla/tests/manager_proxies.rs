@@ -99,8 +99,7 @@ fn every_proxy_round_trips_through_a_child_process() -> Result<(), flotilla::Err
         barrier.clone(),
         lock.clone(),
     );
-    let mut child = Process::new(ExerciseTask, objects);
-    child.start()?;
+    let child = Process::new(ExerciseTask, objects).start()?;
     assert!(
         event.wait_timeout(PATIENCE)?,
         "the child never set the event"
@@ -142,12 +141,13 @@ fn a_counter_under_a_manager_lock_loses_no_update() -> Result<(), flotilla::Erro
     let manager = Manager::new()?;
     let counter = manager.dict::<String, u64>()?;
     let lock = manager.lock()?;
-    let mut workers: Vec<Process> = (0..PROCESSES)
+    let workers: Vec<Process> = (0..PROCESSES)
         .map(|_| Process::new(CountUpTask, (counter.clone(), lock.clone(), TIMES)))
         .collect();
-    for worker in &mut workers {
-        worker.start()?;
-    }
+    let workers = workers
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()?;
     for worker in &workers {
         assert!(worker.join_timeout(PATIENCE));
         assert_eq!(worker.exitcode(), Some(0));

@@ -20,12 +20,12 @@ fn puts_hand_back_what_they_could_not_encode_or_fit() -> Result<(), flotilla::Er
     let manager = Manager::new()?;
     let q = manager.queue::<Item>(Some(1))?;
 
-    let (ours, peer) = pipe::<u8>(true)?;
+    let (ours, peer) = pipe::<u8>()?;
     let SendError { item, error } = q.put((1, Some(ours))).unwrap_err();
     assert!(matches!(error, flotilla::Error::Codec { .. }), "{error}");
     same_item(item, 1, &peer);
     for (n, timeout) in [(2, Duration::ZERO), (3, Duration::from_millis(20))] {
-        let (ours, peer) = pipe::<u8>(true)?;
+        let (ours, peer) = pipe::<u8>()?;
         match q.put_timeout((n, Some(ours)), timeout) {
             Err(PutError::Failed(item, err)) => {
                 assert!(matches!(err, flotilla::Error::Codec { .. }), "{err}");

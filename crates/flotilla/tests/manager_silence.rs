@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use flotilla::manager::{Event, Lock, Manager};
-use flotilla::process::{Process, Queue};
+use flotilla::process::{Process, Queue, StartedProcess};
 use flotilla::shared::LockError;
 
 #[path = "support/children.rs"]
@@ -25,8 +25,8 @@ const SLACK: Duration = Duration::from_secs(3);
 /// How soon TCP keepalive notices a peer that went silent (5 s idle, 3 probes 1 s apart).
 const KEEPALIVE: Duration = Duration::from_secs(8);
 
-fn signal(child: &Process, signal: libc::c_int) {
-    let pid = child.pid().unwrap() as libc::pid_t;
+fn signal(child: &StartedProcess, signal: libc::c_int) {
+    let pid = child.pid() as libc::pid_t;
     // SAFETY: kill(2) has no memory-safety preconditions; the pid is our live child's.
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
 }

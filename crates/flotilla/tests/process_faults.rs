@@ -33,7 +33,7 @@ use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::{Duration, Instant};
 
 use flotilla::Error;
-use flotilla::process::{Connection, GetError, Process, Queue, pipe};
+use flotilla::process::{Connection, GetError, Process, Queue, StartedProcess, pipe};
 
 #[path = "support/children.rs"]
 mod children;
@@ -63,14 +63,14 @@ fn says(said: &str, parts: &[&str]) {
 }
 
 /// Waits for `child` to end and checks how.
-fn ended_with(child: &Process, exitcode: i32) {
+fn ended_with(child: &StartedProcess, exitcode: i32) {
     assert!(child.join_timeout(PATIENCE), "the child did not end");
     assert_eq!(child.exitcode(), Some(exitcode));
 }
 
 /// A child that hangs: `join` returns without it, and it is ended from outside, by
 /// `SIGTERM` if `exitcode` says so, else by `SIGKILL`.
-fn stuck(child: &Process, exitcode: i32) {
+fn stuck(child: &StartedProcess, exitcode: i32) {
     assert!(!child.join_timeout(Duration::from_millis(50)));
     assert!(child.is_alive());
     if exitcode == by_signal(libc::SIGTERM) {
@@ -140,7 +140,7 @@ fn attached(q: &Queue<Trap>) -> UnixStream {
     let (addr, token) = broker_of(q);
     let mut stream = UnixStream::connect_addr(&addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let attach = postcard::to_allocvec(&Request::Attach { version: 1, token }).unwrap();
+    let attach = postcard::to_allocvec(&Request::Attach { version: 2, token }).unwrap();
     stream.write_all(&frame(&attach)).unwrap();
     let mut reply = [0u8; 5]; // a length and `Attached`
     stream.read_exact(&mut reply).unwrap();
@@ -231,21 +231,21 @@ fn get_trap(q: Queue<Trap>, hangs: Connection<()>, getting: Connection<()>) {
 
 /// The parent's end of a child's hang reports.
 fn hang_reports() -> (Connection<()>, Connection<()>) {
-    pipe::<()>(true).unwrap()
+    pipe::<()>().unwrap()
 }
 
 /// A sender of a trap that strikes `fault` on a pipe, and one putting it on a queue, both
 /// children: returns them with the parent's ends (the pipe's, the queue, the hang reports).
 struct Senders {
-    on_pipe: Process,
-    on_queue: Process,
+    on_pipe: StartedProcess,
+    on_queue: StartedProcess,
     pipe_end: Connection<Trap>,
     queue: Queue<Trap>,
     hangs: Connection<()>,
 }
 
 fn senders(fault: Fault) -> Senders {
-    let (pipe_end, theirs) = pipe::<Trap>(true).unwrap();
+    let (pipe_end, theirs) = pipe::<Trap>().unwrap();
     let (hangs, reporter) = hang_reports();
     let (hangs_too, reporter_too) = hang_reports();
     let queue = Queue::new();
@@ -285,7 +285,7 @@ fn sender_died(s: &Senders, exitcode: i32) {
 // Encode, in the sender.
 
 fn encode_panic_cell() {
-    let (a, b) = pipe::<Trap>(true).unwrap();
+    let (a, b) = pipe::<Trap>().unwrap();
     let err = a.send(&Trap::encoding(Fault::Panic)).unwrap_err();
     codec_naming(
         &err,
@@ -304,10 +304,10 @@ fn encode_panic_cell() {
     assert_eq!(failed.item, Trap::encoding(Fault::Panic)); // handed back
     queue_unharmed(&q);
 
-    let mut p = Process::new(NothingWithTask, Trap::encoding(Fault::Panic));
-    let err = p.start().unwrap_err();
+    let err = Process::new(NothingWithTask, Trap::encoding(Fault::Panic))
+        .start()
+        .unwrap_err();
     codec_naming(&err, "encoding the arguments of task", "planted panic");
-    assert_eq!(p.pid(), None);
     processes_unharmed();
 }
 
@@ -325,7 +325,7 @@ fn encode_sigkill_cell() {
 
 fn encode_garbage_cell() {
     // Bytes of the wrong shape reach the receiver, which says so; the next value is fine.
-    let (a, b) = pipe::<Trap>(true).unwrap();
+    let (a, b) = pipe::<Trap>().unwrap();
     a.send(&Trap::encoding(Fault::Garbage)).unwrap();
     let err = b.recv_timeout(PATIENCE).unwrap_err();
     codec_naming(&err, "could not decode a value received on a pipe", "");
@@ -344,7 +344,7 @@ fn encode_garbage_cell() {
 
 fn encode_hang_cell() {
     let _one = trap::hang_here();
-    let (a, b) = pipe::<Trap>(true).unwrap();
+    let (a, b) = pipe::<Trap>().unwrap();
     let q = Queue::new();
     std::thread::scope(|scope| {
         let sending = scope.spawn(|| a.send(&Trap::encoding(Fault::Hang)));
@@ -383,7 +383,7 @@ fn die_mid_send(conn: Connection<Vec<u8>>, how: Queue<u8>) {
 /// A sender that dies part-way through a message: the receiver is told the pipe closed (and
 /// how much of the message came), never handed half a value.
 fn sender_dies_mid_message(how: u8, exitcode: i32) {
-    let (ours, theirs) = pipe::<Vec<u8>>(true).unwrap();
+    let (ours, theirs) = pipe::<Vec<u8>>().unwrap();
     let orders = Queue::new();
     let sender = start(Process::new(DieMidSendTask, (theirs, orders.clone())));
     assert!(ours.poll_timeout(PATIENCE), "nothing arrived");
@@ -415,7 +415,7 @@ fn send_sigkill_cell() {
 
 fn send_garbage_cell() {
     // A well-framed message that decodes as no value: reported, and the pipe stays in step.
-    let (a, b) = pipe::<Trap>(true).unwrap();
+    let (a, b) = pipe::<Trap>().unwrap();
     raw_writer(&a).write_all(&frame(&[0xff; 12])).unwrap();
     codec_naming(
         &b.recv_timeout(PATIENCE).unwrap_err(),
@@ -451,7 +451,7 @@ fn send_garbage_cell() {
 fn send_hang_cell() {
     // A sender that stops part-way through a message: the timed receive ends, says so, and
     // the pipe reports it can no longer be read.
-    let (a, b) = pipe::<Trap>(true).unwrap();
+    let (a, b) = pipe::<Trap>().unwrap();
     let mut half = 100u32.to_le_bytes().to_vec();
     half.extend_from_slice(&[0; 10]);
     raw_writer(&a).write_all(&half).unwrap();
@@ -479,7 +479,7 @@ fn send_hang_cell() {
 // Decode, in the receiver.
 
 fn decode_panic_cell() {
-    let (a, b) = pipe::<Trap>(true).unwrap();
+    let (a, b) = pipe::<Trap>().unwrap();
     a.send(&Trap::decoding(Fault::Panic)).unwrap();
     codec_naming(
         &b.recv_timeout(PATIENCE).unwrap_err(),
@@ -501,8 +501,8 @@ fn decode_panic_cell() {
     queue_unharmed(&q);
 
     // A child whose arguments panic as they are decoded: it fails alone, saying why.
-    let mut child = Process::new(NothingWithTask, Trap::decoding(Fault::Panic));
-    let stderr = trap::capture_stderr(&mut child);
+    let (child, stderr) =
+        trap::capture_stderr(Process::new(NothingWithTask, Trap::decoding(Fault::Panic)));
     ended_with(&child, 1);
     says(
         &trap::captured(&stderr),
@@ -514,14 +514,14 @@ fn decode_panic_cell() {
 /// A receiver of a trap on a pipe, one taking it from a queue, and one decoding it as its
 /// arguments, all children, each meeting `fault` in its `Deserialize`.
 fn receivers(fault: Fault, exitcode: i32) {
-    let (ours, theirs) = pipe::<Trap>(true).unwrap();
+    let (ours, theirs) = pipe::<Trap>().unwrap();
     let (hangs, reporter) = hang_reports();
     let on_pipe = start(Process::new(RecvTrapTask, (theirs, reporter)));
     ours.send(&Trap::decoding(fault)).unwrap();
 
     let q = Queue::new();
     let (hangs_too, reporter_too) = hang_reports();
-    let (getting, getter) = pipe::<()>(true).unwrap();
+    let (getting, getter) = pipe::<()>().unwrap();
     let on_queue = start(Process::new(GetTrapTask, (q.clone(), reporter_too, getter)));
     getting.recv_timeout(PATIENCE).unwrap();
     q.put(Trap::decoding(fault)).unwrap();
@@ -550,7 +550,7 @@ fn decode_sigkill_cell() {
     // A consumer killed while it waits in `get` (nothing handed over yet) costs nothing: the
     // next item goes to the next consumer.
     let q = Queue::new();
-    let (getting, getter) = pipe::<()>(true).unwrap();
+    let (getting, getter) = pipe::<()>().unwrap();
     let (_hangs, reporter) = hang_reports();
     let consumer = start(Process::new(GetTrapTask, (q.clone(), reporter, getter)));
     getting.recv_timeout(PATIENCE).unwrap();
@@ -599,7 +599,7 @@ fn decode_garbage_cell() {
 
 fn decode_hang_cell() {
     let _one = trap::hang_here();
-    let (a, b) = pipe::<Trap>(true).unwrap();
+    let (a, b) = pipe::<Trap>().unwrap();
     let q = Queue::new();
     a.send(&Trap::decoding(Fault::Hang)).unwrap();
     a.send(&Trap::fine(2)).unwrap();
@@ -645,10 +645,10 @@ fn run_into(fault: Fault, conn: Connection<Trap>, q: Queue<Trap>) {
 /// A child that strikes `fault` while running: it ends alone, the way `exitcode` says; its
 /// peer learns of it; its queue works on.
 fn child_runs_into(fault: Fault, exitcode: i32) -> String {
-    let (ours, theirs) = pipe::<Trap>(true).unwrap();
+    let (ours, theirs) = pipe::<Trap>().unwrap();
     let q = Queue::new();
-    let mut child = Process::new(RunIntoTask, (fault, theirs, q.clone()));
-    let stderr = trap::capture_stderr(&mut child);
+    let (child, stderr) =
+        trap::capture_stderr(Process::new(RunIntoTask, (fault, theirs, q.clone())));
     assert_eq!(ours.recv_timeout(PATIENCE).unwrap().n, 1);
     if fault == Fault::Hang {
         stuck(&child, exitcode);
@@ -680,7 +680,7 @@ fn run_sigkill_cell() {
     // A producer killed while it waits for room adds nothing: the bound holds.
     let q = Queue::bounded(1).unwrap();
     q.put(1).unwrap();
-    let (putting, putter) = pipe::<()>(true).unwrap();
+    let (putting, putter) = pipe::<()>().unwrap();
     let producer = start(Process::new(PutIntoFullTask, (q.clone(), putter)));
     putting.recv_timeout(PATIENCE).unwrap();
     kill(&producer);
@@ -706,8 +706,7 @@ fn returning(fault: Fault, hangs: Connection<()>) -> Trap {
 /// A child whose result strikes `fault` as it is encoded: it ends alone, as `exitcode` says.
 fn result_strikes(fault: Fault, exitcode: i32) -> String {
     let (hangs, reporter) = hang_reports();
-    let mut child = Process::new(ReturningTask, (fault, reporter));
-    let stderr = trap::capture_stderr(&mut child);
+    let (child, stderr) = trap::capture_stderr(Process::new(ReturningTask, (fault, reporter)));
     if fault == Fault::Hang {
         hangs.recv_timeout(PATIENCE).unwrap();
         stuck(&child, exitcode);

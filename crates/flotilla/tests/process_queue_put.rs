@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use flotilla::process::{Connection, Process, PutError, Queue, SendError, pipe};
+use flotilla::process::{Connection, Process, PutError, Queue, SendError, StartedProcess, pipe};
 
 #[path = "support/children.rs"]
 mod children;
@@ -19,13 +19,13 @@ use handed_back::{Item, same_item};
 /// All the ways a put can fail on `q` while the queue itself works: the item cannot be
 /// encoded; and, for a bounded queue that is full, no room now or within a short wait.
 fn hand_back_when_unencodable_or_full(q: &Queue<Item>) {
-    let (ours, peer) = pipe::<u8>(true).unwrap();
+    let (ours, peer) = pipe::<u8>().unwrap();
     let SendError { item, error } = q.put((1, Some(ours))).unwrap_err();
     assert!(matches!(error, flotilla::Error::Codec { .. }), "{error}");
     assert!(error.to_string().contains("Connection"), "{error}");
     same_item(item, 1, &peer);
 
-    let (ours, peer) = pipe::<u8>(true).unwrap();
+    let (ours, peer) = pipe::<u8>().unwrap();
     match q.try_put((2, Some(ours))) {
         Err(PutError::Failed(item, err)) => {
             assert!(matches!(err, flotilla::Error::Codec { .. }), "{err}");
@@ -73,7 +73,7 @@ fn own_a_queue(outbox: Queue<Queue<u32>>, leave: Queue<()>) {
 }
 
 /// Starts an owner and returns it with a handle, in this process, to the queue it owns.
-fn owned_elsewhere() -> (Process, Queue<u32>, Queue<()>) {
+fn owned_elsewhere() -> (StartedProcess, Queue<u32>, Queue<()>) {
     let (outbox, leave) = (Queue::new(), Queue::new());
     let owner = start(Process::new(OwnAQueueTask, (outbox.clone(), leave.clone())));
     let theirs: Queue<u32> = outbox.get_timeout(PATIENCE).unwrap();
@@ -133,7 +133,7 @@ fn question_mark_turns_a_send_error_into_the_error() {
         q.put(c)?;
         Ok(())
     }
-    let (a, _b) = pipe::<u8>(true).unwrap();
+    let (a, _b) = pipe::<u8>().unwrap();
     let err = put_through(&Queue::new(), a).unwrap_err();
     assert!(matches!(err, flotilla::Error::Codec { .. }), "{err}");
 }

@@ -36,15 +36,18 @@ fn producer_and_consumers_with_poison_pills() {
     const CONSUMERS: usize = 3;
     let jobs = JoinableQueue::bounded(8).unwrap();
     let results = Queue::new();
-    let mut consumers: Vec<Process> = (0..CONSUMERS)
+    let consumers: Vec<Process> = (0..CONSUMERS)
         .map(|_| Process::new(ConsumeTask, (jobs.clone(), results.clone())))
         .collect();
-    for c in &mut consumers {
-        c.start().unwrap();
-    }
-    let mut producer = Process::new(ProduceTask, (jobs.clone(), COUNT, CONSUMERS));
-    producer.start().unwrap();
-    assert!(producer.join());
+    let consumers = consumers
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let producer = Process::new(ProduceTask, (jobs.clone(), COUNT, CONSUMERS))
+        .start()
+        .unwrap();
+    producer.join();
     assert_eq!(producer.exitcode(), Some(0));
     // Everything was put; join returns once every item, pills included, is done.
     jobs.join().unwrap();
@@ -53,7 +56,7 @@ fn producer_and_consumers_with_poison_pills() {
     squares.sort_unstable();
     assert_eq!(squares, (0..COUNT).map(|n| n * n).collect::<Vec<_>>());
     for c in &consumers {
-        assert!(c.join());
+        c.join();
         assert_eq!(c.exitcode(), Some(0));
     }
     assert!(results.try_get().unwrap_err().is_empty());
@@ -114,9 +117,8 @@ fn probe_bounds(q: Queue<u32>) {
 fn bounded_queue_full_and_empty_with_timeouts_remotely() {
     let q = Queue::bounded(1).unwrap();
     q.put(1).unwrap();
-    let mut p = Process::new(ProbeBoundsTask, q.clone());
-    p.start().unwrap();
-    assert!(p.join());
+    let p = Process::new(ProbeBoundsTask, q.clone()).start().unwrap();
+    p.join();
     assert_eq!(p.exitcode(), Some(0));
     assert_eq!(q.try_get().unwrap(), 4);
 }
@@ -135,8 +137,9 @@ fn blocking_put_and_get_across_processes() {
     let limit = Duration::from_secs(30);
     let (q, signals, go) = (Queue::bounded(1).unwrap(), Queue::new(), Queue::new());
     q.put(1).unwrap();
-    let mut p = Process::new(BlockBothWaysTask, (q.clone(), signals.clone(), go.clone()));
-    p.start().unwrap();
+    let p = Process::new(BlockBothWaysTask, (q.clone(), signals.clone(), go.clone()))
+        .start()
+        .unwrap();
     assert_eq!(q.get_timeout(limit).unwrap(), 1); // makes room for the child's put
     signals.get_timeout(limit).unwrap();
     assert_eq!(q.get_timeout(limit).unwrap(), 2);
@@ -185,14 +188,13 @@ fn own_a_queue(outbox: Queue<Queue<u32>>) {
 fn a_queue_whose_owner_was_killed_reports_disconnected_and_leaves_nothing() {
     let started = std::time::SystemTime::now();
     let outbox = Queue::new();
-    let mut owner = Process::new(OwnAQueueTask, outbox.clone());
-    owner.start().unwrap();
+    let owner = Process::new(OwnAQueueTask, outbox.clone()).start().unwrap();
     let theirs: Queue<u32> = outbox.get().unwrap();
     assert_eq!(theirs.get().unwrap(), 7);
     theirs.put(8).unwrap();
-    let pid = owner.pid().unwrap();
+    let pid = owner.pid();
     owner.kill();
-    assert!(owner.join());
+    owner.join();
     assert_nothing_left_by(pid, started);
     let err = theirs.get().unwrap_err();
     assert!(err.is_disconnected(), "{err}");

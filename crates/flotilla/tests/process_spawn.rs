@@ -53,9 +53,11 @@ fn leaky() -> OwnedFd {
 fn a_process_child_does_not_inherit_a_leaky_descriptor() {
     let fd = leaky();
     for daemon in [false, true] {
-        let mut child = Process::new(ExitWithOpenTask, fd.as_raw_fd()).with_daemon(daemon);
-        child.start().unwrap();
-        assert!(child.join());
+        let child = Process::new(ExitWithOpenTask, fd.as_raw_fd())
+            .with_daemon(daemon)
+            .start()
+            .unwrap();
+        child.join();
         assert_eq!(child.exitcode(), Some(10), "daemon: {daemon}");
     }
 }
@@ -63,14 +65,15 @@ fn a_process_child_does_not_inherit_a_leaky_descriptor() {
 #[test]
 fn a_process_child_keeps_the_connections_it_was_passed_and_nothing_else() {
     let fd = leaky();
-    let (ours, theirs) = pipe::<bool>(true).unwrap();
-    let mut child = Process::new(ReportOpenTask, (fd.as_raw_fd(), theirs));
-    child.start().unwrap();
+    let (ours, theirs) = pipe::<bool>().unwrap();
+    let child = Process::new(ReportOpenTask, (fd.as_raw_fd(), theirs))
+        .start()
+        .unwrap();
     assert!(
         !ours.recv().unwrap(),
         "the leaky descriptor reached the child"
     );
-    assert!(child.join());
+    child.join();
     assert_eq!(child.exitcode(), Some(0));
 }
 

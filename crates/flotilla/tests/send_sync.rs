@@ -94,3 +94,23 @@ fn sync_primitives_are_send_and_sync() {
     is_send_sync::<Empty>();
     is_send_sync::<TaskDoneError>();
 }
+
+#[test]
+fn process_handles_are_send_and_sync() {
+    use flotilla::process::{
+        CloseError, Connection, JoinableQueue, ParentProcess, Process, Receiver, RecvBytesError,
+        Sender, StartedProcess,
+    };
+    fn is_error<E: std::error::Error + Send + Sync + 'static>() {}
+    is_send_sync::<Process>();
+    is_send_sync::<StartedProcess>();
+    is_send_sync::<ParentProcess>();
+    // The item type does not matter: it only travels encoded.
+    is_send_sync::<Connection<Cell<u8>>>();
+    is_send_sync::<Receiver<Cell<u8>>>();
+    is_send_sync::<Sender<Cell<u8>>>();
+    is_send_sync::<flotilla::process::Queue<Cell<u8>>>();
+    is_send_sync::<JoinableQueue<Cell<u8>>>();
+    is_error::<CloseError>();
+    is_error::<RecvBytesError>();
+}

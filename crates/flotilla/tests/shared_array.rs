@@ -32,12 +32,14 @@ fn fill_raw(array: RawArray<f64>, first: usize) {
     }
 }
 
-fn run_all(mut processes: Vec<Process>) {
-    for p in &mut processes {
-        p.start().unwrap();
-    }
+fn run_all(processes: Vec<Process>) {
+    let processes = processes
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
     for p in &processes {
-        assert!(p.join());
+        p.join();
         assert_eq!(p.exitcode(), Some(0), "{} failed", p.name());
     }
 }

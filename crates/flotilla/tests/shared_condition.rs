@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use flotilla::process::{Process, Queue};
+use flotilla::process::{Process, Queue, StartedProcess};
 use flotilla::shared::{Condition, ConditionGuard, LockError, RLock, RawValue};
 
 #[path = "support/children.rs"]
@@ -30,7 +30,7 @@ fn add_reentrantly(lock: RLock, total: RawValue<u64>, rounds: u32) {
 fn an_rlock_is_reentrant_and_excludes_other_processes() {
     let lock = RLock::new().unwrap();
     let total = RawValue::new(0u64).unwrap();
-    let children: Vec<Process> = (0..3)
+    let children: Vec<StartedProcess> = (0..3)
         .map(|_| {
             start(Process::new(
                 AddReentrantlyTask,
@@ -134,7 +134,7 @@ fn a_condition_hands_every_item_to_exactly_one_consumer_across_processes() {
     let items = RawValue::new(0u64).unwrap();
     let taken = RawValue::new(0u64).unwrap();
     let out = Queue::new();
-    let consumers: Vec<Process> = (0..3)
+    let consumers: Vec<StartedProcess> = (0..3)
         .map(|_| {
             start(Process::new(
                 ConsumeTask,
@@ -148,7 +148,7 @@ fn a_condition_hands_every_item_to_exactly_one_consumer_across_processes() {
             ))
         })
         .collect();
-    let producers: Vec<Process> = (0..2)
+    let producers: Vec<StartedProcess> = (0..2)
         .map(|_| {
             start(Process::new(
                 ProduceTask,
@@ -189,7 +189,7 @@ fn notify_wakes_as_many_waiters_as_asked() {
     let ready = Condition::new().unwrap();
     let waiting = Queue::new();
     let out = Queue::new();
-    let waiters: Vec<Process> = (0..3)
+    let waiters: Vec<StartedProcess> = (0..3)
         .map(|_| {
             start(Process::new(
                 WaitOnceTask,

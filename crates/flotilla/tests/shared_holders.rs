@@ -181,8 +181,9 @@ where
     T: Task<Args = (S, Exit, Queue<()>)>,
 {
     let holding = Queue::new();
-    let mut child = Process::new(task, (shared, exit, holding.clone()));
-    child.start().unwrap();
+    let child = Process::new(task, (shared, exit, holding.clone()))
+        .start()
+        .unwrap();
     if let Exit::Killed = exit {
         holding.get_timeout(PATIENCE).unwrap();
         child.kill();
@@ -471,8 +472,9 @@ fn forget_drop_and_go_on(rounds: u32, out: Queue<Vec<String>>) {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_forgotten_guard_keeps_its_memory_mapped() {
     let out = Queue::new();
-    let mut child = Process::new(ForgetDropAndGoOnTask, (50, out.clone()));
-    child.start().unwrap();
+    let child = Process::new(ForgetDropAndGoOnTask, (50, out.clone()))
+        .start()
+        .unwrap();
     assert!(child.join_timeout(PATIENCE), "the child did not end");
     assert_eq!(
         child.exitcode(),

@@ -68,7 +68,7 @@ fn sleep_on_condition(cond: Condition, about_to_wait: RawValue<u32>) {
 /// Starts `child`, which sets `about_to_wait` and goes to sleep in a wait; kills it there.
 fn killed_asleep(child: Process, about_to_wait: &RawValue<u32>) {
     let child = start(child);
-    let pid = child.pid().unwrap();
+    let pid = child.pid();
     // The flag is set just before the wait, and the first futex sleep after it is the wait's.
     let deadline = std::time::Instant::now() + PATIENCE;
     while about_to_wait.load() == 0 {

@@ -43,8 +43,8 @@ fn try_for(lock: Lock, millis: u64, out: Queue<(bool, bool, u128)>) {
 }
 
 /// Starts a child that holds `lock` (through `task`) and waits until it does.
-fn killed_while_holding(mut child: Process, holding: &Queue<()>) {
-    child.start().unwrap();
+fn killed_while_holding(child: Process, holding: &Queue<()>) {
+    let child = child.start().unwrap();
     holding.get_timeout(PATIENCE).unwrap();
     child.kill();
     assert!(child.join_timeout(PATIENCE));
@@ -115,8 +115,9 @@ fn a_held_lock_times_out_in_another_process() {
     let lock = Lock::new().unwrap();
     let out = Queue::new();
     let guard = lock.lock().unwrap();
-    let mut child = Process::new(TryForTask, (lock.clone(), 100, out.clone()));
-    child.start().unwrap();
+    let child = Process::new(TryForTask, (lock.clone(), 100, out.clone()))
+        .start()
+        .unwrap();
     let (timed_out, would_block, millis) = out.get_timeout(PATIENCE).unwrap();
     assert!(timed_out);
     assert!(would_block);

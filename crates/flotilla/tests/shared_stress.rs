@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use flotilla::process::Process;
+use flotilla::process::{Process, StartedProcess};
 use flotilla::shared::{Condition, ConditionGuard, Event, RawArray, RawValue, Semaphore};
 
 #[path = "support/children.rs"]
@@ -80,7 +80,7 @@ fn churn(shared: Shared, progress: RawArray<u64>, slot: usize, seed: u64, ops: u
 }
 
 /// Waits (deadline-bounded) until child `slot` has done `ops` operations, or has ended.
-fn reached(progress: &RawArray<u64>, slot: usize, ops: u64, child: &Process) {
+fn reached(progress: &RawArray<u64>, slot: usize, ops: u64, child: &StartedProcess) {
     let deadline = Instant::now() + PATIENCE;
     while progress.get(slot) < ops && child.is_alive() {
         assert!(Instant::now() < deadline, "child {slot} made no progress");
@@ -130,7 +130,7 @@ fn stress(seed: u64) {
     let mut killed = 0;
     for round in 0..ROUNDS {
         let progress = RawArray::<u64>::new(CHILDREN).unwrap();
-        let children: Vec<Process> = (0..CHILDREN)
+        let children: Vec<StartedProcess> = (0..CHILDREN)
             .map(|slot| {
                 let child_seed = rng.random();
                 start(Process::new(

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use flotilla::process::{Process, Queue};
+use flotilla::process::{Process, Queue, StartedProcess};
 use flotilla::shared::{Array, Barrier, BoundedSemaphore, Event, Semaphore, SyncError};
 
 #[path = "support/asleep.rs"]
@@ -42,7 +42,7 @@ fn a_semaphore_caps_concurrency_across_processes() {
     const LIMIT: u64 = 2;
     let sem = Semaphore::new(LIMIT).unwrap();
     let stats = Array::<u64>::new(2).unwrap();
-    let children: Vec<Process> = (0..4)
+    let children: Vec<StartedProcess> = (0..4)
         .map(|_| {
             start(Process::new(
                 EnterOftenTask,
@@ -180,7 +180,7 @@ fn start_child_timing(
     sem: &Semaphore,
     event: &Event,
     out: &Queue<(bool, u128, bool, u128)>,
-) -> Process {
+) -> StartedProcess {
     start(Process::new(
         TimeOutTask,
         (sem.clone(), event.clone(), out.clone()),
@@ -258,7 +258,7 @@ fn meet(barrier: Barrier, out: Queue<u64>) {
 fn a_barrier_releases_all_parties_together() {
     let barrier = Barrier::new(4).unwrap();
     let out = Queue::new();
-    let children: Vec<Process> = (0..3)
+    let children: Vec<StartedProcess> = (0..3)
         .map(|_| start(Process::new(MeetTask, (barrier.clone(), out.clone()))))
         .collect();
     let mut indexes = vec![barrier.wait_timeout(PATIENCE).unwrap()];

@@ -54,12 +54,14 @@ fn nudge(particle: Value<Particle>, cloud: Array<Particle>) {
     cloud[1].id = p.id;
 }
 
-fn run_all(mut processes: Vec<Process>) {
-    for p in &mut processes {
-        p.start().unwrap();
-    }
+fn run_all(processes: Vec<Process>) {
+    let processes = processes
+        .into_iter()
+        .map(Process::start)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
     for p in &processes {
-        assert!(p.join());
+        p.join();
         assert_eq!(p.exitcode(), Some(0), "{} failed", p.name());
     }
 }

@@ -97,8 +97,8 @@ impl System for FlotillaRedis {
         let server = Server::start()?;
         let mut workers = Vec::new();
         for _ in 0..plan.workers {
-            let mut worker = Process::new(ServeRedisTask, server.url.clone()).with_daemon(true);
-            worker
+            let worker = Process::new(ServeRedisTask, server.url.clone())
+                .with_daemon(true)
                 .start()
                 .map_err(|err| Failure::Failed(err.to_string()))?;
             workers.push(worker);

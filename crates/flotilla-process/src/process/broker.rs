@@ -190,6 +190,7 @@ fn serve(broker: &Broker, stream: &UnixStream) {
             Request::Put { wait } => match state.put(payload.to_vec(), wait, Some(peer)) {
                 Ok(()) => reply(stream, &Reply::Done, &[]),
                 Err((_, Stop::TimedOut)) => reply(stream, &Reply::Full, &[]),
+                Err((_, Stop::ShutDown)) => reply(stream, &Reply::ShutDown, &[]),
                 Err((_, Stop::PeerGone)) => return,
             },
             Request::Get { wait } => match state.get(wait, Some(peer)) {
@@ -202,6 +203,7 @@ fn serve(broker: &Broker, stream: &UnixStream) {
                     sent
                 }
                 Err(Stop::TimedOut) => reply(stream, &Reply::Empty, &[]),
+                Err(Stop::ShutDown) => reply(stream, &Reply::ShutDown, &[]),
                 Err(Stop::PeerGone) => return,
             },
             Request::TaskDone => match state.task_done() {
@@ -212,7 +214,21 @@ fn serve(broker: &Broker, stream: &UnixStream) {
                 Ok(()) => reply(stream, &Reply::Done, &[]),
                 Err(_) => return,
             },
-            Request::Size => reply(stream, &Reply::Size(state.size() as u64), &[]),
+            Request::Status => {
+                let (size, shut_down) = state.status();
+                reply(
+                    stream,
+                    &Reply::Status {
+                        size: size as u64,
+                        shut_down,
+                    },
+                    &[],
+                )
+            }
+            Request::Shutdown { immediate } => {
+                drop(state.shutdown(immediate));
+                reply(stream, &Reply::Done, &[])
+            }
             Request::Export => {
                 if state.add_in_transit() {
                     reply(stream, &Reply::Done, &[])

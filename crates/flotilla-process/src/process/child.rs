@@ -38,6 +38,9 @@ pub(crate) struct Start<'a> {
     pub(crate) path: &'a str,
     /// Whether it dies with its parent.
     pub(crate) daemon: bool,
+    /// The starting process's pid and name, for
+    /// [`parent_process`](super::parent_process).
+    pub(crate) parent: (u32, &'a str),
     /// The descriptors passed in the arguments, by slot; open in the child at these numbers.
     pub(crate) fds: Vec<RawFd>,
 }
@@ -89,6 +92,7 @@ fn run(mut control: UnixStream) -> i32 {
         name: start.name.to_owned(),
         path: start.path.to_owned(),
         daemon: start.daemon,
+        parent: Some((start.parent.0, start.parent.1.to_owned())),
     });
     // SAFETY: the parent cleared close-on-exec on exactly these descriptors between fork and
     // exec (after duplicating them for this child alone) and lists each once; nothing in this

@@ -13,6 +13,9 @@ pub(crate) struct Identity {
     pub(crate) path: String,
     /// Whether it dies with its parent.
     pub(crate) daemon: bool,
+    /// The pid and name of the process that started it, for
+    /// [`parent_process`](super::parent_process); `None` for a pool worker.
+    pub(crate) parent: Option<(u32, String)>,
 }
 
 static IDENTITY: OnceLock<Identity> = OnceLock::new();
@@ -23,6 +26,11 @@ static CREATED: AtomicU32 = AtomicU32::new(0);
 /// Records this process's identity; called once, before any user code runs.
 pub(crate) fn set(identity: Identity) {
     let _ = IDENTITY.set(identity);
+}
+
+/// The pid and name of the process that started this one, if a `Process::start` did.
+pub(crate) fn parent() -> Option<(u32, String)> {
+    IDENTITY.get()?.parent.clone()
 }
 
 /// The default name and the tree path of the next process this process creates.

@@ -5,12 +5,12 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use super::child::{CHILD_ENV, Start};
 use super::reaper::Watch;
-use super::{current, fds, spawner, sys};
+use super::started::StartedProcess;
+use super::{current, current_process, fds, spawner, sys};
 use crate::spawn;
 use crate::wire;
 use crate::wire::codec;
@@ -33,17 +33,19 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// |---|---|
 /// | `Process(target=f, args=(a, b))` | [`Process::new(f, (a, b))`](Process::new) |
 /// | `name=`, `daemon=` | [`with_name`](Process::with_name), [`with_daemon`](Process::with_daemon) |
-/// | `start()`, `join(timeout)` | [`start`](Process::start), [`join`](Process::join) (returns whether it ended) |
-/// | `is_alive()`, `exitcode`, `pid` | [`is_alive`](Process::is_alive), [`exitcode`](Process::exitcode), [`pid`](Process::pid) |
-/// | `terminate()`, `kill()` | [`terminate`](Process::terminate) (`SIGTERM`), [`kill`](Process::kill) (`SIGKILL`) |
+/// | `start()` | [`start`](Process::start), which returns a [`StartedProcess`] |
+/// | `join`, `is_alive`, `exitcode`, `pid`, `terminate`, `kill`, `sentinel`, `close` | on the [`StartedProcess`] |
+///
+/// The split is Rust's answer to two of Python's run-time errors: a process cannot be
+/// started twice (`start` consumes it), and nothing that needs a running child (joining,
+/// signalling, its pid or sentinel) can be asked of one that was never started.
 ///
 /// The child inherits the standard streams and the connections in its arguments, and no other
 /// descriptor of this process, even one opened without close-on-exec (Python's
 /// `close_fds=True`).
 ///
-/// Dropping a `Process` neither waits for nor kills the child; it is still reaped when it
-/// ends, so it never lingers as a zombie. A `Process` does nothing until started, so one made
-/// and never used is a warning:
+/// Dropping a `Process` that was never started drops its arguments. A `Process` does nothing
+/// until started, so one made and never used is a warning:
 ///
 /// ```compile_fail
 /// #![deny(unused_must_use)]
@@ -64,10 +66,9 @@ type Encoder = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
 /// }
 ///
 /// let out = Queue::new();
-/// let mut p = Process::new(GreetTask, ("bob".to_owned(), out.clone()));
-/// p.start()?;
+/// let p = Process::new(GreetTask, ("bob".to_owned(), out.clone())).start()?;
 /// assert_eq!(out.get()?, "hello, bob");
-/// assert!(p.join());
+/// p.join();
 /// assert_eq!(p.exitcode(), Some(0));
 /// # Ok::<(), flotilla::Error>(())
 /// ```
@@ -79,12 +80,6 @@ pub struct Process {
     daemon: bool,
     /// Taken by `start`; behind a lock only so that `Process` is `Sync`.
     args: Mutex<Option<Encoder>>,
-    started: Option<Started>,
-}
-
-struct Started {
-    pid: u32,
-    watch: Arc<Watch>,
 }
 
 impl Process {
@@ -104,7 +99,6 @@ impl Process {
     ///
     /// let p = Process::new(WorkTask, 21);
     /// assert!(p.name().starts_with("Process-"));
-    /// assert_eq!(p.pid(), None); // not started yet
     /// ```
     pub fn new<T: Task>(task: T, args: T::Args) -> Process {
         let _ = task;
@@ -121,7 +115,6 @@ impl Process {
                     &format_args!("the arguments of task `{}`", T::NAME),
                 )
             }))),
-            started: None,
         }
     }
 
@@ -164,7 +157,9 @@ impl Process {
         self
     }
 
-    /// Starts the child process.
+    /// Starts the child process, and returns the handle to it: Python's `start()`. It
+    /// consumes the `Process`, so a second start does not compile (Python raises
+    /// `AssertionError`).
     ///
     /// The arguments are encoded here and then dropped in this process: a
     /// [`Connection`](super::Connection) passed in them moves to the child, and this process
@@ -172,12 +167,10 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOperation`] if the process was already started (Python allows one
-    /// start per `Process`), [`Error::DuplicateTask`] if another task of this program is
-    /// registered under the same name (the child could not tell which to run; nothing is
-    /// consumed, but no later start can succeed either), [`Error::Codec`] if the arguments
-    /// cannot be encoded, [`Error::Spawn`] or [`Error::Io`] if the operating system refuses to
-    /// start it.
+    /// [`Error::DuplicateTask`] if another task of this program is registered under the same
+    /// name (the child could not tell which to run), [`Error::Codec`] if the arguments cannot
+    /// be encoded, [`Error::Spawn`] or [`Error::Io`] if the operating system refuses to start
+    /// it. The arguments are dropped either way.
     ///
     /// # Examples
     ///
@@ -187,18 +180,12 @@ impl Process {
     /// #[flotilla::task]
     /// fn quick() {}
     ///
-    /// let mut p = Process::new(QuickTask, ());
-    /// p.start()?;
-    /// assert!(p.start().is_err()); // only once
+    /// let p = Process::new(QuickTask, ()).start()?;
     /// p.join();
+    /// assert_eq!(p.exitcode(), Some(0));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
-    pub fn start(&mut self) -> Result<(), Error> {
-        if self.started.is_some() {
-            return Err(Error::InvalidOperation {
-                reason: format!("process {:?} was already started", self.name),
-            });
-        }
+    pub fn start(mut self) -> Result<StartedProcess, Error> {
         crate::registry::check_name(self.task)?;
         let Some(encode) = self.args.get_mut().ok().and_then(Option::take) else {
             return Err(Error::InvalidOperation {
@@ -229,17 +216,24 @@ impl Process {
         // If the child died before reading this, its exit code tells why.
         let _ = sys::send_all(ours.as_fd(), &frame);
         drop(ours);
-        self.started = Some(Started { pid, watch });
-        Ok(())
+        Ok(StartedProcess::new(
+            self.name,
+            self.task,
+            self.daemon,
+            pid,
+            watch,
+        ))
     }
 
     /// The start message: what the child needs to know, then the encoded arguments.
     fn start_message(&self, args: &[u8], passed: &[OwnedFd]) -> Result<Vec<u8>, Error> {
+        let me = current_process();
         let start = Start {
             task: self.task,
             name: &self.name,
             path: &self.path,
             daemon: self.daemon,
+            parent: (me.pid(), me.name()),
             fds: fds::raw(passed),
         };
         let frame = wire::start(&start)
@@ -264,199 +258,6 @@ impl Process {
             &fds::raw(passed),
             death_signal,
         )
-    }
-
-    /// Waits as long as it takes for the process to end: Python's `join()`; whether it has ended,
-    /// `false` at once for a process never started. [`join_timeout`](Process::join_timeout) waits
-    /// at most a given time.
-    ///
-    /// # Blocking
-    ///
-    /// Until the process ends.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flotilla::process::Process;
-    ///
-    /// #[flotilla::task]
-    /// fn answer() -> u32 {
-    ///     42
-    /// }
-    ///
-    /// let mut p = Process::new(answer, ());
-    /// assert!(!p.join()); // not started
-    /// p.start()?;
-    /// assert!(p.join());
-    /// assert_eq!(p.exitcode(), Some(0));
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn join(&self) -> bool {
-        self.join_within(None)
-    }
-
-    /// Waits for the process to end, for at most `timeout`, and returns
-    /// whether it has ended. Python's `join` returns nothing; check
-    /// [`is_alive`](Process::is_alive) there, or this value here.
-    ///
-    /// A process that was never started has not ended: this returns `false` at once.
-    ///
-    /// # Blocking
-    ///
-    /// Up to `timeout`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flotilla::process::Process;
-    /// use std::time::Duration;
-    ///
-    /// #[flotilla::task]
-    /// fn nap() {
-    ///     std::thread::sleep(Duration::from_secs(60));
-    /// }
-    ///
-    /// let mut p = Process::new(NapTask, ());
-    /// p.start()?;
-    /// assert!(!p.join_timeout(Duration::from_millis(50))); // still running
-    /// p.kill();
-    /// assert!(p.join());
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.join_within(Some(timeout))
-    }
-
-    fn join_within(&self, timeout: Option<Duration>) -> bool {
-        self.started
-            .as_ref()
-            .is_some_and(|started| started.watch.join_within(timeout))
-    }
-
-    /// Whether the process has started and not yet ended.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flotilla::process::Process;
-    ///
-    /// #[flotilla::task]
-    /// fn quick() {}
-    ///
-    /// let mut p = Process::new(QuickTask, ());
-    /// assert!(!p.is_alive());
-    /// p.start()?;
-    /// p.join();
-    /// assert!(!p.is_alive());
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn is_alive(&self) -> bool {
-        self.started
-            .as_ref()
-            .is_some_and(|started| !started.watch.ended())
-    }
-
-    /// Asks the process to stop with `SIGTERM`. Does nothing if it is not running.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flotilla::process::Process;
-    ///
-    /// #[flotilla::task]
-    /// fn forever() {
-    ///     loop {
-    ///         std::thread::park();
-    ///     }
-    /// }
-    ///
-    /// let mut p = Process::new(ForeverTask, ());
-    /// p.start()?;
-    /// p.terminate();
-    /// p.join();
-    /// assert_eq!(p.exitcode(), Some(-libc::SIGTERM));
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn terminate(&self) {
-        self.signal(libc::SIGTERM);
-    }
-
-    /// Kills the process with `SIGKILL`. Does nothing if it is not running.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flotilla::process::Process;
-    ///
-    /// #[flotilla::task]
-    /// fn forever() {
-    ///     loop {
-    ///         std::thread::park();
-    ///     }
-    /// }
-    ///
-    /// let mut p = Process::new(ForeverTask, ());
-    /// p.start()?;
-    /// p.kill();
-    /// p.join();
-    /// assert_eq!(p.exitcode(), Some(-9));
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn kill(&self) {
-        self.signal(libc::SIGKILL);
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        if let Some(started) = &self.started {
-            started.watch.signal(signal);
-        }
-    }
-
-    /// How the process ended, as Python's `exitcode`: `None` while it runs (or before it
-    /// starts), 0 if the task returned, 1 if it panicked, the code it passed to
-    /// `std::process::exit`, or minus the number of the signal that killed it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flotilla::process::Process;
-    ///
-    /// #[flotilla::task]
-    /// fn fail() {
-    ///     panic!("no luck");
-    /// }
-    ///
-    /// let mut p = Process::new(FailTask, ());
-    /// assert_eq!(p.exitcode(), None);
-    /// p.start()?;
-    /// p.join();
-    /// assert_eq!(p.exitcode(), Some(1)); // Python's code for an uncaught exception
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn exitcode(&self) -> Option<i32> {
-        self.started
-            .as_ref()
-            .and_then(|started| started.watch.exitcode())
-    }
-
-    /// The child's process id, once started (it stays available after the child ends).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use flotilla::process::Process;
-    ///
-    /// #[flotilla::task]
-    /// fn quick() {}
-    ///
-    /// let mut p = Process::new(QuickTask, ());
-    /// p.start()?;
-    /// assert!(p.pid().is_some_and(|pid| pid != std::process::id()));
-    /// p.join();
-    /// # Ok::<(), flotilla::Error>(())
-    /// ```
-    pub fn pid(&self) -> Option<u32> {
-        self.started.as_ref().map(|started| started.pid)
     }
 
     /// The process's name.
@@ -494,20 +295,10 @@ impl Process {
 
 impl fmt::Debug for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = f.debug_struct("Process");
-        out.field("name", &self.name)
+        f.debug_struct("Process")
+            .field("name", &self.name)
             .field("task", &self.task)
             .field("daemon", &self.daemon)
-            .field("pid", &self.pid());
-        if self.started.is_some() {
-            out.field("exitcode", &self.exitcode());
-        }
-        out.finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for Started {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Started").field("pid", &self.pid).finish()
+            .finish_non_exhaustive()
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever the messages change.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// The largest first frame the broker reads from a peer that has not yet named a queue.
 pub(crate) const MAX_ATTACH_FRAME: usize = 256;
@@ -55,11 +55,13 @@ pub(crate) enum Request {
     TaskDone,
     /// `JoinableQueue::join`.
     Join,
-    /// `qsize`.
-    Size,
+    /// `qsize`, `is_empty`, `is_full`, `is_shut_down`.
+    Status,
     /// The handle is being passed on to another process: keep the queue alive until that
     /// process attaches.
     Export,
+    /// `shutdown(immediate)`.
+    Shutdown { immediate: bool },
 }
 
 /// From the broker to a queue handle.
@@ -75,10 +77,12 @@ pub(crate) enum Reply {
     Full,
     /// The queue stayed empty for the whole wait.
     Empty,
-    /// The number of items.
-    Size(u64),
+    /// The number of items, and whether the queue was shut down.
+    Status { size: u64, shut_down: bool },
     /// The request is not allowed (like `task_done` without a matching item).
     Invalid(String),
     /// The request could not be understood; the broker closes the connection.
     Refused(String),
+    /// The queue was shut down: a put fails, and so does a get once it is empty.
+    ShutDown,
 }

@@ -60,15 +60,14 @@ use flotilla_core::primitives::{Arc, Mutex, lock};
 /// }
 ///
 /// let (inbox, outbox) = (Queue::new(), Queue::new());
-/// let mut worker = Process::new(SquareAllTask, (inbox.clone(), outbox.clone()));
-/// worker.start()?;
+/// let worker = Process::new(SquareAllTask, (inbox.clone(), outbox.clone())).start()?;
 /// for n in 1..=3 {
 ///     inbox.put(Some(n))?;
 /// }
 /// inbox.put(None)?; // the poison pill
 /// let squares: Vec<u64> = (0..3).map(|_| outbox.get()).collect::<Result<_, _>>()?;
 /// assert_eq!(squares, [1, 4, 9]);
-/// assert!(worker.join());
+/// worker.join();
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct Queue<T> {
@@ -102,6 +101,8 @@ struct Remote {
     token: Token,
     /// The creating process's id, for messages.
     owner: u32,
+    /// The queue's bound, which never changes.
+    maxsize: Option<usize>,
     /// Attached connections not in use; one per concurrent operation, at least one always,
     /// which keeps the queue alive.
     idle: Mutex<Vec<Conn>>,
@@ -118,6 +119,16 @@ struct Conn {
 /// instead of hanging with it. (A wait without a time limit waits as long as it takes.)
 const REPLY_GRACE: Duration = Duration::from_secs(5);
 
+/// What a put or get that reached the queue came to.
+enum Outcome<T> {
+    /// It happened.
+    Done(T),
+    /// The queue stayed full (a put) or empty (a get) for the whole wait.
+    Waited,
+    /// The queue was shut down (and, for a get, is empty).
+    ShutDown,
+}
+
 /// How a handle is encoded: where the broker listens and the queue's secret token.
 #[derive(Serialize, Deserialize)]
 #[serde(rename = "Queue")]
@@ -127,6 +138,8 @@ struct Ticket {
     name: Vec<u8>,
     token: Token,
     owner: u32,
+    /// The queue's bound.
+    maxsize: Option<u64>,
 }
 
 impl<T> Queue<T> {
@@ -178,8 +191,12 @@ impl<T> Queue<T> {
         }
     }
 
-    /// The number of items in the queue right now: Python's `qsize()` (exact here, but
-    /// stale as soon as another process acts).
+    /// The number of items in the queue right now: Python's `qsize()`.
+    ///
+    /// Exact: the count is read from the queue itself, in the process that owns it, so it
+    /// includes every `put` that has returned (nothing is buffered on the way, as in
+    /// Python's feeder thread) and no `get` that has returned. It is stale as soon as
+    /// another process acts. From another process it costs one round trip to the owner.
     ///
     /// # Errors
     ///
@@ -195,43 +212,205 @@ impl<T> Queue<T> {
     /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn qsize(&self) -> Result<usize, Error> {
+        self.status().map(|(size, _)| size)
+    }
+
+    /// Whether the queue holds no items right now: Python's `empty()` (as exact as
+    /// [`qsize`](Queue::qsize)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the creating process is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::Queue::new();
+    /// assert!(q.is_empty()?);
+    /// q.put(1)?;
+    /// assert!(!q.is_empty()?);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        self.qsize().map(|size| size == 0)
+    }
+
+    /// Whether the queue is bounded and holds [`maxsize`](Queue::maxsize) items right now:
+    /// Python's `full()` (as exact as [`qsize`](Queue::qsize)). An unbounded queue is never
+    /// full.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the creating process is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::Queue::bounded(1);
+    /// assert!(!q.is_full()?);
+    /// q.put(1)?;
+    /// assert!(q.is_full()?);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn is_full(&self) -> Result<bool, Error> {
+        match self.maxsize() {
+            None => Ok(false),
+            Some(max) => self.qsize().map(|size| size >= max),
+        }
+    }
+
+    /// The bound given to [`bounded`](Queue::bounded), or `None` for an unbounded queue
+    /// (Python's `maxsize`, with `None` for its `0`). Known to every handle; no round trip.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::process::Queue;
+    ///
+    /// assert_eq!(Queue::<u8>::bounded(8).maxsize(), Some(8));
+    /// assert_eq!(Queue::<u8>::new().maxsize(), None);
+    /// ```
+    pub fn maxsize(&self) -> Option<usize> {
         match &self.flavor {
-            Flavor::Local(local) => Ok(local.0.size()),
-            Flavor::Remote(remote) => match remote.call(&Request::Size, &[])?.0 {
-                Reply::Size(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            Flavor::Local(local) => local.0.maxsize(),
+            Flavor::Remote(remote) => remote.maxsize,
+        }
+    }
+
+    /// Shuts the queue down, for every process that uses it: Python 3.13's
+    /// `shutdown(immediate)`.
+    ///
+    /// From now on every put fails ([`try_put`](Queue::try_put) and
+    /// [`put_timeout`](Queue::put_timeout) with [`PutError::ShutDown`], [`put`](Queue::put)
+    /// with [`Error::QueueShutDown`]), and gets fail the same way once the queue is empty;
+    /// puts and gets blocked in any process are woken to see it. Without `immediate`,
+    /// consumers can drain what is queued. With it, the queued items are dropped at once,
+    /// each counting as done for [`JoinableQueue::join`], which returns once the items
+    /// already taken are marked done. Shutting down a shut-down queue again is allowed (an
+    /// immediate one still empties it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the creating process is gone (then so is the queue).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flotilla::process::{GetError, Queue};
+    ///
+    /// let q = Queue::new();
+    /// q.put(1)?;
+    /// q.shutdown(false)?;
+    /// assert!(q.try_put(2).unwrap_err().is_shut_down());
+    /// assert_eq!(q.get()?, 1); // what was queued still comes out
+    /// assert!(matches!(q.try_get(), Err(GetError::ShutDown)));
+    /// assert!(q.get().unwrap_err().is_shutdown());
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn shutdown(&self, immediate: bool) -> Result<(), Error> {
+        match &self.flavor {
+            Flavor::Local(local) => {
+                drop(local.0.shutdown(immediate));
+                Ok(())
+            }
+            Flavor::Remote(remote) => match remote.call(&Request::Shutdown { immediate }, &[])?.0 {
+                Reply::Done => Ok(()),
                 other => Err(unexpected(&other)),
             },
         }
     }
 
-    /// Sends encoded `item`; `Ok(Some(item))` hands it back when the wait ran out.
-    fn put_bytes(&self, item: Vec<u8>, wait: Wait) -> Result<Option<Vec<u8>>, Error> {
+    /// Whether [`shutdown`](Queue::shutdown) was called, by any process: Python's
+    /// `is_shutdown`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the creating process is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::Queue::<u8>::new();
+    /// assert!(!q.is_shut_down()?);
+    /// q.shutdown(true)?;
+    /// assert!(q.is_shut_down()?);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn is_shut_down(&self) -> Result<bool, Error> {
+        self.status().map(|(_, shut_down)| shut_down)
+    }
+
+    /// Closes this handle: Python's `close()`. It is the same as dropping it, spelled out.
+    ///
+    /// Python's `close()` stops the handle's feeder thread once it has flushed the items put
+    /// through it, `join_thread()` waits for that flush, and `cancel_join_thread()` lets the
+    /// process exit without it (losing the items). flotilla has no feeder thread and
+    /// buffers nothing: a `put` returns only once its item is in the queue, in the owning
+    /// process. So there is nothing to flush, wait for or cancel, and flotilla has no
+    /// `join_thread` or `cancel_join_thread`. What `close` releases is this handle's
+    /// connections to the owner (in another process) or its hold on the queue (in the
+    /// owner); the queue lives on while any handle, anywhere, does. Using a handle after
+    /// `close` (Python's `ValueError: Queue is closed`) does not compile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::Queue::new();
+    /// let other = q.clone();
+    /// q.put(1)?;
+    /// q.close(); // the item is already in the queue: nothing was buffered
+    /// assert_eq!(other.get()?, 1);
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn close(self) {
+        drop(self);
+    }
+
+    /// The number of items and whether the queue was shut down, read together.
+    fn status(&self) -> Result<(usize, bool), Error> {
+        match &self.flavor {
+            Flavor::Local(local) => Ok(local.0.status()),
+            Flavor::Remote(remote) => match remote.call(&Request::Status, &[])?.0 {
+                Reply::Status { size, shut_down } => {
+                    Ok((usize::try_from(size).unwrap_or(usize::MAX), shut_down))
+                }
+                other => Err(unexpected(&other)),
+            },
+        }
+    }
+
+    /// Sends encoded `item`, waiting as `wait` allows.
+    fn put_bytes(&self, item: Vec<u8>, wait: Wait) -> Result<Outcome<()>, Error> {
         match &self.flavor {
             Flavor::Local(local) => match local.0.put(item, wait, None) {
-                Ok(()) => Ok(None),
-                Err((item, _)) => Ok(Some(item)),
+                Ok(()) => Ok(Outcome::Done(())),
+                Err((_, Stop::ShutDown)) => Ok(Outcome::ShutDown),
+                Err((_, Stop::TimedOut | Stop::PeerGone)) => Ok(Outcome::Waited),
             },
             Flavor::Remote(remote) => match remote.call(&Request::Put { wait }, &item)?.0 {
-                Reply::Done => Ok(None),
-                Reply::Full => Ok(Some(item)),
+                Reply::Done => Ok(Outcome::Done(())),
+                Reply::Full => Ok(Outcome::Waited),
+                Reply::ShutDown => Ok(Outcome::ShutDown),
                 other => Err(unexpected(&other)),
             },
         }
     }
 
-    /// Takes an encoded item; `Ok(None)` when the wait ran out.
-    fn get_bytes(&self, wait: Wait) -> Result<Option<Vec<u8>>, Error> {
+    /// Takes an encoded item, waiting as `wait` allows.
+    fn get_bytes(&self, wait: Wait) -> Result<Outcome<Vec<u8>>, Error> {
         match &self.flavor {
             Flavor::Local(local) => match local.0.get(wait, None) {
-                Ok(item) => Ok(Some(item)),
-                Err(Stop::TimedOut | Stop::PeerGone) => Ok(None),
+                Ok(item) => Ok(Outcome::Done(item)),
+                Err(Stop::ShutDown) => Ok(Outcome::ShutDown),
+                Err(Stop::TimedOut | Stop::PeerGone) => Ok(Outcome::Waited),
             },
             Flavor::Remote(remote) => match remote.call(&Request::Get { wait }, &[])? {
                 (Reply::Item, mut body, at) => {
                     body.drain(..at);
-                    Ok(Some(body))
+                    Ok(Outcome::Done(body))
                 }
-                (Reply::Empty, ..) => Ok(None),
+                (Reply::Empty, ..) => Ok(Outcome::Waited),
+                (Reply::ShutDown, ..) => Ok(Outcome::ShutDown),
                 (other, ..) => Err(unexpected(&other)),
             },
         }
@@ -291,7 +470,11 @@ impl<T: Serialize> Queue<T> {
         self.put_waiting(item, Wait::Forever)
             .map_err(|err| match err {
                 PutError::Failed(item, error) => SendError { item, error },
-                PutError::Full(item) | PutError::ShutDown(item) => SendError {
+                PutError::ShutDown(item) => SendError {
+                    item,
+                    error: Error::QueueShutDown,
+                },
+                PutError::Full(item) => SendError {
                     item,
                     error: Error::Codec {
                         message: "the queue reported full to a put without a time limit".to_owned(),
@@ -351,8 +534,9 @@ impl<T: Serialize> Queue<T> {
             Err(message) => return Err(PutError::Failed(item, Error::Codec { message })),
         };
         match self.put_bytes(bytes, wait) {
-            Ok(None) => Ok(()),
-            Ok(Some(_)) => Err(PutError::Full(item)),
+            Ok(Outcome::Done(())) => Ok(()),
+            Ok(Outcome::Waited) => Err(PutError::Full(item)),
+            Ok(Outcome::ShutDown) => Err(PutError::ShutDown(item)),
             Err(err) => Err(PutError::Failed(item, err)),
         }
     }
@@ -381,7 +565,8 @@ impl<T: DeserializeOwned> Queue<T> {
     pub fn get(&self) -> Result<T, Error> {
         self.get_waiting(Wait::Forever).map_err(|err| match err {
             GetError::Failed(err) => err,
-            GetError::Empty | GetError::ShutDown => Error::Codec {
+            GetError::ShutDown => Error::QueueShutDown,
+            GetError::Empty => Error::Codec {
                 message: "the queue reported empty to a get without a time limit".to_owned(),
             },
         })
@@ -432,9 +617,10 @@ impl<T: DeserializeOwned> Queue<T> {
 
     fn get_waiting(&self, wait: Wait) -> Result<T, GetError> {
         match self.get_bytes(wait) {
-            Ok(Some(bytes)) => codec::decode(&bytes, &"an item from a queue")
+            Ok(Outcome::Done(bytes)) => codec::decode(&bytes, &"an item from a queue")
                 .map_err(|message| GetError::Failed(Error::Codec { message })),
-            Ok(None) => Err(GetError::Empty),
+            Ok(Outcome::Waited) => Err(GetError::Empty),
+            Ok(Outcome::ShutDown) => Err(GetError::ShutDown),
             Err(err) => Err(GetError::Failed(err)),
         }
     }
@@ -477,6 +663,7 @@ impl<T> Serialize for Queue<T> {
                     name: broker.name().as_bytes().to_vec(),
                     token,
                     owner: std::process::id(),
+                    maxsize: local.0.maxsize().map(|max| max as u64),
                 }
             }
             Flavor::Remote(remote) => {
@@ -489,6 +676,7 @@ impl<T> Serialize for Queue<T> {
                     name: remote.name.clone(),
                     token: remote.token,
                     owner: remote.owner,
+                    maxsize: remote.maxsize.map(|max| max as u64),
                 }
             }
         };
@@ -514,6 +702,9 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
                 name: ticket.name,
                 token: ticket.token,
                 owner: ticket.owner,
+                maxsize: ticket
+                    .maxsize
+                    .map(|max| usize::try_from(max).unwrap_or(usize::MAX)),
                 idle: Mutex::new(vec![first]),
             }))
         };
@@ -662,14 +853,13 @@ fn unexpected(reply: &Reply) -> Error {
 /// }
 ///
 /// let jobs = JoinableQueue::new();
-/// let mut consumer = Process::new(ConsumeTask, jobs.clone());
-/// consumer.start()?;
+/// let consumer = Process::new(ConsumeTask, jobs.clone()).start()?;
 /// for job in 0..10 {
 ///     jobs.put(Some(job))?;
 /// }
 /// jobs.put(None)?;
 /// jobs.join()?; // returns once every item was marked done
-/// assert!(consumer.join());
+/// consumer.join();
 /// # Ok::<(), flotilla::Error>(())
 /// ```
 pub struct JoinableQueue<T> {
@@ -757,6 +947,26 @@ impl<T> JoinableQueue<T> {
     /// ```
     pub fn join(&self) -> Result<(), Error> {
         self.queue.join()
+    }
+
+    /// Closes this handle: Python's `close()`, the same as dropping it (see
+    /// [`Queue::close`], which this handle cannot reach through `Deref` because closing
+    /// consumes it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = flotilla::process::JoinableQueue::new();
+    /// let other = q.clone();
+    /// q.put(1)?;
+    /// q.close();
+    /// assert_eq!(other.get()?, 1);
+    /// other.task_done()?;
+    /// other.join()?;
+    /// # Ok::<(), flotilla::Error>(())
+    /// ```
+    pub fn close(self) {
+        self.queue.close();
     }
 }
 

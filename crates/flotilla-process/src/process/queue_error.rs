@@ -25,7 +25,7 @@ use flotilla_core::Error;
 ///
 /// // A pipe's end cannot travel through a queue: the put fails and hands it back.
 /// let q: Queue<Connection<u8>> = Queue::new();
-/// let (a, b) = pipe::<u8>(true)?;
+/// let (a, b) = pipe::<u8>()?;
 /// let SendError { item, error } = q.put(a).unwrap_err();
 /// assert!(matches!(error, flotilla::Error::Codec { .. }));
 /// item.send(&7)?; // still usable
@@ -48,7 +48,7 @@ impl<T> SendError<T> {
     /// use flotilla::process::{pipe, Connection, Queue};
     ///
     /// let q: Queue<Option<Connection<u8>>> = Queue::new();
-    /// let (a, _b) = pipe::<u8>(true)?;
+    /// let (a, _b) = pipe::<u8>()?;
     /// let back = q.put(Some(a)).unwrap_err().into_inner();
     /// assert!(back.is_some());
     /// # Ok::<(), flotilla::Error>(())
@@ -65,7 +65,7 @@ impl<T> SendError<T> {
     /// use flotilla::process::{pipe, Connection, Queue};
     ///
     /// let q: Queue<Connection<u8>> = Queue::new();
-    /// let (a, _b) = pipe::<u8>(true)?;
+    /// let (a, _b) = pipe::<u8>()?;
     /// assert!(matches!(q.put(a).unwrap_err().error(), flotilla::Error::Codec { .. }));
     /// # Ok::<(), flotilla::Error>(())
     /// ```
@@ -106,8 +106,9 @@ impl<T> From<SendError<T>> for Error {
 /// Why [`Queue::try_put`](super::Queue::try_put) or
 /// [`put_timeout`](super::Queue::put_timeout) did not add the item, which it hands back.
 ///
-/// The in-process queues' `flotilla::sync::Full` plus one case a queue shared
-/// between processes adds: [`Failed`](PutError::Failed), when its owner is unreachable.
+/// The in-process queues' `flotilla::sync::PutError` (`Full`, `ShutDown`) plus one case a
+/// queue shared between processes adds: [`Failed`](PutError::Failed), when its owner is
+/// unreachable.
 ///
 /// # Examples
 ///
@@ -125,12 +126,12 @@ impl<T> From<SendError<T>> for Error {
 pub enum PutError<T> {
     /// The queue stayed full for the whole wait: Python's `queue.Full`.
     Full(T),
+    /// The queue was [shut down](super::Queue::shutdown), before or during the wait:
+    /// Python 3.13's `queue.ShutDown`.
+    ShutDown(T),
     /// The queue could not be reached (its process is gone) or the item could not be
     /// encoded.
     Failed(T, Error),
-    /// The queue was shut down: Python 3.13's `queue.ShutDown`, flotilla-sync's
-    /// `PutError::ShutDown`. Only queues that can be shut down (a manager's) report it.
-    ShutDown(T),
 }
 
 impl<T> PutError<T> {
@@ -146,7 +147,7 @@ impl<T> PutError<T> {
     /// ```
     pub fn into_inner(self) -> T {
         match self {
-            PutError::Full(item) | PutError::Failed(item, _) | PutError::ShutDown(item) => item,
+            PutError::Full(item) | PutError::ShutDown(item) | PutError::Failed(item, _) => item,
         }
     }
 
@@ -169,10 +170,10 @@ impl<T> PutError<T> {
     /// # Examples
     ///
     /// ```
-    /// use flotilla::process::PutError;
-    ///
-    /// assert!(PutError::ShutDown(1).is_shut_down());
-    /// assert!(!PutError::Full(1).is_shut_down());
+    /// let q = flotilla::process::Queue::new();
+    /// q.shutdown(false)?;
+    /// assert!(q.try_put(1).unwrap_err().is_shut_down());
+    /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn is_shut_down(&self) -> bool {
         matches!(self, PutError::ShutDown(_))
@@ -211,8 +212,9 @@ impl<T> std::error::Error for PutError<T> {
 /// Why [`Queue::try_get`](super::Queue::try_get) or
 /// [`get_timeout`](super::Queue::get_timeout) returned no item.
 ///
-/// The in-process queues' `flotilla::sync::Empty` plus one case a queue shared
-/// between processes adds: [`Failed`](GetError::Failed), when its owner is unreachable.
+/// The in-process queues' `flotilla::sync::GetError` (`Empty`, `ShutDown`) plus one case a
+/// queue shared between processes adds: [`Failed`](GetError::Failed), when its owner is
+/// unreachable.
 ///
 /// # Examples
 ///
@@ -226,12 +228,12 @@ impl<T> std::error::Error for PutError<T> {
 pub enum GetError {
     /// The queue stayed empty for the whole wait: Python's `queue.Empty`.
     Empty,
+    /// The queue was [shut down](super::Queue::shutdown) and is empty: Python 3.13's
+    /// `queue.ShutDown`.
+    ShutDown,
     /// The queue could not be reached (its process is gone) or the item could not be
     /// decoded.
     Failed(Error),
-    /// The queue was shut down and is empty: Python 3.13's `queue.ShutDown`, flotilla-sync's
-    /// `GetError::ShutDown`. Only queues that can be shut down (a manager's) report it.
-    ShutDown,
 }
 
 impl GetError {
@@ -247,12 +249,15 @@ impl GetError {
         matches!(self, GetError::Empty)
     }
 
-    /// True if the queue was shut down (and empty).
+    /// True if the queue was shut down and is empty.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(flotilla::process::GetError::ShutDown.is_shut_down());
+    /// let q = flotilla::process::Queue::<u8>::new();
+    /// q.shutdown(false)?;
+    /// assert!(q.try_get().unwrap_err().is_shut_down());
+    /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn is_shut_down(&self) -> bool {
         matches!(self, GetError::ShutDown)

@@ -11,7 +11,10 @@ use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
+
+use super::sys;
 
 use flotilla_core::Error;
 use flotilla_core::primitives::{Condvar, Mutex, lock, wait_until};
@@ -21,6 +24,10 @@ use flotilla_core::primitives::{Condvar, Mutex, lock, wait_until};
 pub(crate) struct Watch {
     state: Mutex<State>,
     ended: Condvar,
+    /// The read end of a pipe whose only write end the reaper thread holds and closes once
+    /// the child is reaped: readable (at end of file) from then on, for `poll(2)` and
+    /// [`wait`](super::wait).
+    sentinel: OwnedFd,
 }
 
 #[derive(Debug)]
@@ -38,9 +45,19 @@ impl Watch {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the thread cannot be started; the child has then been killed and
-    /// reaped.
+    /// [`Error::Io`] if the thread or the sentinel pipe cannot be created; the child has
+    /// then been killed and reaped.
     pub(crate) fn start(mut child: Child) -> Result<Arc<Watch>, Error> {
+        let (sentinel, reaped) = match sys::pipe() {
+            Ok(ends) => ends,
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::Io {
+                    reason: format!("could not create a pipe to watch a process: {err}"),
+                });
+            }
+        };
         let watch = Arc::new(Watch {
             state: Mutex::new(State {
                 pid: libc::pid_t::try_from(child.id()).ok(),
@@ -48,6 +65,7 @@ impl Watch {
                 exitcode: None,
             }),
             ended: Condvar::new(),
+            sentinel,
         });
         let theirs = Arc::clone(&watch);
         let (child_tx, child_rx) = crossbeam_channel::bounded::<Child>(1);
@@ -58,6 +76,8 @@ impl Watch {
                 if let Ok(child) = child_rx.recv() {
                     theirs.reap(child);
                 }
+                // Only now: whoever sees the sentinel ready also sees the exit code.
+                drop(reaped);
             });
         match spawned {
             Ok(_) => {
@@ -117,6 +137,11 @@ impl Watch {
             }
         }
         state.ended
+    }
+
+    /// A descriptor that becomes readable once the child has ended and been reaped.
+    pub(crate) fn sentinel(&self) -> BorrowedFd<'_> {
+        self.sentinel.as_fd()
     }
 
     /// Whether the child has ended (and been reaped).

@@ -28,6 +28,8 @@ pub(crate) enum Stop {
     TimedOut,
     /// The remote handle on whose behalf the broker waited disconnected.
     PeerGone,
+    /// The queue was shut down (and, for a get, is empty).
+    ShutDown,
 }
 
 #[derive(Debug)]
@@ -54,6 +56,8 @@ struct Inner {
     token: Option<Token>,
     /// Forgotten by the broker; terminal.
     retired: bool,
+    /// Set by `shutdown`: puts fail, gets fail once the queue is empty.
+    shut_down: bool,
 }
 
 impl Inner {
@@ -80,6 +84,7 @@ impl QueueState {
                 in_transit: 0,
                 token: None,
                 retired: false,
+                shut_down: false,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -133,10 +138,18 @@ impl QueueState {
         peer: Option<BorrowedFd<'_>>,
     ) -> Result<(), (Vec<u8>, Stop)> {
         let inner = lock(&self.inner);
-        let (mut inner, outcome) =
-            Self::wait_for(&self.not_full, inner, |i| !i.full(), wait.deadline(), peer);
+        let (mut inner, outcome) = Self::wait_for(
+            &self.not_full,
+            inner,
+            |i| !i.full() || i.shut_down,
+            wait.deadline(),
+            peer,
+        );
         if let Err(stop) = outcome {
             return Err((item, stop));
+        }
+        if inner.shut_down {
+            return Err((item, Stop::ShutDown));
         }
         inner.items.push_back(item);
         inner.unfinished += 1;
@@ -151,13 +164,14 @@ impl QueueState {
         let (mut inner, outcome) = Self::wait_for(
             &self.not_empty,
             inner,
-            |i| !i.items.is_empty(),
+            |i| !i.items.is_empty() || i.shut_down,
             wait.deadline(),
             peer,
         );
         outcome?;
+        // After a shutdown the items still queued are handed out first.
         let Some(item) = inner.items.pop_front() else {
-            unreachable!("waited until the queue had an item");
+            return Err(Stop::ShutDown);
         };
         drop(inner);
         self.not_full.notify_one();
@@ -192,9 +206,38 @@ impl QueueState {
         Self::wait_for(&self.all_done, inner, |i| i.unfinished == 0, None, peer).1
     }
 
-    /// The number of items waiting.
-    pub(crate) fn size(&self) -> usize {
-        lock(&self.inner).items.len()
+    /// The number of items waiting and whether the queue was shut down, read together.
+    pub(crate) fn status(&self) -> (usize, bool) {
+        let inner = lock(&self.inner);
+        (inner.items.len(), inner.shut_down)
+    }
+
+    /// The bound, if any.
+    pub(crate) fn maxsize(&self) -> Option<usize> {
+        lock(&self.inner).maxsize
+    }
+
+    /// Python 3.13's `shutdown(immediate)`: from now on puts fail and gets fail once the
+    /// queue is empty; with `immediate` the queue is emptied now, each removed item counting
+    /// as done for `join`. Every waiter is woken to see it. Returns the removed items, for
+    /// the caller to drop outside the lock.
+    pub(crate) fn shutdown(&self, immediate: bool) -> Vec<Vec<u8>> {
+        let mut inner = lock(&self.inner);
+        inner.shut_down = true;
+        let removed: Vec<Vec<u8>> = if immediate {
+            inner.items.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        inner.unfinished = inner.unfinished.saturating_sub(removed.len());
+        let all_done = inner.unfinished == 0;
+        drop(inner);
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        if all_done {
+            self.all_done.notify_all();
+        }
+        removed
     }
 
     /// Another handle in this process, decoded from an exported one (which it consumes).

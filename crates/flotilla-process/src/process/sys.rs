@@ -36,27 +36,50 @@ pub fn send_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
 /// Waits until `fd` is readable, at end of file or in error, for at most `timeout` (forever
 /// when `None`, or too far ahead to represent). Returns whether it is.
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+    wait_any(&[fd], timeout).map(|ready| !ready.is_empty())
+}
+
+/// Waits until at least one of `fds` is readable, at end of file or in error, for at most
+/// `timeout` (forever when `None`). Returns the positions in `fds` of those that are, in
+/// order; empty if the time ran out (or `fds` is empty, which returns at once).
+pub fn wait_any(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+    if fds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut polls: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        })
+        .collect();
+    let count = libc::nfds_t::try_from(polls.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let deadline = timeout.map(|t| std::time::Instant::now().checked_add(t));
     loop {
         let millis = match deadline {
-            None => -1,
-            Some(deadline) => {
+            None | Some(None) => -1,
+            Some(Some(deadline)) => {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 // Round up so that a sub-millisecond remainder still waits.
                 let millis = left.as_micros().div_ceil(1000);
                 libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX)
             }
         };
-        let mut poll = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN | libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: `poll` points to one valid, initialised pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        // SAFETY: `polls` holds `count` valid, initialised pollfd structs for the duration of
+        // the call, and each descriptor is borrowed (open) for as long as `fds` is.
+        let ready = unsafe { libc::poll(polls.as_mut_ptr(), count, millis) };
         match ready {
-            1.. => return Ok(true),
-            0 if millis == 0 => return Ok(false),
+            1.. => {
+                return Ok(polls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, poll)| poll.revents != 0)
+                    .map(|(at, _)| at)
+                    .collect());
+            }
+            0 if millis == 0 => return Ok(Vec::new()),
             0 => {} // woke early; the deadline decides
             _ => {
                 let err = io::Error::last_os_error();
@@ -65,10 +88,46 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
                 }
             }
         }
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Ok(false);
+        if let Some(Some(deadline)) = deadline
+            && std::time::Instant::now() >= deadline
+        {
+            return Ok(Vec::new());
         }
     }
+}
+
+/// A pipe whose two ends are close-on-exec: `(read end, write end)`.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut ends = [0 as RawFd; 2];
+    // SAFETY: `ends` is a valid, writable array of two descriptors, as pipe2(2) requires.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just returned these two new descriptors, which nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) })
+}
+
+/// A close-on-exec descriptor for process `pid` that becomes readable when the process ends
+/// (`pidfd_open(2)`, Linux 5.3). The caller must know that `pid` names the process it means
+/// (its child not yet reaped, or its parent while `getppid()` still returns it).
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: pidfd_open takes a pid and flags and has no memory-safety preconditions.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY: the system call just returned this new descriptor, which nothing else owns
+    // (pidfds are always close-on-exec).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The id of this process's parent right now (after the parent dies, its adopter's).
+pub fn parent_pid() -> u32 {
+    // SAFETY: getppid(2) has no preconditions and cannot fail.
+    u32::try_from(unsafe { libc::getppid() }).unwrap_or(0)
 }
 
 /// Fills `N` bytes from the kernel's random number generator.

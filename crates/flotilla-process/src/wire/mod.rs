@@ -212,6 +212,17 @@ pub fn read_frame_pausing(
     limit: usize,
     halfway: impl FnOnce(),
 ) -> Result<(), ReadError> {
+    let len = read_prefix(input)?;
+    if len > limit {
+        return Err(ReadError::Malformed(format!(
+            "frame length {len} exceeds the limit of {limit} bytes"
+        )));
+    }
+    read_body_pausing(input, body, len, halfway)
+}
+
+/// Reads a frame's length prefix, and nothing more.
+pub fn read_prefix(input: &mut impl Read) -> Result<usize, ReadError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -228,12 +239,21 @@ pub fn read_frame_pausing(
             Err(err) => return Err(ReadError::Io(err)),
         }
     }
-    let len = u32::from_le_bytes(prefix) as usize;
-    if len > limit {
-        return Err(ReadError::Malformed(format!(
-            "frame length {len} exceeds the limit of {limit} bytes"
-        )));
-    }
+    Ok(u32::from_le_bytes(prefix) as usize)
+}
+
+/// Reads the `len` bytes of a frame's body, whose prefix [`read_prefix`] read, into `body`
+/// (replacing its contents).
+pub fn read_body(input: &mut impl Read, body: &mut Vec<u8>, len: usize) -> Result<(), ReadError> {
+    read_body_pausing(input, body, len, || {})
+}
+
+fn read_body_pausing(
+    input: &mut impl Read,
+    body: &mut Vec<u8>,
+    len: usize,
+    halfway: impl FnOnce(),
+) -> Result<(), ReadError> {
     body.clear();
     // Room for a typical large payload at once (address space only: pages are touched as
     // bytes arrive); bigger frames grow the buffer as they come in.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flotilla::process::Process;
+use flotilla::process::{Process, StartedProcess};
 
 /// The hosts, by the last byte of their address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,16 +169,18 @@ impl Hosts {
     }
 
     /// Starts a worker process on `host`.
-    pub fn spawn_worker(&self, host: Host, slots: usize, visibility: Duration) -> Process {
+    pub fn spawn_worker(&self, host: Host, slots: usize, visibility: Duration) -> StartedProcess {
         let args = (
             self.ns_path(host),
             self.url(),
             slots,
             visibility.as_millis() as u64,
         );
-        let mut process = Process::new(ServeInTask, args).with_daemon(true);
-        process.start().expect("a worker process");
-        let pid = process.pid().expect("a started process has a pid") as i32;
+        let process = Process::new(ServeInTask, args)
+            .with_daemon(true)
+            .start()
+            .expect("a worker process");
+        let pid = process.pid() as i32;
         self.workers.lock().unwrap().push((host, pid));
         process
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flotilla::process::Process;
+use flotilla::process::{Process, StartedProcess};
 
 pub mod foreign;
 pub mod hosts;
@@ -208,20 +208,18 @@ fn run_worker_with(builder: flotilla_redis::WorkerBuilder, slots: usize, visibil
 }
 
 /// Starts a worker in a child process (a daemon: it dies with the test).
-pub fn spawn_worker(url: &str, slots: usize, visibility: Duration) -> Process {
+pub fn spawn_worker(url: &str, slots: usize, visibility: Duration) -> StartedProcess {
     let args = (url.to_owned(), slots, visibility.as_millis() as u64);
     start_daemon(Process::new(ServeTask, args))
 }
 
-fn start_daemon(process: Process) -> Process {
-    let mut process = process.with_daemon(true);
-    process.start().expect("a worker process");
-    process
+fn start_daemon(process: Process) -> StartedProcess {
+    process.with_daemon(true).start().expect("a worker process")
 }
 
 /// Starts a worker that takes no task beyond its slots (so that, while they are busy, it
 /// takes nothing, not even over), in a child process.
-pub fn spawn_worker_unbuffered(url: &str, slots: usize, visibility: Duration) -> Process {
+pub fn spawn_worker_unbuffered(url: &str, slots: usize, visibility: Duration) -> StartedProcess {
     let args = (url.to_owned(), slots, visibility.as_millis() as u64);
     start_daemon(Process::new(ServeUnbufferedTask, args))
 }
@@ -297,13 +295,13 @@ pub fn hang_first_time(dir: PathBuf) -> u32 {
 
 /// Waits until a [`hang_first_time`] task started in `dir` hangs on one of `workers`, kills
 /// that worker with SIGKILL, and returns its pid.
-pub fn kill_the_worker_running_it(dir: &std::path::Path, workers: &[Process]) -> u32 {
+pub fn kill_the_worker_running_it(dir: &std::path::Path, workers: &[StartedProcess]) -> u32 {
     let marker = dir.join("first");
     eventually("the task to start", || marker.exists());
     let first: u32 = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
     let victim = workers
         .iter()
-        .find(|w| w.pid() == Some(first))
+        .find(|w| w.pid() == first)
         .expect("the task runs on one of our workers");
     victim.kill();
     assert!(victim.join_timeout(Duration::from_secs(60)));

@@ -4,25 +4,24 @@
 
 use std::time::Duration;
 
-use flotilla::process::Process;
+use flotilla::process::{Process, StartedProcess};
 
 /// Upper bound for anything that must not hang; tests finish far sooner.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Starts `child` and hands it back.
-pub(crate) fn start(mut child: Process) -> Process {
-    child.start().unwrap();
-    child
+pub(crate) fn start(child: Process) -> StartedProcess {
+    child.start().unwrap()
 }
 
 /// Joins `child` and checks that it exited cleanly.
-pub(crate) fn finish(child: &Process) {
+pub(crate) fn finish(child: &StartedProcess) {
     assert!(child.join_timeout(PATIENCE), "the child did not finish");
     assert_eq!(child.exitcode(), Some(0));
 }
 
 /// SIGKILLs `child` and waits until it is reaped.
-pub(crate) fn kill(child: &Process) {
+pub(crate) fn kill(child: &StartedProcess) {
     child.kill();
     assert!(
         child.join_timeout(PATIENCE),

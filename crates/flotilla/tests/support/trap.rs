@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use flotilla::process::{Connection, Process};
+use flotilla::process::{Connection, Process, StartedProcess};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// What a [`Trap`] does when it is encoded or decoded.
@@ -166,7 +166,7 @@ static STDERR: Mutex<()> = Mutex::new(());
 
 /// Starts `child` with its standard error going to a new file, whose path is returned (this
 /// process's own standard error is untouched once the child has started).
-pub(crate) fn capture_stderr(child: &mut Process) -> PathBuf {
+pub(crate) fn capture_stderr(child: Process) -> (StartedProcess, PathBuf) {
     let _one_at_a_time = STDERR.lock().unwrap_or_else(|p| p.into_inner());
     let path = std::env::temp_dir().join(format!(
         "flotilla-test-stderr-{}-{}",
@@ -185,8 +185,7 @@ pub(crate) fn capture_stderr(child: &mut Process) -> PathBuf {
     let started = child.start();
     // SAFETY: as above.
     unsafe { assert_eq!(libc::dup2(saved.as_raw_fd(), 2), 2) };
-    started.unwrap();
-    path
+    (started.unwrap(), path)
 }
 
 /// What the child wrote to the standard error captured at `path` (once it has ended).
