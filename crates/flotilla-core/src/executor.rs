@@ -40,33 +40,33 @@
 //! let pool = ThreadPoolExecutor::builder().max_workers(2).build()?;
 //!
 //! // pool.apply(add, (2, 3))
-//! assert_eq!(pool.submit(add, (2, 3))?.result()?, 5);
+//! assert_eq!(pool.submit(AddTask, (2, 3))?.result()?, 5);
 //!
 //! // pool.apply_async(add, (2, 3), callback=..., error_callback=...)
 //! let (tx, rx) = mpsc::channel();
-//! pool.submit(add, (2, 3))?.on_result(move |outcome| tx.send(outcome).unwrap());
+//! pool.submit(AddTask, (2, 3))?.on_result(move |outcome| tx.send(outcome).unwrap());
 //! assert_eq!(rx.recv().unwrap()?, 5);
 //!
 //! // pool.map(square, range(5), chunksize=2)
-//! let squares: Vec<u64> = pool.map(square, 0..5).chunksize(2).collect::<Result<_, _>>()?;
+//! let squares: Vec<u64> = pool.map(SquareTask, 0..5).chunksize(2).collect::<Result<_, _>>()?;
 //! assert_eq!(squares, [0, 1, 4, 9, 16]);
 //!
 //! // pool.imap(square, itertools.count()): lazy, so an endless input is fine
-//! let first: Vec<u64> = pool.map(square, 0..).take(3).collect::<Result<_, _>>()?;
+//! let first: Vec<u64> = pool.map(SquareTask, 0..).take(3).collect::<Result<_, _>>()?;
 //! assert_eq!(first, [0, 1, 4]);
 //!
 //! // pool.imap_unordered(square, range(5))
-//! let mut any_order: Vec<u64> = pool.map(square, 0..5).unordered().collect::<Result<_, _>>()?;
+//! let mut any_order: Vec<u64> = pool.map(SquareTask, 0..5).unordered().collect::<Result<_, _>>()?;
 //! any_order.sort_unstable();
 //! assert_eq!(any_order, [0, 1, 4, 9, 16]);
 //!
 //! // pool.starmap(add, [(1, 2), (3, 4)])
-//! let sums: Vec<u64> = pool.map(add, [(1, 2), (3, 4)]).collect::<Result<_, _>>()?;
+//! let sums: Vec<u64> = pool.map(AddTask, [(1, 2), (3, 4)]).collect::<Result<_, _>>()?;
 //! assert_eq!(sums, [3, 7]);
 //!
 //! // pool.map_async(square, range(4)).get()
 //! let futures = (0..4)
-//!     .map(|x| pool.submit(square, x))
+//!     .map(|x| pool.submit(SquareTask, x))
 //!     .collect::<Result<Vec<_>, _>>()?;
 //! let results = futures
 //!     .into_iter()

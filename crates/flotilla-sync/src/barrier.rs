@@ -200,7 +200,7 @@ impl Barrier {
     /// use std::sync::Arc;
     /// use std::thread;
     ///
-    /// let barrier = Arc::new(Barrier::new(2));
+    /// let barrier = Arc::new(Barrier::new(2).unwrap());
     /// let other = {
     ///     let barrier = Arc::clone(&barrier);
     ///     thread::spawn(move || barrier.wait())

@@ -783,7 +783,7 @@ macro_rules! queue_type {
             #[doc = concat!("use flotilla::sync::{PutError, ", stringify!($name), "};")]
             /// use std::time::Duration;
             ///
-            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1);")]
+            #[doc = concat!("let queue = ", stringify!($name), "::bounded(1).unwrap();")]
             /// queue.send_timeout(1, Duration::ZERO)?;
             /// let err = queue.send_timeout(2, Duration::from_millis(10)).unwrap_err();
             /// assert_eq!(err, PutError::Full(2));

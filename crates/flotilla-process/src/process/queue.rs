@@ -246,7 +246,7 @@ impl<T> Queue<T> {
     /// # Examples
     ///
     /// ```
-    /// let q = flotilla::process::Queue::bounded(1);
+    /// let q = flotilla::process::Queue::bounded(1)?;
     /// assert!(!q.is_full()?);
     /// q.put(1)?;
     /// assert!(q.is_full()?);
@@ -267,8 +267,9 @@ impl<T> Queue<T> {
     /// ```
     /// use flotilla::process::Queue;
     ///
-    /// assert_eq!(Queue::<u8>::bounded(8).maxsize(), Some(8));
+    /// assert_eq!(Queue::<u8>::bounded(8)?.maxsize(), Some(8));
     /// assert_eq!(Queue::<u8>::new().maxsize(), None);
+    /// # Ok::<(), flotilla::Error>(())
     /// ```
     pub fn maxsize(&self) -> Option<usize> {
         match &self.flavor {
