@@ -60,7 +60,8 @@ use flotilla_core::{Future, Promise};
 /// - A per-task time limit ([`submit_with_timeout`](ProcessPoolExecutor::submit_with_timeout),
 ///   [`task_timeout`](ProcessPoolBuilder::task_timeout)) kills the worker when it passes and
 ///   fails the task with [`Error::TaskTimedOut`].
-/// - [`Shutdown::kill_workers`] stops running tasks at shutdown;
+/// - [`Shutdown::kill_workers`] stops running tasks at shutdown (queued ones are cancelled
+///   first);
 ///   [`kill_workers`](ProcessPoolExecutor::kill_workers) and
 ///   [`terminate_workers`](ProcessPoolExecutor::terminate_workers) are Python 3.14's methods of
 ///   those names.
@@ -760,13 +761,15 @@ impl Executor for ProcessPoolExecutor {
         Map::new(inputs.into_iter(), self.max_workers(), Box::new(submit))
     }
 
+    /// With [`Shutdown::kill_workers`], queued tasks are cancelled first, as
+    /// [`kill_workers`](ProcessPoolExecutor::kill_workers) does: a queued future fails with
+    /// [`Error::Cancelled`], never with [`Error::WorkerDied`] for a worker it never reached;
+    /// a running one fails with [`Error::WorkerDied`].
     fn shutdown(&self, how: Shutdown) {
         if how.kills_workers() {
-            let mut live = lock(&self.shared.live);
-            live.killing = true;
-            for (_, switch) in &live.workers {
-                switch.kill();
-            }
+            // Killing first would let a slot whose worker just died take a queued task before
+            // the queue is cancelled, and lose it to the kill.
+            self.force_shutdown(KillSwitch::kill);
         }
         self.slots.shutdown(how);
     }
