@@ -103,7 +103,10 @@ fn failure(err: &Error) -> (Fails, usize) {
     } else {
         panic!("neither a decode nor an encode failure: {text}")
     };
-    assert!(text.contains("touch") && text.contains("in the worker"), "{text}");
+    assert!(
+        text.contains("touch") && text.contains("in the worker"),
+        "{text}"
+    );
     let position = text
         .split("(item ")
         .nth(1)
@@ -117,9 +120,15 @@ fn failure(err: &Error) -> (Fails, usize) {
 fn check_detail(n: u32, err: &Error) {
     let text = err.to_string();
     match n % PERIOD {
-        PANICS => assert!(text.contains("panics while decoded in the worker"), "{text}"),
+        PANICS => assert!(
+            text.contains("panics while decoded in the worker"),
+            "{text}"
+        ),
         UNREAD => assert!(text.contains("unread"), "{text}"),
-        RESULT_PANICS => assert!(text.contains("panics while encoded in the worker"), "{text}"),
+        RESULT_PANICS => assert!(
+            text.contains("panics while encoded in the worker"),
+            "{text}"
+        ),
         _ => {}
     }
 }
@@ -224,7 +233,11 @@ fn a_backends_chunk_fails_item_by_item_too() {
     };
     assert_eq!(results.len(), 6, "{results:?}");
     for (position, want) in [(0, 1), (2, 2), (4, 3)] {
-        assert_eq!(results[position].as_ref().ok(), Some(&Out(want)), "{results:?}");
+        assert_eq!(
+            results[position].as_ref().ok(),
+            Some(&Out(want)),
+            "{results:?}"
+        );
     }
     for (position, kind) in [(1, Fails::Decode), (3, Fails::Encode)] {
         let text = results[position].as_ref().unwrap_err().to_string();

@@ -160,7 +160,9 @@ fn shutdown_kill_workers_cancels_every_queued_task_before_it_kills() {
             let pool = pool(2);
             let running: Vec<_> = (0..2).map(|_| pool.submit(forever, ()).unwrap()).collect();
             until_running(&running);
-            let queued: Vec<_> = (0..200).map(|_| pool.submit(forever, ()).unwrap()).collect();
+            let queued: Vec<_> = (0..200)
+                .map(|_| pool.submit(forever, ()).unwrap())
+                .collect();
             pool.shutdown(Shutdown::new().kill_workers(true));
             for fut in running {
                 let err = fut.result().unwrap_err();
@@ -168,7 +170,10 @@ fn shutdown_kill_workers_cancels_every_queued_task_before_it_kills() {
             }
             for (n, fut) in queued.into_iter().enumerate() {
                 let err = fut.result().unwrap_err();
-                assert!(err.is_cancelled(), "round {round}, queued task {n}: {err:?}");
+                assert!(
+                    err.is_cancelled(),
+                    "round {round}, queued task {n}: {err:?}"
+                );
             }
             refuses_new_work(&pool);
         }

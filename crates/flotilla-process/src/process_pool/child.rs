@@ -540,7 +540,8 @@ mod tests {
             );
             // Reaped: the pid names no child of ours any more.
             // SAFETY: waitpid(2) with WNOHANG on a pid has no memory-safety preconditions.
-            let reaped = unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
+            let reaped =
+                unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
             assert_eq!(reaped, -1);
         }
     }

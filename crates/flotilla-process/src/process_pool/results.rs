@@ -131,18 +131,19 @@ pub(crate) fn decode_items<T: DeserializeOwned>(payload: &[u8]) -> Result<Chunk<
 
 /// Decodes the record of the item at `position` in its chunk; `task` names the task (empty
 /// for a backend's chunk, whose task is not known here).
-fn decode_item<T: DeserializeOwned>(record: &[u8], task: &str, position: usize) -> Result<T, Error> {
+fn decode_item<T: DeserializeOwned>(
+    record: &[u8],
+    task: &str,
+    position: usize,
+) -> Result<T, Error> {
     match wire::decode_front::<Item<T>>(record) {
         Ok((Item::Value(value), _)) => Ok(value),
         Ok((Item::Panicked { message, location }, _)) => {
             Err(Error::Panicked(Panic::new(message, location)))
         }
-        Ok((Item::Failed(ItemError::Args(why)), _)) => Err(in_worker(
-            "decode the arguments",
-            task,
-            position,
-            &why,
-        )),
+        Ok((Item::Failed(ItemError::Args(why)), _)) => {
+            Err(in_worker("decode the arguments", task, position, &why))
+        }
         Ok((Item::Failed(ItemError::Result(why)), _)) => {
             Err(in_worker("encode the result", task, position, &why))
         }
