@@ -7,7 +7,7 @@
 //! - build the lazy [`Map`] for its [`Executor::map`](flotilla_core::Executor::map) from a closure that
 //!   submits one chunk of inputs ([`map`], [`Chunk`]);
 //! - encode a task's arguments and decode its result exactly as flotilla's own workers do
-//!   ([`encode`], [`decode`], [`decode_chunk`], [`PAYLOAD_VERSION`]);
+//!   ([`encode`], [`decode`], [`encode_chunk`], [`decode_chunk`], [`PAYLOAD_VERSION`]);
 //! - check that a worker runs the same code as the client ([`signature`],
 //!   [`registered_signature`]) and that the program's task names are unique
 //!   ([`check_tasks`]);
@@ -109,8 +109,33 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     })
 }
 
+/// Encodes the items of a chunk, for a task run with [`Shape::Chunk`]: each item's encoding
+/// behind its own length, so that the worker decodes every item on its own and one it cannot
+/// decode fails alone (see [`decode_chunk`]).
+///
+/// # Errors
+///
+/// [`Error::Codec`] naming the first item (by position) whose `Serialize` fails or panics.
+///
+/// # Examples
+///
+/// ```
+/// let items = flotilla::backend::encode_chunk(&[1u32, 2, 3])?;
+/// assert!(!items.is_empty());
+/// # Ok::<(), flotilla::Error>(())
+/// ```
+pub fn encode_chunk<T: Serialize>(items: &[T]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    for (position, item) in items.iter().enumerate() {
+        crate::wire::push_record(&mut out, item).map_err(|why| Error::Codec {
+            message: format!("could not encode item {position} of a chunk: {why}"),
+        })?;
+    }
+    Ok(out)
+}
+
 /// Decodes the result of a task run with [`Shape::Chunk`]: one result per input, a panic in one
-/// item failing only that item.
+/// item, or arguments the worker could not decode, failing only that item.
 ///
 /// # Errors
 ///
@@ -129,7 +154,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 /// }
 ///
 /// let pool = ProcessPoolExecutor::builder().max_workers(1).build()?;
-/// let args = backend::encode(&vec![2u32, 3, 4])?;
+/// let args = backend::encode_chunk(&[2u32, 3, 4])?;
 /// let out = pool.submit_encoded(HalveTask::NAME, Shape::Chunk, args, None)?.result()?;
 /// match backend::decode_chunk::<u32>(&out)? {
 ///     backend::Chunk::Mixed(items) => {

@@ -19,7 +19,8 @@ use flotilla_core::Task;
 use flotilla_core::primitives::{Mutex, lock};
 
 /// How a task's encoded arguments are to be run: once, or over a chunk (`map` with a
-/// chunksize, where the arguments are an encoded `Vec` of arguments).
+/// chunksize, where the arguments are each item's, as
+/// [`encode_chunk`](crate::backend::encode_chunk) makes them).
 ///
 /// # Examples
 ///
@@ -30,7 +31,7 @@ use flotilla_core::primitives::{Mutex, lock};
 pub enum Shape {
     /// One call: the arguments are one `T::Args`, the result one `T::Output`.
     One,
-    /// A chunk: the arguments are a `Vec<T::Args>`; decode the result with [`decode_chunk`](crate::backend::decode_chunk).
+    /// A chunk: the arguments are `T::Args` items encoded with [`encode_chunk`](crate::backend::encode_chunk); decode the result with [`decode_chunk`](crate::backend::decode_chunk).
     Chunk,
 }
 

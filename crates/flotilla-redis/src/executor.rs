@@ -339,7 +339,7 @@ impl RedisExecutor {
             decode: backend::decode::<T::Output>,
         };
         self.client
-            .submit_encoded(submission, encode::<T, _>(&args))
+            .submit_encoded(submission, encode::<T>(|| backend::encode(&args)))
     }
 }
 
@@ -364,7 +364,7 @@ impl Executor for RedisExecutor {
                 timeout: None,
                 decode: backend::decode_chunk::<T::Output>,
             };
-            client.submit_encoded(submission, encode::<T, _>(&chunk))
+            client.submit_encoded(submission, encode::<T>(|| backend::encode_chunk(&chunk)))
         };
         backend::map(inputs.into_iter(), self.max_workers(), submit)
     }
@@ -439,10 +439,10 @@ pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// Encodes `value` (a task's arguments, or a chunk of them); a `Serialize` that panics fails
-/// the task's future instead of the caller.
-fn encode<T: Task, V: serde::Serialize>(value: &V) -> Result<Vec<u8>, Error> {
-    let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| backend::encode(value)));
+/// Encodes a task's arguments, or a chunk of them, with `encoding`; a `Serialize` that panics
+/// fails the task's future instead of the caller.
+fn encode<T: Task>(encoding: impl FnOnce() -> Result<Vec<u8>, Error>) -> Result<Vec<u8>, Error> {
+    let encoded = std::panic::catch_unwind(AssertUnwindSafe(encoding));
     let encoded = encoded.map(|bytes| {
         bytes.map_err(|err| {
             let why = match err {

@@ -86,10 +86,11 @@ fn killing_workers_with_a_large_payload_in_flight_does_not_hang() {
             .collect();
         pool.shutdown(Shutdown::new().kill_workers(true));
         for fut in futures {
-            // Each either got through before the kill or failed because of it; none hangs.
+            // Each either got through before the kill, failed because of it, or was still
+            // queued and cancelled; none hangs.
             match fut.result() {
                 Ok(n) => assert_eq!(n, 64 << 20),
-                Err(err) => assert!(err.is_worker_died(), "{err:?}"),
+                Err(err) => assert!(err.is_worker_died() || err.is_cancelled(), "{err:?}"),
             }
         }
     });

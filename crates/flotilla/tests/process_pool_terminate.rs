@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flotilla::{Error, Executor, Future, ProcessPoolExecutor, WorkerExit};
+use flotilla::{Error, Executor, Future, ProcessPoolExecutor, Shutdown, WorkerExit};
 
 #[path = "support/scratch.rs"]
 mod scratch;
@@ -151,6 +151,38 @@ fn terminate_workers_fails_running_tasks_cancels_queued_and_refuses_new_work() {
         // Twice is harmless, and so is dropping the pool.
         pool.terminate_workers();
         drop(pool);
+    });
+}
+
+#[test]
+fn shutdown_kill_workers_cancels_every_queued_task_before_it_kills() {
+    // Killing before cancelling let a slot whose worker had just died take a queued task,
+    // which then failed with `WorkerDied` instead of `Cancelled`: a race, so many rounds with
+    // a long queue.
+    watchdog::watchdog(WATCHDOG * 5, || {
+        for round in 0..20 {
+            let pool = pool(2);
+            let running: Vec<_> = (0..2)
+                .map(|_| pool.submit(ForeverTask, ()).unwrap())
+                .collect();
+            until_running(&running);
+            let queued: Vec<_> = (0..200)
+                .map(|_| pool.submit(ForeverTask, ()).unwrap())
+                .collect();
+            pool.shutdown(Shutdown::new().kill_workers(true));
+            for fut in running {
+                let err = fut.result().unwrap_err();
+                assert!(err.is_worker_died(), "round {round}: {err:?}");
+            }
+            for (n, fut) in queued.into_iter().enumerate() {
+                let err = fut.result().unwrap_err();
+                assert!(
+                    err.is_cancelled(),
+                    "round {round}, queued task {n}: {err:?}"
+                );
+            }
+            refuses_new_work(&pool);
+        }
     });
 }
 

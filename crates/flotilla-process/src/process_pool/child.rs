@@ -206,6 +206,13 @@ impl WorkerProcess {
             .spawn()
             .map_err(|e| spawn_error(format!("{}: {e}", spawn::PROGRAM)))?;
         drop(theirs);
+        WorkerProcess::greet(child, ours)
+    }
+
+    /// Waits for the hello of a worker just started as `child`, on `ours`, its socket, and
+    /// refuses (killing and reaping it) a worker that speaks another protocol version.
+    fn greet(child: Child, ours: UnixStream) -> Result<WorkerProcess, Error> {
+        let spawn_error = |reason: String| Error::Spawn { reason };
         let pid = child.id();
         let reader = match ours.try_clone() {
             Ok(clone) => BufReader::with_capacity(READ_BUFFER, clone),
@@ -243,7 +250,8 @@ impl WorkerProcess {
             Ok(Reply::Hello { version, .. }) => {
                 worker.kill_and_reap();
                 Err(spawn_error(format!(
-                    "the worker speaks protocol version {version}, this pool {}",
+                    "the worker speaks protocol version {version}, this pool {} (is it another \
+                     build of the program?)",
                     wire::VERSION
                 )))
             }
@@ -500,5 +508,41 @@ impl std::fmt::Debug for WorkerProcess {
             .field("pid", &self.pid)
             .field("tasks_run", &self.tasks_run)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker of another protocol version (here a process that stays silent, with its
+    /// greeting written for it) is refused with an error naming both versions, and reaped.
+    #[test]
+    fn a_worker_of_another_protocol_version_is_refused() {
+        for version in [wire::VERSION - 1, wire::VERSION + 1] {
+            let (ours, mut theirs) = socket_pair().unwrap();
+            let child = std::process::Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .unwrap();
+            let pid = child.id();
+            let hello = wire::encode(&Reply::Hello { version, pid }).unwrap();
+            wire::write_frame(&mut theirs, &hello).unwrap();
+            let err = WorkerProcess::greet(child, ours).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::Spawn { .. }), "{err:?}");
+            assert!(
+                text.contains(&format!(
+                    "the worker speaks protocol version {version}, this pool {}",
+                    wire::VERSION
+                )),
+                "{text}"
+            );
+            // Reaped: the pid names no child of ours any more.
+            // SAFETY: waitpid(2) with WNOHANG on a pid has no memory-safety preconditions.
+            let reaped =
+                unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
+            assert_eq!(reaped, -1);
+        }
     }
 }

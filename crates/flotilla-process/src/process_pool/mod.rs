@@ -60,7 +60,8 @@ use flotilla_core::{Future, Promise};
 /// - A per-task time limit ([`submit_with_timeout`](ProcessPoolExecutor::submit_with_timeout),
 ///   [`task_timeout`](ProcessPoolBuilder::task_timeout)) kills the worker when it passes and
 ///   fails the task with [`Error::TaskTimedOut`].
-/// - [`Shutdown::kill_workers`] stops running tasks at shutdown;
+/// - [`Shutdown::kill_workers`] stops running tasks at shutdown (queued ones are cancelled
+///   first);
 ///   [`kill_workers`](ProcessPoolExecutor::kill_workers) and
 ///   [`terminate_workers`](ProcessPoolExecutor::terminate_workers) are Python 3.14's methods of
 ///   those names.
@@ -93,8 +94,9 @@ use flotilla_core::{Future, Promise};
 ///   OOM killer, say), or dies before it has read the whole request, costs nobody: the task is
 ///   sent again, to a fresh worker, and fails only if three workers in a row die first.
 /// - **Chunks fail item by item.** In a [`map`](Executor::map) with a chunksize, each item
-///   has its own outcome: an item whose arguments cannot be encoded fails alone (its error
-///   says which item of its chunk it was); an item that panics, hangs past its time limit or
+///   has its own outcome: an item whose arguments cannot be encoded here, or decoded in the
+///   worker, or whose result cannot be encoded there, fails alone (its error says which item
+///   of its chunk it was), and the others keep their values; an item that panics, hangs past its time limit or
 ///   kills its worker fails alone, and the items after it run on a fresh worker. The time limit
 ///   applies to each item, not to the chunk, and each item's result leaves the worker as soon
 ///   as it is ready. Without a time limit, results travel in batches (those finished within a
@@ -553,8 +555,10 @@ impl ProcessPoolExecutor {
     /// Runs the registered task `name` on encoded arguments in a worker process and returns its
     /// encoded result: the entry point of backends that receive tasks from elsewhere (see
     /// [`backend`](crate::backend)). With [`Shape::Chunk`](Shape::Chunk) the
-    /// arguments are an encoded `Vec` of arguments and the result is decoded with
-    /// [`backend::decode_chunk`](crate::backend::decode_chunk).
+    /// arguments are the items' encoded arguments, as
+    /// [`backend::encode_chunk`](crate::backend::encode_chunk) makes them, and the result is
+    /// decoded with [`backend::decode_chunk`](crate::backend::decode_chunk): an item whose
+    /// arguments the worker cannot decode fails alone.
     ///
     /// # Errors
     ///
@@ -609,12 +613,9 @@ impl ProcessPoolExecutor {
                 )
             }
             Shape::Chunk => {
-                // The count of items leads the encoded `Vec`; an unreadable one fails in the
-                // worker, as any undecodable arguments do.
-                let sent = wire::decode_front::<u64>(&args)
-                    .ok()
-                    .and_then(|(count, _)| usize::try_from(count).ok())
-                    .unwrap_or(1);
+                // One record per item; the worker reads them the same way, so a record cut
+                // short is the last item on both sides, and fails in the worker.
+                let sent = wire::records(&args).count();
                 let header = Request::RunChunk {
                     id,
                     task: &name,
@@ -708,9 +709,10 @@ impl ProcessPoolExecutor {
     }
 }
 
-/// Encodes a chunk's request: the header, then the `Vec` of the items that can be encoded.
-/// Returns the frame (or why it could not be built), where its payload starts, and the items
-/// that could not be encoded, each with its error.
+/// Encodes a chunk's request: the header, then a record (see [`wire::push_record`]) for each
+/// item that can be encoded, so that the worker decodes each item on its own. Returns the
+/// frame (or why it could not be built), where its payload starts, and the items that could
+/// not be encoded, each with its error.
 #[allow(clippy::type_complexity)]
 fn encode_chunk<T: Task>(
     header: &Request<'_>,
@@ -718,14 +720,9 @@ fn encode_chunk<T: Task>(
 ) -> Result<(Result<Vec<u8>, String>, usize, Vec<(usize, Error)>), String> {
     let mut frame = wire::start(header)?;
     let payload_at = frame.len();
-    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    wire::encode_onto(&mut frame, &count(items.len()))?;
-    let items_at = frame.len();
     let mut unsent = Vec::new();
     for (position, item) in items.iter().enumerate() {
-        let start = frame.len();
-        if let Err(why) = wire::encode_onto(&mut frame, item) {
-            frame.truncate(start);
+        if let Err(why) = wire::push_record(&mut frame, item) {
             unsent.push((
                 position,
                 Error::Codec {
@@ -737,13 +734,6 @@ fn encode_chunk<T: Task>(
                 },
             ));
         }
-    }
-    if !unsent.is_empty() {
-        // The count at the front was for every item: write the right one.
-        let encoded = frame.split_off(items_at);
-        frame.truncate(payload_at);
-        wire::encode_onto(&mut frame, &count(items.len() - unsent.len()))?;
-        frame.extend_from_slice(&encoded);
     }
     let frame = wire::finish(&mut frame).map(|()| frame);
     Ok((frame, payload_at, unsent))
@@ -771,13 +761,15 @@ impl Executor for ProcessPoolExecutor {
         Map::new(inputs.into_iter(), self.max_workers(), Box::new(submit))
     }
 
+    /// With [`Shutdown::kill_workers`], queued tasks are cancelled first, as
+    /// [`kill_workers`](ProcessPoolExecutor::kill_workers) does: a queued future fails with
+    /// [`Error::Cancelled`], never with [`Error::WorkerDied`] for a worker it never reached;
+    /// a running one fails with [`Error::WorkerDied`].
     fn shutdown(&self, how: Shutdown) {
         if how.kills_workers() {
-            let mut live = lock(&self.shared.live);
-            live.killing = true;
-            for (_, switch) in &live.workers {
-                switch.kill();
-            }
+            // Killing first would let a slot whose worker just died take a queued task before
+            // the queue is cancelled, and lose it to the kill.
+            self.force_shutdown(KillSwitch::kill);
         }
         self.slots.shutdown(how);
     }

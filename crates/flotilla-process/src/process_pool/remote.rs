@@ -58,7 +58,7 @@ pub(super) enum Shaped<R> {
 
 /// The parts of a chunk's request and what to make of its results.
 pub(super) struct ChunkCall<R> {
-    /// Where the encoded `Vec` of arguments starts in the frame (after the header).
+    /// Where the items' records start in the frame (after the header).
     pub(super) payload_at: usize,
     /// How many items it holds.
     pub(super) sent: usize,
@@ -447,6 +447,19 @@ impl<R> RemoteCall<R> {
                                     current.process_mut().finish_task();
                                     current.process_mut().release_buffers();
                                     self.retire_if_worn_out(slot);
+                                    // A worker that read fewer items than were sent (it
+                                    // cannot, in step with the pool) would only be asked
+                                    // again for the rest: they fail here instead.
+                                    let short = received.len();
+                                    while received.len() < chunk.sent {
+                                        received.fail(super::results::malformed(
+                                            Some(Stage::SendResult),
+                                            &format!(
+                                                "it answered {short} of the {} items of chunk {}",
+                                                chunk.sent, self.id
+                                            ),
+                                        ));
+                                    }
                                     break;
                                 }
                                 deadline = self.timeout.map(|t| Instant::now() + t);

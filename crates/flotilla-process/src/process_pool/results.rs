@@ -87,7 +87,7 @@ pub(super) fn decode_chunk<T: DeserializeOwned>(
         let outcome = match unsent.next_if(|(at, _)| *at == position) {
             Some((_, error)) => Err(error),
             None => match items.next() {
-                Some(Got::Record(range)) => decode_item(&received.bytes[range], task),
+                Some(Got::Record(range)) => decode_item(&received.bytes[range], task, position),
                 Some(Got::Failed(error)) => Err(error),
                 None => Err(Error::Abandoned),
             },
@@ -118,8 +118,9 @@ pub(super) fn raw_chunk(received: Received, _unsent: Vec<(usize, Error)>, _task:
 /// Decodes the records a chunk run through [`raw_chunk`] produced.
 pub(crate) fn decode_items<T: DeserializeOwned>(payload: &[u8]) -> Result<Chunk<T>, Error> {
     let results = wire::records(payload)
-        .map(|record| match record {
-            Ok(record) => Ok(decode_item(record, "")),
+        .enumerate()
+        .map(|(position, record)| match record {
+            Ok(record) => Ok(decode_item(record, "", position)),
             Err(why) => Err(Error::Codec {
                 message: format!("could not decode a chunk's results: {why}"),
             }),
@@ -128,11 +129,23 @@ pub(crate) fn decode_items<T: DeserializeOwned>(payload: &[u8]) -> Result<Chunk<
     Ok(into_chunk(results))
 }
 
-fn decode_item<T: DeserializeOwned>(record: &[u8], task: &str) -> Result<T, Error> {
+/// Decodes the record of the item at `position` in its chunk; `task` names the task (empty
+/// for a backend's chunk, whose task is not known here).
+fn decode_item<T: DeserializeOwned>(
+    record: &[u8],
+    task: &str,
+    position: usize,
+) -> Result<T, Error> {
     match wire::decode_front::<Item<T>>(record) {
         Ok((Item::Value(value), _)) => Ok(value),
         Ok((Item::Panicked { message, location }, _)) => {
             Err(Error::Panicked(Panic::new(message, location)))
+        }
+        Ok((Item::Failed(ItemError::Args(why)), _)) => {
+            Err(in_worker("decode the arguments", task, position, &why))
+        }
+        Ok((Item::Failed(ItemError::Result(why)), _)) => {
+            Err(in_worker("encode the result", task, position, &why))
         }
         Ok((Item::Failed(error), _)) => Err(from_wire(error)),
         Err(why) if task.is_empty() => Err(Error::Codec {
@@ -141,6 +154,21 @@ fn decode_item<T: DeserializeOwned>(record: &[u8], task: &str) -> Result<T, Erro
         Err(why) => Err(Error::Codec {
             message: format!("could not decode the result of task `{task}`: {why}"),
         }),
+    }
+}
+
+/// The error of an item that the worker could not `what` (decode the arguments, encode the
+/// result) of, naming the task and the item's position in its chunk.
+fn in_worker(what: &str, task: &str, position: usize, why: &str) -> Error {
+    let task = if task.is_empty() {
+        "a task".to_owned()
+    } else {
+        format!("task `{task}`")
+    };
+    Error::Codec {
+        message: format!(
+            "could not {what} of {task} in the worker (item {position} of its chunk): {why}"
+        ),
     }
 }
 
@@ -174,7 +202,9 @@ fn to_wire(error: &Error) -> ItemError {
 
 fn from_wire(error: ItemError) -> Error {
     match error {
-        ItemError::Codec(message) => Error::Codec { message },
+        ItemError::Codec(message) | ItemError::Args(message) | ItemError::Result(message) => {
+            Error::Codec { message }
+        }
         ItemError::WorkerDied {
             pid,
             code,

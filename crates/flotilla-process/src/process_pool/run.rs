@@ -49,66 +49,37 @@ pub(crate) fn call<T: Task + Default>(args: &[u8], out: &mut Vec<u8>) -> Outcome
     }
 }
 
-/// Runs a task on each item of an encoded `Vec` of arguments, each item with its own outcome,
-/// appending one record per item run (see [`wire::push_record`]) to `out` and handing them
-/// on as [`chunk`] says. Items that cannot be decoded fail, and so do all after them (their
-/// place in the bytes is lost), but the items before them keep their results.
+/// Runs a task on each item of a chunk, whose encoded arguments are records (see
+/// [`wire::push_record`]), each item with its own outcome, appending one record per item run
+/// to `out` and handing them on as [`chunk`] says. An item whose arguments cannot be decoded
+/// (its `Deserialize` fails or panics, or leaves bytes of its record unread) or whose result
+/// cannot be encoded fails alone: the items after it still run. Only records cut short end the
+/// chunk, since the place of the items after them is lost; the short one is the last item.
 pub(crate) fn call_chunk<T: Task + Default>(items: &[u8], out: &mut Vec<u8>) -> Outcome {
-    let (count, mut rest) = match wire::decode_front::<u64>(items) {
-        Ok(decoded) => decoded,
-        Err(why) => {
-            return Outcome::Failed(format!(
-                "could not decode the arguments of task `{}` in the worker: {why}",
-                T::NAME
-            ));
-        }
-    };
     let skip = chunk::skip();
     let task = T::default();
-    let mut lost: Option<String> = None;
-    for index in 0..count {
-        let item = u32::try_from(index).unwrap_or(u32::MAX);
-        progress::note(Stage::DecodeArgs, item);
-        let outcome: Item<T::Output> = match &lost {
-            Some(why) => Item::Failed(ItemError::Codec(format!(
-                "could not decode the arguments of task `{}` in the worker: an earlier item \
-                 could not be decoded ({why})",
-                T::NAME
-            ))),
-            None => match wire::decode_front::<T::Args>(rest) {
-                Ok((args, after)) => {
-                    rest = after;
-                    if index < u64::from(skip) {
-                        continue;
-                    }
-                    progress::note(Stage::Run, item);
-                    match panic::catch(|| task.run(args)) {
-                        Ok(value) => Item::Value(value),
-                        Err(panic) => Item::Panicked {
-                            message: panic.message().to_owned(),
-                            location: panic.location().map(str::to_owned),
-                        },
-                    }
-                }
-                Err(why) => {
-                    let failure = Item::Failed(ItemError::Codec(format!(
-                        "could not decode the arguments of task `{}` in the worker: {why}",
-                        T::NAME
-                    )));
-                    lost = Some(why);
-                    failure
-                }
-            },
-        };
-        if index < u64::from(skip) {
+    for (index, record) in wire::records(items).enumerate() {
+        if index < skip as usize {
             continue;
         }
+        let item = u32::try_from(index).unwrap_or(u32::MAX);
+        progress::note(Stage::DecodeArgs, item);
+        let outcome: Item<T::Output> = match record.and_then(decode_args::<T::Args>) {
+            Ok(args) => {
+                progress::note(Stage::Run, item);
+                match panic::catch(|| task.run(args)) {
+                    Ok(value) => Item::Value(value),
+                    Err(panic) => Item::Panicked {
+                        message: panic.message().to_owned(),
+                        location: panic.location().map(str::to_owned),
+                    },
+                }
+            }
+            Err(why) => Item::Failed(ItemError::Args(why)),
+        };
         progress::note(Stage::EncodeResult, item);
         if let Err(why) = wire::push_record(out, &outcome) {
-            let failed: Item<()> = Item::Failed(ItemError::Codec(format!(
-                "could not encode the result of task `{}` in the worker: {why}",
-                T::NAME
-            )));
+            let failed: Item<()> = Item::Failed(ItemError::Result(why));
             if let Err(why) = wire::push_record(out, &failed) {
                 return Outcome::Failed(why);
             }
@@ -119,6 +90,18 @@ pub(crate) fn call_chunk<T: Task + Default>(items: &[u8], out: &mut Vec<u8>) -> 
         }
     }
     Outcome::Value
+}
+
+/// Decodes one item's arguments from the whole of its record.
+fn decode_args<'a, A: serde::Deserialize<'a>>(record: &'a [u8]) -> Result<A, String> {
+    match wire::decode_front::<A>(record)? {
+        (args, []) => Ok(args),
+        (_, rest) => Err(format!(
+            "its `Deserialize` left {} of the {} bytes its `Serialize` wrote unread",
+            rest.len(),
+            record.len()
+        )),
+    }
 }
 
 /// The chunk a worker is running: which items to skip and where finished items' results go.

@@ -3,9 +3,10 @@
 //! A frame is a little-endian `u32` length followed by that many bytes: a postcard-encoded
 //! header ([`Request`] or [`Reply`]) and, for a single task, its payload: the postcard
 //! encoding of the task's arguments (in a `Run`) or of its result (in a `Done` whose outcome is
-//! [`Outcome::Value`]). A chunk's arguments are an encoded `Vec`; its results come back as
-//! records ([`push_record`]), one per item, each an encoded [`Item`] behind its own length, so
-//! that every item is decoded on its own. Payloads are encoded straight into the frame and
+//! [`Outcome::Value`]). A chunk travels as records ([`push_record`]), each behind its own
+//! length: its arguments one record per item, its results one encoded [`Item`] per item; so
+//! every item is decoded on its own, and one the other side cannot read fails alone while the
+//! items after it still run. Payloads are encoded straight into the frame and
 //! decoded straight out of the read buffer, so a large argument is copied as few times as
 //! possible. Reading never trusts the peer: a length over [`MAX_FRAME`] is refused before
 //! anything is allocated, and the buffer grows only as bytes actually arrive.
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use flotilla_core::Stage;
 
 /// Bumped whenever the messages change, so a worker from another build is refused clearly.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 30;
@@ -37,10 +38,10 @@ pub const KEPT_BUFFER: usize = INITIAL_RESERVE + (1 << 20);
 pub enum Request<'a> {
     /// Run one task; its encoded arguments follow the header.
     Run { id: u64, task: &'a str },
-    /// Run a task on each item of a chunk (`map` with a chunksize); the encoded `Vec` of
-    /// arguments follows the header. The worker skips (decodes but does not run) the first
-    /// `skip` items, and answers with [`Reply::Items`] frames: one per item if `each`, else
-    /// whenever finished items have waited a little.
+    /// Run a task on each item of a chunk (`map` with a chunksize); the items' encoded
+    /// arguments follow the header, one [`push_record`] record each. The worker skips (neither
+    /// decodes nor runs) the first `skip` items, and answers with [`Reply::Items`] frames: one
+    /// per item if `each`, else whenever finished items have waited a little.
     RunChunk {
         id: u64,
         task: &'a str,
@@ -104,6 +105,12 @@ pub enum Item<T> {
 pub enum ItemError {
     /// [`Error::Codec`](flotilla_core::Error::Codec).
     Codec(String),
+    /// The worker could not decode the item's arguments (why); the pool names the task and the
+    /// item in an [`Error::Codec`](flotilla_core::Error::Codec).
+    Args(String),
+    /// The worker could not encode the item's result (why); the pool names the task and the
+    /// item in an [`Error::Codec`](flotilla_core::Error::Codec).
+    Result(String),
     /// [`Error::WorkerDied`](flotilla_core::Error::WorkerDied); the stage as [`stage_code`] gives it.
     WorkerDied {
         pid: u32,
