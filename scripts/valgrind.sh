@@ -49,7 +49,7 @@ for run in "${runs[@]}"; do
     tests+=(--test "${run%% *}")
 done
 echo "== building ${#runs[@]} test binaries"
-cargo test -p flotilla --features full "${tests[@]}" --no-run --message-format=json >"$work/build.json"
+cargo test -p flotilla-rs --features full "${tests[@]}" --no-run --message-format=json >"$work/build.json"
 
 # The executable cargo built for test target `$1`.
 executable() {

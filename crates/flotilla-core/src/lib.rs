@@ -2,7 +2,7 @@
 //! [`Task`]s, the lazy [`Map`], [`wait`]/[`as_completed`], the [`Error`] type, and the
 //! [`ThreadPoolExecutor`].
 //!
-//! Use it through the [`flotilla`](https://docs.rs/flotilla) facade, which re-exports all of it
+//! Use it through the [`flotilla`](https://docs.rs/flotilla-rs) facade, which re-exports all of it
 //! at its root (`flotilla::ThreadPoolExecutor`, `flotilla::Future`, …) and documents it as a
 //! guide for Python users. This crate is the bottom layer: it names no other flotilla crate and
 //! builds on every platform std supports. The layers above it (the threading toolkit, the process

@@ -1,4 +1,4 @@
-//! Attribute macros for [flotilla](https://docs.rs/flotilla). Use them through the `flotilla`
+//! Attribute macros for [flotilla](https://docs.rs/flotilla-rs). Use them through the `flotilla`
 //! crate (`#[flotilla::task]`), which documents them with examples.
 
 use proc_macro::TokenStream;

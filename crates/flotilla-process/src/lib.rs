@@ -1,6 +1,6 @@
 //! flotilla's process layer (Linux): tasks that run in other processes.
 //!
-//! Use it through the [`flotilla`](https://docs.rs/flotilla) facade with its `process` feature:
+//! Use it through the [`flotilla`](https://docs.rs/flotilla-rs) facade with its `process` feature:
 //! `flotilla::ProcessPoolExecutor`, `flotilla::process::{Process, pipe, Queue, JoinableQueue}`,
 //! `flotilla::backend` and `#[flotilla::task]`.
 //!
