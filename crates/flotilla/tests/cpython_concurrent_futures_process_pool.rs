@@ -175,7 +175,7 @@ fn map_chunksize() {
     let pool = pool();
     let inputs = || (0..40u64).map(|i| (i, (i % 12) as u32));
     let reference: Vec<u64> = inputs().map(|(b, e)| b.pow(e)).collect();
-    for chunksize in [6, 50, 40, 0] {
+    for chunksize in [6, 50, 40] {
         let got: Vec<u64> = pool
             .map(cpython_futures::PowTask, inputs())
             .chunksize(chunksize)
@@ -183,6 +183,14 @@ fn map_chunksize() {
             .unwrap();
         assert_eq!(got, reference, "chunksize {chunksize}");
     }
+    // CPython raises ValueError for a chunksize below 1; here zero yields one InvalidConfig
+    // and submits nothing.
+    let bad: Vec<_> = pool
+        .map(cpython_futures::PowTask, inputs())
+        .chunksize(0)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert!(matches!(bad[0], Err(flotilla::Error::InvalidConfig { .. })));
 }
 
 /// `ProcessPoolExecutorTest.test_traceback`: the task's panic comes back with its message and
