@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs the tests that exercise flotilla's unsafe code under valgrind's memcheck, following
-# every child process: scoped tasks' erased lifetimes (thread_pool/scope.rs), shared memory and robust process-shared locks (flotilla::shared), and
-# descriptor passing (process/fds.rs: every shared object, queue and connection reaches its
-# child that way). Fails if memcheck reports an error in any process, or if a test fails.
+# every child process: scoped tasks' erased lifetimes (thread_pool/scope.rs); shared memory
+# and robust process-shared locks (flotilla::shared); descriptor passing (process/fds.rs:
+# every shared object, queue and connection reaches its child that way); the spawn step
+# (spawn.rs); and the process pool's supervisor, progress page and worker runtime
+# (process_pool_basics; the tests whose tasks crash on purpose are left out, since memcheck
+# reports a death by signal as an error). Fails if memcheck reports an error in any process,
+# or if a test fails.
 #
 # Leaks are not errors here: tests that forget guards leak on purpose (a forgotten guard keeps
 # its segment mapped), and children that are SIGKILLed or `_exit` leave their heap behind.
@@ -41,6 +45,8 @@ runs=(
     "shared_fds"
     "shared_stress"
     "process_pipes"
+    "process_spawn"
+    "process_pool_basics"
     "thread_pool_scope"
 )
 
