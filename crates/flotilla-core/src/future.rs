@@ -744,17 +744,24 @@ fn settle<T>(inner: &Arc<Inner<T>>, mut state: MutexGuard<'_, State<T>>, phase: 
     state.phase = phase;
     inner.done.store(true, Ordering::Release);
     let callbacks = std::mem::take(&mut state.callbacks);
-    let wakers = std::mem::take(&mut state.wakers);
-    let canceller = state.canceller.take();
-    let request = state.request.take();
+    // Most futures have no waker, canceller or request: the common completion takes and drops
+    // nothing it does not have.
+    let wakers = (!state.wakers.slots.is_empty()).then(|| std::mem::take(&mut state.wakers));
+    let extras = if state.canceller.is_some() || state.request.is_some() {
+        Some((state.canceller.take(), state.request.take()))
+    } else {
+        None
+    };
     state.inline = None;
     if state.sleepers > 0 {
         inner.settled.notify_all();
     }
     drop(state);
-    drop((canceller, request));
-    for waker in wakers.slots.into_iter().flatten() {
-        waker.wake();
+    drop(extras);
+    if let Some(wakers) = wakers {
+        for waker in wakers.slots.into_iter().flatten() {
+            waker.wake();
+        }
     }
     if !callbacks.is_empty() {
         // A handle made now cannot cancel anything: the future is done.

@@ -317,3 +317,40 @@ fn seeded_stress_of_cancels_drops_forgets_panics_and_nesting() {
         }
     }
 }
+
+/// A scope keeps at most one ticket per worker queued: a task that blocks on a later task of
+/// its scope must still see that task run by a worker freed meanwhile, not only by the owner
+/// once the closure returns (here the closure itself waits on the blocked task).
+#[test]
+fn a_worker_freed_later_runs_the_tasks_a_blocked_task_waits_for() {
+    let pool = pool(2);
+    let gate = Arc::new(Event::new());
+    let (busy_tx, busy_rx) = mpsc::channel();
+    let g = Arc::clone(&gate);
+    let outside = pool
+        .spawn(move || {
+            busy_tx.send(()).unwrap();
+            g.wait_timeout(LONG)
+        })
+        .unwrap();
+    busy_rx.recv().unwrap();
+    let last = Event::new();
+    let ran = AtomicUsize::new(0);
+    let waited = pool.scope(|s| {
+        let first = s.spawn(|| last.wait_timeout(LONG)).unwrap();
+        for _ in 0..50 {
+            s.spawn(|| ran.fetch_add(1, Ordering::SeqCst))
+                .unwrap()
+                .detach();
+        }
+        s.spawn(|| last.set()).unwrap().detach();
+        gate.set();
+        first.result_timeout(LONG).unwrap()
+    });
+    assert!(
+        waited,
+        "the last task ran while the first one waited for it"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 50);
+    assert!(outside.result_timeout(LONG).unwrap());
+}

@@ -230,7 +230,7 @@ impl<J: Held + 'static> Runnable for Queued<J> {
 
 /// What a running [`Runnable`] may tell the pool about the thread running it.
 pub struct Worker<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     /// Running a queued task inline, on a thread that was busy already (waiting for it).
     inline: bool,
 }
@@ -255,6 +255,12 @@ impl Worker<'_> {
     /// The pool cannot work any more: fail what is queued and refuse what comes.
     pub fn break_pool(&self, reason: String) {
         self.shared.break_pool(reason);
+    }
+
+    /// Queues another task on this thread's pool, unless the queue is bounded and full
+    /// ([`Error::QueueFull`]): it never blocks.
+    pub(crate) fn try_submit(&self, job: Job) -> Result<(), Error> {
+        self.shared.submit_with(job, false)
     }
 }
 
@@ -411,7 +417,24 @@ impl Default for ThreadPoolExecutor {
 }
 
 impl Shared {
+    /// `Ok` while the pool takes work; otherwise the error a submit would get.
+    fn accepting(&self) -> Result<(), Error> {
+        let gate = self
+            .gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match gate.sender {
+            Some(_) => Ok(()),
+            None => Err(gate.refusal()),
+        }
+    }
+
     fn submit(self: &Arc<Self>, job: Job) -> Result<(), Error> {
+        self.submit_with(job, self.config.block_when_full)
+    }
+
+    /// Queues `job`; on a full bounded queue waits for room if `block`, else fails.
+    fn submit_with(self: &Arc<Self>, job: Job, block: bool) -> Result<(), Error> {
         let gate = self
             .gate
             .read()
@@ -421,7 +444,7 @@ impl Shared {
         };
         match sender.try_send(job) {
             Ok(()) => self.adjust_thread_count(gate),
-            Err(TrySendError::Full(job)) if self.config.block_when_full => {
+            Err(TrySendError::Full(job)) if block => {
                 // Block outside the lock so that a concurrent shutdown is not held up; the
                 // cloned sender keeps the queue open until this job is in it.
                 let sender = sender.clone();

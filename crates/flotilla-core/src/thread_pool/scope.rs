@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::{Runnable, ThreadPoolExecutor, Worker};
@@ -53,8 +54,10 @@ type Job = Box<dyn FnOnce(bool) + Send>;
 ///
 /// # How the scope waits
 ///
-/// A scope keeps its tasks in a queue of its own and puts one ticket per task on the pool's
-/// queue; a worker that picks a ticket runs the oldest task of that scope not yet started. When
+/// A scope keeps its tasks in a queue of its own and up to one ticket per worker on the pool's
+/// queue; a worker that picks a ticket runs the scope's tasks not yet started, oldest first,
+/// until none is left, and queues a fresh ticket first whenever it leaves tasks behind with none
+/// queued, so every free worker finds the scope's work even while its tasks block. When
 /// the scope's closure returns, the calling thread runs the scope's tasks that no worker has
 /// taken yet, then waits for those running. So a scope opened inside a task of a pool with one
 /// worker, or on a pool that was shut down meanwhile, still finishes: its own thread does the
@@ -99,15 +102,21 @@ pub struct Scope<'scope, 'env: 'scope> {
 
 struct State {
     tasks: Mutex<Tasks>,
+    /// Tasks spawned and not yet finished or dropped (queued ones included). Counted in under
+    /// the lock with the push, counted out without it once the task is consumed, so finishing
+    /// a task costs no lock; only the last one takes it, to wake the owner.
+    pending: AtomicUsize,
     /// Signalled when a task is queued or the last one finishes, if the owner is waiting.
     changed: Condvar,
+    /// How many tickets the scope keeps queued on the pool at most: the pool's worker count.
+    max_tickets: usize,
 }
 
 #[derive(Default)]
 struct Tasks {
     queue: VecDeque<Job>,
-    /// Tasks spawned and not yet finished or dropped (queued ones included).
-    pending: usize,
+    /// Tickets queued on the pool and not yet picked by a worker.
+    tickets: usize,
     /// The scope's closure panicked: queued tasks are dropped unrun.
     aborting: bool,
     /// The owning thread sleeps on `changed`.
@@ -129,10 +138,15 @@ impl State {
         // A panic here could only come from a destructor of the task's captures when it is
         // dropped unrun; it must not skip the count.
         let _ = panic::catch(move || job(run));
-        let mut tasks = lock(&self.tasks);
-        tasks.pending -= 1;
-        if tasks.pending == 0 && tasks.waiting {
-            self.changed.notify_all();
+        // Release: everything the job did happens before the owner's Acquire load sees the
+        // count drop.
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last task: the owner may be asleep or about to be. It checks the count under
+            // the lock before it sleeps, so taking the lock here before notifying cannot miss it.
+            let tasks = lock(&self.tasks);
+            if tasks.waiting {
+                self.changed.notify_all();
+            }
         }
     }
 
@@ -143,8 +157,11 @@ impl State {
                 self.execute(job, run);
                 continue;
             }
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
             let mut tasks = lock(&self.tasks);
-            while tasks.pending > 0 && tasks.queue.is_empty() {
+            while self.pending.load(Ordering::Acquire) > 0 && tasks.queue.is_empty() {
                 tasks.waiting = true;
                 tasks = self
                     .changed
@@ -152,28 +169,60 @@ impl State {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
             tasks.waiting = false;
-            if tasks.pending == 0 {
-                return;
-            }
         }
     }
 }
 
-/// The ticket a scope puts on the pool's queue for each task: it runs one queued task of that
-/// scope, if any is left (the owner may have run it already). It holds the scope's state, never
-/// a task, so it may outlive the scope harmlessly.
+/// A scope's ticket on the pool's queue: the worker that picks it runs the scope's queued tasks,
+/// oldest first, until none is left (the owner may have run them all already). It holds the
+/// scope's state, never a task, so it may outlive the scope harmlessly.
+///
+/// A scope keeps at most one ticket per worker queued, so spawning a task mostly costs a push on
+/// the scope's queue and no trip through the pool's. A worker that takes a task and leaves
+/// others queued with no ticket waiting for them queues another ticket first, so every free
+/// worker still finds the scope's work even while the tasks it runs block.
 struct Ticket(Arc<State>);
 
 impl Runnable for Ticket {
     fn run(self: Box<Self>, worker: &Worker<'_>) {
-        if let Some((job, run)) = self.0.next() {
-            self.0.execute(job, run);
+        let state = &self.0;
+        let mut picked = true;
+        loop {
+            let (job, run, relay) = {
+                let mut tasks = lock(&state.tasks);
+                if picked {
+                    tasks.tickets -= 1;
+                    picked = false;
+                }
+                let run = !tasks.aborting;
+                let Some(job) = tasks.queue.pop_front() else {
+                    break;
+                };
+                let relay = !tasks.queue.is_empty() && tasks.tickets == 0;
+                if relay {
+                    tasks.tickets += 1;
+                }
+                (job, run, relay)
+            };
+            if relay {
+                // Refused (full, shut down, broken): this thread and the owner run what is left.
+                // Never blocks on a full bounded queue: a worker waiting there could wait for
+                // itself.
+                if worker
+                    .try_submit(Box::new(Ticket(Arc::clone(state))))
+                    .is_err()
+                {
+                    lock(&state.tasks).tickets -= 1;
+                }
+            }
+            state.execute(job, run);
         }
         worker.idle();
     }
 
     fn discard(self: Box<Self>, _error: Option<Error>) {
-        // The task stays in the scope's queue; the scope's own thread runs it.
+        // The tasks stay in the scope's queue; the scope's own thread runs them.
+        lock(&self.0.tasks).tickets -= 1;
     }
 }
 
@@ -223,7 +272,9 @@ impl ThreadPoolExecutor {
             pool: self,
             state: Arc::new(State {
                 tasks: Mutex::new(Tasks::default()),
+                pending: AtomicUsize::new(0),
                 changed: Condvar::new(),
+                max_tickets: self.max_workers().max(1),
             }),
             _scope: PhantomData,
             _env: PhantomData,
@@ -316,7 +367,7 @@ impl<'scope> Scope<'scope, '_> {
         });
         // SAFETY: only the lifetime changes (same layout, same vtable). The job borrows data
         // that lives for `'scope`, and it is run or dropped before `'scope` ends:
-        // - every job is counted in `pending` from here until `State::execute` has consumed it
+        // - every job is counted in `pending` from its push until `State::execute` has consumed it
         //   (closure, result and promise are dropped inside the job), and `scope` cannot return
         //   before `pending` is zero: `Join` waits in its `Drop`, so on return and on unwinding
         //   from a panic of the scope's closure alike (then queued jobs are dropped unrun).
@@ -332,18 +383,33 @@ impl<'scope> Scope<'scope, '_> {
         //   cannot be spawned with a lifetime longer than the scope it is counted in.
         let job: Job =
             unsafe { std::mem::transmute::<Box<dyn FnOnce(bool) + Send + 'scope>, Job>(job) };
-        {
+        let ticket = {
             let mut tasks = lock(&self.state.tasks);
-            tasks.pending += 1;
+            // Counted in before it is visible in the queue, so no taker can count it out first.
+            self.state.pending.fetch_add(1, Ordering::Relaxed);
             tasks.queue.push_back(job);
             if tasks.waiting {
                 self.state.changed.notify_all();
             }
-        }
-        if let Err(error) = self
-            .pool
-            .submit_runnable(Box::new(Ticket(Arc::clone(&self.state))))
-        {
+            let ticket = tasks.tickets < self.state.max_tickets;
+            if ticket {
+                tasks.tickets += 1;
+            }
+            ticket
+        };
+        let queued = if ticket {
+            let queued = self
+                .pool
+                .submit_runnable(Box::new(Ticket(Arc::clone(&self.state))));
+            if queued.is_err() {
+                lock(&self.state.tasks).tickets -= 1;
+            }
+            queued
+        } else {
+            // Enough tickets are queued to reach this task; still refuse it as the pool would.
+            self.pool.shared.accepting()
+        };
+        if let Err(error) = queued {
             // The job stays queued and is dropped unrun: cancelled, it will not run.
             future.cancel();
             return Err(error);
@@ -356,7 +422,7 @@ impl std::fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let tasks = lock(&self.state.tasks);
         f.debug_struct("Scope")
-            .field("pending", &tasks.pending)
+            .field("pending", &self.state.pending.load(Ordering::Relaxed))
             .field("queued", &tasks.queue.len())
             .finish_non_exhaustive()
     }
