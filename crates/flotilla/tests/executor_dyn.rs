@@ -1,8 +1,6 @@
 //! `Box<dyn DynExecutor<T>>`: the backend picked at run time, every call doing what the
 //! backend's own does.
 
-use std::time::Duration;
-
 use flotilla::{DynExecutor, Error, ProcessPoolExecutor, Shutdown, ThreadPoolExecutor};
 
 #[flotilla::task]
@@ -10,10 +8,11 @@ fn where_and_square(x: u64) -> (u32, u64) {
     (std::process::id(), x * x)
 }
 
+/// Waits until the test lets it go (an item on `gate`), then returns `n`.
 #[flotilla::task]
-fn nap(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
+fn held(gate: flotilla::process::Queue<()>, n: u64) -> u64 {
+    gate.get().unwrap();
+    n
 }
 
 fn backends<T: flotilla::Task>() -> Vec<(&'static str, Box<dyn DynExecutor<T>>)> {
@@ -73,14 +72,18 @@ fn a_thread_pool_and_a_process_pool_run_the_same_task() {
 
 #[test]
 fn cancelling_through_the_trait_object_is_the_backends_cancel() {
-    for (name, executor) in backends::<NapTask>() {
-        // Two long tasks occupy both workers; a third waits in the queue and is cancelled.
+    for (name, executor) in backends::<HeldTask>() {
+        // Two held tasks occupy both workers until the gate opens; a third waits in the queue
+        // and is cancelled.
+        let gate = flotilla::process::Queue::new();
         let busy: Vec<_> = (0..2)
-            .map(|_| executor.submit(NapTask, 200).unwrap())
+            .map(|_| executor.submit(HeldTask, (gate.clone(), 200)).unwrap())
             .collect();
-        let queued = executor.submit(NapTask, 1).unwrap();
+        let queued = executor.submit(HeldTask, (gate.clone(), 1)).unwrap();
         assert!(queued.cancel(), "{name}");
         assert!(matches!(queued.result(), Err(Error::Cancelled)), "{name}");
+        gate.put(()).unwrap();
+        gate.put(()).unwrap();
         for fut in busy {
             assert_eq!(fut.result().unwrap(), 200, "{name}");
         }

@@ -2,6 +2,10 @@
 //! snapshots.
 
 use flotilla::process::Process;
+
+#[path = "support/children.rs"]
+mod children;
+use children::run_all;
 use flotilla::shared::{Array, RawArray};
 
 const WORKERS: usize = 4;
@@ -29,18 +33,6 @@ fn fill_chunk(array: Array<u64>, first: usize, len: usize) {
 fn fill_raw(array: RawArray<f64>, first: usize) {
     for i in (first..array.len()).step_by(WORKERS) {
         array.set(i, i as f64 / 2.0);
-    }
-}
-
-fn run_all(processes: Vec<Process>) {
-    let processes = processes
-        .into_iter()
-        .map(Process::start)
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    for p in &processes {
-        p.join();
-        assert_eq!(p.exitcode(), Some(0), "{} failed", p.name());
     }
 }
 

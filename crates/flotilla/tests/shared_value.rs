@@ -3,6 +3,10 @@
 //! `Process::start`.
 
 use flotilla::process::{Process, Queue};
+
+#[path = "support/children.rs"]
+mod children;
+use children::run_all;
 use flotilla::shared::{Array, Plain, RawValue, Value};
 
 const PROCESSES: u64 = 4;
@@ -52,18 +56,6 @@ fn nudge(particle: Value<Particle>, cloud: Array<Particle>) {
     p.hits += 1;
     let mut cloud = cloud.get_lock().unwrap();
     cloud[1].id = p.id;
-}
-
-fn run_all(processes: Vec<Process>) {
-    let processes = processes
-        .into_iter()
-        .map(Process::start)
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    for p in &processes {
-        p.join();
-        assert_eq!(p.exitcode(), Some(0), "{} failed", p.name());
-    }
 }
 
 #[test]

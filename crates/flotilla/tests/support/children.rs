@@ -20,6 +20,19 @@ pub(crate) fn finish(child: &StartedProcess) {
     assert_eq!(child.exitcode(), Some(0));
 }
 
+/// Starts every child, then waits for each and checks that it exited cleanly.
+pub(crate) fn run_all(children: Vec<Process>) {
+    let started: Vec<_> = children.into_iter().map(start).collect();
+    for child in &started {
+        assert!(
+            child.join_timeout(PATIENCE),
+            "{} did not finish",
+            child.name()
+        );
+        assert_eq!(child.exitcode(), Some(0), "{} failed", child.name());
+    }
+}
+
 /// SIGKILLs `child` and waits until it is reaped.
 pub(crate) fn kill(child: &StartedProcess) {
     child.kill();
